@@ -1,0 +1,53 @@
+# One target per habit. Every target builds .venv first (idempotent: re-installs only when
+# pyproject.toml or constraints.txt change).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv run test test-fast lint typecheck bench infra-up infra-down clean lock
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+# Run the back office locally: local Kafka broker, embedded SQLite, relay and lapse scheduler.
+run: venv
+	$(BIN)/sscard infra up --kafka
+	$(BIN)/sscard run
+
+# The full suite, against a real Kafka broker and a real PostgreSQL (started if needed).
+test: venv lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Unit tests only (in-memory, seconds).
+test-fast: venv
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy --strict src
+	$(BIN)/lint-imports
+
+bench: venv
+	$(BIN)/sscard bench relay
+
+infra-up: venv
+	$(BIN)/sscard infra up --kafka --postgres
+
+infra-down: venv
+	$(BIN)/sscard infra down
+
+# Re-pin every dependency (run after changing pyproject.toml's ranges).
+lock:
+	rm -rf /tmp/sscard-lock && $(PYTHON) -m venv /tmp/sscard-lock
+	/tmp/sscard-lock/bin/pip install -q '.[dev]'
+	/tmp/sscard-lock/bin/pip freeze --exclude sscard > constraints.txt
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,124 @@
+"""What outlet clerks, the production centre, channels and the system ask of a holder's stream.
+
+Commands are validated pydantic models: an entry point that cannot build one has bad input, and
+nothing reaches the store.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.cardholder.events import (
+    Applicant,
+    CardKind,
+    FeeWaiver,
+    IdentityDocument,
+    IssueSource,
+    Name,
+    PreReportCancelReason,
+    ProxyScope,
+)
+from domain.event import Actor, Channel
+from domain.identifiers import (
+    CardNumber,
+    CertificateNumber,
+    OutletCode,
+    RegionCode,
+    ResidentId,
+)
+from domain.region_policy import ProxyDocument, ProxyGrounds
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: Actor
+
+
+class HolderCommand(Command):
+    """A command about the holder named by their resident ID number."""
+
+    resident_id: ResidentId
+
+
+class AtOutlet(HolderCommand):
+    outlet: OutletCode
+
+
+class IssueCard(HolderCommand):
+    holder_name: Name
+    region_code: RegionCode
+    card_number: CardNumber
+    card_kind: CardKind = CardKind.SOCIAL_SECURITY_CARD
+    issued_on: date
+    source: IssueSource = IssueSource.ISSUED
+    outlet: OutletCode | None = None
+
+
+class PreReportLoss(HolderCommand):
+    channel: Channel
+    outlet: OutletCode | None = None
+    identity_document: IdentityDocument
+
+    @model_validator(mode="after")
+    def _channel_consistent(self) -> Self:
+        if self.channel is Channel.OUTLET:
+            if self.outlet is None:
+                raise ValueError("a pre-report at an outlet names the outlet")
+            if self.identity_document is IdentityDocument.ONLINE_IDENTITY:
+                raise ValueError(
+                    "at an outlet the holder shows the resident ID card or household register"
+                )
+        else:
+            if self.outlet is not None:
+                raise ValueError(f"a pre-report through {self.channel.value} has no outlet")
+            if self.identity_document is not IdentityDocument.ONLINE_IDENTITY:
+                raise ValueError(
+                    f"a pre-report through {self.channel.value} uses the channel's own identity "
+                    "check (online_identity)"
+                )
+        return self
+
+
+class CancelPreReport(AtOutlet):
+    reason: PreReportCancelReason = PreReportCancelReason.CARD_FOUND
+
+
+class AuthorizeProxy(AtOutlet):
+    agent_resident_id: ResidentId
+    agent_name: Name
+    scope: frozenset[ProxyScope] = Field(min_length=1)
+    grounds: ProxyGrounds
+    documents: frozenset[ProxyDocument]
+    relationship: str | None = Field(default=None, max_length=32)
+
+
+class ReportLossFormally(AtOutlet):
+    applicant: Applicant = Applicant.HOLDER
+    agent_resident_id: ResidentId | None = None
+    identity_documents: frozenset[ProxyDocument]
+    collection_outlet: OutletCode
+    fee_waiver: FeeWaiver | None = None
+    photo_provided: bool = False
+
+
+class RecordProduction(Command):
+    """From the production centre, which knows the certificate, not the holder."""
+
+    certificate_number: CertificateNumber
+    new_card_number: CardNumber
+    batch_id: str | None = Field(default=None, min_length=1, max_length=40)
+
+
+class RecordCollection(AtOutlet):
+    certificate_number: CertificateNumber
+    collected_by: Applicant = Applicant.HOLDER
+    agent_resident_id: ResidentId | None = None
+    identity_document: IdentityDocument = IdentityDocument.RESIDENT_ID_CARD
+
+
+class ActivateCard(AtOutlet):
+    card_number: CardNumber

@@ -1,0 +1,38 @@
+"""The root of every typed domain error.
+
+Entry points map ``InvalidInput`` to "bad request" (exit 2 / HTTP 422) and ``RuleViolation`` to
+"refused by the rules" (exit 1 / HTTP 409), so each error says which kind it is.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A command refused by the domain; nothing was written."""
+
+    code: str = "domain_error"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class InvalidInput(DomainError):
+    """The command itself is malformed: a bad identifier, an unknown region, a missing field."""
+
+    code = "invalid_input"
+
+
+class RuleViolation(DomainError):
+    """The command is well formed but the rules forbid it in the holder's current state."""
+
+    code = "rule_violation"
+
+
+class NotFound(DomainError):
+    """The command names a holder or card that the store does not know."""
+
+    code = "not_found"

@@ -1,0 +1,131 @@
+"""Regional practice as configuration: one ``RegionPolicy`` per administrative region code.
+
+Rules never ask which city they are in; they ask the holder's region policy. The packaged
+``regions.json`` holds sample policies for the regions DESIGN.md names; an operator replaces it
+with the authority's own file (``SSCARD_REGION_POLICIES``).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from domain.errors import InvalidInput
+from domain.identifiers import OutletCode, RegionCode, validate_region_code
+
+
+class LapseOutcome(StrEnum):
+    """What a pre-report that was neither cancelled nor formalised becomes at its deadline."""
+
+    UNBLOCK = "unblock"  # 自然解挂: settlement resumes on the same card
+    CANCEL = "cancel"  # 注销: the card is cancelled; the holder must apply for a replacement
+
+
+class ProxyDocument(StrEnum):
+    HOLDER_ID_ORIGINAL = "holder_id_original"
+    HOLDER_ID_COPY = "holder_id_copy"
+    AGENT_ID_ORIGINAL = "agent_id_original"
+    AGENT_ID_COPY = "agent_id_copy"
+    POWER_OF_ATTORNEY = "power_of_attorney"
+    RELATIONSHIP_PROOF = "relationship_proof"
+    MOBILITY_PROOF = "mobility_proof"
+
+
+class ProxyGrounds(StrEnum):
+    """Why the holder does not come in person; some regions accept only the first two."""
+
+    ELDERLY = "elderly"
+    LIMITED_MOBILITY = "limited_mobility"
+    OTHER = "other"
+
+
+_ALWAYS_REQUIRED = frozenset(
+    {
+        ProxyDocument.HOLDER_ID_ORIGINAL,
+        ProxyDocument.HOLDER_ID_COPY,
+        ProxyDocument.AGENT_ID_ORIGINAL,
+        ProxyDocument.AGENT_ID_COPY,
+    }
+)
+
+
+class ProxyRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requires_power_of_attorney: bool = False
+    requires_relationship_proof: bool = False
+    # None: anyone may send an agent. Otherwise only holders on these grounds may.
+    allowed_grounds: frozenset[ProxyGrounds] | None = None
+    elderly_from_age: Annotated[int, Field(ge=50, le=100)] = 70
+
+    def required_documents(self) -> frozenset[ProxyDocument]:
+        required = set(_ALWAYS_REQUIRED)
+        if self.requires_power_of_attorney:
+            required.add(ProxyDocument.POWER_OF_ATTORNEY)
+        if self.requires_relationship_proof:
+            required.add(ProxyDocument.RELATIONSHIP_PROOF)
+        return frozenset(required)
+
+
+class RegionPolicy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    region_code: RegionCode
+    name: str
+    lapse_days: Annotated[int, Field(ge=1, le=90)]
+    lapse_outcome: LapseOutcome
+    production_working_days: Annotated[int, Field(ge=0, le=120)]
+    instant_issue_outlets: frozenset[OutletCode] = frozenset()
+    replacement_fee_fen: Annotated[int, Field(ge=0)]
+    proxy: ProxyRules = ProxyRules()
+
+    def production_days_at(self, outlet: str) -> int:
+        """Instant-issue outlets (即时制卡) produce the card the same day."""
+        return 0 if outlet in self.instant_issue_outlets else self.production_working_days
+
+
+class RegionPolicies(BaseModel):
+    """All configured regions. A city without its own entry inherits its province's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    regions: tuple[RegionPolicy, ...]
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> RegionPolicies:
+        codes = [r.region_code for r in self.regions]
+        duplicates = sorted({c for c in codes if codes.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"region codes configured twice: {', '.join(duplicates)}")
+        return self
+
+    def policy_for(self, region_code: str) -> RegionPolicy:
+        """The region's own policy, else its prefecture's (xxxx00), else its province's (xx0000)."""
+        code = validate_region_code(region_code)
+        by_code = {r.region_code: r for r in self.regions}
+        for candidate in (code, code[:4] + "00", code[:2] + "0000"):
+            if candidate in by_code:
+                return by_code[candidate]
+        raise InvalidInput(f"unknown region {code}: no region policy is configured for it")
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "<string>") -> RegionPolicies:
+        try:
+            return cls.model_validate(json.loads(text))
+        except (ValidationError, json.JSONDecodeError, InvalidInput) as exc:
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InvalidInput(f"region policy file {source} is invalid: {first_line}") from exc
+
+    @classmethod
+    def from_file(cls, path: Path) -> RegionPolicies:
+        return cls.from_json(path.read_text(encoding="utf-8"), source=str(path))
+
+    @classmethod
+    def packaged(cls) -> RegionPolicies:
+        text = resources.files("domain").joinpath("regions.json").read_text(encoding="utf-8")
+        return cls.from_json(text, source="domain/regions.json")

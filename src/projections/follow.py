@@ -1,0 +1,106 @@
+"""The one mechanism every follower of the store shares: read from a position, apply, record.
+
+A projection never knows whether its events come from a replay of the store or (later) from
+Kafka; it only sees ``apply(event, tx)`` inside the transaction that also moves its position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.utils import get_topic
+
+from domain.event import DomainEvent
+from projections.store import Tx, ViewStore
+
+
+@dataclass(frozen=True)
+class Positioned:
+    """An event and its position in the store's total order (the notification id)."""
+
+    position: int
+    event: DomainEvent
+
+
+class EventSource(Protocol):
+    def head(self) -> int:
+        """The position of the newest recorded event (0 when the store is empty)."""
+
+    def read(
+        self, after: int, limit: int, types: Sequence[type[DomainEvent]] = ()
+    ) -> list[Positioned]:
+        """Up to ``limit`` events after ``after``, in store order, optionally of some types."""
+
+
+class StoreEventSource:
+    """The event store's notification log as an ``EventSource``."""
+
+    def __init__(self, app: Application[UUID]) -> None:
+        self._app = app
+
+    def head(self) -> int:
+        return self._app.recorder.max_notification_id() or 0
+
+    def read(
+        self, after: int, limit: int, types: Sequence[type[DomainEvent]] = ()
+    ) -> list[Positioned]:
+        notifications = self._app.recorder.select_notifications(
+            start=after,
+            limit=limit,
+            topics=[get_topic(t) for t in types],
+            inclusive_of_start=False,
+        )
+        out = []
+        for notification in notifications:
+            event = self._app.mapper.to_domain_event(notification)
+            assert isinstance(event, DomainEvent)
+            out.append(Positioned(notification.id, event))
+        return out
+
+
+class Projection(Protocol):
+    name: str
+    # Event types the projection reads; empty means all.
+    types: Sequence[type[DomainEvent]]
+    tables: Sequence[str]
+
+    def create_tables(self, tx: Tx) -> None: ...
+
+    def apply(self, event: DomainEvent, tx: Tx) -> None: ...
+
+
+def prepare(store: ViewStore, projection: Projection) -> None:
+    store.ensure_position(projection.name)
+    with store.transaction() as tx:
+        projection.create_tables(tx)
+
+
+def catch_up(
+    source: EventSource,
+    store: ViewStore,
+    projection: Projection,
+    batch_size: int = 500,
+    until: int | None = None,
+) -> int:
+    """Apply every event after the projection's position up to ``until`` (default: the head).
+
+    Each batch commits with its position. Returns the number of events applied.
+    """
+    target = source.head() if until is None else until
+    applied = 0
+    position = store.position(projection.name)
+    while position < target:
+        batch = source.read(position, batch_size, projection.types)
+        batch = [p for p in batch if p.position <= target]
+        new_position = batch[-1].position if batch else target
+        with store.transaction() as tx:
+            for positioned in batch:
+                projection.apply(positioned.event, tx)
+            tx.move_position(projection.name, position, new_position)
+        applied += len(batch)
+        position = new_position
+    return applied
