@@ -1,0 +1,275 @@
+"""The local infrastructure against the real thing: a Kafka broker from Maven's jars, Debian's
+PostgreSQL. No mocks and no skips: on a machine where these cannot run, the tests must fail.
+
+The broker runs on 29092/29093 with a temporary state folder, so a developer's own broker on
+19092 (and its data) is never touched.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
+
+from service.local_kafka import LocalKafka, LocalKafkaError, wait_until_ready
+from service.local_postgres import LocalPostgres
+
+pytestmark = pytest.mark.integration
+
+
+# -- Kafka -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    kafka = LocalKafka(
+        port=29092, controller_port=29093, state_dir=tmp_path_factory.mktemp("kafka")
+    )
+    kafka.start(timeout=120)
+    yield kafka
+    kafka.stop()
+
+
+def _create_topic(bootstrap: str) -> str:
+    topic = f"test-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics(
+            {topic: {"num_partitions": 3, "replication_factor": 1}}, wait_for_metadata=True
+        )
+    finally:
+        admin.close()
+    return topic
+
+
+def _produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    try:
+        producer.send(topic, key=key, value=value).get(timeout=30)
+    finally:
+        producer.close()
+
+
+def _read_all(bootstrap: str, topic: str, group: str, until: bytes) -> list[tuple[int, int, bytes]]:
+    """Read (partition, offset, value) in a consumer group until ``until`` shows up, then commit."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    seen: list[tuple[int, int, bytes]] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any(value == until for _, _, value in seen):
+            assert time.monotonic() < deadline, f"{until!r} not read from {topic}; got {seen}"
+            for records in consumer.poll(timeout_ms=1000).values():
+                seen += [(r.partition, r.offset, r.value) for r in records]
+        consumer.commit()
+        for partition, offset, _ in seen:
+            committed = consumer.committed(TopicPartition(topic, partition))
+            assert committed is not None
+            assert committed >= offset + 1
+    finally:
+        consumer.close()
+    return seen
+
+
+@pytest.mark.kafka
+def test_started_broker_answers_metadata(broker: LocalKafka) -> None:
+    wait_until_ready(broker.bootstrap_servers, timeout=10)
+    status = broker.status()
+    assert status.running
+    assert status.answering
+    assert status.pid == int(broker.pid_file.read_text())
+    assert status.bootstrap_servers == "127.0.0.1:29092"
+    assert status.log_file == broker.state_dir / "kafka.log"
+    assert "Kafka Server started" in broker.log_file.read_text()
+    cluster_id = (broker.state_dir / "cluster.id").read_text().strip()
+    assert len(cluster_id) == 22
+
+
+@pytest.mark.kafka
+def test_start_when_running_returns_at_once(broker: LocalKafka) -> None:
+    pid = broker.status().pid
+    started = time.monotonic()
+    broker.start()
+    assert time.monotonic() - started < 5
+    assert broker.status().pid == pid
+
+
+@pytest.mark.kafka
+def test_jars_are_cached(broker: LocalKafka) -> None:
+    started = time.monotonic()
+    libs = broker.ensure_jars()
+    assert time.monotonic() - started < 1
+    assert (libs / "kafka_2.13-4.3.1.jar").is_file()
+    assert not list(libs.parent.glob("libs.tmp-*"))
+
+
+@pytest.mark.kafka
+def test_idempotent_producer_and_group_consumer_with_manual_commit(broker: LocalKafka) -> None:
+    topic = _create_topic(broker.bootstrap_servers)
+    _produce(broker.bootstrap_servers, topic, b"card-1", b"reported-lost")
+    seen = _read_all(broker.bootstrap_servers, topic, group=f"g-{topic}", until=b"reported-lost")
+    assert [value for _, _, value in seen] == [b"reported-lost"]
+
+
+@pytest.mark.kafka
+def test_message_survives_kill_and_restart(broker: LocalKafka) -> None:
+    topic = _create_topic(broker.bootstrap_servers)
+    _produce(broker.bootstrap_servers, topic, b"card-2", b"before-crash")
+    old_pid = broker.status().pid
+
+    broker.kill()
+    status = broker.status()
+    assert not status.running
+    assert not status.answering
+    assert status.pid is None
+    assert broker.pid_file.exists()  # left behind, as after a real crash
+
+    broker.start(timeout=120)
+    assert broker.status().pid not in (None, old_pid)
+    seen = _read_all(broker.bootstrap_servers, topic, group=f"g-{topic}", until=b"before-crash")
+    assert b"before-crash" in [value for _, _, value in seen]
+
+
+@pytest.mark.kafka
+def test_stop_is_reflected_in_status_and_idempotent(broker: LocalKafka) -> None:
+    broker.stop()
+    status = broker.status()
+    assert (status.running, status.answering, status.pid) == (False, False, None)
+    assert not broker.pid_file.exists()
+    broker.stop()  # nothing to stop: no error
+
+    broker.start(timeout=120)
+    status = broker.status()
+    assert status.running
+    assert status.answering
+
+
+@pytest.mark.kafka
+def test_refuses_a_port_taken_by_another_process(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        kafka = LocalKafka(port=port, controller_port=port + 1, state_dir=tmp_path)
+        with pytest.raises(LocalKafkaError, match=f"port {port} .* taken"):
+            kafka.start(timeout=10)
+
+
+@pytest.mark.kafka
+def test_a_broker_that_dies_at_startup_fails_with_its_log(tmp_path: Path) -> None:
+    # 1 MB of heap: the JVM itself refuses to start, which is quick and certain.
+    kafka = LocalKafka(port=29192, controller_port=29193, state_dir=tmp_path, heap_mb=1)
+    with pytest.raises(LocalKafkaError, match="exited during startup") as error:
+        kafka.start(timeout=60)
+    assert "heap" in str(error.value).lower()
+    assert not kafka.status().running
+
+
+@pytest.mark.kafka
+def test_reset_gives_a_fresh_cluster(broker: LocalKafka) -> None:
+    old_cluster_id = (broker.state_dir / "cluster.id").read_text()
+    broker.reset()
+    assert not broker.state_dir.exists()
+    broker.start(timeout=120)
+    assert (broker.state_dir / "cluster.id").read_text() != old_cluster_id
+    assert broker.status().answering
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres() -> LocalPostgres:
+    local = LocalPostgres()
+    local.ensure_server()
+    local.ensure_role()
+    return local
+
+
+def _superuser_sql(statement: str) -> None:
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"],
+        input=statement,
+        text=True,
+        check=True,
+    )
+
+
+@pytest.mark.postgres
+def test_postgres_status(postgres: LocalPostgres) -> None:
+    status = postgres.status()
+    assert status.installed
+    assert status.running
+    assert status.answering
+    assert status.version is not None
+    assert status.version.isdigit()
+
+
+@pytest.mark.postgres
+def test_database_lifecycle(postgres: LocalPostgres) -> None:
+    name = f"sscard_test_{uuid.uuid4().hex[:12]}"
+    dsn = postgres.ensure_database(name)
+    assert dsn == f"postgresql://sscard:sscard@127.0.0.1:5432/{name}"
+    assert postgres.ensure_database(name) == dsn  # idempotent
+
+    lingering = psycopg.connect(dsn)  # e.g. a pool a crashed test left open
+    try:
+        with psycopg.connect(dsn) as conn:
+            conn.execute("CREATE TABLE cards (id text PRIMARY KEY, status text NOT NULL)")
+            conn.execute("INSERT INTO cards VALUES ('c-1', 'lost')")
+            row = conn.execute("SELECT status FROM cards WHERE id = 'c-1'").fetchone()
+            assert row == ("lost",)
+
+        postgres.drop_database(name)
+        postgres.drop_database(name)  # idempotent
+    finally:
+        lingering.close()
+
+    with psycopg.connect(postgres.dsn("postgres")) as conn:
+        row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    assert row is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "name",
+    ["", "1db", "a-b", 'x"; DROP DATABASE postgres; --', "a" * 64],
+    ids=["empty", "digit-first", "dash", "injection", "too-long"],
+)
+def test_database_names_are_validated(postgres: LocalPostgres, name: str) -> None:
+    with pytest.raises(ValueError, match="invalid database name"):
+        postgres.ensure_database(name)
+    with pytest.raises(ValueError, match="invalid database name"):
+        postgres.drop_database(name)
+
+
+@pytest.mark.postgres
+def test_ensure_role_creates_and_repairs_a_role(postgres: LocalPostgres) -> None:
+    # A role of its own, so the shared sscard role is never disturbed while other tests use it.
+    role = f"sscard_role_{uuid.uuid4().hex[:8]}"
+    local = LocalPostgres(user=role, password=uuid.uuid4().hex)
+    try:
+        local.ensure_role()  # as on a fresh machine: the role does not exist
+        dsn = local.ensure_database(role)
+        _superuser_sql(f"ALTER ROLE {role} PASSWORD 'changed-by-someone'")
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(dsn).close()
+        local.ensure_role()  # brings the configured password back
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == (role,)
+        local.drop_database(role)
+    finally:
+        _superuser_sql(f"DROP DATABASE IF EXISTS {role} WITH (FORCE); DROP ROLE IF EXISTS {role};")
