@@ -117,9 +117,14 @@ class RegionPolicies(BaseModel):
     def from_json(cls, text: str, source: str = "<string>") -> RegionPolicies:
         try:
             return cls.model_validate(json.loads(text))
-        except (ValidationError, json.JSONDecodeError, InvalidInput) as exc:
-            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InvalidInput(f"region policy file {source} is invalid: {first_line}") from exc
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "top level"
+            raise InvalidInput(
+                f"region policy file {source} is invalid at {where}: {first['msg']}"
+            ) from exc
+        except (json.JSONDecodeError, InvalidInput) as exc:
+            raise InvalidInput(f"region policy file {source} is invalid: {exc}") from exc
 
     @classmethod
     def from_file(cls, path: Path) -> RegionPolicies:

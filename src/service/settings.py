@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     persistence_module: str | None = Field(
         default=None, validation_alias=AliasChoices("PERSISTENCE_MODULE")
     )
+    postgres_schema: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        validation_alias=AliasChoices("POSTGRES_SCHEMA", "SSCARD_POSTGRES_SCHEMA"),
+    )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SSCARD_KAFKA_BOOTSTRAP_SERVERS"),
@@ -100,8 +105,12 @@ class Settings(BaseSettings):
 
     def postgres(self) -> PostgresParams:
         if self.database_url:
-            return PostgresParams.from_url(self.database_url)
-        return PostgresParams()  # fields come from POSTGRES_*
+            params = PostgresParams.from_url(self.database_url)
+        else:
+            params = PostgresParams()  # fields come from POSTGRES_*
+        if self.postgres_schema:
+            params = params.model_copy(update={"db_schema": self.postgres_schema})
+        return params
 
     @property
     def sqlite_path(self) -> Path:

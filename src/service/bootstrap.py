@@ -1,0 +1,93 @@
+"""The composition root: one ``Settings`` in, every wired component out. Nothing connects at
+import time; each entry point (CLI, tests, benchmarks) calls ``build`` with explicit settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from domain.application import CardOffice, utc_now
+from domain.region_policy import RegionPolicies
+from projections.follow import StoreEventSource
+from projections.store import PostgresViewStore, SQLiteViewStore, ViewStore
+from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC
+from service.settings import Settings
+
+
+def office_env(settings: Settings) -> dict[str, str]:
+    """The card office's environment, prefixed with its name so other apps can share a process."""
+    env = {
+        "MAPPER_TOPIC": MAPPER_TOPIC,
+        "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
+        "HOLDER_ID_KEY": settings.holder_id_key.get_secret_value(),
+        "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
+        # States are immutable, so a cached one never needs copying.
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+    }
+    if settings.uses_postgres:
+        pg = settings.postgres()
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": pg.dbname,
+            "POSTGRES_HOST": pg.host,
+            "POSTGRES_PORT": str(pg.port),
+            "POSTGRES_USER": pg.user,
+            "POSTGRES_PASSWORD": pg.password.get_secret_value(),
+        }
+        if pg.db_schema:
+            env["POSTGRES_SCHEMA"] = pg.db_schema
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(settings.sqlite_path),
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    prefix = CardOffice.name.upper() + "_"
+    return {prefix + key: value for key, value in env.items()}
+
+
+def region_policies(settings: Settings) -> RegionPolicies:
+    if settings.region_policies is not None:
+        return RegionPolicies.from_file(settings.region_policies)
+    return RegionPolicies.packaged()
+
+
+def view_store(settings: Settings) -> ViewStore:
+    """Read models live beside the event store: same SQLite file, or same PostgreSQL database."""
+    if settings.uses_postgres:
+        return PostgresViewStore(settings.postgres().dsn())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SQLiteViewStore(settings.sqlite_path)
+
+
+@dataclass
+class BackOffice:
+    settings: Settings
+    office: CardOffice
+    views: ViewStore
+    source: StoreEventSource = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.source = StoreEventSource(self.office)
+
+    def close(self) -> None:
+        self.views.close()
+        self.office.close()
+
+    def __enter__(self) -> BackOffice:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOffice:
+    office = CardOffice(env=office_env(settings), policies=region_policies(settings), clock=clock)
+    try:
+        views = view_store(settings)
+    except Exception:
+        office.close()
+        raise
+    return BackOffice(settings=settings, office=office, views=views)

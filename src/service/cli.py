@@ -1,0 +1,90 @@
+"""``sscard``: the back office's command line. It parses, builds a command, calls the card office
+and prints one line; every rule lives in the domain.
+
+Exit codes: 0 done; 1 refused by the rules (or not found); 2 bad input; 3 infrastructure trouble.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from eventsourcing.domain import EventSourcingError
+from pydantic import ValidationError
+
+from domain.errors import DomainError, InvalidInput
+from service import cli_cards, cli_ops
+from service.settings import Settings
+
+EXIT_REFUSED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INFRASTRUCTURE = 3
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments get one line of reason (plus where to look), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="sscard",
+        description=(
+            "Back office for the loss reporting and replacement of social security cards. "
+            "Configuration comes from the environment (see README: Configuration)."
+        ),
+    )
+    parser.add_argument("--json", action="store_true", help="print recorded events as JSON")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cli_cards.add_commands(commands)
+    cli_ops.add_commands(commands)
+    return parser
+
+
+def one_line(error: BaseException) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "input"
+        return f"invalid {where}: {first['msg']}"
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handler: Handler = args.handler
+    try:
+        settings = Settings()
+        return handler(args, settings)
+    except InvalidInput as exc:
+        print(f"sscard: invalid input: {one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValidationError as exc:
+        print(f"sscard: {one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except DomainError as exc:
+        print(f"sscard: refused ({exc.code}): {one_line(exc)}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (EventSourcingError, OSError, RuntimeError) as exc:
+        print(f"sscard: infrastructure error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_INFRASTRUCTURE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

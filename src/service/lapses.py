@@ -1,0 +1,72 @@
+"""The system's own clock-driven step: pre-reports that reach their deadline lapse, once.
+
+Exactly once holds because the aggregate raises ``LossPreReportLapsed`` only for a pre-report
+that is still open and due: a repeated tick, two schedulers racing, or a tick after downtime all
+converge on one event per pre-report.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from uuid import UUID
+
+from domain.cardholder.events import LossPreReportLapsed
+from domain.errors import DomainError
+from projections.follow import catch_up, prepare
+from projections.lapse_schedule import LapseSchedule
+from service.bootstrap import BackOffice
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TickReport:
+    at: datetime
+    due: int = 0
+    lapsed: list[LossPreReportLapsed] = field(default_factory=list)
+    failed: int = 0
+
+
+class LapseScheduler:
+    def __init__(self, backoffice: BackOffice, batch_size: int = 500) -> None:
+        self._backoffice = backoffice
+        self._schedule = LapseSchedule()
+        self._batch_size = batch_size
+        prepare(backoffice.views, self._schedule)
+
+    def catch_up(self) -> int:
+        return catch_up(self._backoffice.source, self._backoffice.views, self._schedule)
+
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """Lapse every pre-report due at ``now`` (default: the clock), including overdue ones."""
+        at = (now or datetime.now(UTC)).astimezone(UTC)
+        report = TickReport(at=at)
+        attempted: set[tuple[UUID, int]] = set()
+        while True:
+            self.catch_up()
+            with self._backoffice.views.transaction() as tx:
+                due = LapseSchedule.due(tx, at, self._batch_size + len(attempted))
+            fresh = [d for d in due if (d.holder_id, d.pre_report_version) not in attempted]
+            if not fresh:
+                return report
+            report.due += len(fresh)
+            for item in fresh:
+                attempted.add((item.holder_id, item.pre_report_version))
+                self._lapse(item.holder_id, item.pre_report_version, at, report)
+
+    def _lapse(self, holder_id: UUID, version: int, at: datetime, report: TickReport) -> None:
+        try:
+            event = self._backoffice.office.lapse_pre_report(holder_id, version, at)
+        except DomainError as exc:
+            # One holder's trouble must not stop everyone else's lapse; it is retried next tick.
+            report.failed += 1
+            log.error("lapse of pre-report v%s of holder %s refused: %s", version, holder_id, exc)
+            return
+        if event is not None:
+            report.lapsed.append(event)
+
+    def pending(self) -> int:
+        with self._backoffice.views.transaction() as tx:
+            return LapseSchedule.pending(tx)

@@ -1,0 +1,49 @@
+"""The domain stays pure: standard library, pydantic and eventsourcing's domain/application only.
+
+import-linter (``make lint``) guards the layers; this test guards the finer rule it cannot
+express (which parts of eventsourcing), and fails with the offending file and line.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+DOMAIN = Path(__file__).resolve().parents[2] / "src" / "domain"
+ALLOWED_THIRD_PARTY = ("pydantic", "eventsourcing.domain", "eventsourcing.application")
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def _allowed(module: str) -> bool:
+    top = module.split(".")[0]
+    if top in sys.stdlib_module_names or top == "domain" or top == "__future__":
+        return True
+    return any(module == a or module.startswith(a + ".") for a in ALLOWED_THIRD_PARTY)
+
+
+def test_the_domain_imports_only_what_it_may():
+    offences = [
+        f"{path.relative_to(DOMAIN.parent)}:{line}: {module}"
+        for path in sorted(DOMAIN.rglob("*.py"))
+        for line, module in _imports(path)
+        if not _allowed(module)
+    ]
+    assert offences == []
+
+
+def test_the_check_itself_catches_infrastructure_imports():
+    assert not _allowed("eventsourcing.persistence")
+    assert not _allowed("kafka")
+    assert not _allowed("service.settings")
+    assert _allowed("eventsourcing.application")
