@@ -15,7 +15,7 @@ from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 
 from domain.event import DomainEvent
-from projections.store import Tx, ViewStore
+from projections.store import PositionConflict, Tx, ViewStore
 
 
 @dataclass(frozen=True)
@@ -97,10 +97,16 @@ def catch_up(
         batch = source.read(position, batch_size, projection.types)
         batch = [p for p in batch if p.position <= target]
         new_position = batch[-1].position if batch else target
-        with store.transaction() as tx:
-            for positioned in batch:
-                projection.apply(positioned.event, tx)
-            tx.move_position(projection.name, position, new_position)
+        try:
+            with store.transaction() as tx:
+                for positioned in batch:
+                    projection.apply(positioned.event, tx)
+                tx.move_position(projection.name, position, new_position)
+        except PositionConflict:
+            # Another runner applied this stretch first; our batch was rolled back. Go on from
+            # wherever it got to.
+            position = store.position(projection.name)
+            continue
         applied += len(batch)
         position = new_position
     return applied

@@ -92,7 +92,12 @@ def _add_card_commands(commands: Any) -> None:
     issue.add_argument("--name", required=True, help="the holder's name")
     issue.add_argument("--region", required=True, help="6-digit region code of the issuing office")
     issue.add_argument("--card-number", required=True, help="9-character card number")
-    issue.add_argument("--kind", choices=_choices(CardKind), default=CardKind.SOCIAL_SECURITY_CARD)
+    issue.add_argument(
+        "--kind",
+        choices=_choices(CardKind),
+        default=CardKind.SOCIAL_SECURITY_CARD,
+        help="card kind (medical_insurance_ic: an old IC card, converted on replacement)",
+    )
     issue.add_argument("--issued-on", type=date.fromisoformat, default=None, help="YYYY-MM-DD")
     issue.add_argument("--imported", action="store_true", help="taken over from a legacy system")
     issue.add_argument("--outlet", help="issuing outlet (absent for imports)")
@@ -103,7 +108,9 @@ def _add_card_commands(commands: Any) -> None:
         "produce", help="production centre: the new card for a certificate is made and dispatched"
     )
     produce.add_argument("--certificate", required=True, help="collection certificate number")
-    produce.add_argument("--new-card-number", required=True)
+    produce.add_argument(
+        "--new-card-number", required=True, help="the new card's 9-character number"
+    )
     produce.add_argument("--batch", help="production batch id")
     produce.add_argument("--staff", required=True, help="production centre staff id")
     produce.set_defaults(handler=_produce)
@@ -124,7 +131,7 @@ def _add_card_commands(commands: Any) -> None:
     activate = card_commands.add_parser("activate", help="activate a collected (sealed) card")
     _holder_args(activate)
     _clerk_args(activate)
-    activate.add_argument("--card-number", required=True)
+    activate.add_argument("--card-number", required=True, help="the collected card's number")
     activate.set_defaults(handler=_activate)
 
     whose = card_commands.add_parser("whose", help="which holder a card number belongs to")
@@ -138,7 +145,12 @@ def _add_loss_commands(commands: Any) -> None:
 
     pre = loss_commands.add_parser("pre-report", help="预挂失: stop settlement on the card at once")
     _holder_args(pre)
-    pre.add_argument("--channel", choices=_choices(Channel), default=Channel.OUTLET)
+    pre.add_argument(
+        "--channel",
+        choices=_choices(Channel),
+        default=Channel.OUTLET,
+        help="where the holder reports (hotline/online: no outlet, no staff)",
+    )
     pre.add_argument("--outlet", help="outlet code (channel outlet)")
     pre.add_argument("--staff", help="clerk's staff id (channel outlet)")
     pre.add_argument(
@@ -156,6 +168,7 @@ def _add_loss_commands(commands: Any) -> None:
         "--reason",
         choices=_choices(PreReportCancelReason),
         default=PreReportCancelReason.CARD_FOUND,
+        help="why the pre-report is cancelled",
     )
     cancel.set_defaults(handler=_cancel)
 
@@ -174,7 +187,11 @@ def _add_loss_commands(commands: Any) -> None:
         type=_csv(ProxyDocument),
         help=f"documents checked, comma-separated: {', '.join(_choices(ProxyDocument))}",
     )
-    report.add_argument("--fee-waiver", choices=_choices(FeeWaiver))
+    report.add_argument(
+        "--fee-waiver",
+        choices=_choices(FeeWaiver),
+        help="waive the replacement fee (defect or data error not caused by the holder)",
+    )
     report.add_argument(
         "--photo", action="store_true", help="one-inch colour photo provided (IC card conversion)"
     )
@@ -188,11 +205,16 @@ def _add_proxy_commands(commands: Any) -> None:
     _holder_args(authorize)
     _clerk_args(authorize)
     authorize.add_argument("--agent", required=True, help="the agent's ID number")
-    authorize.add_argument("--agent-name", required=True)
+    authorize.add_argument("--agent-name", required=True, help="the agent's name")
     authorize.add_argument(
         "--scope", required=True, type=_csv(ProxyScope), help="apply, collect or apply,collect"
     )
-    authorize.add_argument("--grounds", choices=_choices(ProxyGrounds), default=ProxyGrounds.OTHER)
+    authorize.add_argument(
+        "--grounds",
+        choices=_choices(ProxyGrounds),
+        default=ProxyGrounds.OTHER,
+        help="why the holder sends an agent (some regions accept only elderly/limited_mobility)",
+    )
     authorize.add_argument(
         "--documents",
         required=True,

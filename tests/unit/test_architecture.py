@@ -26,8 +26,8 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 
 def _allowed(module: str) -> bool:
-    top = module.split(".")[0]
-    if top in sys.stdlib_module_names or top == "domain" or top == "__future__":
+    top = module.split(".", maxsplit=1)[0]
+    if top in sys.stdlib_module_names or top in {"domain", "__future__"}:
         return True
     return any(module == a or module.startswith(a + ".") for a in ALLOWED_THIRD_PARTY)
 
