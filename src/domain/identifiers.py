@@ -15,7 +15,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 
 from domain.errors import InvalidInput
 
@@ -88,6 +88,11 @@ def _shaped(kind: str, shape: re.Pattern[str], hint: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _schema(shape: re.Pattern[str], description: str) -> WithJsonSchema:
+    """What the published JSON Schema says of an identifier (the contract consumers code to)."""
+    return WithJsonSchema({"type": "string", "pattern": shape.pattern, "description": description})
+
+
 def validate_shape(kind: str, shape: re.Pattern[str], hint: str, value: str) -> str:
     candidate = value.strip()
     if not shape.match(candidate):
@@ -119,14 +124,28 @@ def _region_code(value: str) -> str:
     return validate_region_code(value)
 
 
-ResidentId = Annotated[str, AfterValidator(_resident_id)]
-CardNumber = Annotated[str, AfterValidator(_card_number)]
-RegionCode = Annotated[str, AfterValidator(_region_code)]
+ResidentId = Annotated[
+    str,
+    AfterValidator(_resident_id),
+    _schema(_RESIDENT_ID_SHAPE, "resident ID number (GB 11643-1999, check character verified)"),
+]
+CardNumber = Annotated[
+    str, AfterValidator(_card_number), _schema(_CARD_NUMBER_SHAPE, "social security card number")
+]
+RegionCode = Annotated[
+    str,
+    AfterValidator(_region_code),
+    _schema(_REGION_CODE_SHAPE, "administrative region code (GB/T 2260)"),
+]
 OutletCode = Annotated[
-    str, _shaped("outlet code", _OUTLET_CODE_SHAPE, "3-24 characters of A-Z, 0-9 and '-'")
+    str,
+    _shaped("outlet code", _OUTLET_CODE_SHAPE, "3-24 characters of A-Z, 0-9 and '-'"),
+    _schema(_OUTLET_CODE_SHAPE, "service outlet code"),
 ]
 StaffId = Annotated[
-    str, _shaped("staff id", _STAFF_ID_SHAPE, "2-32 characters of letters, digits, '.', '_', '-'")
+    str,
+    _shaped("staff id", _STAFF_ID_SHAPE, "2-32 characters of letters, digits, '.', '_', '-'"),
+    _schema(_STAFF_ID_SHAPE, "staff id"),
 ]
 CertificateNumber = Annotated[
     str,
@@ -135,6 +154,7 @@ CertificateNumber = Annotated[
         _CERTIFICATE_SHAPE,
         "region code, '-', 10 digits (as printed on the certificate)",
     ),
+    _schema(_CERTIFICATE_SHAPE, "collection certificate number (领卡凭证)"),
 ]
 
 

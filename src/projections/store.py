@@ -7,6 +7,8 @@ the same projection cannot both apply a batch.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
@@ -64,6 +66,10 @@ class ViewStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    @abstractmethod
+    def try_exclusive(self, name: str) -> bool:
+        """Become the only runner of ``name`` (e.g. the relay) until this store is closed."""
+
     def ensure_position(self, name: str) -> None:
         with self.transaction() as tx:
             tx.execute(
@@ -105,6 +111,8 @@ class SQLiteViewStore(ViewStore):
     dialect: Literal["sqlite", "postgres"] = "sqlite"
 
     def __init__(self, path: Path) -> None:
+        self._path = path
+        self._locks: list[int] = []
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(
             str(path), isolation_level=None, timeout=30.0, check_same_thread=False
@@ -127,7 +135,21 @@ class SQLiteViewStore(ViewStore):
                 raise
             self._conn.execute("COMMIT")
 
+    def try_exclusive(self, name: str) -> bool:
+        # An OS file lock beside the database: released by the kernel if the process dies.
+        fd = os.open(f"{self._path}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._locks.append(fd)
+        return True
+
     def close(self) -> None:
+        for fd in self._locks:
+            os.close(fd)
+        self._locks.clear()
         self._conn.close()
 
 
@@ -160,6 +182,14 @@ class PostgresViewStore(ViewStore):
     def _transaction(self) -> Iterator[Tx]:
         with self._lock, self._conn.transaction(), self._conn.cursor() as cursor:
             yield _PostgresTx(cursor)
+
+    def try_exclusive(self, name: str) -> bool:
+        # A session-level advisory lock: released by the server if this connection dies.
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT pg_try_advisory_lock(hashtext(%s))", (f"sscard:{name}",)
+            ).fetchone()
+        return bool(row and row[0])
 
     def close(self) -> None:
         self._conn.close()

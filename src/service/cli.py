@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from eventsourcing.domain import EventSourcingError
+from kafka.errors import KafkaError
 from pydantic import ValidationError
 
 from domain.errors import DomainError, InvalidInput
@@ -66,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # kafka-python logs every failed reconnect (a storm during an outage); the relay reports each
+    # outage once itself. -v shows the library's own account.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
     handler: Handler = args.handler
     try:
         settings = Settings()
@@ -79,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as exc:
         print(f"sscard: refused ({exc.code}): {one_line(exc)}", file=sys.stderr)
         return EXIT_REFUSED
-    except (EventSourcingError, OSError, RuntimeError) as exc:
+    except (EventSourcingError, OSError, RuntimeError, KafkaError) as exc:
         print(f"sscard: infrastructure error: {one_line(exc)}", file=sys.stderr)
         return EXIT_INFRASTRUCTURE
     except KeyboardInterrupt:

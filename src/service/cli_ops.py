@@ -13,7 +13,9 @@ from typing import Any
 
 from domain.errors import InvalidInput
 from service.bootstrap import build
+from service.contracts import export_contracts
 from service.demo import run_demo
+from service.kafka_wiring import ensure_topics, relay_for, run_relay, topics
 from service.lapses import LapseScheduler
 from service.local_kafka import LocalKafka
 from service.local_postgres import LocalPostgres
@@ -26,8 +28,9 @@ log = logging.getLogger("sscard")
 
 def add_commands(commands: Any) -> None:
     run = commands.add_parser(
-        "run", help="run the back office: lapse scheduler (and relay) until SIGTERM/Ctrl-C"
+        "run", help="run the back office: relay to Kafka and lapse scheduler, until SIGTERM"
     )
+    run.add_argument("--no-relay", action="store_true", help="run the lapse scheduler only")
     run.set_defaults(handler=_run)
 
     tick = commands.add_parser("tick", help="lapse every pre-report that is due, once, and exit")
@@ -49,6 +52,18 @@ def add_commands(commands: Any) -> None:
     export.add_argument("directory", type=Path)
     export.set_defaults(handler=_schema_export)
 
+    contracts = commands.add_parser(
+        "contracts", help="JSON Schema and AsyncAPI files for every topic and message"
+    )
+    contract_commands = contracts.add_subparsers(
+        dest="contracts_command", required=True, metavar="ACTION"
+    )
+    contracts_export = contract_commands.add_parser(
+        "export", help="write asyncapi.json and schemas/ (the repository keeps them in contracts/)"
+    )
+    contracts_export.add_argument("directory", type=Path)
+    contracts_export.set_defaults(handler=_contracts_export)
+
     infra = commands.add_parser("infra", help="the local Kafka broker and PostgreSQL server")
     infra_commands = infra.add_subparsers(dest="infra_command", required=True, metavar="ACTION")
     up = infra_commands.add_parser(
@@ -62,6 +77,21 @@ def add_commands(commands: Any) -> None:
     down.set_defaults(handler=_infra_down)
     status = infra_commands.add_parser("status", help="is each service running and answering?")
     status.set_defaults(handler=_infra_status)
+    topics = infra_commands.add_parser(
+        "topics", help="create missing topics, refuse ones whose config contradicts ours"
+    )
+    topics.set_defaults(handler=_infra_topics)
+
+    relay = commands.add_parser("relay", help="publish stored events to Kafka")
+    relay_commands = relay.add_subparsers(dest="relay_command", required=True, metavar="ACTION")
+    relay_run = relay_commands.add_parser(
+        "run", help="run only the relay, until SIGTERM/Ctrl-C (sscard run includes it)"
+    )
+    relay_run.set_defaults(handler=_relay_run)
+    relay_status = relay_commands.add_parser(
+        "status", help="store head, published position and lag"
+    )
+    relay_status.set_defaults(handler=_relay_status)
 
 
 def _instant(text: str) -> datetime:
@@ -91,23 +121,36 @@ def local_postgres(settings: Settings) -> LocalPostgres:
     return LocalPostgres()
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
-        log.info(
-            "received %s: finishing the current step, then stopping", signal.Signals(signum).name
-        )
+        name = signal.Signals(signum).name
+        log.info("received %s: finishing the current step, then stopping", name)
         stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    with build(settings) as backoffice:
+    return stop
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    stop = _stop_on_signals()
+    with build(settings) as backoffice, build(settings) as relay_side:
+        relay_thread = None
+        if not args.no_relay:
+            # The relay has its own connections so its lock and batches never wait on the
+            # scheduler's.
+            relay_thread = threading.Thread(
+                target=run_relay, args=(relay_side, stop), name="relay", daemon=True
+            )
+            relay_thread.start()
         scheduler = LapseScheduler(backoffice)
         where = settings.postgres().dbname if settings.uses_postgres else settings.sqlite_path
         log.info(
-            "back office running on %s; lapse check every %.0f s",
+            "back office running on %s; Kafka %s; lapse check every %.0f s",
             where,
+            "off" if args.no_relay else settings.bootstrap_servers,
             settings.lapse_check_seconds,
         )
         while not stop.is_set():
@@ -116,8 +159,38 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 log.info("lapsed: %s", event_line(event))
             if report.failed:
                 log.warning("%d lapses refused; retried next tick", report.failed)
+            if relay_thread is not None and not relay_thread.is_alive():
+                log.error("the relay stopped; stopping the back office")
+                return 3
             stop.wait(settings.lapse_check_seconds)
+        if relay_thread is not None:
+            relay_thread.join(timeout=60)
     log.info("stopped")
+    return 0
+
+
+def _relay_run(args: argparse.Namespace, settings: Settings) -> int:
+    stop = _stop_on_signals()
+    with build(settings) as backoffice:
+        run_relay(backoffice, stop)
+    return 0
+
+
+def _relay_status(args: argparse.Namespace, settings: Settings) -> int:
+    with build(settings) as backoffice:
+        status = relay_for(backoffice).status()
+        print(f"store head {status.head}, published {status.published}, lag {status.lag}")
+        return 0
+
+
+def _infra_topics(args: argparse.Namespace, settings: Settings) -> int:
+    created = ensure_topics(settings)
+    names = topics(settings)
+    print(
+        f"topics ok on {settings.bootstrap_servers}: {names.card_events}, {names.settlement}, "
+        f"{names.reimbursement_events}, {names.dead_letter}"
+        + (f" (created: {', '.join(created)})" if created else "")
+    )
     return 0
 
 
@@ -145,6 +218,14 @@ def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidInput(f"{args.directory} exists and is not a directory")
     written = export_event_schemas(args.directory)
     print(f"wrote {len(written)} JSON Schema files to {args.directory}")
+    return 0
+
+
+def _contracts_export(args: argparse.Namespace, settings: Settings) -> int:
+    if args.directory.exists() and not args.directory.is_dir():
+        raise InvalidInput(f"{args.directory} exists and is not a directory")
+    written = export_contracts(args.directory)
+    print(f"wrote {len(written)} contract files to {args.directory}")
     return 0
 
 

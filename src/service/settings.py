@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SSCARD_KAFKA_BOOTSTRAP_SERVERS"),
     )
+    kafka_partitions: int = Field(default=3, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
     topic_prefix: str = Field(default="sscard", pattern=r"^[a-z][a-z0-9_-]{0,30}$")

@@ -1,0 +1,166 @@
+"""What goes on the wire: Kafka message envelopes, their keys and headers, and topic names.
+
+Envelopes are their own pydantic types, not the events: the event rides inside as ``payload``
+(exactly its stored JSON form), and the envelope adds what a consumer needs before it parses the
+payload: type, schema version, stream and position. Changing any of this is a contract change:
+bump ``ENVELOPE_VERSION`` and regenerate ``contracts/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+from uuid import UUID
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, create_model
+
+from domain.cardholder.events import CARDHOLDER_EVENTS
+from domain.event import Actor, DomainEvent, current_schema_version
+from domain.identifiers import CardNumber
+from domain.settlement import SettlementChange, SettlementReason, SettlementStatus
+
+ENVELOPE_VERSION = 1
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names under one prefix (``sscard`` in production; tests use their own)."""
+
+    prefix: str = "sscard"
+
+    @property
+    def card_events(self) -> str:
+        return f"{self.prefix}.card-events"
+
+    @property
+    def settlement(self) -> str:
+        return f"{self.prefix}.settlement"
+
+    @property
+    def reimbursement_events(self) -> str:
+        return f"{self.prefix}.reimbursement-events"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}.dead-letter"
+
+
+class EventEnvelope(BaseModel):
+    """The value of a message on ``sscard.card-events`` (key: the holder's stream id)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    envelope_version: Literal[1] = 1
+    event_id: UUID
+    event_type: str
+    schema_version: int
+    stream_id: UUID
+    stream_version: Annotated[int, Field(ge=1)]
+    position: Annotated[int, Field(ge=1, description="the event's position in the store's log")]
+    occurred_at: AwareDatetime
+    actor: Actor
+    outlet: str | None = None
+    payload: dict[str, Any]
+
+
+def _typed_envelope(event_cls: type[DomainEvent]) -> type[EventEnvelope]:
+    """The envelope of one event type, with ``event_type`` fixed and ``payload`` typed."""
+    name = event_cls.__name__
+    # Built at run time from the event classes, so the annotations are values here.
+    type_literal: Any = Literal[name]
+    version_literal: Any = Literal[current_schema_version(event_cls)]
+    return create_model(
+        f"{name}Message",
+        __base__=EventEnvelope,
+        __doc__=f"A {name} event on the card-events topic.",
+        event_type=(type_literal, name),
+        schema_version=(version_literal, ...),
+        payload=(event_cls, ...),
+    )
+
+
+TYPED_ENVELOPES: dict[str, type[EventEnvelope]] = {
+    cls.__name__: _typed_envelope(cls) for cls in CARDHOLDER_EVENTS
+}
+
+_any_typed_envelope: Any = Union[tuple(TYPED_ENVELOPES.values())]  # noqa: UP007
+CardEventMessage: type[RootModel[Any]] = RootModel[
+    Annotated[_any_typed_envelope, Field(discriminator="event_type")]
+]
+
+
+class SettlementStatusMessage(BaseModel):
+    """The value on the compacted ``sscard.settlement`` topic (key: the card number).
+
+    The latest message per card is the card's current status. No ID numbers, no names.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_version: Literal[1] = 1
+    card_number: CardNumber
+    status: SettlementStatus
+    since: AwareDatetime
+    reason: SettlementReason
+    event_id: UUID
+    position: Annotated[int, Field(ge=1)]
+
+
+def envelope_of(event: DomainEvent, position: int) -> EventEnvelope:
+    return EventEnvelope(
+        event_id=event.event_id,
+        event_type=event.event_type(),
+        schema_version=event.schema_version,
+        stream_id=event.originator_id,
+        stream_version=event.originator_version,
+        position=position,
+        occurred_at=event.occurred_at,
+        actor=event.actor,
+        outlet=event.outlet,
+        payload=event.model_dump(mode="json"),
+    )
+
+
+def headers_of(envelope: EventEnvelope) -> Headers:
+    """The envelope's facts as Kafka headers, for routing and filtering without parsing."""
+    return [
+        ("event_id", str(envelope.event_id).encode()),
+        ("event_type", envelope.event_type.encode()),
+        ("schema_version", str(envelope.schema_version).encode()),
+        ("stream_id", str(envelope.stream_id).encode()),
+        ("stream_version", str(envelope.stream_version).encode()),
+        ("position", str(envelope.position).encode()),
+        ("occurred_at", envelope.occurred_at.isoformat().encode()),
+        ("actor", envelope.actor.describe().encode()),
+    ]
+
+
+def settlement_message(
+    change: SettlementChange, event: DomainEvent, position: int
+) -> SettlementStatusMessage:
+    return SettlementStatusMessage(
+        card_number=change.card_number,
+        status=change.status,
+        since=event.occurred_at,
+        reason=change.reason,
+        event_id=event.event_id,
+        position=position,
+    )
+
+
+def encode(model: BaseModel) -> bytes:
+    return orjson.dumps(model.model_dump(mode="json"))
+
+
+def parse_card_event(value: bytes) -> EventEnvelope:
+    """Validate a card-events message fully, payload included, against its typed envelope."""
+    message = CardEventMessage.model_validate_json(value)
+    root: EventEnvelope = message.root
+    return root
+
+
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)

@@ -1,0 +1,196 @@
+"""The relay: every stored event, in store order, onto Kafka; crash-safe and restartable.
+
+It follows the store's log from its published position, sends each batch with an idempotent
+producer (acks=all), waits until Kafka has acknowledged every message, and only then moves the
+position, in the store's own database. A crash anywhere loses nothing: the unacknowledged batch
+is sent again on restart, so at most one batch is duplicated per crash, and consumers drop
+duplicates by (stream id, stream version). Keys (holder id, card number) keep per-key order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kafka.errors import KafkaError
+
+from consumers.messages import (
+    Headers,
+    Topics,
+    encode,
+    envelope_of,
+    headers_of,
+    settlement_message,
+)
+from domain.cardholder.events import CARDHOLDER_EVENTS
+from domain.settlement import settlement_changes
+from projections.follow import EventSource, Positioned
+from projections.store import PositionConflict, ViewStore
+
+log = logging.getLogger(__name__)
+
+RELAY = "relay"
+_PUBLISHED_ON_CARD_EVENTS = frozenset(CARDHOLDER_EVENTS)
+
+
+class Producer(Protocol):
+    """The part of kafka-python's KafkaProducer the relay uses."""
+
+    def send(
+        self, topic: str, value: bytes, key: bytes, headers: Headers
+    ) -> Any: ...  # a FutureRecordMetadata
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+    def close(self, timeout: float | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+
+
+@dataclass(frozen=True)
+class RelayStatus:
+    head: int
+    published: int
+
+    @property
+    def lag(self) -> int:
+        return max(self.head - self.published, 0)
+
+
+def messages_for(positioned: Positioned, topics: Topics) -> Iterator[Message]:
+    """The Kafka messages one stored event becomes (none for internal bookkeeping events)."""
+    event = positioned.event
+    if type(event) not in _PUBLISHED_ON_CARD_EVENTS:
+        return
+    envelope = envelope_of(event, positioned.position)
+    yield Message(
+        topics.card_events,
+        str(event.originator_id).encode(),
+        encode(envelope),
+        headers_of(envelope),
+    )
+    for change in settlement_changes(event):
+        status = settlement_message(change, event, positioned.position)
+        yield Message(
+            topics.settlement,
+            change.card_number.encode(),
+            encode(status),
+            [("event_id", str(event.event_id).encode()), ("status", change.status.encode())],
+        )
+
+
+class Relay:
+    def __init__(
+        self,
+        source: EventSource,
+        positions: ViewStore,
+        new_producer: Callable[[], Producer],
+        topics: Topics,
+        batch_size: int = 500,
+        flush_timeout: float = 30.0,
+    ) -> None:
+        self._source = source
+        self._positions = positions
+        self._new_producer = new_producer
+        self._producer: Producer | None = None
+        self._topics = topics
+        self._batch_size = batch_size
+        self._flush_timeout = flush_timeout
+        positions.ensure_position(RELAY)
+
+    def status(self) -> RelayStatus:
+        return RelayStatus(head=self._source.head(), published=self._positions.position(RELAY))
+
+    def publish_batch(self) -> int:
+        """Send the next batch after the published position; returns how many events it held."""
+        position = self._positions.position(RELAY)
+        batch = self._source.read(position, self._batch_size)
+        if not batch:
+            return 0
+        producer = self._producer_now()
+        futures = [
+            producer.send(m.topic, value=m.value, key=m.key, headers=m.headers)
+            for positioned in batch
+            for m in messages_for(positioned, self._topics)
+        ]
+        producer.flush(timeout=self._flush_timeout)
+        for future in futures:
+            future.get(timeout=0)  # raises the delivery error of any message Kafka refused
+        try:
+            with self._positions.transaction() as tx:
+                tx.move_position(RELAY, position, batch[-1].position)
+        except PositionConflict:
+            log.warning("another relay moved the published position; following it")
+        return len(batch)
+
+    def publish_pending(self) -> int:
+        """Publish until caught up with the store's head as seen at the start."""
+        target = self._source.head()
+        published = 0
+        while self._positions.position(RELAY) < target:
+            sent = self.publish_batch()
+            if sent == 0:
+                break
+            published += sent
+        return published
+
+    def run(self, stop: threading.Event, idle_wait: float = 0.5, max_backoff: float = 30.0) -> None:
+        """Follow the store until ``stop`` is set. Kafka outages are waited out, logged once."""
+        outage_since: float | None = None
+        backoff = 0.25
+        while not stop.is_set():
+            try:
+                sent = self.publish_batch()
+            except (KafkaError, OSError) as exc:
+                if outage_since is None:
+                    outage_since = time.monotonic()
+                    log.warning(
+                        "Kafka unavailable (%s); commands are still accepted and publishing "
+                        "resumes when it returns",
+                        type(exc).__name__,
+                    )
+                else:
+                    log.debug("Kafka still unavailable: %s", exc)
+                self._drop_producer()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, max_backoff)
+                continue
+            if outage_since is not None:
+                status = self.status()
+                log.info(
+                    "Kafka is back after %.1f s; %d events still to publish",
+                    time.monotonic() - outage_since,
+                    status.lag,
+                )
+                outage_since, backoff = None, 0.25
+            if sent == 0:
+                self._source.wait(self._positions.position(RELAY), idle_wait)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=self._flush_timeout)
+            self._producer = None
+
+    def _producer_now(self) -> Producer:
+        if self._producer is None:
+            self._producer = self._new_producer()
+        return self._producer
+
+    def _drop_producer(self) -> None:
+        """After a failure start over with a fresh producer (and a fresh idempotence epoch)."""
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=0)
+            except Exception:  # it is being thrown away; nothing to save
+                log.debug("closing the failed producer raised", exc_info=True)
+            self._producer = None

@@ -1,0 +1,196 @@
+"""The public contracts, generated from the pydantic models: JSON Schema for every message value
+and event payload, and an AsyncAPI 3 document for the topics. ``contracts/`` in the repository
+holds the generated files; a test fails when they drift from the models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from consumers.messages import (
+    ENVELOPE_VERSION,
+    TYPED_ENVELOPES,
+    CardEventMessage,
+    SettlementStatusMessage,
+    Topics,
+)
+from consumers.topics import topic_specs
+from domain.cardholder.events import CARDHOLDER_EVENTS
+from service.schemas import event_schema
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+HEADER_NAMES = (
+    "event_id",
+    "event_type",
+    "schema_version",
+    "stream_id",
+    "stream_version",
+    "position",
+    "occurred_at",
+    "actor",
+)
+
+
+def _json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def card_events_schema() -> dict[str, Any]:
+    schema = CardEventMessage.model_json_schema(mode="serialization")
+    schema["title"] = "sscard.card-events message value"
+    schema["$schema"] = DRAFT
+    schema["$id"] = f"urn:sscard:message:card-events:v{ENVELOPE_VERSION}"
+    return schema
+
+
+def settlement_schema() -> dict[str, Any]:
+    schema = SettlementStatusMessage.model_json_schema(mode="serialization")
+    schema["$schema"] = DRAFT
+    schema["$id"] = "urn:sscard:message:settlement-status:v1"
+    return schema
+
+
+def asyncapi(topics: Topics) -> dict[str, Any]:
+    mode: Literal["serialization"] = "serialization"
+    models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        (m, mode) for m in TYPED_ENVELOPES.values()
+    ]
+    models.append((SettlementStatusMessage, mode))
+    _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    specs = {spec.name: spec for spec in topic_specs(topics)}
+    string_headers = {
+        "type": "object",
+        "properties": {name: {"type": "string"} for name in HEADER_NAMES},
+    }
+    messages: dict[str, Any] = {
+        name: {
+            "name": name,
+            "title": name,
+            "summary": (TYPED_ENVELOPES[name].__doc__ or "").strip(),
+            "contentType": "application/json",
+            "headers": string_headers,
+            "payload": {"$ref": f"#/components/schemas/{name}Message"},
+            "bindings": {
+                "kafka": {
+                    "key": {"type": "string", "format": "uuid", "description": "holder stream id"}
+                }
+            },
+        }
+        for name in TYPED_ENVELOPES
+    }
+    messages["SettlementStatus"] = {
+        "name": "SettlementStatus",
+        "title": "Current settlement status of one card",
+        "contentType": "application/json",
+        "payload": {"$ref": "#/components/schemas/SettlementStatusMessage"},
+        "bindings": {
+            "kafka": {"key": {"type": "string", "pattern": "^[0-9A-Z]{9}$"}},
+        },
+    }
+
+    def binding(name: str) -> dict[str, Any]:
+        spec = specs[name]
+        return {
+            "kafka": {
+                "topic": name,
+                "partitions": spec.partitions,
+                "replicas": spec.replication_factor,
+                "topicConfiguration": {
+                    "cleanup.policy": [spec.required["cleanup.policy"]],
+                    **(
+                        {"retention.ms": int(spec.defaults["retention.ms"])}
+                        if "retention.ms" in spec.defaults
+                        else {}
+                    ),
+                },
+            }
+        }
+
+    card_event_refs = {n: {"$ref": f"#/components/messages/{n}"} for n in TYPED_ENVELOPES}
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "sscard: social security card loss and replacement events",
+            "version": f"{ENVELOPE_VERSION}.0.0",
+            "description": (
+                "Every stored card lifecycle event, published in store order by the relay "
+                "(at least once; drop duplicates by stream_id + stream_version), and the current "
+                "settlement status of every card on a compacted topic. No ID numbers reach "
+                "the settlement topic."
+            ),
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:19092",
+                "protocol": "kafka",
+                "description": "the local single-node broker (sscard infra up)",
+            }
+        },
+        "channels": {
+            "cardEvents": {
+                "address": topics.card_events,
+                "description": "All lifecycle events; key = holder stream id; ordered per key.",
+                "messages": card_event_refs,
+                "bindings": binding(topics.card_events),
+            },
+            "settlement": {
+                "address": topics.settlement,
+                "description": (
+                    "Compacted: the latest message per card number is its current status. "
+                    "Bootstrap a blocklist by reading from the beginning, then follow."
+                ),
+                "messages": {
+                    "SettlementStatus": {"$ref": "#/components/messages/SettlementStatus"}
+                },
+                "bindings": binding(topics.settlement),
+            },
+            "reimbursementEvents": {
+                "address": topics.reimbursement_events,
+                "description": "Reimbursement claim events (none published yet).",
+                "messages": {},
+                "bindings": binding(topics.reimbursement_events),
+            },
+        },
+        "operations": {
+            "publishCardEvents": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/cardEvents"},
+                "messages": [
+                    {"$ref": f"#/channels/cardEvents/messages/{n}"} for n in TYPED_ENVELOPES
+                ],
+            },
+            "publishSettlementStatus": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/settlement"},
+                "messages": [{"$ref": "#/channels/settlement/messages/SettlementStatus"}],
+            },
+        },
+        "components": {"messages": messages, "schemas": defs["$defs"]},
+    }
+
+
+def build_contracts(topics: Topics | None = None) -> dict[str, str]:
+    """Every contract file, by path relative to the contracts directory."""
+    files = {
+        "asyncapi.json": _json(asyncapi(topics or Topics())),
+        "schemas/card-events.schema.json": _json(card_events_schema()),
+        "schemas/settlement-status.schema.json": _json(settlement_schema()),
+    }
+    for cls in CARDHOLDER_EVENTS:
+        files[f"schemas/events/{cls.__name__}.schema.json"] = _json(event_schema(cls))
+    return files
+
+
+def export_contracts(directory: Path) -> list[Path]:
+    written = []
+    for relative, text in build_contracts().items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
