@@ -1,0 +1,238 @@
+"""The relay against the real broker, on both stores: completeness, order, contracts, resume."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+import jsonschema
+import pytest
+from kafka.admin import KafkaAdminClient
+
+from consumers.messages import parse_card_event
+from consumers.relay import RELAY
+from consumers.topics import TopicConfigConflict
+from domain.cardholder.events import CARDHOLDER_EVENTS, CardKind, ProxyScope
+from domain.event import DomainEvent
+from service.bootstrap import BackOffice, build
+from service.kafka_wiring import ensure_topics, relay_for, topics
+from service.settings import Settings
+from tests.conftest import make_settings
+from tests.kafka_support import read_topic
+from tests.support import (
+    Clock,
+    activate,
+    authorize,
+    cancel,
+    card_number,
+    collect,
+    issue,
+    pre_report,
+    produce,
+    report,
+    resident_id,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts" / "schemas"
+
+
+@pytest.fixture
+def kafka_settings(settings: Settings, kafka_bootstrap: str) -> Settings:
+    return settings.model_copy(update={"kafka_bootstrap_servers": kafka_bootstrap})
+
+
+@pytest.fixture
+def wired(kafka_settings: Settings, clock: Clock):
+    ensure_topics(kafka_settings)
+    with build(kafka_settings, clock=clock) as backoffice:
+        yield backoffice
+
+
+def every_kind_of_event(backoffice: BackOffice, clock: Clock) -> list[str]:
+    """A replacement by proxy, a cancelled pre-report, and a Shanghai pre-report that lapses."""
+    office = backoffice.office
+    holder, agent, other, lapsing = resident_id(), resident_id(), resident_id(), resident_id()
+    office.issue_card(issue(holder, kind=CardKind.MEDICAL_INSURANCE_IC))
+    office.pre_report_loss(pre_report(holder))
+    office.authorize_proxy(authorize(holder, agent, scope={ProxyScope.APPLY, ProxyScope.COLLECT}))
+    application = office.report_loss_formally(report(holder, agent=agent, photo=True))
+    new_card = card_number()
+    office.record_production(produce(application.certificate_number, new_card))
+    office.record_collection(collect(holder, application.certificate_number, agent=agent))
+    office.activate_card(activate(holder, new_card))
+    office.issue_card(issue(other))
+    office.pre_report_loss(pre_report(other))
+    office.cancel_pre_report(cancel(other))
+    office.issue_card(issue(lapsing, region="310000"))
+    reported = office.pre_report_loss(pre_report(lapsing))
+    office.lapse_pre_report(
+        reported.originator_id, reported.originator_version, clock.advance(days=6)
+    )
+    return [holder, other, lapsing]
+
+
+def stored_events(backoffice: BackOffice) -> list[DomainEvent]:
+    return [
+        p.event for p in backoffice.source.read(0, 100_000) if type(p.event) in CARDHOLDER_EVENTS
+    ]
+
+
+def test_every_event_reaches_kafka_in_order_with_its_facts_as_headers(
+    wired: BackOffice, clock: Clock
+):
+    holders = every_kind_of_event(wired, clock)
+    relay = relay_for(wired)
+    try:
+        published = relay.publish_pending()
+    finally:
+        relay.close()
+    assert published == wired.source.head()
+    assert relay.status().lag == 0
+
+    names = topics(wired.settings)
+    records = read_topic(wired.settings.bootstrap_servers, names.card_events)
+    expected = stored_events(wired)
+    assert len(records) == len(expected)  # one run, no crash: no duplicates either
+    assert {parse_card_event(r.value).event_id for r in records} == {e.event_id for e in expected}
+    assert {type(e).__name__ for e in expected} == {c.__name__ for c in CARDHOLDER_EVENTS}
+
+    by_key: dict[bytes, list[int]] = defaultdict(list)
+    for record in records:
+        envelope = parse_card_event(record.value)
+        by_key[record.key].append(envelope.stream_version)
+        assert record.key == str(envelope.stream_id).encode()
+        headers = dict(record.headers)
+        assert headers["event_type"] == envelope.event_type.encode()
+        assert headers["stream_version"] == str(envelope.stream_version).encode()
+        assert headers["event_id"] == str(envelope.event_id).encode()
+    for versions in by_key.values():
+        assert versions == list(range(1, len(versions) + 1))
+    assert set(by_key) == {str(wired.office.holder_id(h)).encode() for h in holders}
+
+
+def test_the_settlement_topic_holds_each_cards_status_and_no_id_numbers(
+    wired: BackOffice, clock: Clock
+):
+    holders = every_kind_of_event(wired, clock)
+    relay = relay_for(wired)
+    try:
+        relay.publish_pending()
+    finally:
+        relay.close()
+    records = read_topic(wired.settings.bootstrap_servers, topics(wired.settings).settlement)
+    latest = {r.key.decode(): json.loads(r.value) for r in records}
+    for holder in holders:
+        state = wired.office.holder(holder)
+        assert latest[state.card.number]["status"] == "active"
+        for retired in state.retired_cards:
+            assert latest[retired.number]["status"] == "cancelled"
+        for rid in (holder,):
+            assert all(rid.encode() not in r.value for r in records)
+    assert all(b"resident_id" not in r.value for r in records)
+
+
+def test_a_consumer_written_against_the_json_schema_accepts_every_message(
+    wired: BackOffice, clock: Clock
+):
+    every_kind_of_event(wired, clock)
+    relay = relay_for(wired)
+    try:
+        relay.publish_pending()
+    finally:
+        relay.close()
+    names = topics(wired.settings)
+    for topic, schema_file in (
+        (names.card_events, "card-events.schema.json"),
+        (names.settlement, "settlement-status.schema.json"),
+    ):
+        schema = json.loads((CONTRACTS / schema_file).read_text())
+        validator = jsonschema.Draft202012Validator(schema)
+        records = read_topic(wired.settings.bootstrap_servers, topic)
+        assert records
+        for record in records:
+            errors = sorted(validator.iter_errors(json.loads(record.value)), key=str)
+            assert errors == [], f"{topic}: {errors[0].message}"
+
+
+def test_a_new_relay_resumes_where_the_last_one_stopped(wired: BackOffice, clock: Clock):
+    every_kind_of_event(wired, clock)
+    first = relay_for(wired)
+    try:
+        first.publish_pending()
+    finally:
+        first.close()
+    published = wired.views.position(RELAY)
+    every_kind_of_event(wired, clock)
+    second = relay_for(wired)
+    try:
+        assert second.publish_pending() == wired.source.head() - published
+    finally:
+        second.close()
+    records = read_topic(wired.settings.bootstrap_servers, topics(wired.settings).card_events)
+    ids = [parse_card_event(r.value).event_id for r in records]
+    assert len(ids) == len(set(ids)) == len(stored_events(wired))
+
+
+def test_only_one_relay_is_active_per_store(kafka_settings: Settings):
+    with build(kafka_settings) as one, build(kafka_settings) as two:
+        assert one.views.try_exclusive(RELAY)
+        assert not two.views.try_exclusive(RELAY)
+    with build(kafka_settings) as three:
+        assert three.views.try_exclusive(RELAY), "the lock dies with its holder"
+
+
+def test_commands_are_accepted_while_kafka_is_down_and_the_outage_is_logged_once(
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+):
+    dead = make_settings(tmp_path, kafka_bootstrap_servers="127.0.0.1:1")
+    caplog.set_level(logging.DEBUG, logger="consumers.relay")
+    with build(dead, clock=clock) as backoffice:
+        relay = relay_for(backoffice)
+        stop = threading.Event()
+        thread = threading.Thread(target=relay.run, args=(stop,), kwargs={"max_backoff": 0.5})
+        thread.start()
+        try:
+            for _ in range(3):
+                every_kind_of_event(backoffice, clock)  # the store keeps taking commands
+            stop.wait(10)
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+            relay.close()
+        assert relay.status().published == 0
+        assert relay.status().lag == backoffice.source.head() > 0
+    ours = [r for r in caplog.records if r.name.startswith(("consumers", "service"))]
+    warnings = [r for r in ours if r.levelno >= logging.WARNING]
+    attempts = [r for r in ours if "still unavailable" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "Kafka unavailable" in warnings[0].getMessage()
+    assert attempts, "the relay should have kept retrying"
+
+
+def test_topics_that_contradict_ours_are_refused(kafka_settings: Settings):
+    names = topics(kafka_settings)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_settings.bootstrap_servers)
+    try:
+        admin.create_topics(
+            {
+                names.settlement: {
+                    "num_partitions": 3,
+                    "replication_factor": 1,
+                    "configs": {"cleanup.policy": "delete"},
+                },
+                names.card_events: {"num_partitions": 1, "replication_factor": 1},
+            },
+            wait_for_metadata=True,
+        )
+    finally:
+        admin.close()
+    with pytest.raises(TopicConfigConflict) as refused:
+        ensure_topics(kafka_settings)
+    message = str(refused.value)
+    assert f"{names.settlement} has cleanup.policy=delete, the back office needs compact" in message
+    assert f"{names.card_events} has 1 partitions, the back office needs 3" in message
