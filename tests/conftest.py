@@ -142,3 +142,21 @@ def clock() -> Clock:
 def backoffice(settings: Settings, clock: Clock) -> Iterator[BackOffice]:
     with build(settings, clock=clock) as wired:
         yield wired
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Say how many tests ran against the real servers: the proof that they were not skipped."""
+    passed = terminalreporter.stats.get("passed", [])
+    for marker in ("postgres", "kafka", "integration"):
+        count = sum(1 for report in passed if marker in report.keywords)
+        terminalreporter.write_line(f"{marker} tests passed against real servers: {count}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI a skipped test is a failure: it means a server was missing and nothing was proved."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if os.environ.get("CI") and skipped:
+        if reporter:
+            reporter.write_line(f"CI: {skipped} tests were skipped; failing the run", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
