@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -236,3 +237,31 @@ def test_topics_that_contradict_ours_are_refused(kafka_settings: Settings):
     message = str(refused.value)
     assert f"{names.settlement} has cleanup.policy=delete, the back office needs compact" in message
     assert f"{names.card_events} has 1 partitions, the back office needs 3" in message
+
+
+def test_a_running_relay_follows_new_events_within_moments(wired: BackOffice, clock: Clock):
+    """On PostgreSQL the relay wakes on NOTIFY, on SQLite it polls; either way it keeps up."""
+    relay = relay_for(wired)
+    stop = threading.Event()
+    follower = threading.Thread(target=relay.run, args=(stop,), kwargs={"idle_wait": 5.0})
+    follower.start()
+    try:
+        for _ in range(3):
+            holder = resident_id()
+            wired.office.issue_card(issue(holder))
+            reported = wired.office.pre_report_loss(pre_report(holder))
+            head = wired.source.head()
+            started = time.monotonic()
+            while wired.views.position(RELAY) < head:
+                # Well under the 5 s idle wait: the relay was woken, not timed out.
+                assert time.monotonic() - started < 2.0, "the relay did not wake up"
+                time.sleep(0.01)
+    finally:
+        stop.set()
+        follower.join(timeout=30)
+        relay.close()
+    records = read_topic(wired.settings.bootstrap_servers, topics(wired.settings).card_events)
+    assert parse_card_event(records[-1].value).event_id in {
+        parse_card_event(r.value).event_id for r in records
+    }
+    assert reported.event_id in {parse_card_event(r.value).event_id for r in records}
