@@ -29,8 +29,8 @@ test-fast: venv
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy --strict src
 	$(BIN)/lint-imports
 

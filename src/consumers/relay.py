@@ -18,14 +18,7 @@ from typing import Any, Protocol
 
 from kafka.errors import KafkaError
 
-from consumers.messages import (
-    Headers,
-    Topics,
-    encode,
-    envelope_of,
-    headers_of,
-    settlement_message,
-)
+from consumers.messages import Headers, Topics, card_event_wire, settlement_wire
 from domain.cardholder.events import CARDHOLDER_EVENTS
 from domain.settlement import settlement_changes
 from projections.follow import EventSource, Positioned
@@ -34,6 +27,7 @@ from projections.store import PositionConflict, ViewStore
 log = logging.getLogger(__name__)
 
 RELAY = "relay"
+_PUBLISHED = CARDHOLDER_EVENTS
 _PUBLISHED_ON_CARD_EVENTS = frozenset(CARDHOLDER_EVENTS)
 
 
@@ -72,19 +66,13 @@ def messages_for(positioned: Positioned, topics: Topics) -> Iterator[Message]:
     event = positioned.event
     if type(event) not in _PUBLISHED_ON_CARD_EVENTS:
         return
-    envelope = envelope_of(event, positioned.position)
-    yield Message(
-        topics.card_events,
-        str(event.originator_id).encode(),
-        encode(envelope),
-        headers_of(envelope),
-    )
+    value, headers = card_event_wire(event, positioned.position)
+    yield Message(topics.card_events, str(event.originator_id).encode(), value, headers)
     for change in settlement_changes(event):
-        status = settlement_message(change, event, positioned.position)
         yield Message(
             topics.settlement,
             change.card_number.encode(),
-            encode(status),
+            settlement_wire(change, event, positioned.position),
             [("event_id", str(event.event_id).encode()), ("status", change.status.encode())],
         )
 
@@ -112,26 +100,34 @@ class Relay:
         return RelayStatus(head=self._source.head(), published=self._positions.position(RELAY))
 
     def publish_batch(self) -> int:
-        """Send the next batch after the published position; returns how many events it held."""
+        """Send the next batch after the published position; returns how far the position moved
+        (store positions, published or not)."""
         position = self._positions.position(RELAY)
-        batch = self._source.read(position, self._batch_size)
-        if not batch:
+        head = self._source.head()
+        if head <= position:
             return 0
-        producer = self._producer_now()
-        futures = [
-            producer.send(m.topic, value=m.value, key=m.key, headers=m.headers)
-            for positioned in batch
-            for m in messages_for(positioned, self._topics)
-        ]
-        producer.flush(timeout=self._flush_timeout)
-        for future in futures:
-            future.get(timeout=0)  # raises the delivery error of any message Kafka refused
+        # Only events that are published are read (reservations are skipped in the query).
+        batch = self._source.read(position, self._batch_size, _PUBLISHED)
+        # A short batch means nothing else up to ``head`` is published: move past all of it.
+        # (Commit order equals position order on both stores, so nothing <= head comes later.)
+        last = batch[-1].position if batch else position
+        new_position = max(last, head) if len(batch) < self._batch_size else last
+        if batch:
+            producer = self._producer_now()
+            futures = [
+                producer.send(m.topic, value=m.value, key=m.key, headers=m.headers)
+                for positioned in batch
+                for m in messages_for(positioned, self._topics)
+            ]
+            producer.flush(timeout=self._flush_timeout)
+            for future in futures:
+                future.get(timeout=0)  # raises the delivery error of any message Kafka refused
         try:
             with self._positions.transaction() as tx:
-                tx.move_position(RELAY, position, batch[-1].position)
+                tx.move_position(RELAY, position, new_position)
         except PositionConflict:
             log.warning("another relay moved the published position; following it")
-        return len(batch)
+        return new_position - position
 
     def publish_pending(self) -> int:
         """Publish until caught up with the store's head as seen at the start."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import InvalidInput
+from service.bench import run_relay_bench
 from service.bootstrap import build
 from service.contracts import export_contracts
 from service.demo import run_demo
@@ -51,6 +52,27 @@ def add_commands(commands: Any) -> None:
     export = schema_commands.add_parser("export", help="write one JSON Schema file per event")
     export.add_argument("directory", type=Path)
     export.set_defaults(handler=_schema_export)
+
+    bench = commands.add_parser("bench", help="benchmarks, measured against a baseline in one run")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="NAME")
+    bench_relay = bench_commands.add_parser(
+        "relay",
+        help="relay vs a bare kafka-python producer on the same bytes; command-to-consumer latency",
+    )
+    bench_relay.add_argument(
+        "--events", type=int, default=20_000, help="card events to publish (default 20000)"
+    )
+    bench_relay.add_argument(
+        "--commands", type=int, default=1_000, help="pre-reports timed for latency (default 1000)"
+    )
+    bench_relay.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="pre-reports per second in the latency run (default 0: back to back, each "
+        "command as soon as the previous one returns)",
+    )
+    bench_relay.set_defaults(handler=_bench_relay)
 
     contracts = commands.add_parser(
         "contracts", help="JSON Schema and AsyncAPI files for every topic and message"
@@ -218,6 +240,19 @@ def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidInput(f"{args.directory} exists and is not a directory")
     written = export_event_schemas(args.directory)
     print(f"wrote {len(written)} JSON Schema files to {args.directory}")
+    return 0
+
+
+def _bench_relay(args: argparse.Namespace, settings: Settings) -> int:
+    if args.events < 1 or args.commands < 1 or args.rate < 0:
+        raise InvalidInput("--events and --commands must be at least 1, --rate not negative")
+    run_relay_bench(
+        settings,
+        events=args.events,
+        latency_commands=args.commands,
+        command_rate=args.rate or None,
+        say=lambda line: print(line, flush=True),
+    )
     return 0
 
 
