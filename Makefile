@@ -34,7 +34,9 @@ lint: venv
 	$(BIN)/mypy --strict src
 	$(BIN)/lint-imports
 
+# Relay throughput vs a bare producer, and command-to-consumer latency (needs the local broker).
 bench: venv
+	$(BIN)/sscard infra up --kafka
 	$(BIN)/sscard bench relay
 
 infra-up: venv

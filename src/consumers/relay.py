@@ -22,7 +22,7 @@ from consumers.messages import Headers, Topics, card_event_wire, settlement_wire
 from domain.cardholder.events import CARDHOLDER_EVENTS
 from domain.settlement import settlement_changes
 from projections.follow import EventSource, Positioned
-from projections.store import PositionConflict, ViewStore
+from projections.store import STORE_ERRORS, PositionConflict, ViewStore
 
 log = logging.getLogger(__name__)
 
@@ -147,16 +147,17 @@ class Relay:
         while not stop.is_set():
             try:
                 sent = self.publish_batch()
-            except (KafkaError, OSError) as exc:
+            except (KafkaError, OSError, *STORE_ERRORS) as exc:
+                what = "the store" if isinstance(exc, STORE_ERRORS) else "Kafka"
                 if outage_since is None:
                     outage_since = time.monotonic()
                     log.warning(
-                        "Kafka unavailable (%s); commands are still accepted and publishing "
-                        "resumes when it returns",
+                        "%s unavailable (%s); publishing resumes when it returns",
+                        what,
                         type(exc).__name__,
                     )
                 else:
-                    log.debug("Kafka still unavailable: %s", exc)
+                    log.debug("%s still unavailable: %s", what, exc)
                 self._drop_producer()
                 stop.wait(backoff)
                 backoff = min(backoff * 2, max_backoff)
@@ -164,7 +165,7 @@ class Relay:
             if outage_since is not None:
                 status = self.status()
                 log.info(
-                    "Kafka is back after %.1f s; %d events still to publish",
+                    "publishing again after %.1f s; %d store positions still to publish",
                     time.monotonic() - outage_since,
                     status.lag,
                 )

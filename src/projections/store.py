@@ -18,8 +18,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
+from eventsourcing.persistence import PersistenceError
 
 Params = Sequence[Any]
+
+
+# What a follower may wait out: the database (SQLite busy, PostgreSQL gone) rather than a bug.
+STORE_ERRORS: tuple[type[Exception], ...] = (
+    PersistenceError,
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+)
 
 
 class PositionConflict(RuntimeError):

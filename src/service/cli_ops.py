@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import InvalidInput
+from projections.store import STORE_ERRORS
 from service.bench import run_relay_bench
 from service.bootstrap import build
 from service.contracts import export_contracts
@@ -176,7 +177,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             settings.lapse_check_seconds,
         )
         while not stop.is_set():
-            report = scheduler.tick()
+            try:
+                report = scheduler.tick()
+            except STORE_ERRORS as exc:
+                log.error(
+                    "lapse check failed (%s: %s); trying again next time", type(exc).__name__, exc
+                )
+                stop.wait(settings.lapse_check_seconds)
+                continue
             for event in report.lapsed:
                 log.info("lapsed: %s", event_line(event))
             if report.failed:
