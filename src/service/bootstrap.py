@@ -55,11 +55,12 @@ def region_policies(settings: Settings) -> RegionPolicies:
 
 
 def view_store(settings: Settings) -> ViewStore:
-    """Read models live beside the event store: same SQLite file, or same PostgreSQL database."""
+    """Read models live beside the event store: a second SQLite file in the same data directory,
+    or the same PostgreSQL database."""
     if settings.uses_postgres:
         return PostgresViewStore(settings.postgres().dsn())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SQLiteViewStore(settings.sqlite_path)
+    return SQLiteViewStore(settings.views_sqlite_path)
 
 
 @dataclass
