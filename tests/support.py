@@ -183,3 +183,27 @@ def collect(
 
 def activate(rid: str, card: str) -> ActivateCard:
     return ActivateCard(resident_id=rid, actor=CLERK, outlet=PICKUP, card_number=card)
+
+
+def every_kind_of_event(office: CardOffice, clock: Clock) -> list[str]:
+    """Every event type once at least: a replacement by proxy of a medical-insurance IC card, a
+    cancelled pre-report, and a Shanghai pre-report that lapses. Returns the three holders."""
+    holder, agent, other, lapsing = resident_id(), resident_id(), resident_id(), resident_id()
+    office.issue_card(issue(holder, kind=CardKind.MEDICAL_INSURANCE_IC))
+    office.pre_report_loss(pre_report(holder))
+    office.authorize_proxy(authorize(holder, agent))
+    application = office.report_loss_formally(report(holder, agent=agent, photo=True))
+    new_card = card_number()
+    office.record_production(produce(application.certificate_number, new_card))
+    office.record_collection(collect(holder, application.certificate_number, agent=agent))
+    office.activate_card(activate(holder, new_card))
+    office.issue_card(issue(other))
+    office.pre_report_loss(pre_report(other))
+    office.cancel_pre_report(cancel(other))
+    office.issue_card(issue(lapsing, region="310000"))
+    reported = office.pre_report_loss(pre_report(lapsing))
+    lapsed = office.lapse_pre_report(
+        reported.originator_id, reported.originator_version, clock.advance(days=6, microseconds=7)
+    )
+    assert lapsed is not None
+    return [holder, other, lapsing]

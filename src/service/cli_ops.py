@@ -51,7 +51,7 @@ def add_commands(commands: Any) -> None:
     schema = commands.add_parser("schema", help="event payload schemas")
     schema_commands = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
     export = schema_commands.add_parser("export", help="write one JSON Schema file per event")
-    export.add_argument("directory", type=Path)
+    export.add_argument("directory", type=_directory, help="created if missing")
     export.set_defaults(handler=_schema_export)
 
     bench = commands.add_parser("bench", help="benchmarks, measured against a baseline in one run")
@@ -84,7 +84,7 @@ def add_commands(commands: Any) -> None:
     contracts_export = contract_commands.add_parser(
         "export", help="write asyncapi.json and schemas/ (the repository keeps them in contracts/)"
     )
-    contracts_export.add_argument("directory", type=Path)
+    contracts_export.add_argument("directory", type=_directory, help="created if missing")
     contracts_export.set_defaults(handler=_contracts_export)
 
     infra = commands.add_parser("infra", help="the local Kafka broker and PostgreSQL server")
@@ -115,6 +115,13 @@ def add_commands(commands: Any) -> None:
         "status", help="store head, published position and lag"
     )
     relay_status.set_defaults(handler=_relay_status)
+
+
+def _directory(text: str) -> Path:
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a directory")
+    return path
 
 
 def _instant(text: str) -> datetime:
@@ -244,8 +251,6 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
-    if args.directory.exists() and not args.directory.is_dir():
-        raise InvalidInput(f"{args.directory} exists and is not a directory")
     written = export_event_schemas(args.directory)
     print(f"wrote {len(written)} JSON Schema files to {args.directory}")
     return 0
@@ -265,8 +270,6 @@ def _bench_relay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _contracts_export(args: argparse.Namespace, settings: Settings) -> int:
-    if args.directory.exists() and not args.directory.is_dir():
-        raise InvalidInput(f"{args.directory} exists and is not a directory")
     written = export_contracts(args.directory)
     print(f"wrote {len(written)} contract files to {args.directory}")
     return 0

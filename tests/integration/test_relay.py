@@ -16,26 +16,14 @@ from kafka.admin import KafkaAdminClient
 from consumers.messages import parse_card_event
 from consumers.relay import RELAY
 from consumers.topics import TopicConfigConflict
-from domain.cardholder.events import CARDHOLDER_EVENTS, CardKind, ProxyScope
+from domain.cardholder.events import CARDHOLDER_EVENTS
 from domain.event import DomainEvent
 from service.bootstrap import BackOffice, build
 from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.settings import Settings
 from tests.conftest import make_settings
 from tests.kafka_support import read_topic
-from tests.support import (
-    Clock,
-    activate,
-    authorize,
-    cancel,
-    card_number,
-    collect,
-    issue,
-    pre_report,
-    produce,
-    report,
-    resident_id,
-)
+from tests.support import Clock, every_kind_of_event, issue, pre_report, resident_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
@@ -54,29 +42,6 @@ def wired(kafka_settings: Settings, clock: Clock):
         yield backoffice
 
 
-def every_kind_of_event(backoffice: BackOffice, clock: Clock) -> list[str]:
-    """A replacement by proxy, a cancelled pre-report, and a Shanghai pre-report that lapses."""
-    office = backoffice.office
-    holder, agent, other, lapsing = resident_id(), resident_id(), resident_id(), resident_id()
-    office.issue_card(issue(holder, kind=CardKind.MEDICAL_INSURANCE_IC))
-    office.pre_report_loss(pre_report(holder))
-    office.authorize_proxy(authorize(holder, agent, scope={ProxyScope.APPLY, ProxyScope.COLLECT}))
-    application = office.report_loss_formally(report(holder, agent=agent, photo=True))
-    new_card = card_number()
-    office.record_production(produce(application.certificate_number, new_card))
-    office.record_collection(collect(holder, application.certificate_number, agent=agent))
-    office.activate_card(activate(holder, new_card))
-    office.issue_card(issue(other))
-    office.pre_report_loss(pre_report(other))
-    office.cancel_pre_report(cancel(other))
-    office.issue_card(issue(lapsing, region="310000"))
-    reported = office.pre_report_loss(pre_report(lapsing))
-    office.lapse_pre_report(
-        reported.originator_id, reported.originator_version, clock.advance(days=6)
-    )
-    return [holder, other, lapsing]
-
-
 def stored_events(backoffice: BackOffice) -> list[DomainEvent]:
     return [
         p.event for p in backoffice.source.read(0, 100_000) if type(p.event) in CARDHOLDER_EVENTS
@@ -86,7 +51,7 @@ def stored_events(backoffice: BackOffice) -> list[DomainEvent]:
 def test_every_event_reaches_kafka_in_order_with_its_facts_as_headers(
     wired: BackOffice, clock: Clock
 ):
-    holders = every_kind_of_event(wired, clock)
+    holders = every_kind_of_event(wired.office, clock)
     relay = relay_for(wired)
     try:
         published = relay.publish_pending()
@@ -119,7 +84,7 @@ def test_every_event_reaches_kafka_in_order_with_its_facts_as_headers(
 def test_the_settlement_topic_holds_each_cards_status_and_no_id_numbers(
     wired: BackOffice, clock: Clock
 ):
-    holders = every_kind_of_event(wired, clock)
+    holders = every_kind_of_event(wired.office, clock)
     relay = relay_for(wired)
     try:
         relay.publish_pending()
@@ -140,7 +105,7 @@ def test_the_settlement_topic_holds_each_cards_status_and_no_id_numbers(
 def test_a_consumer_written_against_the_json_schema_accepts_every_message(
     wired: BackOffice, clock: Clock
 ):
-    every_kind_of_event(wired, clock)
+    every_kind_of_event(wired.office, clock)
     relay = relay_for(wired)
     try:
         relay.publish_pending()
@@ -161,14 +126,14 @@ def test_a_consumer_written_against_the_json_schema_accepts_every_message(
 
 
 def test_a_new_relay_resumes_where_the_last_one_stopped(wired: BackOffice, clock: Clock):
-    every_kind_of_event(wired, clock)
+    every_kind_of_event(wired.office, clock)
     first = relay_for(wired)
     try:
         first.publish_pending()
     finally:
         first.close()
     published = wired.views.position(RELAY)
-    every_kind_of_event(wired, clock)
+    every_kind_of_event(wired.office, clock)
     second = relay_for(wired)
     try:
         assert second.publish_pending() == wired.source.head() - published
@@ -199,7 +164,7 @@ def test_commands_are_accepted_while_kafka_is_down_and_the_outage_is_logged_once
         thread.start()
         try:
             for _ in range(3):
-                every_kind_of_event(backoffice, clock)  # the store keeps taking commands
+                every_kind_of_event(backoffice.office, clock)  # the store keeps taking commands
             stop.wait(10)
         finally:
             stop.set()

@@ -12,45 +12,17 @@ from consumers.messages import (
     settlement_message,
     settlement_wire,
 )
-from domain.cardholder.events import CARDHOLDER_EVENTS, CardKind
+from domain.cardholder.events import CARDHOLDER_EVENTS
 from domain.event import DomainEvent
 from domain.settlement import settlement_changes
-from tests.support import (
-    Clock,
-    activate,
-    authorize,
-    cancel,
-    card_number,
-    collect,
-    issue,
-    memory_office,
-    pre_report,
-    produce,
-    report,
-    resident_id,
-)
+from tests.support import Clock, every_kind_of_event, memory_office
 
 
 def every_event_type() -> list[DomainEvent]:
     # Microseconds on the clock: the datetime formatting must agree on them too.
     clock = Clock(datetime(2026, 3, 2, 1, 0, 0, 123456, tzinfo=UTC))
     office = memory_office(clock)
-    holder, agent, other = resident_id(), resident_id(), resident_id(region="310104")
-    office.issue_card(issue(holder, kind=CardKind.MEDICAL_INSURANCE_IC))
-    office.pre_report_loss(pre_report(holder))
-    office.cancel_pre_report(cancel(holder))
-    office.authorize_proxy(authorize(holder, agent))
-    application = office.report_loss_formally(report(holder, agent=agent, photo=True))
-    new_card = card_number()
-    office.record_production(produce(application.certificate_number, new_card))
-    office.record_collection(collect(holder, application.certificate_number, agent=agent))
-    office.activate_card(activate(holder, new_card))
-    office.issue_card(issue(other, region="310000"))
-    reported = office.pre_report_loss(pre_report(other))
-    office.lapse_pre_report(
-        reported.originator_id, reported.originator_version, clock.advance(days=6, microseconds=7)
-    )
-    events = office.history(holder) + office.history(other)
+    events = [e for holder in every_kind_of_event(office, clock) for e in office.history(holder)]
     assert {type(e) for e in events} == set(CARDHOLDER_EVENTS)
     return events
 
