@@ -116,17 +116,34 @@ class _SQLiteTx(Tx):
         return [tuple(row) for row in self._conn.execute(sql, tuple(params)).fetchall()]
 
 
+def ensure_wal(path: Path) -> None:
+    """Put a SQLite file in WAL mode once, before anything else connects.
+
+    WAL is a property of the file, but switching to it needs a moment alone with the file, and
+    SQLite does not wait for that: two processes opening a new file at once (``sscard run`` and a
+    first command) could fail with "database is locked". A lock file serialises the switch.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.init.lock", "a+") as guard:
+        fcntl.flock(guard.fileno(), fcntl.LOCK_EX)
+        conn = sqlite3.connect(str(path), timeout=30.0)
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+
+
 class SQLiteViewStore(ViewStore):
     dialect: Literal["sqlite", "postgres"] = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._locks: list[int] = []
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_wal(path)
         self._conn = sqlite3.connect(
             str(path), isolation_level=None, timeout=30.0, check_same_thread=False
         )
-        self._conn.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()
 
     def transaction(self) -> AbstractContextManager[Tx]:

@@ -10,7 +10,7 @@ from datetime import datetime
 from domain.application import CardOffice, utc_now
 from domain.region_policy import RegionPolicies
 from projections.follow import StoreEventSource
-from projections.store import PostgresViewStore, SQLiteViewStore, ViewStore
+from projections.store import PostgresViewStore, SQLiteViewStore, ViewStore, ensure_wal
 from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC
 from service.settings import Settings
 
@@ -38,7 +38,7 @@ def office_env(settings: Settings) -> dict[str, str]:
         if pg.db_schema:
             env["POSTGRES_SCHEMA"] = pg.db_schema
     else:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_wal(settings.sqlite_path)
         env |= {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(settings.sqlite_path),

@@ -120,9 +120,21 @@ def test_twenty_kill_9s_of_the_relay_during_a_burst_lose_nothing(
     kills, kills_with_backlog = 0, 0
     log = tmp_path / "relay.log"
     with build(settings) as watcher:
+        watcher.views.ensure_position(RELAY)
         while kills < 20 or not done.is_set():
             relay = relay_process(settings, log)
-            time.sleep(rng.uniform(0.8, 2.0))  # the relay needs ~0.7 s to start
+            # Once it is publishing, wait a random while, then prefer a moment when events are
+            # waiting: that is when a kill can land between sending a batch and recording it.
+            started = watcher.views.position(RELAY)
+            until = time.monotonic() + 5
+            while watcher.views.position(RELAY) == started and time.monotonic() < until:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.4))
+            until = time.monotonic() + 0.5
+            while (
+                watcher.views.position(RELAY) >= watcher.source.head() and time.monotonic() < until
+            ):
+                time.sleep(0.001)
             if watcher.views.position(RELAY) < watcher.source.head():
                 kills_with_backlog += 1
             relay.send_signal(signal.SIGKILL)
@@ -143,7 +155,7 @@ def test_twenty_kill_9s_of_the_relay_during_a_burst_lose_nothing(
         expected = published_events(watcher)
     assert len(expected) >= 10_000
     assert kills >= 20
-    assert kills_with_backlog >= kills // 3, "kills should land while events are waiting"
+    assert kills_with_backlog >= 15, "kills should land while events are waiting"
     duplicates = check_topic(settings, expected)
     assert duplicates <= kills * BATCH, f"{duplicates} duplicates after {kills} kills"
     print(
