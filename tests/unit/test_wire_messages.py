@@ -45,3 +45,13 @@ def test_the_settlement_wire_value_is_the_status_models_encoding():
             assert wire == encode(settlement_message(change, event, position))
             checked += 1
     assert checked >= 7
+
+
+def test_sets_are_published_sorted_whatever_the_hash_seed():
+    events = every_event_type()
+    proxy = next(e for e in events if type(e).__name__ == "ProxyAuthorized")
+    formal = next(e for e in events if type(e).__name__ == "LossFormallyReported")
+    for field, event in (("documents", proxy), ("scope", proxy), ("identity_documents", formal)):
+        published = event.model_dump(mode="json")[field]
+        assert published == sorted(published), field
+        assert len(published) >= 2, field

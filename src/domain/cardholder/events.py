@@ -6,7 +6,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, PlainSerializer
 
 from domain.event import Channel, DomainEvent
 from domain.identifiers import (
@@ -65,6 +65,20 @@ class LapseResult(StrEnum):
 
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 
+# Sets are published as sorted lists: the same event always has the same JSON, whatever the
+# process's hash seed (auditors compare and hash records; consumers diff them).
+_UNIQUE = Field(json_schema_extra={"uniqueItems": True})
+ScopeSet = Annotated[
+    frozenset[ProxyScope],
+    PlainSerializer(sorted, return_type=list[ProxyScope], when_used="json"),
+    _UNIQUE,
+]
+DocumentSet = Annotated[
+    frozenset[ProxyDocument],
+    PlainSerializer(sorted, return_type=list[ProxyDocument], when_used="json"),
+    _UNIQUE,
+]
+
 
 class CardIssued(DomainEvent):
     """The holder's stream begins: a card issued, or imported from a legacy system."""
@@ -110,9 +124,9 @@ class ProxyAuthorized(DomainEvent):
 
     agent_resident_id: ResidentId
     agent_name: Name
-    scope: frozenset[ProxyScope]
+    scope: ScopeSet
     grounds: ProxyGrounds
-    documents: frozenset[ProxyDocument]
+    documents: DocumentSet
     relationship: Annotated[str, Field(max_length=32)] | None = None
 
 
@@ -122,7 +136,7 @@ class LossFormallyReported(DomainEvent):
     card_number: CardNumber
     applicant: Applicant
     agent_resident_id: ResidentId | None = None
-    identity_documents: frozenset[ProxyDocument]
+    identity_documents: DocumentSet
     collection_outlet: OutletCode
     certificate_number: CertificateNumber
     fee_fen: Annotated[int, Field(ge=0)]
