@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from domain.application import CardOffice
 from domain.cardholder.commands import (
     ActivateCard,
     AuthorizeProxy,
@@ -66,7 +68,15 @@ def _clerk(args: argparse.Namespace) -> Actor:
     return Actor.staff(Role.OUTLET_CLERK, args.staff)
 
 
-def _print(args: argparse.Namespace, event: DomainEvent | None, noop: str = "") -> int:
+def _record(
+    args: argparse.Namespace,
+    settings: Settings,
+    use_case: Callable[[CardOffice], DomainEvent | None],
+    noop: str = "",
+) -> int:
+    """Run one use case of the card office and print what it recorded."""
+    with build(settings) as backoffice:
+        event = use_case(backoffice.office)
     if event is None:
         print(noop)
     elif args.json:
@@ -251,8 +261,7 @@ def _issue(args: argparse.Namespace, settings: Settings) -> int:
         source=IssueSource.IMPORTED if args.imported else IssueSource.ISSUED,
         outlet=args.outlet,
     )
-    with build(settings) as backoffice:
-        return _print(args, backoffice.office.issue_card(command))
+    return _record(args, settings, lambda office: office.issue_card(command))
 
 
 def _pre_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -272,8 +281,7 @@ def _pre_report(args: argparse.Namespace, settings: Settings) -> int:
         outlet=args.outlet,
         identity_document=document,
     )
-    with build(settings) as backoffice:
-        return _print(args, backoffice.office.pre_report_loss(command))
+    return _record(args, settings, lambda office: office.pre_report_loss(command))
 
 
 def _cancel(args: argparse.Namespace, settings: Settings) -> int:
@@ -283,8 +291,7 @@ def _cancel(args: argparse.Namespace, settings: Settings) -> int:
         outlet=args.outlet,
         reason=PreReportCancelReason(args.reason),
     )
-    with build(settings) as backoffice:
-        return _print(args, backoffice.office.cancel_pre_report(command))
+    return _record(args, settings, lambda office: office.cancel_pre_report(command))
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
@@ -299,8 +306,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         fee_waiver=FeeWaiver(args.fee_waiver) if args.fee_waiver else None,
         photo_provided=args.photo,
     )
-    with build(settings) as backoffice:
-        return _print(args, backoffice.office.report_loss_formally(command))
+    return _record(args, settings, lambda office: office.report_loss_formally(command))
 
 
 def _authorize(args: argparse.Namespace, settings: Settings) -> int:
@@ -315,8 +321,7 @@ def _authorize(args: argparse.Namespace, settings: Settings) -> int:
         documents=args.documents,
         relationship=args.relationship,
     )
-    with build(settings) as backoffice:
-        return _print(args, backoffice.office.authorize_proxy(command))
+    return _record(args, settings, lambda office: office.authorize_proxy(command))
 
 
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
@@ -326,9 +331,12 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
         new_card_number=args.new_card_number,
         batch_id=args.batch,
     )
-    with build(settings) as backoffice:
-        event = backoffice.office.record_production(command)
-        return _print(args, event, noop="already recorded: nothing to do")
+    return _record(
+        args,
+        settings,
+        lambda office: office.record_production(command),
+        noop="already recorded: nothing to do",
+    )
 
 
 def _collect(args: argparse.Namespace, settings: Settings) -> int:
@@ -341,8 +349,7 @@ def _collect(args: argparse.Namespace, settings: Settings) -> int:
         agent_resident_id=args.agent,
         identity_document=IdentityDocument(args.document),
     )
-    with build(settings) as backoffice:
-        return _print(args, backoffice.office.record_collection(command))
+    return _record(args, settings, lambda office: office.record_collection(command))
 
 
 def _activate(args: argparse.Namespace, settings: Settings) -> int:
@@ -352,8 +359,7 @@ def _activate(args: argparse.Namespace, settings: Settings) -> int:
         outlet=args.outlet,
         card_number=args.card_number,
     )
-    with build(settings) as backoffice:
-        return _print(args, backoffice.office.activate_card(command))
+    return _record(args, settings, lambda office: office.activate_card(command))
 
 
 def _whose(args: argparse.Namespace, settings: Settings) -> int:
