@@ -27,8 +27,8 @@ from projections.store import STORE_ERRORS, PositionConflict, ViewStore
 log = logging.getLogger(__name__)
 
 RELAY = "relay"
+# Everything else in the store (number reservations) is internal bookkeeping.
 _PUBLISHED = CARDHOLDER_EVENTS
-_PUBLISHED_ON_CARD_EVENTS = frozenset(CARDHOLDER_EVENTS)
 
 
 class Producer(Protocol):
@@ -64,7 +64,7 @@ class RelayStatus:
 def messages_for(positioned: Positioned, topics: Topics) -> Iterator[Message]:
     """The Kafka messages one stored event becomes (none for internal bookkeeping events)."""
     event = positioned.event
-    if type(event) not in _PUBLISHED_ON_CARD_EVENTS:
+    if type(event) not in _PUBLISHED:
         return
     value, headers = card_event_wire(event, positioned.position)
     yield Message(topics.card_events, str(event.originator_id).encode(), value, headers)

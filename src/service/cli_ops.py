@@ -283,8 +283,8 @@ def _infra_up(args: argparse.Namespace, settings: Settings) -> int:
         postgres.ensure_server()
         postgres.ensure_role()
         dbname = settings.postgres().dbname if settings.uses_postgres else "sscard"
-        print(f"PostgreSQL ready: database {dbname} on {postgres.host}:{postgres.port}")
         postgres.ensure_database(dbname)
+        print(f"PostgreSQL ready: database {dbname} on {postgres.host}:{postgres.port}")
     if want_kafka:
         if not settings.uses_local_kafka:
             raise InvalidInput(

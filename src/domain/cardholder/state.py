@@ -44,9 +44,6 @@ class CardStatus(StrEnum):
     CANCELLED = "cancelled"  # 注销
 
 
-SETTLEMENT_ALLOWED = frozenset({CardStatus.NORMAL})
-
-
 @dataclass(frozen=True, slots=True)
 class Card:
     number: str
