@@ -17,9 +17,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from devinfra.local_kafka import LocalKafka, wait_until_ready
+from devinfra.local_postgres import LocalPostgres
 from service.bootstrap import BackOffice, build
-from service.local_kafka import LocalKafka, wait_until_ready
-from service.local_postgres import LocalPostgres
 from service.settings import Settings
 from tests.support import HOLDER_ID_KEY, Clock
 

@@ -13,4 +13,4 @@ if [[ ! -x "$python" ]]; then
     echo "error: $python not found; run 'make venv' in $repo first" >&2
     exit 1
 fi
-PYTHONPATH="$repo/src${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m service.local_postgres ensure "$@"
+PYTHONPATH="$repo/src${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m devinfra.local_postgres ensure "$@"

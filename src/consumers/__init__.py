@@ -1,1 +1,1 @@
-"""Kafka side: the relay from the event store to Kafka, consumer loops and subscriber clients."""
+"""Kafka consumer loops, sequenced dead letters and the settlement subscriber client."""

@@ -18,7 +18,7 @@ from domain.cardholder.events import (
     LossPreReportLapsed,
 )
 from domain.event import DomainEvent
-from projections.store import Tx
+from tracking.store import Tx
 
 
 def _instant(at: datetime) -> str:

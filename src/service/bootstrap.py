@@ -9,10 +9,10 @@ from datetime import datetime
 
 from domain.application import CardOffice, utc_now
 from domain.region_policy import RegionPolicies
-from projections.follow import StoreEventSource
-from projections.store import PostgresViewStore, SQLiteViewStore, ViewStore, ensure_wal
 from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC
 from service.settings import Settings
+from tracking.source import StoreEventSource
+from tracking.store import PostgresViewStore, SQLiteViewStore, ViewStore, ensure_wal
 
 
 def office_env(settings: Settings) -> dict[str, str]:

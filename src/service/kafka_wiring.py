@@ -10,9 +10,8 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from consumers.messages import Topics
-from consumers.relay import Producer, Relay
-from consumers.topics import provision, topic_specs
+from relay.publisher import Producer, Relay
+from relay.topics import Topics, provision, topic_specs
 from service.bootstrap import BackOffice
 from service.settings import Settings
 

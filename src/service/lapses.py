@@ -14,9 +14,9 @@ from uuid import UUID
 
 from domain.cardholder.events import LossPreReportLapsed
 from domain.errors import DomainError
-from projections.follow import catch_up, prepare
 from projections.lapse_schedule import LapseSchedule
 from service.bootstrap import BackOffice
+from tracking.follow import catch_up, prepare
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from cli.main import build_parser
 from service.bootstrap import build
-from service.cli import build_parser
 from tests.conftest import make_settings
 from tests.support import HOLDER_ID_KEY, card_number, resident_id
 
@@ -245,11 +245,16 @@ def test_the_demo_prints_both_histories(cli: Cli):
     assert "0 lapsed" in second_tick
 
 
-def test_schema_export_writes_valid_json_schemas(cli: Cli, tmp_path: Path):
-    out_dir = tmp_path / "schemas"
-    cli.ok("schema", "export", str(out_dir))
-    files = sorted(out_dir.glob("*.schema.json"))
+def test_contracts_export_writes_valid_json_schemas_equal_to_the_committed_ones(
+    cli: Cli, tmp_path: Path
+):
+    out_dir = tmp_path / "contracts"
+    cli.ok("contracts", "export", str(out_dir))
+    files = sorted((out_dir / "schemas" / "events").glob("*.schema.json"))
     assert len(files) == 9
+    committed = Path(__file__).resolve().parents[2] / "contracts"
+    for path in sorted(out_dir.rglob("*.json")):
+        assert path.read_text() == (committed / path.relative_to(out_dir)).read_text(), path
     for path in files:
         jsonschema.Draft202012Validator.check_schema(json.loads(path.read_text()))
 
@@ -265,11 +270,11 @@ def _all_subparsers(parser, prefix=()):
 def test_every_command_has_help_text():
     missing = [
         " ".join(path)
-        for path, sub in _all_subparsers(build_parser())
+        for path, sub in _all_subparsers(build_parser(load_all_tools=True))
         if not (sub.description or sub.format_help().count("\n") > 3)
     ]
     assert missing == []
-    for path, sub in _all_subparsers(build_parser()):
+    for path, sub in _all_subparsers(build_parser(load_all_tools=True)):
         for action in sub._actions:
             if action.option_strings and action.dest != "help":
                 assert action.help, (

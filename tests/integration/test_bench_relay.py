@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from service.bench import run_relay_bench
+from bench.relay import run_relay_bench
 from tests.conftest import make_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]

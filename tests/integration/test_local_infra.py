@@ -19,8 +19,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from service.local_kafka import LocalKafka, LocalKafkaError, wait_until_ready
-from service.local_postgres import LocalPostgres
+from devinfra.local_kafka import LocalKafka, LocalKafkaError, wait_until_ready
+from devinfra.local_postgres import LocalPostgres
 
 pytestmark = pytest.mark.integration
 

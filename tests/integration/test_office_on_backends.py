@@ -11,7 +11,6 @@ import pytest
 from domain.cardholder.errors import CardAlreadySuspended, CardNumberInUse, ReplacementCaseOpen
 from domain.cardholder.state import CardStatus, project
 from domain.errors import DomainError
-from projections.follow import catch_up, prepare
 from projections.lapse_schedule import LapseSchedule
 from service.bootstrap import BackOffice, build
 from service.lapses import LapseScheduler
@@ -28,6 +27,7 @@ from tests.support import (
     report,
     resident_id,
 )
+from tracking.follow import catch_up, prepare
 
 
 def head(backoffice: BackOffice) -> int:

@@ -13,11 +13,11 @@ import jsonschema
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from consumers.messages import parse_card_event
-from consumers.relay import RELAY
-from consumers.topics import TopicConfigConflict
 from domain.cardholder.events import CARDHOLDER_EVENTS
 from domain.event import DomainEvent
+from relay.publisher import RELAY
+from relay.topics import TopicConfigConflict
+from relay.wire import parse_card_event
 from service.bootstrap import BackOffice, build
 from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.settings import Settings
@@ -156,7 +156,7 @@ def test_commands_are_accepted_while_kafka_is_down_and_the_outage_is_logged_once
     tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
 ):
     dead = make_settings(tmp_path, kafka_bootstrap_servers="127.0.0.1:1")
-    caplog.set_level(logging.DEBUG, logger="consumers.relay")
+    caplog.set_level(logging.DEBUG, logger="relay.publisher")
     with build(dead, clock=clock) as backoffice:
         relay = relay_for(backoffice)
         stop = threading.Event()
@@ -172,7 +172,7 @@ def test_commands_are_accepted_while_kafka_is_down_and_the_outage_is_logged_once
             relay.close()
         assert relay.status().published == 0
         assert relay.status().lag == backoffice.source.head() > 0
-    ours = [r for r in caplog.records if r.name.startswith(("consumers", "service"))]
+    ours = [r for r in caplog.records if r.name.startswith(("relay", "service"))]
     warnings = [r for r in ours if r.levelno >= logging.WARNING]
     attempts = [r for r in ours if "still unavailable" in r.getMessage()]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]

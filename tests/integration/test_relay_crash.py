@@ -20,12 +20,12 @@ from uuid import UUID
 
 import pytest
 
-from consumers.messages import parse_card_event
-from consumers.relay import RELAY
+from devinfra.local_kafka import LocalKafka
 from domain.cardholder.events import CARDHOLDER_EVENTS
+from relay.publisher import RELAY
+from relay.wire import parse_card_event
 from service.bootstrap import BackOffice, build
 from service.kafka_wiring import ensure_topics, relay_for, topics
-from service.local_kafka import LocalKafka
 from service.settings import Settings
 from tests.conftest import make_settings
 from tests.kafka_support import read_topic

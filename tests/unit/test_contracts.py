@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jsonschema
 
-from service.contracts import build_contracts
+from relay.contracts import build_contracts
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 

@@ -19,9 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from domain.cardholder.events import CardKind, ProxyScope
 from domain.cardholder.state import Cardholder, CardStatus, project
 from domain.errors import DomainError
-from projections.follow import StoreEventSource, catch_up, prepare
 from projections.lapse_schedule import LapseSchedule
-from projections.store import SQLiteViewStore
 from tests.support import (
     Clock,
     activate,
@@ -39,6 +37,9 @@ from tests.support import (
     report,
     resident_id,
 )
+from tracking.follow import catch_up, prepare
+from tracking.source import StoreEventSource
+from tracking.store import SQLiteViewStore
 
 REGIONS = [("110105", "110000"), ("440203", "440200"), ("510104", "510100")]
 

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from consumers.messages import (
-    card_event_wire,
+from domain.cardholder.events import CARDHOLDER_EVENTS
+from domain.event import DomainEvent
+from domain.settlement import settlement_changes
+from relay.topics import Topics
+from relay.wire import (
+    CARD_EVENT_HEADERS,
+    card_event_message,
     encode,
     envelope_of,
     parse_card_event,
     settlement_message,
-    settlement_wire,
+    settlement_status_message,
 )
-from domain.cardholder.events import CARDHOLDER_EVENTS
-from domain.event import DomainEvent
-from domain.settlement import settlement_changes
 from tests.support import Clock, every_kind_of_event, memory_office
+
+TOPICS = Topics()
 
 
 def every_event_type() -> list[DomainEvent]:
@@ -29,10 +33,12 @@ def every_event_type() -> list[DomainEvent]:
 
 def test_the_wire_value_is_the_envelope_models_encoding():
     for position, event in enumerate(every_event_type(), start=1):
-        value, headers = card_event_wire(event, position)
-        assert value == encode(envelope_of(event, position)), type(event).__name__
-        assert parse_card_event(value).payload == event
-        facts = dict(headers)
+        message = card_event_message(event, position, TOPICS)
+        assert message.value == encode(envelope_of(event, position)), type(event).__name__
+        assert parse_card_event(message.value).payload == event
+        assert message.key == str(event.originator_id).encode()
+        assert [name for name, _ in message.headers] == list(CARD_EVENT_HEADERS)
+        facts = dict(message.headers)
         assert facts["event_type"] == type(event).__name__.encode()
         assert facts["position"] == str(position).encode()
 
@@ -41,8 +47,9 @@ def test_the_settlement_wire_value_is_the_status_models_encoding():
     checked = 0
     for position, event in enumerate(every_event_type(), start=1):
         for change in settlement_changes(event):
-            wire = settlement_wire(change, event, position)
-            assert wire == encode(settlement_message(change, event, position))
+            message = settlement_status_message(change, event, position, TOPICS)
+            assert message.value == encode(settlement_message(change, event, position))
+            assert message.key == change.card_number.encode()
             checked += 1
     assert checked >= 7
 

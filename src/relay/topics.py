@@ -15,9 +15,31 @@ from typing import Any
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-from consumers.messages import Topics
-
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names under one prefix (``sscard`` in production; tests use their own)."""
+
+    prefix: str = "sscard"
+
+    @property
+    def card_events(self) -> str:
+        return f"{self.prefix}.card-events"
+
+    @property
+    def settlement(self) -> str:
+        return f"{self.prefix}.settlement"
+
+    @property
+    def reimbursement_events(self) -> str:
+        return f"{self.prefix}.reimbursement-events"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}.dead-letter"
+
 
 YEAR_MS = 365 * 24 * 3600 * 1000
 

@@ -11,28 +11,25 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from consumers.messages import (
+from domain.cardholder.events import CARDHOLDER_EVENTS
+from domain.event import DomainEvent, current_schema_version
+from relay.topics import Topics, topic_specs
+from relay.wire import (
+    CARD_EVENT_HEADERS,
     ENVELOPE_VERSION,
     TYPED_ENVELOPES,
     CardEventMessage,
     SettlementStatusMessage,
-    Topics,
 )
-from consumers.topics import topic_specs
-from domain.cardholder.events import CARDHOLDER_EVENTS
-from service.schemas import event_schema
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-HEADER_NAMES = (
-    "event_id",
-    "event_type",
-    "schema_version",
-    "stream_id",
-    "stream_version",
-    "position",
-    "occurred_at",
-    "actor",
-)
+
+
+def event_schema(cls: type[DomainEvent]) -> dict[str, Any]:
+    schema = cls.model_json_schema(mode="serialization")
+    schema["$id"] = f"urn:sscard:event:{cls.__name__}:v{current_schema_version(cls)}"
+    schema["$schema"] = DRAFT
+    return schema
 
 
 def _json(document: dict[str, Any]) -> str:
@@ -64,7 +61,7 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
     specs = {spec.name: spec for spec in topic_specs(topics)}
     string_headers = {
         "type": "object",
-        "properties": {name: {"type": "string"} for name in HEADER_NAMES},
+        "properties": {name: {"type": "string"} for name in CARD_EVENT_HEADERS},
     }
     messages: dict[str, Any] = {
         name: {

@@ -7,6 +7,7 @@ Exit codes: 0 done; 1 refused by the rules (or not found); 2 bad input; 3 infras
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -16,8 +17,8 @@ from eventsourcing.domain import EventSourcingError
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
+from cli import cards, operations
 from domain.errors import DomainError, InvalidInput
-from service import cli_cards, cli_ops
 from service.settings import Settings
 
 EXIT_REFUSED = 1
@@ -34,7 +35,22 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Development tools ship with the CLI but are imported only when asked for, by name: a clerk's
+# command never loads the benchmarks, the demo or the local-server management (and import-linter
+# keeps the runtime packages from importing them at all).
+TOOLS: dict[str, tuple[str, str]] = {
+    "infra": ("devinfra.commands", "the local Kafka broker and PostgreSQL server (development)"),
+    "bench": ("bench.commands", "benchmarks, measured against a baseline in one run"),
+    "demo": (
+        "samples.commands",
+        "drive one full replacement and one lapsed pre-report; print the histories",
+    ),
+}
+
+
+def build_parser(
+    argv: Sequence[str] | None = None, load_all_tools: bool = False
+) -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="sscard",
         description=(
@@ -45,9 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print recorded events as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    cli_cards.add_commands(commands)
-    cli_ops.add_commands(commands)
+    cards.add_commands(commands)
+    operations.add_commands(commands)
+    wanted = _first_command(argv)
+    for name, (module, help_text) in TOOLS.items():
+        group = commands.add_parser(name, help=help_text, description=help_text)
+        if load_all_tools or name == wanted:
+            importlib.import_module(module).add_actions(group)
     return parser
+
+
+def _first_command(argv: Sequence[str] | None) -> str | None:
+    args = sys.argv[1:] if argv is None else argv
+    return next((a for a in args if not a.startswith("-")), None)
 
 
 def one_line(error: BaseException) -> str:
@@ -60,7 +86,7 @@ def one_line(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

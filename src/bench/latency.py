@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 
-from consumers.messages import Topics
-from consumers.relay import RELAY
 from domain.application import CardOffice
-from service.bench_workload import pre_report
+from relay.publisher import RELAY
+from relay.topics import Topics
+from samples.stories import pre_report
 from service.bootstrap import BackOffice
 from service.kafka_wiring import relay_for
 

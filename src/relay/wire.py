@@ -8,6 +8,7 @@ bump ``ENVELOPE_VERSION`` and regenerate ``contracts/``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID
@@ -18,33 +19,17 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, cre
 from domain.cardholder.events import CARDHOLDER_EVENTS
 from domain.event import Actor, DomainEvent, current_schema_version
 from domain.identifiers import CardNumber
-from domain.settlement import SettlementChange, SettlementReason, SettlementStatus
+from domain.settlement import (
+    SettlementChange,
+    SettlementReason,
+    SettlementStatus,
+    settlement_changes,
+)
+from relay.topics import Topics
+from tracking.source import Positioned
 
 ENVELOPE_VERSION = 1
 Headers = list[tuple[str, bytes]]
-
-
-@dataclass(frozen=True)
-class Topics:
-    """Topic names under one prefix (``sscard`` in production; tests use their own)."""
-
-    prefix: str = "sscard"
-
-    @property
-    def card_events(self) -> str:
-        return f"{self.prefix}.card-events"
-
-    @property
-    def settlement(self) -> str:
-        return f"{self.prefix}.settlement"
-
-    @property
-    def reimbursement_events(self) -> str:
-        return f"{self.prefix}.reimbursement-events"
-
-    @property
-    def dead_letter(self) -> str:
-        return f"{self.prefix}.dead-letter"
 
 
 class EventEnvelope(BaseModel):
@@ -141,11 +126,49 @@ def encode(model: BaseModel) -> bytes:
     return model.__pydantic_serializer__.to_json(model)
 
 
-def card_event_wire(event: DomainEvent, position: int) -> tuple[bytes, Headers]:
-    """The card-events message value and headers, built straight from the event's JSON form.
+# Header names, in the order they are sent; the AsyncAPI document lists the same names.
+CARD_EVENT_HEADERS = (
+    "event_id",
+    "event_type",
+    "schema_version",
+    "stream_id",
+    "stream_version",
+    "position",
+    "occurred_at",
+    "actor",
+)
+SETTLEMENT_HEADERS = ("event_id", "status")
 
-    Byte for byte what ``encode(envelope_of(event, position))`` gives (a test holds it to that);
-    this is the relay's path, run for every published event, so it skips building the model.
+# Everything else in the store (number reservations) is internal bookkeeping.
+PUBLISHED_EVENTS: tuple[type[DomainEvent], ...] = CARDHOLDER_EVENTS
+
+
+@dataclass(frozen=True)
+class Message:
+    """One Kafka message, exactly as it is sent."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+
+
+def messages_for(positioned: Positioned, topics: Topics) -> Iterator[Message]:
+    """The Kafka messages one stored event becomes (none for internal bookkeeping events)."""
+    event = positioned.event
+    if type(event) not in PUBLISHED_EVENTS:
+        return
+    yield card_event_message(event, positioned.position, topics)
+    for change in settlement_changes(event):
+        yield settlement_status_message(change, event, positioned.position, topics)
+
+
+def card_event_message(event: DomainEvent, position: int, topics: Topics) -> Message:
+    """The card-events message, built straight from the event's JSON form.
+
+    Its value is byte for byte ``encode(envelope_of(event, position))`` (a test holds it to
+    that); this is the relay's path, run for every published event, so it skips building the
+    model.
     """
     payload = event.model_dump(mode="json")
     event_type = type(event).__name__
@@ -164,22 +187,28 @@ def card_event_wire(event: DomainEvent, position: int) -> tuple[bytes, Headers]:
             "payload": payload,
         }
     )
+    header_values = (
+        payload["event_id"],
+        event_type,
+        str(payload["schema_version"]),
+        payload["originator_id"],
+        str(payload["originator_version"]),
+        str(position),
+        payload["occurred_at"],
+        event.actor.describe(),
+    )
     headers = [
-        ("event_id", payload["event_id"].encode()),
-        ("event_type", event_type.encode()),
-        ("schema_version", str(payload["schema_version"]).encode()),
-        ("stream_id", payload["originator_id"].encode()),
-        ("stream_version", str(payload["originator_version"]).encode()),
-        ("position", str(position).encode()),
-        ("occurred_at", payload["occurred_at"].encode()),
-        ("actor", event.actor.describe().encode()),
+        (name, v.encode()) for name, v in zip(CARD_EVENT_HEADERS, header_values, strict=True)
     ]
-    return value, headers
+    return Message(topics.card_events, payload["originator_id"].encode(), value, headers)
 
 
-def settlement_wire(change: SettlementChange, event: DomainEvent, position: int) -> bytes:
-    """``encode(settlement_message(...))``, byte for byte, without building the model."""
-    return orjson.dumps(
+def settlement_status_message(
+    change: SettlementChange, event: DomainEvent, position: int, topics: Topics
+) -> Message:
+    """The settlement-status message; its value is ``encode(settlement_message(...))``, byte
+    for byte, without building the model."""
+    value = orjson.dumps(
         {
             "message_version": 1,
             "card_number": change.card_number,
@@ -191,6 +220,15 @@ def settlement_wire(change: SettlementChange, event: DomainEvent, position: int)
         },
         option=orjson.OPT_UTC_Z,
     )
+    header_values = (str(event.event_id), change.status.value)
+    headers = [
+        (name, v.encode()) for name, v in zip(SETTLEMENT_HEADERS, header_values, strict=True)
+    ]
+    return Message(topics.settlement, change.card_number.encode(), value, headers)
+
+
+def _headers(names: tuple[str, ...], values: tuple[str, ...]) -> Headers:
+    return [(name, value.encode()) for name, value in zip(names, values, strict=True)]
 
 
 def parse_card_event(value: bytes) -> EventEnvelope:

@@ -5,7 +5,7 @@ The machines this project runs on have no systemd and no Docker engine; Debian's
 The superuser (peer authentication over the Unix socket) is used only to install, start and create
 the role; everything else runs over TCP as that role, like the application itself connects.
 
-Run ``python -m service.local_postgres ensure`` (or ``infra/postgres/ensure.sh``) from a shell.
+Run ``python -m devinfra.local_postgres ensure`` (or ``infra/postgres/ensure.sh``) from a shell.
 """
 
 from __future__ import annotations
@@ -355,7 +355,7 @@ def _run(cmd: Sequence[str], stdin: str | None = None, env: dict[str, str] | Non
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m service.local_postgres",
+        prog="python -m devinfra.local_postgres",
         description="Install/start the local PostgreSQL and create the sscard role.",
     )
     parser.add_argument("action", choices=["ensure", "status", "stop"])

@@ -42,11 +42,11 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from consumers.messages import Topics
-from consumers.relay import Message, messages_for
-from consumers.topics import topic_specs
-from service.bench_latency import measure_latency
-from service.bench_workload import Identities, populate, register
+from bench.latency import measure_latency
+from bench.workload import BENCH_BIRTHS, populate, register
+from relay.topics import Topics, topic_specs
+from relay.wire import Message, messages_for
+from samples.stories import Identities
 from service.bootstrap import BackOffice, build
 from service.kafka_wiring import ensure_topics, producer_config, relay_for
 from service.settings import Settings
@@ -193,7 +193,9 @@ def run_relay_bench(
             ensure_topics(topic_settings)
             provisioned.append(topic_settings.topic_prefix)
         with build(bench) as backoffice:
-            written = populate(backoffice.office, events, Identities("110105", "B"), say)
+            written = populate(
+                backoffice.office, events, Identities("110105", "B", born=BENCH_BIRTHS), say
+            )
             relay_figures = _measure_relay(backoffice, say)
             bare_seconds = _measure_bare(bench, bare, relay_figures.messages, say)
             holders = register(backoffice.office, latency_commands, say)

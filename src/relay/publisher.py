@@ -12,23 +12,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kafka.errors import KafkaError
 
-from consumers.messages import Headers, Topics, card_event_wire, settlement_wire
-from domain.cardholder.events import CARDHOLDER_EVENTS
-from domain.settlement import settlement_changes
-from projections.follow import EventSource, Positioned
-from projections.store import STORE_ERRORS, PositionConflict, ViewStore
+from relay.topics import Topics
+from relay.wire import PUBLISHED_EVENTS, Headers, messages_for
+from tracking.source import EventSource
+from tracking.store import STORE_ERRORS, PositionConflict, ViewStore
 
 log = logging.getLogger(__name__)
 
 RELAY = "relay"
-# Everything else in the store (number reservations) is internal bookkeeping.
-_PUBLISHED = CARDHOLDER_EVENTS
 
 
 class Producer(Protocol):
@@ -44,14 +41,6 @@ class Producer(Protocol):
 
 
 @dataclass(frozen=True)
-class Message:
-    topic: str
-    key: bytes
-    value: bytes
-    headers: Headers
-
-
-@dataclass(frozen=True)
 class RelayStatus:
     head: int
     published: int
@@ -59,22 +48,6 @@ class RelayStatus:
     @property
     def lag(self) -> int:
         return max(self.head - self.published, 0)
-
-
-def messages_for(positioned: Positioned, topics: Topics) -> Iterator[Message]:
-    """The Kafka messages one stored event becomes (none for internal bookkeeping events)."""
-    event = positioned.event
-    if type(event) not in _PUBLISHED:
-        return
-    value, headers = card_event_wire(event, positioned.position)
-    yield Message(topics.card_events, str(event.originator_id).encode(), value, headers)
-    for change in settlement_changes(event):
-        yield Message(
-            topics.settlement,
-            change.card_number.encode(),
-            settlement_wire(change, event, positioned.position),
-            [("event_id", str(event.event_id).encode()), ("status", change.status.encode())],
-        )
 
 
 class Relay:
@@ -107,7 +80,7 @@ class Relay:
         if head <= position:
             return 0
         # Only events that are published are read (reservations are skipped in the query).
-        batch = self._source.read(position, self._batch_size, _PUBLISHED)
+        batch = self._source.read(position, self._batch_size, PUBLISHED_EVENTS)
         # A short batch means nothing else up to ``head`` is published: move past all of it.
         # (Commit order equals position order on both stores, so nothing <= head comes later.)
         last = batch[-1].position if batch else position

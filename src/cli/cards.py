@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from cli.output import event_json, event_line, holder_summary
 from domain.application import CardOffice
 from domain.cardholder.commands import (
     ActivateCard,
@@ -32,7 +33,6 @@ from domain.event import Actor, Channel, DomainEvent, Role
 from domain.identifiers import mask_resident_id
 from domain.region_policy import ProxyDocument, ProxyGrounds
 from service.bootstrap import build
-from service.output import event_json, event_line, holder_summary
 from service.settings import Settings
 
 

@@ -1,0 +1,1 @@
+"""Store to Kafka: the relay, the wire form of every message, the topics and their contracts."""

@@ -1,0 +1,1 @@
+"""Holder stories shared by the demo, the benchmarks and the tests; the demo itself."""
