@@ -21,9 +21,9 @@ from devinfra.local_kafka import LocalKafka, wait_until_ready
 from devinfra.local_postgres import LocalPostgres
 from service.bootstrap import BackOffice, build
 from service.settings import Settings
+from tests.ports import free_ports
 from tests.support import HOLDER_ID_KEY, Clock
 
-TEST_KAFKA_PORT = int(os.environ.get("SSCARD_TEST_KAFKA_PORT", "29192"))
 TEST_DATABASE = "sscard_test"
 
 
@@ -51,18 +51,15 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    state_dir = (
-        Path(os.environ.get("SSCARD_TEST_STATE_DIR") or tmp_path_factory.mktemp("kafka-state"))
-        / f"kafka-{TEST_KAFKA_PORT}"
-    )
+    port, controller_port = free_ports(2)
     broker = LocalKafka(
-        port=TEST_KAFKA_PORT, controller_port=TEST_KAFKA_PORT + 1, state_dir=state_dir
+        port=port,
+        controller_port=controller_port,
+        state_dir=tmp_path_factory.mktemp("kafka-state") / f"kafka-{port}",
     )
-    already_running = broker.status().running
     broker.start(timeout=120)
     yield broker.bootstrap_servers
-    if not already_running:
-        broker.stop()
+    broker.stop()
 
 
 @pytest.fixture(scope="session")

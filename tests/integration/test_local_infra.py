@@ -1,8 +1,8 @@
 """The local infrastructure against the real thing: a Kafka broker from Maven's jars, Debian's
 PostgreSQL. No mocks and no skips: on a machine where these cannot run, the tests must fail.
 
-The broker runs on 29092/29093 with a temporary state folder, so a developer's own broker on
-19092 (and its data) is never touched.
+The broker runs on free ports with a temporary state folder, so a developer's own broker (and its
+data) and the suite's shared broker are never touched.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from kafka.admin import KafkaAdminClient
 
 from devinfra.local_kafka import LocalKafka, LocalKafkaError, wait_until_ready
 from devinfra.local_postgres import LocalPostgres
+from tests.ports import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +31,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    port, controller_port = free_ports(2)
     kafka = LocalKafka(
-        port=29092, controller_port=29093, state_dir=tmp_path_factory.mktemp("kafka")
+        port=port, controller_port=controller_port, state_dir=tmp_path_factory.mktemp("kafka")
     )
     kafka.start(timeout=120)
     yield kafka
@@ -91,7 +93,7 @@ def test_started_broker_answers_metadata(broker: LocalKafka) -> None:
     assert status.running
     assert status.answering
     assert status.pid == int(broker.pid_file.read_text())
-    assert status.bootstrap_servers == "127.0.0.1:29092"
+    assert status.bootstrap_servers == f"127.0.0.1:{broker.port}"
     assert status.log_file == broker.state_dir / "kafka.log"
     assert "Kafka Server started" in broker.log_file.read_text()
     cluster_id = (broker.state_dir / "cluster.id").read_text().strip()
@@ -163,7 +165,8 @@ def test_refuses_a_port_taken_by_another_process(tmp_path: Path) -> None:
         other.bind(("127.0.0.1", 0))
         other.listen()
         port = other.getsockname()[1]
-        kafka = LocalKafka(port=port, controller_port=port + 1, state_dir=tmp_path)
+        [controller_port] = free_ports(1)
+        kafka = LocalKafka(port=port, controller_port=controller_port, state_dir=tmp_path)
         with pytest.raises(LocalKafkaError, match=f"port {port} .* taken"):
             kafka.start(timeout=10)
 
@@ -171,7 +174,8 @@ def test_refuses_a_port_taken_by_another_process(tmp_path: Path) -> None:
 @pytest.mark.kafka
 def test_a_broker_that_dies_at_startup_fails_with_its_log(tmp_path: Path) -> None:
     # 1 MB of heap: the JVM itself refuses to start, which is quick and certain.
-    kafka = LocalKafka(port=29192, controller_port=29193, state_dir=tmp_path, heap_mb=1)
+    port, controller_port = free_ports(2)
+    kafka = LocalKafka(port=port, controller_port=controller_port, state_dir=tmp_path, heap_mb=1)
     with pytest.raises(LocalKafkaError, match="exited during startup") as error:
         kafka.start(timeout=60)
     assert "heap" in str(error.value).lower()
@@ -222,7 +226,7 @@ def test_postgres_status(postgres: LocalPostgres) -> None:
 def test_database_lifecycle(postgres: LocalPostgres) -> None:
     name = f"sscard_test_{uuid.uuid4().hex[:12]}"
     dsn = postgres.ensure_database(name)
-    assert dsn == f"postgresql://sscard:sscard@127.0.0.1:5432/{name}"
+    assert dsn == f"postgresql://sscard:sscard@{postgres.host}:{postgres.port}/{name}"
     assert postgres.ensure_database(name) == dsn  # idempotent
 
     lingering = psycopg.connect(dsn)  # e.g. a pool a crashed test left open

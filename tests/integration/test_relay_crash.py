@@ -29,6 +29,7 @@ from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.settings import Settings
 from tests.conftest import make_settings
 from tests.kafka_support import read_topic
+from tests.ports import free_ports
 from tests.support import HOLDER_ID_KEY, Clock, cancel, issue, pre_report, resident_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
@@ -167,7 +168,8 @@ def test_twenty_kill_9s_of_the_relay_during_a_burst_lose_nothing(
 @pytest.fixture
 def private_broker(tmp_path: Path) -> Iterator[LocalKafka]:
     """A broker of this test's own, so stopping it disturbs no other test."""
-    broker = LocalKafka(port=29392, controller_port=29393, state_dir=tmp_path / "broker")
+    port, controller_port = free_ports(2)
+    broker = LocalKafka(port=port, controller_port=controller_port, state_dir=tmp_path / "broker")
     broker.start(timeout=120)
     yield broker
     broker.stop()
