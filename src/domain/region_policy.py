@@ -97,8 +97,9 @@ BASIS_POINTS = 10_000
 class ReimbursementPolicy(BaseModel):
     """How the region's pooled fund repays bills paid out of pocket while a card was blocked.
 
-    Money in integer fen. The fund pays (in-scope amount - remaining deductible) x ratio, up to
-    what is left of the annual cap; deductible and cap are per holder and calendar year.
+    Money in integer fen. The fund pays (in-scope amount - remaining deductible (起付线)) x ratio,
+    up to what is left of the annual cap (最高支付限额); deductible and cap are per holder and
+    calendar year.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -19,8 +19,9 @@ from domain.region_policy import BASIS_POINTS, ReimbursementPolicy
 # A bill above a hundred million yuan is a typing error, not a hospital visit.
 MAX_FEN = 10_000_000_000
 
-Fen = Annotated[int, Field(ge=0, le=MAX_FEN)]
-PositiveFen = Annotated[int, Field(ge=1, le=MAX_FEN)]
+# Strict: a float (or a string) is refused, never rounded into fen.
+Fen = Annotated[int, Field(ge=0, le=MAX_FEN, strict=True)]
+PositiveFen = Annotated[int, Field(ge=1, le=MAX_FEN, strict=True)]
 
 _YUAN_SHAPE = re.compile(r"^[0-9]{1,8}(\.[0-9]{1,2})?$", re.ASCII)
 
@@ -142,7 +143,7 @@ class Computation(BaseModel):
         return [
             ("amount within policy scope", format_yuan(self.in_scope_fen)),
             (
-                "annual deductible (起付线)",
+                "annual deductible",
                 f"{format_yuan(self.deductible_fen)}, used earlier this year "
                 f"{format_yuan(self.deductible_used_before_fen)}, remaining "
                 f"{format_yuan(deductible_remaining)}",
@@ -150,11 +151,11 @@ class Computation(BaseModel):
             ("deductible applied to this bill", format_yuan(self.deductible_applied_fen)),
             ("eligible = in scope - deductible applied", format_yuan(self.eligible_fen)),
             (
-                f"fund share = eligible x {percent.normalize():f} % (half up to the fen)",
+                f"fund share = eligible x {percent.normalize():f} %, half up",
                 format_yuan(self.fund_share_fen),
             ),
             (
-                "annual cap (最高支付限额)",
+                "annual cap",
                 f"{format_yuan(self.annual_cap_fen)}, paid earlier this year "
                 f"{format_yuan(self.paid_before_fen)}, remaining "
                 f"{format_yuan(self.cap_remaining_fen)}",
