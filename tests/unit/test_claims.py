@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from domain.application import CardOffice
 from domain.cardholder.errors import HolderNotFound
-from domain.claims.amounts import Computation
+from domain.claims.amounts import Computation, share_at_ratio
 from domain.claims.errors import (
     CertificateNotHolders,
     ClaimAlreadyDecided,
@@ -59,6 +59,7 @@ from samples.claims import (
 )
 from tests.support import (
     CLERK,
+    OUTLET,
     Clock,
     activate,
     cancel,
@@ -461,13 +462,18 @@ def test_money_is_never_a_float():
 def test_only_claims_officers_decide_and_pay(office: CardOffice):
     rid = blocked_holder(office)
     claim_id = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
-    for attempt in (
-        lambda: office.approve_claim(approve(claim_id, actor=CLERK)),
-        lambda: office.approve_claim(approve(claim_id, actor=HOLDER_ONLINE)),
-        lambda: office.reject_claim(reject(claim_id).model_copy(update={"actor": CLERK})),
-        lambda: office.pay_claim(pay(claim_id).model_copy(update={"actor": CLERK})),
+    at_the_counter = {"actor": CLERK, "outlet": OUTLET}
+    for verb, attempt in (
+        (
+            "approve",
+            lambda: office.approve_claim(approve(claim_id).model_copy(update=at_the_counter)),
+        ),
+        ("approve", lambda: office.approve_claim(approve(claim_id, actor=HOLDER_ONLINE))),
+        ("reject", lambda: office.reject_claim(reject(claim_id).model_copy(update=at_the_counter))),
+        ("record", lambda: office.pay_claim(pay(claim_id).model_copy(update=at_the_counter))),
     ):
-        refused(office, NotAuthorized, attempt)
+        assert f"may not {verb}" in refused(office, NotAuthorized, attempt)
+    office.approve_claim(approve(claim_id))
 
 
 def test_an_officer_does_not_withdraw_a_holders_claim(office: CardOffice):
@@ -610,6 +616,21 @@ def test_each_calendar_year_of_treatment_has_its_own_deductible_and_cap(
         assert approved.benefit_year == year
         assert approved.computation.deductible_used_before_fen == 0
         assert approved.payable_fen == 224_000
+
+
+@pytest.mark.parametrize(
+    ("eligible", "ratio", "share"),
+    [(5, 7_000, 4), (1, 5_000, 1), (3, 5_000, 2), (1, 4_999, 0), (7, 1, 0), (10_000, 3_333, 3_333)],
+)
+def test_the_fund_share_is_rounded_half_up_to_the_fen(eligible: int, ratio: int, share: int):
+    assert share_at_ratio(eligible, ratio) == share
+
+
+def test_an_approval_rounds_its_share_half_up(office: CardOffice):
+    rid = blocked_holder(office)
+    amounts = bill(total=180_005)  # 1800.05 yuan: 5 fen above the deductible, 70 % = 3.5 fen
+    claim_id = office.submit_claim(submit(rid, date(2026, 3, 2), amounts)).originator_id
+    assert office.approve_claim(approve(claim_id)).payable_fen == 4
 
 
 def test_a_stored_computation_that_does_not_add_up_is_refused(office: CardOffice):
