@@ -174,7 +174,9 @@ def add_commands(commands: Any) -> None:
     approve.set_defaults(handler=_approve)
 
     reject = actions.add_parser(
-        "reject", help="turn a submitted claim down, with a reason code and an explanation"
+        "reject",
+        help="turn a submitted claim down, with a reason code and an explanation",
+        description="Reject a submitted claim: a reason code and what the holder is told.",
     )
     _claim_arg(reject)
     _officer_arg(reject)
@@ -186,14 +188,20 @@ def add_commands(commands: Any) -> None:
     )
     reject.set_defaults(handler=_reject)
 
-    pay = actions.add_parser("pay", help="record the payment of an approved claim")
+    pay = actions.add_parser(
+        "pay",
+        help="record the payment of an approved claim",
+        description="Record that the fund paid an approved claim, with the payment reference.",
+    )
     _claim_arg(pay)
     _officer_arg(pay)
     pay.add_argument("--reference", required=True, help="the payment's reference (bank, fund)")
     pay.set_defaults(handler=_pay)
 
     withdraw = actions.add_parser(
-        "withdraw", help="the holder takes a claim back before it is decided"
+        "withdraw",
+        help="the holder takes a claim back before it is decided",
+        description="Withdraw a claim not yet decided, for its holder (their own claim only).",
     )
     _claim_arg(withdraw)
     withdraw.add_argument(
@@ -206,6 +214,7 @@ def add_commands(commands: Any) -> None:
     show = actions.add_parser(
         "show",
         help="one claim from the store: status, bill, window, computation, steps (local time)",
+        description="Show one claim as the store has it; --json before claims for JSON.",
     )
     _claim_arg(show)
     show.set_defaults(handler=_show)
