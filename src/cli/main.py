@@ -17,7 +17,7 @@ from eventsourcing.domain import EventSourcingError
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
-from cli import cards, operations
+from cli import cards, claims, operations
 from domain.errors import DomainError, InvalidInput
 from service.settings import Settings
 
@@ -62,6 +62,7 @@ def build_parser(
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cards.add_commands(commands)
+    claims.add_commands(commands)
     operations.add_commands(commands)
     wanted = _first_command(argv)
     for name, (module, help_text) in TOOLS.items():

@@ -46,6 +46,7 @@ from domain.cardholder.events import (
     ProxyAuthorized,
 )
 from domain.cardholder.state import Cardholder, project
+from domain.claims.office import ClaimUseCases
 from domain.errors import DomainError
 from domain.event import DomainEvent
 from domain.identifiers import (
@@ -83,7 +84,7 @@ def random_certificate_number(region_code: str) -> str:
     return f"{region_code}-{secrets.randbelow(10**10):010d}"
 
 
-class CardOffice(Application[UUID]):
+class CardOffice(ClaimUseCases, Application[UUID]):
     """Use cases of the loss-reporting and replacement back office."""
 
     name = "CardOffice"

@@ -12,8 +12,16 @@ from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from domain.errors import InvalidInput
 from domain.identifiers import OutletCode, RegionCode, validate_region_code
@@ -72,6 +80,37 @@ class ProxyRules(BaseModel):
         return frozenset(required)
 
 
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name[:40]!r}") from None
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
+
+# Ten thousand basis points are 100 %: ratios stay exact integers, never floats.
+BASIS_POINTS = 10_000
+
+
+class ReimbursementPolicy(BaseModel):
+    """How the region's pooled fund repays bills paid out of pocket while a card was blocked.
+
+    Money in integer fen. The fund pays (in-scope amount - remaining deductible (起付线)) x ratio,
+    up to what is left of the annual cap (最高支付限额); deductible and cap are per holder and
+    calendar year.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    deductible_fen: Annotated[int, Field(ge=0, le=10_000_000)]
+    ratio_basis_points: Annotated[int, Field(ge=1, le=BASIS_POINTS)]
+    annual_cap_fen: Annotated[int, Field(ge=1, le=1_000_000_000)]
+    # Counted in calendar days from the treatment date (local time) to the day of filing.
+    filing_deadline_days: Annotated[int, Field(ge=1, le=3660)]
+
+
 class RegionPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -83,6 +122,13 @@ class RegionPolicy(BaseModel):
     instant_issue_outlets: frozenset[OutletCode] = frozenset()
     replacement_fee_fen: Annotated[int, Field(ge=0)]
     proxy: ProxyRules = ProxyRules()
+    # Business dates (treatment days, deadlines, the benefit year) are counted in local time.
+    time_zone: TimeZoneName = "Asia/Shanghai"
+    # None: the region takes no reimbursement claims through this office.
+    reimbursement: ReimbursementPolicy | None = None
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
     def production_days_at(self, outlet: str) -> int:
         """Instant-issue outlets (即时制卡) produce the card the same day."""

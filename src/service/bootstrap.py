@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.application import CardOffice, utc_now
+from domain.hospitals import HospitalRegistry
 from domain.region_policy import RegionPolicies
 from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC
 from service.settings import Settings
@@ -54,6 +55,12 @@ def region_policies(settings: Settings) -> RegionPolicies:
     return RegionPolicies.packaged()
 
 
+def hospital_registry(settings: Settings) -> HospitalRegistry:
+    if settings.hospital_registry is not None:
+        return HospitalRegistry.from_file(settings.hospital_registry)
+    return HospitalRegistry.packaged()
+
+
 def view_store(settings: Settings) -> ViewStore:
     """Read models live beside the event store: a second SQLite file in the same data directory,
     or the same PostgreSQL database."""
@@ -85,7 +92,9 @@ class BackOffice:
 
 
 def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOffice:
+    hospitals = hospital_registry(settings)
     office = CardOffice(env=office_env(settings), policies=region_policies(settings), clock=clock)
+    office.hospitals = hospitals
     try:
         views = view_store(settings)
     except Exception:

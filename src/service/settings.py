@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="sscard", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
     holder_id_key: SecretStr = SecretStr(DEVELOPMENT_HOLDER_ID_KEY)
     region_policies: Path | None = None
+    hospital_registry: Path | None = None
     lapse_check_seconds: float = Field(default=30.0, gt=0)
     aggregate_cache_size: int = Field(default=10_000, ge=0)
 

@@ -1,0 +1,233 @@
+"""The claim use cases of the card office: one method each (load, decide, save).
+
+A mixin of ``CardOffice``, so claims live in the same store and the same notification log as the
+card lifecycle (one total order for the relay and for every replay). Each command's events are
+saved in one transaction through ``_record_claim_events``, the single write path a request-id
+mechanism can wrap.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import EventSourcingError
+
+from domain.claims import decisions, rules
+from domain.claims.commands import (
+    ApproveClaim,
+    PayClaim,
+    RejectClaim,
+    SubmitClaim,
+    WithdrawClaim,
+)
+from domain.claims.errors import ClaimNotFound
+from domain.claims.events import (
+    ClaimEvent,
+    InvoiceNumberReserved,
+    ReimbursementClaimApproved,
+    ReimbursementClaimPaid,
+    ReimbursementClaimRejected,
+    ReimbursementClaimSubmitted,
+    ReimbursementClaimWithdrawn,
+    validate_invoice_number,
+)
+from domain.claims.state import (
+    BenefitLedger,
+    Claim,
+    empty_ledger,
+    project_claim,
+    project_ledger,
+)
+from domain.claims.streams import benefit_ledger_id, invoice_stream_id, new_claim_id
+from domain.errors import DomainError
+from domain.event import DomainEvent
+from domain.hospitals import HospitalRegistry, validate_hospital_code
+
+if TYPE_CHECKING:
+    from domain.cardholder.state import Cardholder
+    from domain.region_policy import RegionPolicies
+
+E = TypeVar("E", bound=DomainEvent)
+
+
+class ClaimContention(DomainError):
+    """The claim or its benefit ledger kept moving under us; the caller may simply try again."""
+
+    code = "concurrent_update"
+
+
+class ClaimUseCases(Application[UUID]):
+    """Manual reimbursement of bills paid while the holder's card was blocked."""
+
+    # Approvals of one holder's claims of one year all write the same ledger: allow for a queue.
+    MAX_CLAIM_ATTEMPTS = 20
+    _hospitals: HospitalRegistry | None = None
+
+    if TYPE_CHECKING:
+        # Provided by CardOffice, which this class is mixed into.
+        policies: RegionPolicies
+        _clock: Callable[[], datetime]
+
+        def holder_id(self, resident_id: str) -> UUID: ...
+
+        def holder_by_id(self, holder_id: UUID, version: int | None = None) -> Cardholder: ...
+
+        def holder_of_certificate(self, certificate_number: str) -> UUID | None: ...
+
+    @property
+    def hospitals(self) -> HospitalRegistry:
+        """The designated institutions; the composition root sets the operator's registry."""
+        if self._hospitals is None:
+            self._hospitals = HospitalRegistry.packaged()
+        return self._hospitals
+
+    @hospitals.setter
+    def hospitals(self, registry: HospitalRegistry) -> None:
+        self._hospitals = registry
+
+    # ---- commands ----------------------------------------------------------------------
+
+    def submit_claim(self, command: SubmitClaim) -> ReimbursementClaimSubmitted:
+        """File a claim; its invoice is reserved in the same transaction."""
+        holder = self.holder_by_id(self.holder_id(command.resident_id))
+        certificate = command.collection_certificate
+        submitted, reservation = decisions.submit_claim(
+            holder,
+            command,
+            self._claim_context(holder.region_code),
+            claim_id=new_claim_id(),
+            hospitals=self.hospitals,
+            invoice=self.invoice_reservation(command.hospital_code, command.invoice_number),
+            certificate_owner=self.holder_of_certificate(certificate) if certificate else None,
+        )
+        try:
+            self._record_claim_events(submitted, reservation)
+        except EventSourcingError:
+            # Another submission of the same invoice committed between our read and our write.
+            rules.invoice_not_claimed(
+                self.invoice_reservation(reservation.hospital_code, reservation.invoice_number),
+                reservation.hospital_code,
+                reservation.invoice_number,
+            )
+            raise
+        return submitted
+
+    def approve_claim(self, command: ApproveClaim) -> ReimbursementClaimApproved:
+        """Fix the payable amount on the holder's current deductible and cap for the year."""
+
+        def decide(claim: Claim, ctx: decisions.ClaimContext) -> Sequence[DomainEvent]:
+            year = rules.benefit_year_of(claim.treatment_date)
+            ledger = self.benefit_ledger(claim.holder_id, year)
+            return decisions.approve_claim(claim, ledger, command, ctx)
+
+        return self._decide(command.claim_id, decide, ReimbursementClaimApproved)
+
+    def reject_claim(self, command: RejectClaim) -> ReimbursementClaimRejected:
+        return self._decide(
+            command.claim_id,
+            lambda claim, ctx: [decisions.reject_claim(claim, command, ctx)],
+            ReimbursementClaimRejected,
+        )
+
+    def pay_claim(self, command: PayClaim) -> ReimbursementClaimPaid:
+        return self._decide(
+            command.claim_id,
+            lambda claim, ctx: [decisions.pay_claim(claim, command, ctx)],
+            ReimbursementClaimPaid,
+        )
+
+    def withdraw_claim(self, command: WithdrawClaim) -> ReimbursementClaimWithdrawn:
+        holder_id = self.holder_id(command.resident_id)
+        return self._decide(
+            command.claim_id,
+            lambda claim, ctx: [decisions.withdraw_claim(claim, holder_id, command, ctx)],
+            ReimbursementClaimWithdrawn,
+        )
+
+    # ---- queries -------------------------------------------------------------------------
+
+    def claim(self, claim_id: UUID, version: int | None = None) -> Claim:
+        try:
+            claim = self.repository.get(claim_id, version=version, projector_func=project_claim)
+        except (AggregateNotFoundError, ValueError):
+            # ValueError: the id names a stream of another kind (a holder's, a ledger's).
+            raise ClaimNotFound(f"no claim {claim_id}") from None
+        if not isinstance(claim, Claim):  # another kind's state, from the shared cache
+            raise ClaimNotFound(f"no claim {claim_id}")
+        return claim
+
+    def claim_history(self, claim_id: UUID) -> list[ClaimEvent]:
+        events = [e for e in self.events.get(claim_id) if isinstance(e, ClaimEvent)]
+        if not events:
+            raise ClaimNotFound(f"no claim {claim_id}")
+        return events
+
+    def benefit_ledger(self, holder_id: UUID, benefit_year: int) -> BenefitLedger:
+        ledger_id = benefit_ledger_id(holder_id, benefit_year)
+        try:
+            ledger: BenefitLedger = self.repository.get(ledger_id, projector_func=project_ledger)
+        except AggregateNotFoundError:
+            return empty_ledger(ledger_id, holder_id, benefit_year)
+        return ledger
+
+    def invoice_reservation(
+        self, hospital_code: str, invoice_number: str
+    ) -> InvoiceNumberReserved | None:
+        """Which claim holds this invoice, if any (read from the invoice's own stream)."""
+        stream_id = invoice_stream_id(
+            validate_hospital_code(hospital_code), validate_invoice_number(invoice_number)
+        )
+        for event in self.events.get(stream_id, limit=1):
+            assert isinstance(event, InvoiceNumberReserved)
+            return event
+        return None
+
+    # ---- the one write path --------------------------------------------------------------
+
+    def _record_claim_events(self, *events: DomainEvent) -> None:
+        """All events of one claim command, in one transaction: all recorded or none."""
+        self.save(*events)
+
+    def _decide(
+        self,
+        claim_id: UUID,
+        decide: Callable[[Claim, decisions.ClaimContext], Sequence[DomainEvent]],
+        expected: type[E],
+    ) -> E:
+        """Load, decide, save; decided again (bounded) when a concurrent command won the race."""
+        for _ in range(self.MAX_CLAIM_ATTEMPTS):
+            claim = self.claim(claim_id)
+            events = decide(claim, self._claim_context(claim.region_code))
+            try:
+                self._record_claim_events(*events)
+            except EventSourcingError:
+                if any(self._stream_taken(e) for e in events):
+                    continue
+                raise
+            first = events[0]
+            assert isinstance(first, expected)
+            return first
+        raise ClaimContention(
+            f"claim {claim_id} or its holder's benefit ledger changed repeatedly while this "
+            "command ran; try again"
+        )
+
+    def _stream_taken(self, event: DomainEvent) -> bool:
+        """Whether another writer already recorded this event's version of its stream."""
+        after = event.originator_version - 1
+        return any(True for _ in self.events.get(event.originator_id, gt=after, limit=1))
+
+    def _claim_context(self, region_code: str) -> decisions.ClaimContext:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the clock must return timezone-aware datetimes")
+        return decisions.ClaimContext(
+            now=now.astimezone(UTC),
+            policy=self.policies.policy_for(region_code),
+            new_event_id=uuid.uuid4,
+        )

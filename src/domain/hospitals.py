@@ -1,0 +1,94 @@
+"""Designated medical institutions (定点医疗机构): where a blocked card's holder may be treated and
+later reimbursed.
+
+A registry, like region policies, is configuration: the packaged ``hospitals.json`` holds sample
+entries; an operator replaces it with the authority's own list (``SSCARD_HOSPITAL_REGISTRY``),
+loaded by the composition root. A code is ``H`` + the 6-digit region code of the fund that
+designated the institution + a 5-digit sequence (the national medical-insurance code's shape).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from domain.errors import InvalidInput
+from domain.identifiers import RegionCode, validate_shape
+
+_HOSPITAL_CODE_SHAPE = re.compile(r"^H[1-9][0-9]{5}[0-9]{5}$", re.ASCII)
+
+
+def validate_hospital_code(value: str) -> str:
+    return validate_shape(
+        "hospital code",
+        _HOSPITAL_CODE_SHAPE,
+        "H, the 6-digit region code, then a 5-digit sequence (e.g. H11010100001)",
+        value.strip().upper()[:40],
+    )
+
+
+HospitalCode = Annotated[str, AfterValidator(validate_hospital_code)]
+
+
+class Hospital(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: HospitalCode
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    region_code: RegionCode
+
+    @model_validator(mode="after")
+    def _code_names_its_region(self) -> Hospital:
+        if self.code[1:7] != self.region_code:
+            raise ValueError(
+                f"hospital {self.code} carries region {self.code[1:7]} but is listed under "
+                f"{self.region_code}"
+            )
+        return self
+
+
+class HospitalRegistry(BaseModel):
+    """Every designated institution, by code."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hospitals: tuple[Hospital, ...]
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> HospitalRegistry:
+        codes = [h.code for h in self.hospitals]
+        duplicates = sorted({c for c in codes if codes.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"hospital codes listed twice: {', '.join(duplicates)}")
+        return self
+
+    def find(self, code: str) -> Hospital | None:
+        wanted = validate_hospital_code(code)
+        return next((h for h in self.hospitals if h.code == wanted), None)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "<string>") -> HospitalRegistry:
+        try:
+            return cls.model_validate(json.loads(text))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "top level"
+            raise InvalidInput(
+                f"hospital registry {source} is invalid at {where}: {first['msg']}"
+            ) from exc
+        except (json.JSONDecodeError, InvalidInput) as exc:
+            raise InvalidInput(f"hospital registry {source} is invalid: {exc}") from exc
+
+    @classmethod
+    def from_file(cls, path: Path) -> HospitalRegistry:
+        return cls.from_json(path.read_text(encoding="utf-8"), source=str(path))
+
+    @classmethod
+    def packaged(cls) -> HospitalRegistry:
+        text = resources.files("domain").joinpath("hospitals.json").read_text(encoding="utf-8")
+        return cls.from_json(text, source="domain/hospitals.json")

@@ -1,0 +1,272 @@
+"""``sscard claims`` as a clerk, a claims officer and a holder use it: real processes, a real
+SQLite store in a temporary folder, the real clock.
+
+A refusal exits 1 (the rules) or 2 (bad input) with exactly one line and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from service.bootstrap import build
+from tests.conftest import make_settings
+from tests.support import HOLDER_ID_KEY, card_number, resident_id
+
+SSCARD = str(Path(sys.executable).parent / "sscard")
+CLERK = ["--outlet", "BJ-DC-001", "--staff", "clerk-01"]
+OFFICER = ["--officer", "officer-01"]
+DOCS = "invoice_original,itemised_list,prescription"
+HOSPITAL = "H11010500007"
+
+
+class Cli:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SSCARD_", "POSTGRES_")) and k not in ("DATABASE_URL",)
+        }
+        self.env |= {
+            "SSCARD_DATA_DIR": str(tmp_path / "data"),
+            "SSCARD_STATE_DIR": str(tmp_path / "state"),
+            "SSCARD_HOLDER_ID_KEY": HOLDER_ID_KEY,
+        }
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [SSCARD, *args], env=self.env, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def head(self) -> int:
+        with build(make_settings(self.tmp_path)) as backoffice:
+            return backoffice.source.head()
+
+    def refused(self, exit_code: int, *args: str) -> str:
+        before = self.head()
+        result = self(*args)
+        assert result.returncode == exit_code, (result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, f"expected one line of reason, got: {result.stderr!r}"
+        assert "Traceback" not in result.stderr
+        assert self.head() == before, "a refused command changed the store"
+        return lines[0]
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
+
+
+def today() -> str:
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+
+
+def blocked_holder(cli: Cli) -> str:
+    rid = resident_id()
+    cli.ok(
+        "card",
+        "issue",
+        "--resident-id",
+        rid,
+        "--name",
+        "张三",
+        "--region",
+        "110000",
+        "--card-number",
+        card_number(),
+        *CLERK,
+    )
+    cli.ok("loss", "pre-report", "--resident-id", rid, *CLERK)
+    return rid
+
+
+def submit_args(rid: str, invoice: str, *extra: str, total: str = "5000.00") -> list[str]:
+    return [
+        "claims",
+        "submit",
+        "--resident-id",
+        rid,
+        "--hospital",
+        HOSPITAL,
+        "--treatment-date",
+        today(),
+        "--invoice",
+        invoice,
+        "--total",
+        total,
+        "--in-scope",
+        total,
+        "--documents",
+        DOCS,
+        *extra,
+    ]
+
+
+def submit(cli: Cli, rid: str, invoice: str, *extra: str, total: str = "5000.00") -> str:
+    out = cli.ok("--json", *submit_args(rid, invoice, *(extra or CLERK), total=total))
+    return str(json.loads(out)["originator_id"])
+
+
+def test_a_claim_is_filed_approved_paid_and_shown(cli: Cli):
+    rid = blocked_holder(cli)
+    args = submit_args(rid, "0012345678", *CLERK, total="5200.50")
+    args[args.index("--in-scope") + 1] = "5000"
+    out = cli.ok(*args, "--self-paid", "200.5")
+    assert "submitted" in out
+    assert "total 5200.50 yuan, in scope 5000.00 yuan" in out
+    assert "+08:00" in out  # local time for people
+    claim = out.split("claim ", 1)[1].split()[0]
+
+    approved = cli.ok("claims", "approve", "--claim", claim, *OFFICER)
+    # in scope 5000.00 - deductible 1800.00 = 3200.00, x 70 % = 2240.00
+    assert "payable 2240.00 yuan" in approved
+    assert "deductible applied to this bill" in approved
+    assert "1800.00" in approved
+
+    paid = cli.ok("claims", "pay", "--claim", claim, *OFFICER, "--reference", "BANK-2026-0001")
+    assert "paid 2240.00 yuan, reference BANK-2026-0001" in paid
+
+    shown = cli.ok("claims", "show", "--claim", claim)
+    for expected in ("status      paid", "payable     2240.00 yuan", "fully self-paid 200.50 yuan"):
+        assert expected in shown
+    assert rid not in shown, "the full ID number must not be printed"
+    as_json = json.loads(cli.ok("--json", "claims", "show", "--claim", claim))
+    assert (as_json["claim_id"], as_json["status"], as_json["payable_yuan"]) == (
+        claim,
+        "paid",
+        "2240.00",
+    )
+    assert as_json["computation"]["deductible_applied_fen"] == 180_000
+    assert as_json["steps"][0]["at"].endswith("+08:00")
+
+
+def test_a_second_claim_on_the_same_invoice_is_refused(cli: Cli):
+    rid = blocked_holder(cli)
+    first = submit(cli, rid, "0099887766")
+    line = cli.refused(1, *submit_args(rid, "0099887766", *CLERK))
+    assert "refused (invoice_already_claimed)" in line
+    assert first in line
+
+
+def test_a_treatment_outside_every_window_is_refused(cli: Cli):
+    rid = resident_id()
+    cli.ok(
+        "card",
+        "issue",
+        "--resident-id",
+        rid,
+        "--name",
+        "张三",
+        "--region",
+        "110000",
+        "--card-number",
+        card_number(),
+        *CLERK,
+    )
+    line = cli.refused(1, *submit_args(rid, "0011223344", *CLERK))
+    assert "treatment_outside_window" in line
+
+
+def test_an_undesignated_hospital_is_refused_and_a_malformed_one_is_bad_input(cli: Cli):
+    rid = blocked_holder(cli)
+    args = submit_args(rid, "0011223355", *CLERK)
+    args[args.index(HOSPITAL)] = "H11010599999"
+    assert "hospital_not_designated" in cli.refused(1, *args)
+    args[args.index("H11010599999")] = "HOSPITAL-1"
+    assert "hospital code" in cli.refused(2, *args)
+
+
+@pytest.mark.parametrize(
+    ("amount", "reason"),
+    [
+        ("-5.00", "must not be negative"),
+        ("NaN", "not a number"),
+        ("12.345", "more than 2 decimal places"),
+        ("1e3", "at most 2 decimals"),
+        ("１２", "at most 2 decimals"),  # full-width digits
+    ],
+)
+def test_money_that_is_not_yuan_with_two_decimals_is_bad_input(cli: Cli, amount: str, reason: str):
+    line = cli.refused(2, *submit_args(resident_id(), "0011223366", *CLERK, total=amount))
+    assert reason in line
+
+
+def test_an_in_scope_amount_above_the_total_is_bad_input(cli: Cli):
+    rid = blocked_holder(cli)
+    args = submit_args(rid, "0011223377", *CLERK, total="100.00")
+    args[args.index("--in-scope") + 1] = "100.01"
+    assert "exceeds the total" in cli.refused(2, *args)
+
+
+def test_the_caller_must_say_who_takes_the_claim(cli: Cli):
+    rid = blocked_holder(cli)
+    line = cli.refused(2, *submit_args(rid, "0011223388"))
+    assert "say who takes it" in line
+    both = cli.refused(2, *submit_args(rid, "0011223388", *CLERK, *OFFICER))
+    assert "say who takes it" in both
+    no_outlet = cli.refused(2, *submit_args(rid, "0011223388", "--staff", "clerk-01"))
+    assert "names the outlet" in no_outlet
+
+
+def test_a_rejected_claim_is_not_approved_afterwards(cli: Cli):
+    rid = blocked_holder(cli)
+    claim = submit(cli, rid, "0022334455")
+    out = cli.ok(
+        "claims",
+        "reject",
+        "--claim",
+        claim,
+        *OFFICER,
+        "--reason",
+        "documents_illegible",
+        "--explanation",
+        "the itemised list cannot be read",
+    )
+    assert "rejected (documents_illegible)" in out
+    line = cli.refused(1, "claims", "approve", "--claim", claim, *OFFICER)
+    assert "claim_already_decided" in line
+
+
+def test_the_holder_files_online_and_withdraws_by_hotline(cli: Cli):
+    rid = blocked_holder(cli)
+    claim = submit(cli, rid, "0033445566", "--channel", "online")
+    other = blocked_holder(cli)
+    line = cli.refused(
+        1, "claims", "withdraw", "--claim", claim, "--resident-id", other, "--channel", "online"
+    )
+    assert "claim_not_holders" in line
+    out = cli.ok(
+        "claims",
+        "withdraw",
+        "--claim",
+        claim,
+        "--resident-id",
+        rid,
+        "--channel",
+        "hotline_12333",
+        "--explanation",
+        "filed twice by mistake",
+    )
+    assert "withdrawn: filed twice by mistake" in out
+
+
+def test_unknown_and_malformed_claim_ids(cli: Cli):
+    blocked_holder(cli)  # a store exists
+    assert "claim_not_found" in cli.refused(
+        1, "claims", "show", "--claim", "7d1b2b8e-0c7a-4c55-9a55-111111111111"
+    )
+    assert "not a claim id" in cli.refused(2, "claims", "show", "--claim", "not-a-uuid")
