@@ -1,7 +1,8 @@
 """``sscard bench relay``: the relay against a bare kafka-python producer, and command latency.
 
-One run, one broker, nothing of the user's touched: a fresh temporary SQLite store and topics
-under a unique prefix, both removed at the end.
+One run, one broker, nothing of the user's touched: a fresh store (a temporary SQLite store, or
+with ``store="postgres"`` a scratch schema of its own in ``DATABASE_URL``'s database) and topics
+under a unique prefix, all removed at the end.
 
 1. Setup (not measured): ``events`` card events written through the card office, a mix of
    pre-reports that are cancelled, pre-reports left standing, and full replacements (with and
@@ -36,11 +37,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
+import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
+from psycopg import sql
 
 from bench.latency import measure_latency
 from bench.workload import BENCH_BIRTHS, populate, register
@@ -52,6 +56,7 @@ from service.kafka_wiring import ensure_topics, producer_config, relay_for
 from service.settings import Settings
 
 Say = Callable[[str], None]
+Store = Literal["sqlite", "postgres"]
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,7 @@ def run_relay_bench(
     latency_commands: int = 1_000,
     say: Say = print,
     command_rate: float | None = None,
+    store: Store = "sqlite",
 ) -> BenchResult:
     """Run the benchmark on the broker ``settings`` names, in a store and topics of its own.
 
@@ -180,11 +186,21 @@ def run_relay_bench(
         raise ValueError("events and latency_commands must be at least 1")
     if command_rate is not None and command_rate <= 0:
         raise ValueError("command_rate must be positive")
+    if store == "postgres" and not settings.uses_postgres:
+        raise ValueError("--store postgres needs DATABASE_URL (the server to make a schema in)")
     workdir = Path(tempfile.mkdtemp(prefix="sscard-bench-"))
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     bench = bench_settings(settings, workdir, prefix)
+    schema = None
+    if store == "postgres":
+        schema = prefix
+        create_schema(settings, schema)
+        bench = bench.model_copy(
+            update={"database_url": _database_url(settings), "postgres_schema": schema}
+        )
     bare = bench.model_copy(update={"topic_prefix": f"{prefix}-bare"})
-    say(f"bench: broker {bench.bootstrap_servers}, topics {prefix}.*, store {workdir}")
+    where = f"PostgreSQL schema {schema}" if schema else f"SQLite in {workdir}"
+    say(f"bench: broker {bench.bootstrap_servers}, topics {prefix}.*, store {where}")
     load = os.getloadavg()
     say(f"bench: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     provisioned: list[str] = []  # prefixes whose topics exist (and are deleted at the end)
@@ -202,6 +218,8 @@ def run_relay_bench(
             latency = measure_latency(backoffice, holders, command_rate, say)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if schema is not None:
+            drop_schema(settings, schema)
         if provisioned:
             _delete_topics(bench, provisioned, say)
     if relay_figures.card_events != written:
@@ -245,6 +263,24 @@ def bench_settings(settings: Settings, workdir: Path, prefix: str) -> Settings:
         region_policies=settings.region_policies,
         aggregate_cache_size=settings.aggregate_cache_size,
     )
+
+
+def _database_url(settings: Settings) -> str:
+    pg = settings.postgres()
+    return (
+        f"postgresql://{quote(pg.user)}:{quote(pg.password.get_secret_value())}"
+        f"@{pg.host}:{pg.port}/{quote(pg.dbname)}"
+    )
+
+
+def create_schema(settings: Settings, schema: str) -> None:
+    with psycopg.connect(settings.postgres().dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+
+
+def drop_schema(settings: Settings, schema: str) -> None:
+    with psycopg.connect(settings.postgres().dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 # ---- throughput ---------------------------------------------------------------------------------
