@@ -304,13 +304,13 @@ def _measure_relay(backoffice: BackOffice, say: Say) -> _RelayFigures:
     card_events = 0
     position = 0
     while position < head:
-        batch = backoffice.source.read(position, 1_000)
-        for positioned in batch:
-            produced = list(messages_for(positioned, topics))
+        batch = backoffice.source.notifications(position, 1_000)
+        for notification in batch:
+            produced = list(messages_for(backoffice.source.stored_form(notification), topics))
             if any(m.topic == topics.card_events for m in produced):
                 card_events += 1
             messages += produced
-        position = batch[-1].position
+        position = batch[-1].id
     say(f"relay: publishing {head:,} store records from position 0")
     relay = relay_for(backoffice)
     try:
