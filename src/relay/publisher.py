@@ -122,7 +122,7 @@ class PublishBatch:
                 log.debug("closing the failed producer raised", exc_info=True)
             self._producer = None
 
-    def close(self, timeout: float = 1.0) -> None:
+    def close(self, timeout: float = 0.5) -> None:
         if self._producer is not None:
             self._producer.close(timeout=timeout)
             self._producer = None
@@ -166,7 +166,7 @@ class Relay:
                 break
         return self.follower.position() - start
 
-    def runner(self, idle_wait: float = 0.5, max_backoff: float = 30.0) -> Runner:
+    def runner(self, idle_wait: float = 0.5, max_backoff: float = 5.0) -> Runner:
         return Runner(
             RELAY,
             follower=self.follower,
@@ -179,7 +179,7 @@ class Relay:
             max_backoff=max_backoff,
         )
 
-    def run(self, stop: threading.Event, idle_wait: float = 0.5, max_backoff: float = 30.0) -> None:
+    def run(self, stop: threading.Event, idle_wait: float = 0.5, max_backoff: float = 5.0) -> None:
         """Follow the store until ``stop``, as the one active relay of the store (or standing
         by); outages of the database or Kafka are waited out and logged once."""
         self.runner(idle_wait, max_backoff).run(stop)

@@ -32,6 +32,7 @@ STANDBY = "standby"
 STOPPED = "stopped"
 FAILED = "failed"
 
+
 def _utc_text(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

@@ -94,7 +94,8 @@ class Runner:
         live: bool = True,
         idle_wait: float = 0.5,
         standby_retry: float = 2.0,
-        max_backoff: float = 30.0,
+        # A database restart or a broker bounce takes seconds: retry at least this often.
+        max_backoff: float = 5.0,
         heartbeat: float = 5.0,
     ) -> None:
         self.name = name

@@ -28,13 +28,13 @@ class _Cluster(ClusterMetadata):
         super().__init__()
         self._count = partitions
 
-    def topics(self, exclude_internal_topics: bool = True) -> set[str]:
+    def topics(self, exclude_internal_topics: bool = True) -> set[str]:  # noqa: ARG002
         return {"t"}
 
-    def partitions_for_topic(self, topic: str) -> set[int]:
+    def partitions_for_topic(self, topic: str) -> set[int]:  # noqa: ARG002
         return set(range(self._count))
 
-    def available_partitions_for_topic(self, topic: str) -> set[int]:
+    def available_partitions_for_topic(self, topic: str) -> set[int]:  # noqa: ARG002
         return set(range(self._count))
 
 
