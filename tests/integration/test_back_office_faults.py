@@ -186,8 +186,13 @@ def test_killing_the_whole_run_process_group_during_a_burst_loses_nothing(
             run.wait()
             kills += 1
         writer.join()
+        runs = log.read_text().count("relay running")
         final = start_sscard(["run"], settings, log)
         try:
+            deadline = time.monotonic() + 60
+            while log.read_text().count("relay running") == runs:  # up, and so stoppable
+                assert time.monotonic() < deadline, log.read_text()[-2000:]
+                time.sleep(0.1)
             wait_until_published(settings, timeout=120)
         finally:
             stop(final, log)
