@@ -9,10 +9,11 @@ under a unique prefix, all removed at the end.
    without a proxy). Issuing a card and reserving numbers also records reservation events; the
    relay reads those but publishes nothing for them.
 2. Throughput: the relay publishes the whole store from position 0 (``publish_pending``); then a
-   bare ``KafkaProducer`` with exactly the relay's settings sends the very bytes the relay sent
-   (same keys, values, headers, topic configs and partition counts, under another prefix) and
-   flushes. Both timings include creating the producer. Most card events become two messages
-   (card-events plus settlement), so the report gives two ratios:
+   bare ``KafkaProducer`` with exactly the relay's settings (and kafka-python's own partitioner;
+   the relay's faster one, giving the same partitions, is part of what is measured) sends the
+   very bytes the relay sent (same keys, values, headers, topic configs and partition counts,
+   under another prefix) and flushes. Both timings include creating the producer. Most card
+   events become two messages (card-events plus settlement), so the report gives two ratios:
    ``relay_ratio`` = relay messages per second / bare messages per second on the very same
    messages: the relay's cost over a bare producer doing the same work, the figure on the
    machine-readable line; and the per-event ratio, card events per second / bare messages per

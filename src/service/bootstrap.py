@@ -85,6 +85,7 @@ class BackOffice:
         self.source = StoreEventSource(self.office)
 
     def close(self) -> None:
+        self.source.reset()
         self.views.close()
         self.office.close()
 

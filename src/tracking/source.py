@@ -7,6 +7,8 @@ for news. ``StoreFeed`` turns it into the runner's ``Source`` of batches.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,6 +72,8 @@ class StoreEventSource:
         self._app = app
         # PostgreSQL recorders NOTIFY on this channel when they insert; SQLite has none.
         self._channel: str | None = getattr(app.recorder, "channel_name", None)
+        self._listener: Any = None
+        self._listen_lock = threading.Lock()
 
     def head(self) -> int:
         return self._app.recorder.max_notification_id() or 0
@@ -102,32 +106,50 @@ class StoreEventSource:
         return StoredForm(notification.id, event_type, form)
 
     def wait(self, after: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
         if self.head() > after:
             return True
         if self._channel is not None:
-            return self._wait_for_notify(after, deadline)
+            return self._wait_for_notify(after, timeout)
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             time.sleep(self.POLL_SECONDS)
             if self.head() > after:
                 return True
         return False
 
-    def _wait_for_notify(self, after: int, deadline: float) -> bool:
-        datastore = getattr(self._app.recorder, "datastore")  # noqa: B009
-        with datastore.get_connection() as conn:
-            conn.execute(f'LISTEN "{self._channel}"')
-            try:
-                # Re-check after LISTEN: an insert between the first check and LISTEN is seen.
-                while self.head() <= after:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                    for _ in conn.notifies(timeout=min(remaining, 0.5), stop_after=1):
-                        break
+    def _wait_for_notify(self, after: int, timeout: float) -> bool:
+        """Wait on a connection that LISTENs for good: a notification sent since it began
+        listening is queued on it, so none is missed between the check above and the wait, and
+        a wake-up costs no LISTEN/UNLISTEN round trips. An old queued one only wakes us early."""
+        with self._listen_lock:
+            conn = self._listening()
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
                 return True
-            finally:
+        return self.head() > after
+
+    def _listening(self) -> Any:
+        if self._listener is None:
+            datastore = getattr(self._app.recorder, "datastore")  # noqa: B009
+            conn = datastore.pool.getconn()
+            try:
+                conn.execute(f'LISTEN "{self._channel}"')
+            except BaseException:
+                datastore.pool.putconn(conn)
+                raise
+            self._listener = conn
+        return self._listener
+
+    def reset(self) -> None:
+        """Give the listening connection back (the pool drops it if it died with the server);
+        the next wait listens on a fresh one."""
+        with self._listen_lock:
+            conn, self._listener = self._listener, None
+            if conn is None:
+                return
+            datastore = getattr(self._app.recorder, "datastore")  # noqa: B009
+            with contextlib.suppress(Exception):  # a dead connection: the pool discards it
                 conn.execute(f'UNLISTEN "{self._channel}"')
+            datastore.pool.putconn(conn)
 
 
 class StoreFeed(Generic[T]):
@@ -166,5 +188,5 @@ class StoreFeed(Generic[T]):
         return max(self.source.head() - position, 0)
 
     def reset(self) -> None:
-        # The library's pool replaces dead connections itself (pre-ping on checkout).
-        return None
+        # The library's pool replaces its other dead connections itself (pre-ping).
+        self.source.reset()
