@@ -34,9 +34,11 @@ def office_env(settings: Settings) -> dict[str, str]:
             "POSTGRES_PORT": str(pg.port),
             "POSTGRES_USER": pg.user,
             "POSTGRES_PASSWORD": pg.password.get_secret_value(),
-            # Pooled connections that died with a database restart are replaced on checkout,
-            # so the first command after a restart does not fail.
-            "POSTGRES_PRE_PING": "y",
+            # No POSTGRES_PRE_PING: with it, psycopg_pool tests each pooled connection on
+            # checkout and backs off (1 s, 2 s, 4 s...) after each dead one, so a worker stalled
+            # for 15-30 s after a restart. Without it a dead connection fails its query, the
+            # pool drops it, the library retries the read (10 x 0.2 s) on the next one, and the
+            # runner resets the pool after an outage (tracking.source).
         }
         if pg.db_schema:
             env["POSTGRES_SCHEMA"] = pg.db_schema

@@ -140,16 +140,21 @@ class StoreEventSource:
         return self._listener
 
     def reset(self) -> None:
-        """Give the listening connection back (the pool drops it if it died with the server);
-        the next wait listens on a fresh one."""
+        """After an outage: give the listening connection back (the pool drops it if it died
+        with the server), and have the pool test its idle connections now, replacing the dead
+        ones. Left to pre-ping on checkout, five dead connections cost one back-off each (about
+        fifteen seconds in all) before the first read succeeded."""
+        datastore = getattr(self._app.recorder, "datastore", None)
+        if datastore is None:
+            return
         with self._listen_lock:
             conn, self._listener = self._listener, None
-            if conn is None:
-                return
-            datastore = getattr(self._app.recorder, "datastore")  # noqa: B009
-            with contextlib.suppress(Exception):  # a dead connection: the pool discards it
-                conn.execute(f'UNLISTEN "{self._channel}"')
-            datastore.pool.putconn(conn)
+            if conn is not None:
+                with contextlib.suppress(Exception):  # a dead connection: the pool discards it
+                    conn.execute(f'UNLISTEN "{self._channel}"')
+                datastore.pool.putconn(conn)
+        with contextlib.suppress(Exception):  # the server may still be down: retried later
+            datastore.pool.check()
 
 
 class StoreFeed(Generic[T]):
