@@ -228,6 +228,18 @@ def test_sigterm_with_kafka_down_stops_within_two_seconds(tmp_path: Path):
     log = tmp_path / "run.log"
     run = start_sscard(["run"], settings, log)
     time.sleep(6)  # long past the first failed attempts: well into the outage
+    status = subprocess.run(
+        [SSCARD, "status"],
+        env=sscard_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert status.returncode == 0, status.stderr
+    relay_row = next(line for line in status.stdout.splitlines() if "relay@" in line)
+    assert "waiting for Kafka" in relay_row, status.stdout
+    assert "relay            position          0  lag 2" in status.stdout, status.stdout
     asked = log.read_text().count("\n")
     took = stop(run, log)
     after_stop = log.read_text().splitlines()[asked:]

@@ -31,11 +31,13 @@ def test_a_failing_worker_is_restarted_with_back_off_and_logged(caplog: pytest.L
         stop.set()  # third time lucky: end the run
         worker_stop.wait()
 
-    outcome = fast([Worker("flaky", flaky)]).run(stop)
+    supervisor = Supervisor([Worker("flaky", flaky)], first_backoff=0.2, poll=0.005)
+    outcome = supervisor.run(stop)
     assert outcome.exit_code == 0
     assert len(starts) == 3
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert gaps[1] > gaps[0] * 1.5, f"back-off should grow: {gaps}"
+    assert gaps[0] >= 0.2
+    assert gaps[1] >= 0.4, f"back-off should double: {gaps}"
     failures = [r for r in caplog.records if "failed (ConnectionError: not yet)" in r.message]
     assert len(failures) == 2
 
