@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-fast lint typecheck bench infra-up infra-down clean lock
+.PHONY: venv run test test-fast lint layout-check typecheck bench infra-up infra-down clean lock
 
 venv: $(STAMP)
 
@@ -32,6 +32,13 @@ lint: venv
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy --strict src
+	$(BIN)/lint-imports
+
+# Lines per top-level package under src/ (none may hold more than 40%; tests/unit/test_layout.py
+# fails the suite when one does) and the import layers.
+layout-check: venv
+	PYTHONPATH=. $(BIN)/python tests/unit/test_layout.py
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_layout.py
 	$(BIN)/lint-imports
 
 # Relay throughput vs a bare producer, and command-to-consumer latency (needs the local broker).

@@ -31,6 +31,13 @@ def add_actions(bench: argparse.ArgumentParser) -> None:
         help="pre-reports per second in the latency run (default 0: back to back, each "
         "command as soon as the previous one returns)",
     )
+    bench_relay.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the event store to publish from: a temporary SQLite file (default), or a scratch "
+        "schema of its own, dropped at the end, in the database DATABASE_URL names",
+    )
     bench_relay.set_defaults(handler=_bench_relay)
 
 
@@ -42,6 +49,7 @@ def _bench_relay(args: argparse.Namespace, settings: Settings) -> int:
         events=args.events,
         latency_commands=args.commands,
         command_rate=args.rate or None,
+        store=args.store,
         say=lambda line: print(line, flush=True),
     )
     return 0

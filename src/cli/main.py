@@ -13,9 +13,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+import psycopg
 from eventsourcing.domain import EventSourcingError
 from kafka.errors import KafkaError
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from cli import cards, claims, operations
 from domain.errors import DomainError, InvalidInput
@@ -110,7 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as exc:
         print(f"sscard: refused ({exc.code}): {one_line(exc)}", file=sys.stderr)
         return EXIT_REFUSED
-    except (EventSourcingError, OSError, RuntimeError, KafkaError) as exc:
+    except (
+        EventSourcingError,
+        OSError,
+        RuntimeError,
+        KafkaError,
+        SQLAlchemyError,
+        psycopg.Error,
+    ) as exc:
         print(f"sscard: infrastructure error: {one_line(exc)}", file=sys.stderr)
         return EXIT_INFRASTRUCTURE
     except KeyboardInterrupt:

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import sys
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cli.output import event_line
 from relay.contracts import export_contracts
 from service.bootstrap import build
-from service.kafka_wiring import ensure_topics, relay_for, run_relay, topics
+from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.lapses import LapseScheduler
 from service.settings import Settings
-from tracking.store import STORE_ERRORS
+from service.supervisor import Supervisor, Worker
+from service.workers import back_office_workers, relay_worker, status, store_description
 
 log = logging.getLogger("sscard")
 
@@ -28,6 +32,12 @@ def add_commands(commands: Any) -> None:
     )
     run.add_argument("--no-relay", action="store_true", help="run the lapse scheduler only")
     run.set_defaults(handler=_run)
+
+    status_command = commands.add_parser(
+        "status",
+        help="each worker's state, the store head, each follower's position and lag",
+    )
+    status_command.set_defaults(handler=_status)
 
     tick = commands.add_parser("tick", help="lapse every pre-report that is due, once, and exit")
     tick.add_argument(
@@ -95,60 +105,70 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def _supervise(workers: list[Worker], settings: Settings, what: str) -> int:
     stop = _stop_on_signals()
-    with build(settings) as backoffice, build(settings) as relay_side:
-        relay_thread = None
-        if not args.no_relay:
-            # The relay has its own connections so its lock and batches never wait on the
-            # scheduler's.
-            relay_thread = threading.Thread(
-                target=run_relay, args=(relay_side, stop), name="relay", daemon=True
-            )
-            relay_thread.start()
-        scheduler = LapseScheduler(backoffice)
-        where = settings.postgres().dbname if settings.uses_postgres else settings.sqlite_path
-        log.info(
-            "back office running on %s; Kafka %s; lapse check every %.0f s",
-            where,
-            "off" if args.no_relay else settings.bootstrap_servers,
-            settings.lapse_check_seconds,
-        )
-        while not stop.is_set():
-            try:
-                report = scheduler.tick()
-            except STORE_ERRORS as exc:
-                log.error(
-                    "lapse check failed (%s: %s); trying again next time", type(exc).__name__, exc
-                )
-                stop.wait(settings.lapse_check_seconds)
-                continue
-            for event in report.lapsed:
-                log.info("lapsed: %s", event_line(event))
-            if report.failed:
-                log.warning("%d lapses refused; retried next tick", report.failed)
-            if relay_thread is not None and not relay_thread.is_alive():
-                log.error("the relay stopped; stopping the back office")
-                return 3
-            stop.wait(settings.lapse_check_seconds)
-        if relay_thread is not None:
-            relay_thread.join(timeout=60)
-    log.info("stopped")
-    return 0
+    log.info("%s running on %s; Kafka %s", what, store_description(settings), what_kafka(settings))
+    outcome = Supervisor(workers).run(stop)
+    if outcome.abandoned:
+        # Their batch is unrecorded, so it is sent again on the next start: leaving is safe,
+        # and a stop must not wait on a broker or a database that does not answer.
+        log.warning("%s still busy after the stop grace; leaving", ", ".join(outcome.abandoned))
+    else:
+        log.info("stopped")
+    # Every worker has closed its connections (or was abandoned, see above). Tearing the
+    # interpreter down takes a second more on a busy machine; a stop is promised within two.
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(outcome.exit_code)
+
+
+def what_kafka(settings: Settings) -> str:
+    return settings.bootstrap_servers
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    workers = back_office_workers(settings, relay=not args.no_relay)
+    log.info("lapse check every %.0f s", settings.lapse_check_seconds)
+    return _supervise(workers, settings, "back office")
 
 
 def _relay_run(args: argparse.Namespace, settings: Settings) -> int:
-    stop = _stop_on_signals()
-    with build(settings) as backoffice:
-        run_relay(backoffice, stop)
-    return 0
+    return _supervise([relay_worker(settings)], settings, "relay")
 
 
 def _relay_status(args: argparse.Namespace, settings: Settings) -> int:
     with build(settings) as backoffice:
-        status = relay_for(backoffice).status()
-        print(f"store head {status.head}, published {status.published}, lag {status.lag}")
+        relay_status = relay_for(backoffice).status()
+        print(
+            f"store head {relay_status.head}, published {relay_status.published}, "
+            f"lag {relay_status.lag}"
+        )
         return 0
+
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    report = status(settings)
+    print(f"store: {report.store}, head {report.head}")
+    print("followers:")
+    for follower in report.followers:
+        print(f"  {follower.name:<16} position {follower.position:>10}  lag {follower.lag}")
+    print("workers (times in Beijing):")
+    if not report.workers:
+        print("  none has run on this store")
+    for worker in report.workers:
+        since = worker.since.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+        state = worker.state + (f" ({worker.detail})" if worker.detail else "")
+        heard = worker.silent_for(report.at)
+        silence = (
+            f"; silent for {heard:.0f} s: stopped or cut off from the database"
+            if report.silent(worker) and worker.state != "stopped"
+            else ""
+        )
+        print(f"  {worker.worker:<28} {state}, since {since}{silence}")
+    return 0
 
 
 def _tick(args: argparse.Namespace, settings: Settings) -> int:

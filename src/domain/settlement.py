@@ -45,44 +45,38 @@ class SettlementChange:
     reason: SettlementReason
 
 
+# What each event type does to settlement on its card (a lapse depends on its result).
+_EFFECTS: dict[type[DomainEvent], tuple[SettlementStatus, SettlementReason]] = {
+    CardIssued: (SettlementStatus.ACTIVE, SettlementReason.CARD_ISSUED),
+    LossPreReported: (SettlementStatus.BLOCKED, SettlementReason.LOSS_PRE_REPORTED),
+    LossPreReportCancelled: (SettlementStatus.ACTIVE, SettlementReason.PRE_REPORT_CANCELLED),
+    LossPreReportLapsed: (SettlementStatus.ACTIVE, SettlementReason.PRE_REPORT_LAPSED),
+    LossFormallyReported: (SettlementStatus.CANCELLED, SettlementReason.LOSS_FORMALLY_REPORTED),
+    CardCollected: (SettlementStatus.BLOCKED, SettlementReason.NEW_CARD_SEALED),
+    CardActivated: (SettlementStatus.ACTIVE, SettlementReason.NEW_CARD_ACTIVATED),
+}
+
+
+def settlement_change(
+    event_type: type[DomainEvent], card_number: str, lapse_result: str | None = None
+) -> SettlementChange | None:
+    """The card status an event of ``event_type`` sets, from the event's own facts (its card
+    number, and for a lapse its result), or None for events that do not touch settlement.
+
+    Takes the facts rather than the event so that the relay can ask it of a stored event's
+    JSON form without rebuilding the event."""
+    effect = _EFFECTS.get(event_type)
+    if effect is None:
+        return None
+    status, reason = effect
+    if event_type is LossPreReportLapsed and lapse_result != LapseResult.UNBLOCKED:
+        status = SettlementStatus.CANCELLED
+    return SettlementChange(card_number, status, reason)
+
+
 def settlement_changes(event: DomainEvent) -> tuple[SettlementChange, ...]:
     """The card statuses an event sets (none for events that do not touch settlement)."""
-    match event:
-        case CardIssued():
-            change = (event.card_number, SettlementStatus.ACTIVE, SettlementReason.CARD_ISSUED)
-        case LossPreReported():
-            change = (
-                event.card_number,
-                SettlementStatus.BLOCKED,
-                SettlementReason.LOSS_PRE_REPORTED,
-            )
-        case LossPreReportCancelled():
-            change = (
-                event.card_number,
-                SettlementStatus.ACTIVE,
-                SettlementReason.PRE_REPORT_CANCELLED,
-            )
-        case LossPreReportLapsed():
-            status = (
-                SettlementStatus.ACTIVE
-                if event.result is LapseResult.UNBLOCKED
-                else SettlementStatus.CANCELLED
-            )
-            change = (event.card_number, status, SettlementReason.PRE_REPORT_LAPSED)
-        case LossFormallyReported():
-            change = (
-                event.card_number,
-                SettlementStatus.CANCELLED,
-                SettlementReason.LOSS_FORMALLY_REPORTED,
-            )
-        case CardCollected():
-            change = (event.card_number, SettlementStatus.BLOCKED, SettlementReason.NEW_CARD_SEALED)
-        case CardActivated():
-            change = (
-                event.card_number,
-                SettlementStatus.ACTIVE,
-                SettlementReason.NEW_CARD_ACTIVATED,
-            )
-        case _:
-            return ()
-    return (SettlementChange(*change),)
+    change = settlement_change(
+        type(event), getattr(event, "card_number", ""), getattr(event, "result", None)
+    )
+    return () if change is None else (change,)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
+from sqlalchemy import Column, Index, Integer, Table, Text, delete, func, select
+
 from domain.cardholder.events import (
     LossFormallyReported,
     LossPreReportCancelled,
@@ -18,11 +20,20 @@ from domain.cardholder.events import (
     LossPreReportLapsed,
 )
 from domain.event import DomainEvent
-from tracking.store import Tx
+from tracking.store import Tx, metadata
+
+schedule_table = Table(
+    "sscard_lapse_schedule",
+    metadata,
+    Column("holder_id", Text, primary_key=True),
+    Column("pre_report_version", Integer, primary_key=True),
+    # A sortable text form of a UTC instant, identical on SQLite and PostgreSQL.
+    Column("lapses_at", Text, nullable=False),
+    Index("sscard_lapse_schedule_due", "lapses_at"),
+)
 
 
 def _instant(at: datetime) -> str:
-    """A sortable text form of a UTC instant, identical on SQLite and PostgreSQL."""
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -41,56 +52,46 @@ class LapseSchedule:
         LossPreReportLapsed,
         LossFormallyReported,
     )
-    tables: Sequence[str] = ("sscard_lapse_schedule",)
-
-    def create_tables(self, tx: Tx) -> None:
-        tx.execute(
-            "CREATE TABLE IF NOT EXISTS sscard_lapse_schedule ("
-            " holder_id TEXT NOT NULL,"
-            " pre_report_version INTEGER NOT NULL,"
-            " lapses_at TEXT NOT NULL,"
-            " PRIMARY KEY (holder_id, pre_report_version))"
-        )
-        tx.execute(
-            "CREATE INDEX IF NOT EXISTS sscard_lapse_schedule_due "
-            "ON sscard_lapse_schedule (lapses_at)"
-        )
+    tables: Sequence[Table] = (schedule_table,)
 
     def apply(self, event: DomainEvent, tx: Tx) -> None:
         holder = str(event.originator_id)
+        t = schedule_table.c
         match event:
             case LossPreReported():
-                tx.execute(
-                    "INSERT INTO sscard_lapse_schedule VALUES (?, ?, ?) "
-                    "ON CONFLICT (holder_id, pre_report_version) DO NOTHING",
-                    (holder, event.originator_version, _instant(event.lapses_at)),
+                tx.insert_new(
+                    schedule_table,
+                    holder_id=holder,
+                    pre_report_version=event.originator_version,
+                    lapses_at=_instant(event.lapses_at),
                 )
             case LossPreReportCancelled() | LossPreReportLapsed():
                 tx.execute(
-                    "DELETE FROM sscard_lapse_schedule "
-                    "WHERE holder_id = ? AND pre_report_version = ?",
-                    (holder, event.pre_report_version),
+                    delete(schedule_table).where(
+                        t.holder_id == holder, t.pre_report_version == event.pre_report_version
+                    )
                 )
             case LossFormallyReported():
-                tx.execute("DELETE FROM sscard_lapse_schedule WHERE holder_id = ?", (holder,))
+                tx.execute(delete(schedule_table).where(t.holder_id == holder))
 
     @staticmethod
     def due(tx: Tx, now: datetime, limit: int = 1000) -> list[DueLapse]:
-        rows = tx.fetchall(
-            "SELECT holder_id, pre_report_version, lapses_at FROM sscard_lapse_schedule "
-            "WHERE lapses_at <= ? ORDER BY lapses_at LIMIT ?",
-            (_instant(now), limit),
-        )
+        t = schedule_table.c
+        rows = tx.execute(
+            select(t.holder_id, t.pre_report_version, t.lapses_at)
+            .where(t.lapses_at <= _instant(now))
+            .order_by(t.lapses_at)
+            .limit(limit)
+        ).all()
         return [
             DueLapse(
-                UUID(holder),
-                int(version),
-                datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+                UUID(row.holder_id),
+                int(row.pre_report_version),
+                datetime.strptime(row.lapses_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
             )
-            for holder, version, at in rows
+            for row in rows
         ]
 
     @staticmethod
     def pending(tx: Tx) -> int:
-        row = tx.fetchone("SELECT COUNT(*) FROM sscard_lapse_schedule")
-        return int(row[0]) if row else 0
+        return int(tx.execute(select(func.count()).select_from(schedule_table)).scalar_one())

@@ -1,10 +1,13 @@
 """The relay: every stored event, in store order, onto Kafka; crash-safe and restartable.
 
-It follows the store's log from its published position, sends each batch with an idempotent
-producer (acks=all), waits until Kafka has acknowledged every message, and only then moves the
-position, in the store's own database. A crash anywhere loses nothing: the unacknowledged batch
+A follower of the store (tracking.follow) whose handler sends each batch with an idempotent
+producer (acks=all), waits until Kafka has acknowledged every message, and only then records the
+position, in the view store's database. A crash anywhere loses nothing: the unacknowledged batch
 is sent again on restart, so at most one batch is duplicated per crash, and consumers drop
 duplicates by (stream id, stream version). Keys (holder id, card number) keep per-key order.
+
+Waiting, back-off, outages and the single-active lock belong to the runner (tracking.runner);
+the relay only knows how to publish one batch.
 """
 
 from __future__ import annotations
@@ -16,16 +19,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
-from relay.topics import Topics
+from relay.topics import TopicConfigConflict, Topics
 from relay.wire import PUBLISHED_EVENTS, Headers, messages_for
-from tracking.source import EventSource
-from tracking.store import STORE_ERRORS, PositionConflict, ViewStore
+from tracking.board import Board
+from tracking.follow import Batch, Commit, Follower, StorePositions
+from tracking.runner import DATABASE, Abandoned, Dependency, Pulse, Runner, Unrecoverable
+from tracking.source import StoredForm, StoreEventSource, StoreFeed
+from tracking.store import ViewStore
 
 log = logging.getLogger(__name__)
 
 RELAY = "relay"
+
+
+def _is_kafka_error(exc: BaseException) -> bool:
+    return isinstance(exc, KafkaError | OSError) and not isinstance(exc, TopicConfigConflict)
+
+
+KAFKA = Dependency("Kafka", _is_kafka_error)
 
 
 class Producer(Protocol):
@@ -50,113 +63,57 @@ class RelayStatus:
         return max(self.head - self.published, 0)
 
 
-class Relay:
-    def __init__(
-        self,
-        source: EventSource,
-        positions: ViewStore,
-        new_producer: Callable[[], Producer],
-        topics: Topics,
-        batch_size: int = 500,
-        flush_timeout: float = 30.0,
-    ) -> None:
-        self._source = source
-        self._positions = positions
+class PublishBatch:
+    """The relay's handler: send a batch, wait for every acknowledgement, then record it."""
+
+    # How long Kafka may take to acknowledge before the runner reports it unavailable. The
+    # producer keeps trying until its delivery timeout; this only makes the outage visible now.
+    ACK_NOTICE_SECONDS = 1.0
+    ACK_POLL_SECONDS = 0.1
+
+    def __init__(self, new_producer: Callable[[], Producer], topics: Topics) -> None:
         self._new_producer = new_producer
         self._producer: Producer | None = None
         self._topics = topics
-        self._batch_size = batch_size
-        self._flush_timeout = flush_timeout
-        positions.ensure_position(RELAY)
 
-    def status(self) -> RelayStatus:
-        return RelayStatus(head=self._source.head(), published=self._positions.position(RELAY))
-
-    def publish_batch(self) -> int:
-        """Send the next batch after the published position; returns how far the position moved
-        (store positions, published or not)."""
-        position = self._positions.position(RELAY)
-        head = self._source.head()
-        if head <= position:
-            return 0
-        # Only events that are published are read (reservations are skipped in the query).
-        batch = self._source.read(position, self._batch_size, PUBLISHED_EVENTS)
-        # A short batch means nothing else up to ``head`` is published: move past all of it.
-        # (Commit order equals position order on both stores, so nothing <= head comes later.)
-        last = batch[-1].position if batch else position
-        new_position = max(last, head) if len(batch) < self._batch_size else last
-        if batch:
+    def handle(self, batch: Batch[int, StoredForm], commit: Commit, pulse: Pulse) -> None:
+        if batch.items:
             producer = self._producer_now()
+            sent_at = time.monotonic()
             futures = [
                 producer.send(m.topic, value=m.value, key=m.key, headers=m.headers)
-                for positioned in batch
-                for m in messages_for(positioned, self._topics)
+                for stored in batch.items
+                for m in messages_for(stored, self._topics)
             ]
-            producer.flush(timeout=self._flush_timeout)
-            for future in futures:
-                future.get(timeout=0)  # raises the delivery error of any message Kafka refused
-        try:
-            with self._positions.transaction() as tx:
-                tx.move_position(RELAY, position, new_position)
-        except PositionConflict:
-            log.warning("another relay moved the published position; following it")
-        return new_position - position
+            self._await_acks(producer, futures, sent_at, pulse)
+        commit()
 
-    def publish_pending(self) -> int:
-        """Publish until caught up with the store's head as seen at the start."""
-        target = self._source.head()
-        published = 0
-        while self._positions.position(RELAY) < target:
-            sent = self.publish_batch()
-            if sent == 0:
-                break
-            published += sent
-        return published
-
-    def run(self, stop: threading.Event, idle_wait: float = 0.5, max_backoff: float = 30.0) -> None:
-        """Follow the store until ``stop`` is set. Kafka outages are waited out, logged once."""
-        outage_since: float | None = None
-        backoff = 0.25
-        while not stop.is_set():
+    def _await_acks(
+        self, producer: Producer, futures: list[Any], sent_at: float, pulse: Pulse
+    ) -> None:
+        """Until Kafka has acknowledged every message. Short waits, so that an outage is
+        reported when it starts and a stop is honoured within moments: the batch is then
+        abandoned unrecorded (sent again later), which is safe."""
+        while True:
             try:
-                sent = self.publish_batch()
-            except (KafkaError, OSError, *STORE_ERRORS) as exc:
-                what = "the store" if isinstance(exc, STORE_ERRORS) else "Kafka"
-                if outage_since is None:
-                    outage_since = time.monotonic()
-                    log.warning(
-                        "%s unavailable (%s); publishing resumes when it returns",
-                        what,
-                        type(exc).__name__,
-                    )
-                else:
-                    log.debug("%s still unavailable: %s", what, exc)
-                self._drop_producer()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff)
-                continue
-            if outage_since is not None:
-                status = self.status()
-                log.info(
-                    "publishing again after %.1f s; %d store positions still to publish",
-                    time.monotonic() - outage_since,
-                    status.lag,
-                )
-                outage_since, backoff = None, 0.25
-            if sent == 0:
-                self._source.wait(self._positions.position(RELAY), idle_wait)
-
-    def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=self._flush_timeout)
-            self._producer = None
+                producer.flush(timeout=self.ACK_POLL_SECONDS)
+                break
+            except KafkaTimeoutError:
+                if pulse.stopping():
+                    self.drop()
+                    raise Abandoned from None
+                waited = time.monotonic() - sent_at
+                if waited >= self.ACK_NOTICE_SECONDS:
+                    pulse.waiting(KAFKA, sent_at, f"no acknowledgement for {waited:.1f} s")
+        for future in futures:
+            future.get(timeout=0)  # raises the delivery error of any message Kafka refused
 
     def _producer_now(self) -> Producer:
         if self._producer is None:
             self._producer = self._new_producer()
         return self._producer
 
-    def _drop_producer(self) -> None:
+    def drop(self) -> None:
         """After a failure start over with a fresh producer (and a fresh idempotence epoch)."""
         if self._producer is not None:
             try:
@@ -164,3 +121,80 @@ class Relay:
             except Exception:  # it is being thrown away; nothing to save
                 log.debug("closing the failed producer raised", exc_info=True)
             self._producer = None
+
+    def close(self, timeout: float = 0.5) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=timeout)
+            self._producer = None
+
+
+class Relay:
+    """The relay of one store: its follower, and a runner to drive it."""
+
+    def __init__(
+        self,
+        source: StoreEventSource,
+        positions: ViewStore,
+        new_producer: Callable[[], Producer],
+        topics: Topics,
+        batch_size: int = 500,
+        ensure_topics: Callable[[], object] | None = None,
+        board: Board | None = None,
+    ) -> None:
+        self._source = source
+        self._positions = positions
+        self._publisher = PublishBatch(new_producer, topics)
+        feed = StoreFeed(source, source.stored_form, PUBLISHED_EVENTS)
+        self.follower: Follower[int, StoredForm] = Follower(
+            RELAY, feed, StorePositions(positions), self._publisher, batch_size
+        )
+        self._ensure_topics = ensure_topics
+        self._board = board
+        positions.ensure_position(RELAY)
+
+    def status(self) -> RelayStatus:
+        return RelayStatus(head=self._source.head(), published=self._positions.position(RELAY))
+
+    def publish_pending(self) -> int:
+        """Publish until caught up with the store's head as seen at the start; returns how far
+        the position moved. No retries: errors are raised (``run`` is the resilient way)."""
+        target = self._source.head()
+        start = self._positions.position(RELAY)
+        pulse = Pulse.quiet()
+        while self.follower.position() < target:
+            if self.follower.step(pulse) is None:
+                break
+        return self.follower.position() - start
+
+    def runner(self, idle_wait: float = 0.5, max_backoff: float = 5.0) -> Runner:
+        return Runner(
+            RELAY,
+            follower=self.follower,
+            board=self._board,
+            lock=self._positions.exclusive(RELAY),
+            dependencies=(DATABASE, KAFKA),
+            prepare=self._prepare,
+            reset=self._reset,
+            idle_wait=idle_wait,
+            max_backoff=max_backoff,
+        )
+
+    def run(self, stop: threading.Event, idle_wait: float = 0.5, max_backoff: float = 5.0) -> None:
+        """Follow the store until ``stop``, as the one active relay of the store (or standing
+        by); outages of the database or Kafka are waited out and logged once."""
+        self.runner(idle_wait, max_backoff).run(stop)
+
+    def _prepare(self) -> None:
+        if self._ensure_topics is None:
+            return
+        try:
+            self._ensure_topics()
+        except TopicConfigConflict as exc:
+            raise Unrecoverable(str(exc)) from exc
+
+    def _reset(self, dependency: Dependency) -> None:
+        if dependency is KAFKA:
+            self._publisher.drop()
+
+    def close(self) -> None:
+        self._publisher.close()

@@ -8,7 +8,7 @@ bump ``ENVELOPE_VERSION`` and regenerate ``contracts/``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID
@@ -23,10 +23,10 @@ from domain.settlement import (
     SettlementChange,
     SettlementReason,
     SettlementStatus,
-    settlement_changes,
+    settlement_change,
 )
 from relay.topics import Topics
-from tracking.source import Positioned
+from tracking.source import Positioned, StoredForm
 
 ENVELOPE_VERSION = 1
 Headers = list[tuple[str, bytes]]
@@ -141,9 +141,10 @@ SETTLEMENT_HEADERS = ("event_id", "status")
 
 # Everything else in the store (number reservations) is internal bookkeeping.
 PUBLISHED_EVENTS: tuple[type[DomainEvent], ...] = CARDHOLDER_EVENTS
+_PUBLISHED = frozenset(PUBLISHED_EVENTS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Message:
     """One Kafka message, exactly as it is sent."""
 
@@ -153,30 +154,40 @@ class Message:
     headers: Headers
 
 
-def messages_for(positioned: Positioned, topics: Topics) -> Iterator[Message]:
-    """The Kafka messages one stored event becomes (none for internal bookkeeping events)."""
+def form_of(positioned: Positioned) -> StoredForm:
+    """A loaded event as the relay sees stored ones: its JSON form."""
     event = positioned.event
-    if type(event) not in PUBLISHED_EVENTS:
+    return StoredForm(positioned.position, type(event), event.model_dump(mode="json"))
+
+
+def messages_for(stored: StoredForm, topics: Topics) -> Iterator[Message]:
+    """The Kafka messages one stored event becomes (none for internal bookkeeping events).
+
+    Built from the event's JSON form (``StoredForm``), never from the model: the relay runs this
+    for every published event, and the stored form is already the event's contract form."""
+    if stored.event_type not in _PUBLISHED:
         return
-    yield card_event_message(event, positioned.position, topics)
-    for change in settlement_changes(event):
-        yield settlement_status_message(change, event, positioned.position, topics)
+    yield card_event_message(stored.event_type, stored.form, stored.position, topics)
+    form = stored.form
+    change = settlement_change(stored.event_type, form.get("card_number", ""), form.get("result"))
+    if change is not None:
+        yield settlement_status_message(change, form, stored.position, topics)
 
 
-def card_event_message(event: DomainEvent, position: int, topics: Topics) -> Message:
-    """The card-events message, built straight from the event's JSON form.
+def card_event_message(
+    event_type: type[DomainEvent], payload: dict[str, Any], position: int, topics: Topics
+) -> Message:
+    """The card-events message, from the event's JSON form (``model_dump(mode="json")``).
 
     Its value is byte for byte ``encode(envelope_of(event, position))`` (a test holds it to
-    that); this is the relay's path, run for every published event, so it skips building the
-    model.
+    that), without building the envelope model.
     """
-    payload = event.model_dump(mode="json")
-    event_type = type(event).__name__
+    name = event_type.__name__
     value = orjson.dumps(
         {
             "envelope_version": ENVELOPE_VERSION,
             "event_id": payload["event_id"],
-            "event_type": event_type,
+            "event_type": name,
             "schema_version": payload["schema_version"],
             "stream_id": payload["originator_id"],
             "stream_version": payload["originator_version"],
@@ -189,22 +200,31 @@ def card_event_message(event: DomainEvent, position: int, topics: Topics) -> Mes
     )
     header_values = (
         payload["event_id"],
-        event_type,
+        name,
         str(payload["schema_version"]),
         payload["originator_id"],
         str(payload["originator_version"]),
         str(position),
         payload["occurred_at"],
-        event.actor.describe(),
+        _describe_actor(payload["actor"]),
     )
-    headers = [
-        (name, v.encode()) for name, v in zip(CARD_EVENT_HEADERS, header_values, strict=True)
-    ]
-    return Message(topics.card_events, payload["originator_id"].encode(), value, headers)
+    return Message(
+        topics.card_events,
+        payload["originator_id"].encode(),
+        value,
+        _headers(CARD_EVENT_HEADERS, header_values),
+    )
+
+
+def _describe_actor(actor: dict[str, Any]) -> str:
+    """``Actor.describe()`` of the actor's JSON form (a test holds the two equal)."""
+    role: str = actor["role"]
+    detail = actor.get("staff_id") or actor.get("channel")
+    return f"{role}:{detail}" if detail else role
 
 
 def settlement_status_message(
-    change: SettlementChange, event: DomainEvent, position: int, topics: Topics
+    change: SettlementChange, payload: dict[str, Any], position: int, topics: Topics
 ) -> Message:
     """The settlement-status message; its value is ``encode(settlement_message(...))``, byte
     for byte, without building the model."""
@@ -213,21 +233,22 @@ def settlement_status_message(
             "message_version": 1,
             "card_number": change.card_number,
             "status": change.status.value,
-            "since": event.occurred_at,
+            "since": payload["occurred_at"],
             "reason": change.reason.value,
-            "event_id": event.event_id,
+            "event_id": payload["event_id"],
             "position": position,
-        },
-        option=orjson.OPT_UTC_Z,
+        }
     )
-    header_values = (str(event.event_id), change.status.value)
-    headers = [
-        (name, v.encode()) for name, v in zip(SETTLEMENT_HEADERS, header_values, strict=True)
-    ]
-    return Message(topics.settlement, change.card_number.encode(), value, headers)
+    header_values = (payload["event_id"], change.status.value)
+    return Message(
+        topics.settlement,
+        change.card_number.encode(),
+        value,
+        _headers(SETTLEMENT_HEADERS, header_values),
+    )
 
 
-def _headers(names: tuple[str, ...], values: tuple[str, ...]) -> Headers:
+def _headers(names: Sequence[str], values: Sequence[str]) -> Headers:
     return [(name, value.encode()) for name, value in zip(names, values, strict=True)]
 
 

@@ -13,7 +13,7 @@ from domain.region_policy import RegionPolicies
 from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC
 from service.settings import Settings
 from tracking.source import StoreEventSource
-from tracking.store import PostgresViewStore, SQLiteViewStore, ViewStore, ensure_wal
+from tracking.store import ViewStore, ensure_wal
 
 
 def office_env(settings: Settings) -> dict[str, str]:
@@ -35,6 +35,11 @@ def office_env(settings: Settings) -> dict[str, str]:
             "POSTGRES_PORT": str(pg.port),
             "POSTGRES_USER": pg.user,
             "POSTGRES_PASSWORD": pg.password.get_secret_value(),
+            # No POSTGRES_PRE_PING: with it, psycopg_pool tests each pooled connection on
+            # checkout and backs off (1 s, 2 s, 4 s...) after each dead one, so a worker stalled
+            # for 15-30 s after a restart. Without it a dead connection fails its query, the
+            # pool drops it, the library retries the read (10 x 0.2 s) on the next one, and the
+            # runner resets the pool after an outage (tracking.source).
         }
         if pg.db_schema:
             env["POSTGRES_SCHEMA"] = pg.db_schema
@@ -65,9 +70,17 @@ def view_store(settings: Settings) -> ViewStore:
     """Read models live beside the event store: a second SQLite file in the same data directory,
     or the same PostgreSQL database."""
     if settings.uses_postgres:
-        return PostgresViewStore(settings.postgres().dsn())
+        pg = settings.postgres()
+        return ViewStore.postgres(
+            host=pg.host,
+            port=pg.port,
+            dbname=pg.dbname,
+            user=pg.user,
+            password=pg.password.get_secret_value(),
+            schema=pg.db_schema,
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SQLiteViewStore(settings.views_sqlite_path)
+    return ViewStore.sqlite(settings.views_sqlite_path)
 
 
 @dataclass
@@ -81,6 +94,7 @@ class BackOffice:
         self.source = StoreEventSource(self.office)
 
     def close(self) -> None:
+        self.source.reset()
         self.views.close()
         self.office.close()
 
@@ -93,11 +107,22 @@ class BackOffice:
 
 def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOffice:
     hospitals = hospital_registry(settings)
-    office = CardOffice(env=office_env(settings), policies=region_policies(settings), clock=clock)
-    office.hospitals = hospitals
+    views = view_store(settings)
     try:
-        views = view_store(settings)
+        # The library creates its tables and functions at every start. Several processes
+        # starting at once against a fresh PostgreSQL schema collided doing so ("tuple
+        # concurrently updated"); one at a time, under the schema lock, they never do.
+        with views.schema_lock():
+            office = CardOffice(
+                env=office_env(settings), policies=region_policies(settings), clock=clock
+            )
+        office.hospitals = hospitals
+        try:
+            views.create()
+        except Exception:
+            office.close()
+            raise
     except Exception:
-        office.close()
+        views.close()
         raise
     return BackOffice(settings=settings, office=office, views=views)

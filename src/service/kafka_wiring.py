@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError
 
-from relay.publisher import Producer, Relay
+from relay.partitioner import CachedMurmur2Partitioner
+from relay.publisher import RELAY, Producer, Relay
 from relay.topics import Topics, provision, topic_specs
 from service.bootstrap import BackOffice
 from service.settings import Settings
+from tracking.board import Board
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,8 @@ def topics(settings: Settings) -> Topics:
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
-    """The relay's producer; the benchmark's bare producer uses exactly the same settings."""
+    """The relay's producer settings; the benchmark's bare producer uses exactly these (with
+    kafka-python's own partitioner: the relay's faster one is part of what is measured)."""
     return {
         "bootstrap_servers": settings.bootstrap_servers,
         "acks": "all",
@@ -34,14 +35,17 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "request_timeout_ms": 10_000,
         "delivery_timeout_ms": 30_000,
         "max_block_ms": 10_000,
-        # Fail fast when the broker is down: the relay's own loop waits and retries.
+        # Fail fast when the broker is down: the relay's runner waits and retries.
         "bootstrap_timeout_ms": 3_000,
         "client_id": "sscard-relay",
     }
 
 
 def new_producer(settings: Settings) -> Producer:
-    producer: Producer = KafkaProducer(**producer_config(settings))
+    # The same partitions as kafka-python's (and Java's) default partitioner, computed faster.
+    producer: Producer = KafkaProducer(
+        **producer_config(settings), partitioner=CachedMurmur2Partitioner()
+    )
     return producer
 
 
@@ -51,6 +55,8 @@ def ensure_topics(settings: Settings) -> list[str]:
         bootstrap_servers=settings.bootstrap_servers,
         client_id="sscard-admin",
         request_timeout_ms=10_000,
+        # A broker that is down must not hold the relay's runner (or a stop) for long.
+        bootstrap_timeout_ms=3_000,
     )
     try:
         specs = topic_specs(
@@ -61,7 +67,9 @@ def ensure_topics(settings: Settings) -> list[str]:
         admin.close()
 
 
-def relay_for(backoffice: BackOffice) -> Relay:
+def relay_for(backoffice: BackOffice, *, provision_topics: bool = False) -> Relay:
+    """The relay of ``backoffice``'s store. ``provision_topics``: create or check the topics
+    before the first batch (as ``sscard run`` does), waiting out a broker that is not up."""
     settings = backoffice.settings
     return Relay(
         backoffice.source,
@@ -69,33 +77,6 @@ def relay_for(backoffice: BackOffice) -> Relay:
         lambda: new_producer(settings),
         topics(settings),
         batch_size=settings.relay_batch_size,
+        ensure_topics=(lambda: ensure_topics(settings)) if provision_topics else None,
+        board=Board(backoffice.views, RELAY),
     )
-
-
-def run_relay(backoffice: BackOffice, stop: threading.Event, retry_seconds: float = 5.0) -> None:
-    """Run as the one active relay: wait as a standby while another holds the lock, provision the
-    topics (waiting out a broker that is not up yet), then follow the store until ``stop``."""
-    standby_logged = False
-    while not backoffice.views.try_exclusive("relay"):
-        if not standby_logged:
-            log.info("another relay is active on this store; standing by")
-            standby_logged = True
-        if stop.wait(retry_seconds):
-            return
-    outage_logged = False
-    while not stop.is_set():
-        try:
-            ensure_topics(backoffice.settings)
-            break
-        except KafkaError as exc:
-            if not outage_logged:
-                log.warning("Kafka not reachable to provision topics (%s); retrying", exc)
-                outage_logged = True
-            stop.wait(retry_seconds)
-    relay = relay_for(backoffice)
-    try:
-        status = relay.status()
-        log.info("relay running: store head %d, published %d", status.head, status.published)
-        relay.run(stop)
-    finally:
-        relay.close()

@@ -3,11 +3,16 @@
 Exactly once holds because the aggregate raises ``LossPreReportLapsed`` only for a pre-report
 that is still open and due: a repeated tick, two schedulers racing, or a tick after downtime all
 converge on one event per pre-report.
+
+The lapse schedule is a read model like any other: a follower of the store, run by the same
+runner as the relay (outages waited out, connections reopened), ticking every
+``lapse_check_seconds`` once it has caught up.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
@@ -16,9 +21,15 @@ from domain.cardholder.events import LossPreReportLapsed
 from domain.errors import DomainError
 from projections.lapse_schedule import LapseSchedule
 from service.bootstrap import BackOffice
-from tracking.follow import catch_up, prepare
+from tracking.board import Board
+from tracking.follow import Follower
+from tracking.projecting import prepare, projection_follower
+from tracking.runner import Pulse, Runner
+from tracking.source import Positioned
 
 log = logging.getLogger(__name__)
+
+LAPSES = "lapses"
 
 
 @dataclass
@@ -35,9 +46,15 @@ class LapseScheduler:
         self._schedule = LapseSchedule()
         self._batch_size = batch_size
         prepare(backoffice.views, self._schedule)
+        self.follower: Follower[int, Positioned] = projection_follower(
+            backoffice.source, backoffice.views, self._schedule, batch_size
+        )
 
     def catch_up(self) -> int:
-        return catch_up(self._backoffice.source, self._backoffice.views, self._schedule)
+        applied, pulse = 0, Pulse.quiet()
+        while (handled := self.follower.step(pulse)) is not None:
+            applied += handled
+        return applied
 
     def tick(self, now: datetime | None = None) -> TickReport:
         """Lapse every pre-report due at ``now`` (default: the clock), including overdue ones."""
@@ -46,7 +63,7 @@ class LapseScheduler:
         attempted: set[tuple[UUID, int]] = set()
         while True:
             self.catch_up()
-            with self._backoffice.views.transaction() as tx:
+            with self._backoffice.views.reading() as tx:
                 due = LapseSchedule.due(tx, at, self._batch_size + len(attempted))
             fresh = [d for d in due if (d.holder_id, d.pre_report_version) not in attempted]
             if not fresh:
@@ -68,5 +85,20 @@ class LapseScheduler:
             report.lapsed.append(event)
 
     def pending(self) -> int:
-        with self._backoffice.views.transaction() as tx:
+        with self._backoffice.views.reading() as tx:
             return LapseSchedule.pending(tx)
+
+    def runner(self, every: float, on_tick: Callable[[TickReport], None]) -> Runner:
+        """The lapse worker: follow the store into the schedule, lapse what is due every
+        ``every`` seconds. Not live: the schedule only needs to be current at each tick."""
+
+        def tick() -> None:
+            on_tick(self.tick())
+
+        return Runner(
+            LAPSES,
+            follower=self.follower,
+            board=Board(self._backoffice.views, LAPSES),
+            every=(every, tick),
+            live=False,
+        )

@@ -60,13 +60,35 @@ class PydanticMapper(Mapper[UUID]):
             state=data,
         )
 
-    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+    def _stored_state(self, stored_event: StoredEvent) -> dict[str, Any]:
         data = stored_event.state
         if self.cipher:
             data = self.cipher.decrypt(data)
         if self.compressor:
             data = self.compressor.decompress(data)
         state: dict[str, Any] = self.transcoder.decode(data)
+        return state
+
+    def to_json_form(self, stored_event: StoredEvent) -> tuple[type[DomainEvent], dict[str, Any]]:
+        """The event's class and ``event.model_dump(mode="json")``, without validating it.
+
+        A record at its class's current schema version was written from exactly that form
+        (less the two originator fields, which lead the field order), so it is rebuilt as is;
+        an older record is upcast and validated, like any load. The relay publishes this form.
+        """
+        cls: type[DomainEvent] = resolve_topic(stored_event.topic)
+        state = self._stored_state(stored_event)
+        if state.get("schema_version", 1) != current_schema_version(cls):
+            event = cast(DomainEvent, self.to_domain_event(stored_event))
+            return cls, event.model_dump(mode="json")
+        return cls, {
+            "originator_id": str(stored_event.originator_id),
+            "originator_version": stored_event.originator_version,
+            **state,
+        }
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        state = self._stored_state(stored_event)
         cls: type[DomainEvent] = resolve_topic(stored_event.topic)
         upcast(cls, state)
         originator_id = stored_event.originator_id

@@ -1,8 +1,12 @@
-"""Where read models live: SQLite (default) or PostgreSQL, behind one small transactional API.
+"""Where read models and follower positions live: SQLite (default) or PostgreSQL, through
+SQLAlchemy Core, so every view declares its tables once for both databases.
 
 A view writes its change and its tracking position in the same transaction (``Tx``), so a crash
 can neither apply an event twice nor skip one. Positions move by compare-and-set: two runners of
-the same projection cannot both apply a batch.
+the same follower cannot both record a batch.
+
+Connections come from SQLAlchemy's pool with ``pool_pre_ping``: a connection that died with a
+database restart is replaced on its next checkout, so nothing here needs a manual restart.
 """
 
 from __future__ import annotations
@@ -10,110 +14,375 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-import threading
-from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import psycopg
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.sql import Executable
 
-Params = Sequence[Any]
+Dialect = Literal["sqlite", "postgres"]
 
+# Every table a view store holds: tracking's own and each read model's.
+metadata = MetaData()
 
-# What a follower may wait out: the database (SQLite busy, PostgreSQL gone) rather than a bug.
-STORE_ERRORS: tuple[type[Exception], ...] = (
-    PersistenceError,
-    sqlite3.OperationalError,
-    psycopg.OperationalError,
+positions_table = Table(
+    "sscard_positions",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+# Where workers say what they are doing (tracking.board), for ``sscard status``.
+workers_table = Table(
+    "sscard_workers",
+    metadata,
+    Column("worker", Text, primary_key=True),  # name@host:pid
+    Column("name", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("since", Text, nullable=False),  # UTC, when the state began
+    Column("updated_at", Text, nullable=False),  # UTC, the last heartbeat
 )
 
 
+# What a follower waits out: the database gone, restarting or busy, rather than a bug.
+STORE_ERRORS: tuple[type[Exception], ...] = (
+    StoreOperationalError,
+    StoreInterfaceError,
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+)
+
+
+def is_store_error(exc: BaseException) -> bool:
+    if isinstance(exc, STORE_ERRORS):
+        return True
+    # SQLAlchemy marks any error on a connection it found dead as such, whatever its class.
+    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+
+
 class PositionConflict(RuntimeError):
-    """Another runner moved this projection's position first; the batch was rolled back."""
+    """Another runner moved this follower's position first; the batch was rolled back."""
 
 
-class Tx(ABC):
-    """One open transaction. SQL uses ``?`` placeholders on every backend."""
+class Tx:
+    """One open transaction on a view store."""
 
-    dialect: Literal["sqlite", "postgres"]
+    def __init__(self, conn: Connection, dialect: Dialect) -> None:
+        self.conn = conn
+        self.dialect = dialect
 
-    @abstractmethod
-    def execute(self, sql: str, params: Params = ()) -> int:
-        """Run a statement; returns the number of rows it changed."""
+    def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
+        return self.conn.execute(statement, params)
 
-    @abstractmethod
-    def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
+    def insert_new(self, table: Table, **values: Any) -> None:
+        """Insert a row unless one with the same primary key exists (idempotent replays)."""
+        insert = pg_dialect.insert if self.dialect == "postgres" else sqlite_dialect.insert
+        self.conn.execute(insert(table).values(**values).on_conflict_do_nothing())
 
-    def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
-        rows = self.fetchall(sql, params)
-        return rows[0] if rows else None
+    def upsert(self, table: Table, keys: Sequence[str], **values: Any) -> None:
+        insert = pg_dialect.insert if self.dialect == "postgres" else sqlite_dialect.insert
+        statement = insert(table).values(**values)
+        changes = {k: statement.excluded[k] for k in values if k not in keys}
+        self.conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
 
     def position(self, name: str) -> int:
-        row = self.fetchone("SELECT position FROM sscard_positions WHERE name = ?", (name,))
+        row = self.conn.execute(
+            select(positions_table.c.position).where(positions_table.c.name == name)
+        ).first()
         return int(row[0]) if row else 0
 
     def move_position(self, name: str, expected: int, new: int) -> None:
         """Compare-and-set: refuse to move a position another runner already moved."""
-        changed = self.execute(
-            "UPDATE sscard_positions SET position = ? WHERE name = ? AND position = ?",
-            (new, name, expected),
-        )
+        changed = self.conn.execute(
+            update(positions_table)
+            .where(positions_table.c.name == name, positions_table.c.position == expected)
+            .values(position=new)
+        ).rowcount
         if changed != 1:
             raise PositionConflict(f"position of {name} is no longer {expected}")
 
 
-class ViewStore(ABC):
-    dialect: Literal["sqlite", "postgres"]
+class ExclusiveLock(Protocol):
+    """Makes one runner of a name the active one; the others stand by."""
 
-    @abstractmethod
+    def acquire(self) -> bool:
+        """Try to become the holder; False if another holds it."""
+
+    def check(self) -> None:
+        """Raise a store error if the lock may have been lost (its session died)."""
+
+    def release(self) -> None: ...
+
+
+class ViewStore:
+    """A database of views and positions, with the transactional API followers use."""
+
+    def __init__(self, engine: Engine, dialect: Dialect, lock_prefix: Path | None = None) -> None:
+        self.engine = engine
+        self.dialect = dialect
+        self._lock_prefix = lock_prefix
+        self._locks: list[ExclusiveLock] = []
+
+    # ---- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def sqlite(cls, path: Path) -> ViewStore:
+        ensure_wal(path)
+        engine = create_engine(
+            f"sqlite+pysqlite:///{path}",
+            connect_args={"timeout": 30.0, "check_same_thread": False},
+        )
+
+        # pysqlite's own transaction handling is off; we say BEGIN ourselves. IMMEDIATE takes
+        # the write lock up front (no upgrade deadlock between two writers); reads need none.
+        @event.listens_for(engine, "connect")
+        def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql(
+                conn.get_execution_options().get("sqlite_begin", "BEGIN IMMEDIATE")
+            )
+
+        return cls(engine, "sqlite", lock_prefix=path)
+
+    @classmethod
+    def postgres(
+        cls, *, host: str, port: int, dbname: str, user: str, password: str, schema: str | None
+    ) -> ViewStore:
+        connect_args: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "dbname": dbname,
+            "user": user,
+            "password": password,
+            # A server that is down answers at once; one that is unreachable must not hold a
+            # worker (or a SIGTERM) for long.
+            "connect_timeout": 3,
+        }
+        if schema:
+            connect_args["options"] = f"-c search_path={schema}"
+        engine = create_engine(
+            "postgresql+psycopg://",
+            connect_args=connect_args,
+            # A connection that died with a restart is found and replaced on checkout.
+            pool_pre_ping=True,
+            pool_size=3,
+            max_overflow=5,
+        )
+        return cls(engine, "postgres")
+
+    # ---- transactions ----------------------------------------------------------------------
+
     def transaction(self) -> AbstractContextManager[Tx]:
         """Everything done on the Tx commits together, or not at all."""
+        return self._transaction(write=True)
 
-    @abstractmethod
-    def close(self) -> None: ...
+    def reading(self) -> AbstractContextManager[Tx]:
+        """A read-only transaction (on SQLite it takes no write lock)."""
+        return self._transaction(write=False)
 
-    @abstractmethod
-    def try_exclusive(self, name: str) -> bool:
-        """Become the only runner of ``name`` (e.g. the relay) until this store is closed."""
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Tx]:
+        conn = self.engine.connect()
+        if self.dialect == "sqlite" and not write:
+            conn = conn.execution_options(sqlite_begin="BEGIN")
+        try:
+            with conn.begin():
+                yield Tx(conn, self.dialect)
+        finally:
+            conn.close()
+
+    # ---- schema ----------------------------------------------------------------------------
+
+    def schema_lock(self) -> AbstractContextManager[object]:
+        """Held while tables and functions are created: several processes starting at once
+        against a fresh PostgreSQL schema would otherwise collide ("tuple concurrently
+        updated"). SQLite serialises writers by itself."""
+        if self.dialect != "postgres":
+            return nullcontext()
+        return self._postgres_schema_lock()
+
+    @contextmanager
+    def _postgres_schema_lock(self) -> Iterator[object]:
+        with self.engine.connect() as conn, conn.begin():
+            conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(_key("schema")))))
+            yield conn
+
+    def create(self, tables: Sequence[Table] = ()) -> None:
+        """Create tracking's own tables and ``tables`` where missing, once, serialised."""
+        wanted = [positions_table, workers_table, *tables]
+        with self.schema_lock(), self.engine.begin() as conn:
+            metadata.create_all(conn, tables=wanted, checkfirst=True)
+
+    # ---- positions -------------------------------------------------------------------------
 
     def ensure_position(self, name: str) -> None:
         with self.transaction() as tx:
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS sscard_positions "
-                "(name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
-            )
-            tx.execute(
-                "INSERT INTO sscard_positions (name, position) VALUES (?, 0) "
-                "ON CONFLICT (name) DO NOTHING",
-                (name,),
-            )
+            tx.insert_new(positions_table, name=name, position=0)
 
     def position(self, name: str) -> int:
-        with self.transaction() as tx:
+        with self.reading() as tx:
             return tx.position(name)
 
-    def reset(self, name: str, tables: Sequence[str]) -> None:
+    def reset(self, name: str, tables: Sequence[Table]) -> None:
         """Forget a projection's view and position so it can be rebuilt from position 0."""
         with self.transaction() as tx:
             for table in tables:
-                tx.execute(f"DELETE FROM {table}")
-            tx.execute("UPDATE sscard_positions SET position = 0 WHERE name = ?", (name,))
+                tx.execute(table.delete())
+            tx.execute(
+                update(positions_table).where(positions_table.c.name == name).values(position=0)
+            )
+
+    # ---- single-active runners -------------------------------------------------------------
+
+    def exclusive(self, name: str) -> ExclusiveLock:
+        """The lock that makes one runner of ``name`` (e.g. the relay) the active one."""
+        lock: ExclusiveLock
+        if self.dialect == "postgres":
+            lock = _AdvisoryLock(self.engine, name)
+        else:
+            assert self._lock_prefix is not None
+            lock = _FileLock(Path(f"{self._lock_prefix}.{name}.lock"))
+        self._locks.append(lock)
+        return lock
+
+    def try_exclusive(self, name: str) -> bool:
+        """Become the only runner of ``name`` until this store is closed."""
+        return self.exclusive(name).acquire()
+
+    def close(self) -> None:
+        for lock in self._locks:
+            lock.release()
+        self._locks.clear()
+        self.engine.dispose()
 
 
-class _SQLiteTx(Tx):
-    dialect: Literal["sqlite", "postgres"] = "sqlite"
+def _key(name: str) -> Any:
+    """An advisory lock's name, per schema (the one the search_path puts first, where this
+    store's tables are): stores in other schemas of the same database never wait for ours."""
+    return func.concat("sscard:", func.current_schema(), ":", name)
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+
+class _FileLock:
+    """An OS file lock beside the SQLite database: released by the kernel if the process dies,
+    and never lost while it lives."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def check(self) -> None:
+        return None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class _AdvisoryLock:
+    """A session-level PostgreSQL advisory lock on a connection of its own.
+
+    The server releases it when the session ends, including when the server restarts: so
+    ``check`` asks the session whether it is still alive before every batch, and a dead one
+    means the lock is gone and must be taken again (or another runner has it).
+    """
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self._engine = engine
+        self._name = name
+        self._conn: Connection | None = None
+
+    def acquire(self) -> bool:
+        if self._conn is not None:
+            return True
+        conn = self._engine.connect()
+        try:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            got = conn.execute(
+                select(func.pg_try_advisory_lock(func.hashtext(_key(self._name))))
+            ).scalar()
+        except BaseException:
+            conn.invalidate()
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
         self._conn = conn
+        return True
 
-    def execute(self, sql: str, params: Params = ()) -> int:
-        return self._conn.execute(sql, tuple(params)).rowcount
+    def check(self) -> None:
+        if self._conn is None:
+            raise sa_exc.DisconnectionError(f"the {self._name} lock is not held")
+        try:
+            self._conn.execute(text("SELECT 1"))
+        except BaseException:
+            self._drop()
+            raise
 
-    def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self._conn.execute(sql, tuple(params)).fetchall()]
+    def release(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute(select(func.pg_advisory_unlock(func.hashtext(_key(self._name)))))
+            self._conn.close()
+        except Exception:
+            self._drop()  # the session is gone, and the lock with it
+        self._conn = None
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.invalidate()
+                self._conn.close()
+            except Exception:  # already dead; nothing to save
+                pass
+            self._conn = None
 
 
 def ensure_wal(path: Path) -> None:
@@ -132,90 +401,3 @@ def ensure_wal(path: Path) -> None:
                 conn.execute("PRAGMA journal_mode=WAL")
         finally:
             conn.close()
-
-
-class SQLiteViewStore(ViewStore):
-    dialect: Literal["sqlite", "postgres"] = "sqlite"
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._locks: list[int] = []
-        ensure_wal(path)
-        self._conn = sqlite3.connect(
-            str(path), isolation_level=None, timeout=30.0, check_same_thread=False
-        )
-        self._lock = threading.Lock()
-
-    def transaction(self) -> AbstractContextManager[Tx]:
-        return self._transaction()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Tx]:
-        with self._lock:
-            # IMMEDIATE takes the write lock up front: no upgrade deadlock between writers.
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield _SQLiteTx(self._conn)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def try_exclusive(self, name: str) -> bool:
-        # An OS file lock beside the database: released by the kernel if the process dies.
-        fd = os.open(f"{self._path}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self._locks.append(fd)
-        return True
-
-    def close(self) -> None:
-        for fd in self._locks:
-            os.close(fd)
-        self._locks.clear()
-        self._conn.close()
-
-
-class _PostgresTx(Tx):
-    dialect: Literal["sqlite", "postgres"] = "postgres"
-
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
-        self._cursor = cursor
-
-    def execute(self, sql: str, params: Params = ()) -> int:
-        self._cursor.execute(sql.replace("?", "%s"), tuple(params))
-        return self._cursor.rowcount
-
-    def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        self._cursor.execute(sql.replace("?", "%s"), tuple(params))
-        return [tuple(row) for row in self._cursor.fetchall()]
-
-
-class PostgresViewStore(ViewStore):
-    dialect: Literal["sqlite", "postgres"] = "postgres"
-
-    def __init__(self, dsn: str) -> None:
-        self._conn = psycopg.connect(dsn, autocommit=True)
-        self._lock = threading.Lock()
-
-    def transaction(self) -> AbstractContextManager[Tx]:
-        return self._transaction()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Tx]:
-        with self._lock, self._conn.transaction(), self._conn.cursor() as cursor:
-            yield _PostgresTx(cursor)
-
-    def try_exclusive(self, name: str) -> bool:
-        # A session-level advisory lock: released by the server if this connection dies.
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT pg_try_advisory_lock(hashtext(%s))", (f"sscard:{name}",)
-            ).fetchone()
-        return bool(row and row[0])
-
-    def close(self) -> None:
-        self._conn.close()

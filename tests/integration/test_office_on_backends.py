@@ -27,7 +27,7 @@ from tests.support import (
     report,
     resident_id,
 )
-from tracking.follow import catch_up, prepare
+from tracking.projecting import catch_up, prepare
 
 
 def head(backoffice: BackOffice) -> int:

@@ -157,6 +157,7 @@ def test_commands_are_accepted_while_kafka_is_down_and_the_outage_is_logged_once
 ):
     dead = make_settings(tmp_path, kafka_bootstrap_servers="127.0.0.1:1")
     caplog.set_level(logging.DEBUG, logger="relay.publisher")
+    caplog.set_level(logging.DEBUG, logger="tracking.runner")
     with build(dead, clock=clock) as backoffice:
         relay = relay_for(backoffice)
         stop = threading.Event()
@@ -172,7 +173,7 @@ def test_commands_are_accepted_while_kafka_is_down_and_the_outage_is_logged_once
             relay.close()
         assert relay.status().published == 0
         assert relay.status().lag == backoffice.source.head() > 0
-    ours = [r for r in caplog.records if r.name.startswith(("relay", "service"))]
+    ours = [r for r in caplog.records if r.name.startswith(("relay", "service", "tracking"))]
     warnings = [r for r in ours if r.levelno >= logging.WARNING]
     attempts = [r for r in ours if "still unavailable" in r.getMessage()]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]

@@ -37,9 +37,9 @@ from tests.support import (
     report,
     resident_id,
 )
-from tracking.follow import catch_up, prepare
+from tracking.projecting import catch_up, prepare
 from tracking.source import StoreEventSource
-from tracking.store import SQLiteViewStore
+from tracking.store import ViewStore
 
 REGIONS = [("110105", "110000"), ("440203", "440200"), ("510104", "510100")]
 
@@ -52,7 +52,7 @@ class CardLifecycle(RuleBasedStateMachine):
         self.holders: list[str] = []
         self.agents = [resident_id(), elderly_resident_id()]
         self._dir = tempfile.TemporaryDirectory()
-        self.views = SQLiteViewStore(Path(self._dir.name) / "views.sqlite")
+        self.views = ViewStore.sqlite(Path(self._dir.name) / "views.sqlite")
         self.schedule = LapseSchedule()
         prepare(self.views, self.schedule)
 

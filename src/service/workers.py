@@ -1,0 +1,100 @@
+"""The workers of ``sscard run``, each building its own connections on every (re)start, and the
+status ``sscard status`` reads back."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from relay.publisher import RELAY
+from service.bootstrap import build
+from service.kafka_wiring import relay_for
+from service.lapses import LAPSES, LapseScheduler, TickReport
+from service.settings import Settings
+from service.supervisor import Worker
+from tracking.board import HEARTBEAT_SECONDS, WorkerRow, forget_stopped, read_board
+from tracking.store import positions_table
+
+log = logging.getLogger(__name__)
+
+
+def relay_worker(settings: Settings) -> Worker:
+    def run(stop: threading.Event) -> None:
+        # Connections of its own: its lock and batches never wait on the scheduler's.
+        with build(settings) as backoffice:
+            relay = relay_for(backoffice, provision_topics=True)
+            try:
+                relay.run(stop)
+            finally:
+                relay.close()
+
+    return Worker(RELAY, run)
+
+
+def _log_tick(report: TickReport) -> None:
+    for event in report.lapsed:
+        log.info(
+            "lapsed: pre-report v%d of holder %s", event.pre_report_version, event.originator_id
+        )
+    if report.failed:
+        log.warning("%d lapses refused; retried next tick", report.failed)
+
+
+def lapse_worker(settings: Settings) -> Worker:
+    def run(stop: threading.Event) -> None:
+        with build(settings) as backoffice:
+            forget_stopped(backoffice.views)
+            scheduler = LapseScheduler(backoffice)
+            scheduler.runner(settings.lapse_check_seconds, _log_tick).run(stop)
+
+    return Worker(LAPSES, run)
+
+
+def back_office_workers(settings: Settings, relay: bool = True) -> list[Worker]:
+    workers = [lapse_worker(settings)]
+    if relay:
+        workers.insert(0, relay_worker(settings))
+    return workers
+
+
+@dataclass(frozen=True)
+class FollowerStatus:
+    name: str
+    position: int
+    lag: int
+
+
+@dataclass(frozen=True)
+class Status:
+    store: str
+    head: int
+    followers: list[FollowerStatus]
+    workers: list[WorkerRow]
+    at: datetime
+
+    def silent(self, worker: WorkerRow) -> bool:
+        """No heartbeat for three beats: the process is gone or cut off from the database."""
+        return worker.silent_for(self.at) > 3 * HEARTBEAT_SECONDS
+
+
+def store_description(settings: Settings) -> str:
+    if settings.uses_postgres:
+        pg = settings.postgres()
+        return f"PostgreSQL {pg.host}:{pg.port}/{pg.dbname} schema {pg.db_schema or 'public'}"
+    return f"SQLite {settings.sqlite_path}"
+
+
+def status(settings: Settings) -> Status:
+    with build(settings) as backoffice:
+        head = backoffice.source.head()
+        with backoffice.views.reading() as tx:
+            rows = tx.execute(select(positions_table).order_by(positions_table.c.name)).all()
+        followers = [
+            FollowerStatus(r.name, int(r.position), max(head - int(r.position), 0)) for r in rows
+        ]
+        workers = read_board(backoffice.views)
+    return Status(store_description(settings), head, followers, workers, datetime.now(UTC))
