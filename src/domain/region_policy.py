@@ -12,11 +12,16 @@ from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain.errors import InvalidInput
-from domain.identifiers import OutletCode, RegionCode, validate_region_code
+from domain.identifiers import RegionCode, validate_region_code
+
+# Every region of the mainland keeps Beijing time; a region's business dates (due dates, "today",
+# deadlines shown to people) are taken in its zone while the store keeps UTC.
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
 
 
 class LapseOutcome(StrEnum):
@@ -80,13 +85,32 @@ class RegionPolicy(BaseModel):
     lapse_days: Annotated[int, Field(ge=1, le=90)]
     lapse_outcome: LapseOutcome
     production_working_days: Annotated[int, Field(ge=0, le=120)]
-    instant_issue_outlets: frozenset[OutletCode] = frozenset()
     replacement_fee_fen: Annotated[int, Field(ge=0)]
+    # Exchanging a damaged card (损坏换卡); None: the same as a replacement after a loss.
+    damaged_card_fee_fen: Annotated[int, Field(ge=0)] | None = None
     proxy: ProxyRules = ProxyRules()
+    time_zone: str = DEFAULT_TIME_ZONE
 
-    def production_days_at(self, outlet: str) -> int:
-        """Instant-issue outlets (即时制卡) produce the card the same day."""
-        return 0 if outlet in self.instant_issue_outlets else self.production_working_days
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value[:40]!r} (an IANA name)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def damaged_card_fee(self) -> int:
+        return (
+            self.replacement_fee_fen
+            if self.damaged_card_fee_fen is None
+            else self.damaged_card_fee_fen
+        )
 
 
 class RegionPolicies(BaseModel):
