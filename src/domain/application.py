@@ -285,6 +285,11 @@ class CardOffice(Application[UUID]):
             )
         except AggregateNotFoundError:
             return None
+        if version is None and self.repository.cache is not None:
+            # The library fast-forwards a cached state but keeps the old one in its cache (it
+            # expects aggregates mutated in place; ours are immutable), so every load would
+            # re-read everything since the first: keep the state just brought up to date.
+            self.repository.cache.put(holder_id, holder)
         return holder
 
     # ---- the one write path ------------------------------------------------------------
