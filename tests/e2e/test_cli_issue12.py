@@ -48,7 +48,8 @@ def test_a_retry_with_the_same_request_id_prints_the_first_result_and_writes_not
     assert again == first
     assert cli.head() == before
     line = cli.refused(2, *authorize_args(rid, agent, "collect"), "--request-id", "c6f1a2b4-0001")
-    assert "request id" in line and "different" in line
+    assert "request id" in line
+    assert "different" in line
 
 
 def test_a_repeat_without_a_request_id_says_already_recorded(cli: Cli):
@@ -89,7 +90,8 @@ def test_output_is_local_time_with_its_offset(cli: Cli):
     issue(cli, rid)
     out = cli.ok("holder", "show", "--resident-id", rid)
     assert "+08:00" in out
-    assert "Z\n" not in out and "Z " not in out
+    assert "Z\n" not in out
+    assert "Z " not in out
 
 
 def test_tick_refuses_a_future_or_out_of_range_instant(cli: Cli):
@@ -212,7 +214,8 @@ def test_a_configuration_error_exits_two_naming_the_variable(cli: Cli, variable:
     result = cli("holder", "show", "--resident-id", resident_id())
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and variable in lines[0], result.stderr
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0], result.stderr
 
 
 def test_a_corrupted_store_file_exits_three_naming_it(cli: Cli, tmp_path: Path):
@@ -224,7 +227,8 @@ def test_a_corrupted_store_file_exits_three_naming_it(cli: Cli, tmp_path: Path):
         (data / name).write_bytes(b"this is not a database" * 100)
         result = cli("holder", "show", "--resident-id", resident_id())
         assert result.returncode == 3, result.stderr
-        assert "corrupted file" in result.stderr and name in result.stderr
+        assert "corrupted file" in result.stderr
+        assert name in result.stderr
 
 
 @pytest.mark.integration

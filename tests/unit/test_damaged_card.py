@@ -42,7 +42,8 @@ def test_a_damaged_card_is_exchanged_through_production_collection_and_activatio
     old = office.issue_card(issue(holder))
     application = office.replace_damaged_card(replace_damaged(holder))
     state = office.holder(holder)
-    assert state.case is not None and state.case.kind is CaseKind.DAMAGE
+    assert state.case is not None
+    assert state.case.kind is CaseKind.DAMAGE
     assert state.card.status is CardStatus.SURRENDERED
     produced = office.record_production(produce(application.certificate_number))
     assert produced is not None
