@@ -68,7 +68,11 @@ def _csv(enum: Any) -> Any:
 
 
 def _date(text: str) -> Any:
-    return parse_date(text, "date")
+    """An argparse type: a refused value is argparse's one-line error, never a traceback."""
+    try:
+        return parse_date(text, "date")
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _output_args(parser: argparse.ArgumentParser) -> None:
