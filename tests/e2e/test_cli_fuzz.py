@@ -193,9 +193,8 @@ def test_any_text_in_any_option_gets_a_clean_answer(template, replace, values, j
     command, options = template
     argv = (["--json"] if json_output else []) + list(command)
     chosen = sorted(i % len(options) for i in replace)
-    for index, (option, value) in enumerate(options):
-        if index in chosen:
-            value = values[chosen.index(index) % len(values)]
+    for index, (option, valid) in enumerate(options):
+        value = values[chosen.index(index) % len(values)] if index in chosen else valid
         argv += [option, value] if not value.startswith("-") else [f"{option}={value}"]
     with environment(DATA):
         before = head(DATA)
