@@ -335,11 +335,11 @@ class CardOffice(Application[UUID]):
                 repeat = self._repeat_of_latest(holder, decide, ctx)
                 if repeat is None:
                     raise
-                return Outcome(repeat, "already_recorded")
+                return self._already_recorded(repeat, command)
             if event is None:
                 return Outcome(None, "already_recorded")
             if holder is not None and same_fact(event, holder.last_event):
-                return Outcome(holder.last_event, "already_recorded")
+                return self._already_recorded(holder.last_event, command)
             extra: list[DomainEvent] = list(self._reservations(event, holder_id))
             if command is not None and request_id is not None:
                 extra.append(record_request(request_id, command, event))
@@ -353,6 +353,17 @@ class CardOffice(Application[UUID]):
         raise ConcurrentUpdateError(
             "the cardholder's record changed repeatedly while this command ran; try again"
         )
+
+    def _already_recorded(
+        self, event: DomainEvent | None, command: Command | None
+    ) -> Outcome[DomainEvent]:
+        """A repeat of the latest fact; but if the same request raced us and won, its answer
+        is the first result itself (what the client must see on a retry)."""
+        if command is not None and command.request_id is not None:
+            earlier = self._answered(command.request_id, command)
+            if earlier is not None:
+                return Outcome(earlier, "repeated")
+        return Outcome(event, "already_recorded")
 
     def _collided(
         self, holder_id: UUID, holder: Cardholder | None, extra: Sequence[DomainEvent]
