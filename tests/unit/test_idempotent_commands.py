@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,8 @@ from tests.support import (
     resident_id,
 )
 from tracking.source import Positioned
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -164,7 +167,7 @@ def test_the_fingerprint_is_the_same_in_every_process():
     )
     prints = set()
     for seed in ("1", "2", "3"):
-        env = os.environ | {"PYTHONHASHSEED": seed, "PYTHONPATH": "src:."}
+        env = os.environ | {"PYTHONHASHSEED": seed, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
         out = subprocess.run(
             [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True
         )
