@@ -151,3 +151,18 @@ def test_an_old_medical_insurance_ic_card_needs_a_photo_and_is_converted(office)
     office.issue_card(issue(holder, kind=CardKind.MEDICAL_INSURANCE_IC))
     event = office.replace_damaged_card(replace_damaged(holder, photo_provided=True))
     assert event.converting_medical_ic
+
+
+def test_a_region_may_set_its_own_fee_for_damaged_cards():
+    from domain.region_policy import RegionPolicies
+
+    policies = RegionPolicies.from_json(
+        '{"regions": [{"region_code": "110000", "name": "Beijing", "lapse_days": 10, '
+        '"lapse_outcome": "unblock", "production_working_days": 15, '
+        '"replacement_fee_fen": 2000, "damaged_card_fee_fen": 1000}]}'
+    )
+    office = memory_office(Clock(), policies=policies)
+    holder = resident_id()
+    office.issue_card(issue(holder))
+    event = office.replace_damaged_card(replace_damaged(holder, DamageCause.WEAR_OR_ACCIDENT))
+    assert event.fee_fen == 1000
