@@ -65,6 +65,8 @@ class CardOffice(WritePath):
 
     name = "CardOffice"
     HOLDER_ID_KEY = "HOLDER_ID_KEY"
+    # Resident ID -> stream id, remembered: the keyed hash and the ID check run once per holder.
+    HOLDER_ID_CACHE_SIZE = 100_000
 
     def __init__(
         self,
@@ -84,6 +86,7 @@ class CardOffice(WritePath):
                 "numbers into holder stream ids)"
             )
         self._holder_id_key = key.encode("utf-8")
+        self._holder_ids: dict[str, UUID] = {}
         self.policies = policies or RegionPolicies.packaged()
         self.outlets = outlets or OutletRegistry.packaged()
         self.calendar = calendar
@@ -93,7 +96,13 @@ class CardOffice(WritePath):
     # ---- identities -------------------------------------------------------------------
 
     def holder_id(self, resident_id: str) -> UUID:
-        return holder_stream_id(validate_resident_id(resident_id), self._holder_id_key)
+        found = self._holder_ids.get(resident_id)
+        if found is None:
+            found = holder_stream_id(validate_resident_id(resident_id), self._holder_id_key)
+            if len(self._holder_ids) >= self.HOLDER_ID_CACHE_SIZE:
+                self._holder_ids.clear()  # a crude bound: recomputing one costs microseconds
+            self._holder_ids[resident_id] = found
+        return found
 
     def holder_of_card(self, card_number: str) -> UUID | None:
         return self._reserved_by(card_number_stream_id(validate_card_number(card_number)))

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from domain.errors import InvalidInput
 from domain.identifiers import RegionCode, validate_region_code
@@ -119,6 +127,8 @@ class RegionPolicies(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     regions: tuple[RegionPolicy, ...]
+    # Region code -> its policy, filled as codes are asked for (every command asks).
+    _resolved: dict[str, RegionPolicy] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_codes(self) -> RegionPolicies:
@@ -130,10 +140,14 @@ class RegionPolicies(BaseModel):
 
     def policy_for(self, region_code: str) -> RegionPolicy:
         """The region's own policy, else its prefecture's (xxxx00), else its province's (xx0000)."""
+        known = self._resolved.get(region_code)
+        if known is not None:
+            return known
         code = validate_region_code(region_code)
         by_code = {r.region_code: r for r in self.regions}
         for candidate in (code, code[:4] + "00", code[:2] + "0000"):
             if candidate in by_code:
+                self._resolved[region_code] = by_code[candidate]
                 return by_code[candidate]
         raise InvalidInput(f"unknown region {code}: no region policy is configured for it")
 

@@ -149,10 +149,6 @@ def _resume(holder: Cardholder, at: datetime, ended_by: str) -> tuple[Suspension
 
 def apply(holder: Cardholder | None, event: DomainEvent) -> Cardholder:
     """Evolve the state by one event. Events are facts: no rule is checked here."""
-    return replace(_evolve(holder, event), last_event=event)
-
-
-def _evolve(holder: Cardholder | None, event: DomainEvent) -> Cardholder:
     if isinstance(event, CardIssued):
         return Cardholder(
             id=event.originator_id,
@@ -161,11 +157,15 @@ def _evolve(holder: Cardholder | None, event: DomainEvent) -> Cardholder:
             name=event.holder_name,
             region_code=event.region_code,
             card=Card(event.card_number, event.card_kind, CardStatus.NORMAL, event.occurred_at),
+            last_event=event,
         )
     if holder is None:
         raise ValueError(f"{type(event).__name__} cannot start a cardholder stream")
+    return _evolve(replace(holder, version=event.originator_version, last_event=event), event)
+
+
+def _evolve(holder: Cardholder, event: DomainEvent) -> Cardholder:
     at = event.occurred_at
-    holder = replace(holder, version=event.originator_version)
     match event:
         case LossPreReported():
             return replace(
