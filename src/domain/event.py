@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 from typing import ClassVar, Self
 from uuid import UUID
 
@@ -122,6 +123,7 @@ def same_fact(event: DomainEvent, other: DomainEvent | None) -> bool:
     return event.model_dump(exclude=exclude) == other.model_dump(exclude=exclude)
 
 
+@cache  # asked for every event built and loaded; a class's version never changes
 def current_schema_version(cls: type[DomainEvent]) -> int:
     default = cls.model_fields["schema_version"].default
     assert isinstance(default, int)
