@@ -9,6 +9,7 @@ from typing import Any
 from domain.application import CardOffice
 from domain.cardholder.commands import IssueCard, RecordProduction
 from domain.cardholder.events import CardKind
+from domain.working_days import PublishedCalendar
 from samples import stories
 from samples.stories import (
     AGENT_DOCS,
@@ -27,6 +28,7 @@ from samples.stories import (
     pre_report_online,
     report,
 )
+from service.calendar import EstimatingCalendar
 from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC
 
 __all__ = [
@@ -110,7 +112,12 @@ def memory_office(clock: Clock | None = None, **kwargs: Any) -> CardOffice:
         "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
         "HOLDER_ID_KEY": HOLDER_ID_KEY,
     }
+    kwargs.setdefault("calendar", CALENDAR)
     return CardOffice(env=env, clock=clock or Clock(), **kwargs)
+
+
+# The calendar the composition root wires: packaged published years, estimates for the rest.
+CALENDAR = EstimatingCalendar(PublishedCalendar.packaged())
 
 
 def head(office: CardOffice) -> int:

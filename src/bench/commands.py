@@ -7,9 +7,35 @@ from __future__ import annotations
 
 import argparse
 
+from bench.command_throughput import run_commands_bench
 from bench.relay import run_relay_bench
 from domain.errors import InvalidInput
+from domain.values import parse_number
 from service.settings import Settings
+
+
+def _count(text: str) -> int:
+    value = parse_number(text, "a count")
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number")
+    return int(value)
+
+
+def _rate(text: str) -> float:
+    """A rate: 0 (as fast as possible) or a finite positive number; NaN and infinity refused."""
+    if text.strip() in ("0", "0.0"):
+        return 0.0
+    try:
+        return parse_number(text, "--rate")
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_count(text: str) -> int:
+    try:
+        return _count(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_actions(bench: argparse.ArgumentParser) -> None:
@@ -19,14 +45,20 @@ def add_actions(bench: argparse.ArgumentParser) -> None:
         help="relay vs a bare kafka-python producer on the same bytes; command-to-consumer latency",
     )
     bench_relay.add_argument(
-        "--events", type=int, default=20_000, help="card events to publish (default 20000)"
+        "--events",
+        type=_positive_count,
+        default=20_000,
+        help="card events to publish (default 20000)",
     )
     bench_relay.add_argument(
-        "--commands", type=int, default=1_000, help="pre-reports timed for latency (default 1000)"
+        "--commands",
+        type=_positive_count,
+        default=1_000,
+        help="pre-reports timed for latency (default 1000)",
     )
     bench_relay.add_argument(
         "--rate",
-        type=float,
+        type=_rate,
         default=0.0,
         help="pre-reports per second in the latency run (default 0: back to back, each "
         "command as soon as the previous one returns)",
@@ -40,10 +72,45 @@ def add_actions(bench: argparse.ArgumentParser) -> None:
     )
     bench_relay.set_defaults(handler=_bench_relay)
 
+    bench_commands_parser = bench_commands.add_parser(
+        "commands",
+        help="commands/s through the card office vs a bare eventsourcing application, on SQLite "
+        "and PostgreSQL (needs DATABASE_URL)",
+    )
+    bench_commands_parser.add_argument(
+        "--commands",
+        type=_positive_count,
+        default=4_000,
+        help="commands timed on each store and side (default 4000)",
+    )
+    bench_commands_parser.add_argument(
+        "--holders",
+        type=_positive_count,
+        default=200,
+        help="holders the commands go round (default 200)",
+    )
+    bench_commands_parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print where the card office spends its time (cProfile, top 15)",
+    )
+    bench_commands_parser.set_defaults(handler=_bench_commands)
+
+
+def _bench_commands(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.uses_postgres:
+        raise InvalidInput("bench commands measures PostgreSQL too: set DATABASE_URL")
+    run_commands_bench(
+        settings,
+        holders=args.holders,
+        commands=args.commands,
+        say=lambda line: print(line, flush=True),
+        profile=args.profile,
+    )
+    return 0
+
 
 def _bench_relay(args: argparse.Namespace, settings: Settings) -> int:
-    if args.events < 1 or args.commands < 1 or args.rate < 0:
-        raise InvalidInput("--events and --commands must be at least 1, --rate not negative")
     run_relay_bench(
         settings,
         events=args.events,

@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from datetime import date
+import json
+from pathlib import Path
 from typing import Any
 
-from cli.output import event_json, event_line, holder_summary
-from domain.application import CardOffice
+from cli.output import (
+    BEIJING,
+    event_json,
+    event_line,
+    holder_data,
+    holder_summary,
+    outcome_json,
+    outcome_line,
+)
+from cli.production_batch import run_batch
 from domain.cardholder.commands import (
     ActivateCard,
     AuthorizeProxy,
     CancelPreReport,
+    Command,
     IssueCard,
     PreReportLoss,
     RecordCollection,
     RecordProduction,
+    ReplaceDamagedCard,
     ReportLossFormally,
 )
 from domain.cardholder.events import (
     Applicant,
     CardKind,
+    DamageCause,
     FeeWaiver,
     IdentityDocument,
     IssueSource,
@@ -29,9 +40,10 @@ from domain.cardholder.events import (
     ProxyScope,
 )
 from domain.errors import InvalidInput
-from domain.event import Actor, Channel, DomainEvent, Role
+from domain.event import Actor, Channel, Role
 from domain.identifiers import mask_resident_id
 from domain.region_policy import ProxyDocument, ProxyGrounds
+from domain.values import parse_date, quote
 from service.bootstrap import build
 from service.settings import Settings
 
@@ -49,10 +61,33 @@ def _csv(enum: Any) -> Any:
             return frozenset(enum(v) for v in values)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"{text!r}: each value must be one of {', '.join(_choices(enum))}"
+                f"{quote(text)}: each value must be one of {', '.join(_choices(enum))}"
             ) from None
 
     return parse
+
+
+def _date(text: str) -> Any:
+    """An argparse type: a refused value is argparse's one-line error, never a traceback."""
+    try:
+        return parse_date(text, "date")
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _output_args(parser: argparse.ArgumentParser) -> None:
+    # Also accepted after the command (sscard card issue ... --json); SUPPRESS keeps the global
+    # flag's value when it is not repeated here.
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+
+
+def _write_args(parser: argparse.ArgumentParser) -> None:
+    _output_args(parser)
+    parser.add_argument(
+        "--request-id",
+        help="the client's id for this request (a UUID): a retry with the same id and the same "
+        "options prints the first result and records nothing",
+    )
 
 
 def _holder_args(parser: argparse.ArgumentParser) -> None:
@@ -68,22 +103,18 @@ def _clerk(args: argparse.Namespace) -> Actor:
     return Actor.staff(Role.OUTLET_CLERK, args.staff)
 
 
-def _record(
-    args: argparse.Namespace,
-    settings: Settings,
-    use_case: Callable[[CardOffice], DomainEvent | None],
-    noop: str = "",
-) -> int:
-    """Run one use case of the card office and print what it recorded."""
+def _record(args: argparse.Namespace, settings: Settings, command: Command) -> int:
+    """Run one command through the card office and print what it did."""
     with build(settings) as backoffice:
-        event = use_case(backoffice.office)
-    if event is None:
-        print(noop)
-    elif args.json:
-        print(event_json(event))
-    else:
-        print(event_line(event))
+        office = backoffice.office
+        outcome = office.execute(command)
+        zone = office.zone_of(outcome.event.originator_id) if outcome.event else BEIJING
+    print(outcome_json(outcome) if args.json else outcome_line(outcome, zone))
     return 0
+
+
+def _request(args: argparse.Namespace) -> dict[str, Any]:
+    return {"request_id": args.request_id} if args.request_id is not None else {}
 
 
 def add_commands(commands: Any) -> None:
@@ -108,21 +139,37 @@ def _add_card_commands(commands: Any) -> None:
         default=CardKind.SOCIAL_SECURITY_CARD,
         help="card kind (medical_insurance_ic: an old IC card, converted on replacement)",
     )
-    issue.add_argument("--issued-on", type=date.fromisoformat, default=None, help="YYYY-MM-DD")
+    issue.add_argument(
+        "--issued-on", type=_date, default=None, help="YYYY-MM-DD (default: today, local time)"
+    )
     issue.add_argument("--imported", action="store_true", help="taken over from a legacy system")
     issue.add_argument("--outlet", help="issuing outlet (absent for imports)")
     issue.add_argument("--staff", help="clerk's staff id (absent: the system imports)")
+    _write_args(issue)
     issue.set_defaults(handler=_issue)
 
     produce = card_commands.add_parser(
-        "produce", help="production centre: the new card for a certificate is made and dispatched"
+        "produce",
+        help="production centre: the new card for a certificate is made and dispatched "
+        "(one card, or a batch file)",
     )
-    produce.add_argument("--certificate", required=True, help="collection certificate number")
+    produce.add_argument("--certificate", help="collection certificate number (one card)")
+    produce.add_argument("--new-card-number", help="the new card's 9-character number (one card)")
     produce.add_argument(
-        "--new-card-number", required=True, help="the new card's 9-character number"
+        "--batch",
+        type=Path,
+        metavar="FILE.csv",
+        help="a production batch (制卡批次): CSV with the header certificate,new_card_number,"
+        "produced_at; one result line per row",
     )
-    produce.add_argument("--batch", help="production batch id")
+    produce.add_argument("--batch-id", help="the production batch's id, recorded on each card")
+    produce.add_argument(
+        "--progress",
+        action="store_true",
+        help="show a progress bar on stderr for a batch even when it is not a terminal",
+    )
     produce.add_argument("--staff", required=True, help="production centre staff id")
+    _write_args(produce)
     produce.set_defaults(handler=_produce)
 
     collect = card_commands.add_parser("collect", help="hand the new card over at the outlet")
@@ -136,17 +183,53 @@ def _add_card_commands(commands: Any) -> None:
         default=IdentityDocument.RESIDENT_ID_CARD,
         help="identity document shown by the collector",
     )
+    _write_args(collect)
     collect.set_defaults(handler=_collect)
 
     activate = card_commands.add_parser("activate", help="activate a collected (sealed) card")
     _holder_args(activate)
     _clerk_args(activate)
     activate.add_argument("--card-number", required=True, help="the collected card's number")
+    _write_args(activate)
     activate.set_defaults(handler=_activate)
 
+    _add_replace_damaged(card_commands)
+
     whose = card_commands.add_parser("whose", help="which holder a card number belongs to")
-    whose.add_argument("card_number")
+    whose.add_argument("--card-number", required=True, help="the card's 9-character number")
+    _output_args(whose)
     whose.set_defaults(handler=_whose)
+
+
+def _add_replace_damaged(card_commands: Any) -> None:
+    damaged = card_commands.add_parser(
+        "replace-damaged",
+        help="损坏换卡: the holder surrenders a damaged card and applies for a new one",
+    )
+    _holder_args(damaged)
+    _clerk_args(damaged)
+    damaged.add_argument(
+        "--cause",
+        required=True,
+        choices=_choices(DamageCause),
+        help="why the card failed: wear_or_accident (fee due), card_defect or "
+        "data_error_not_by_holder (fee waived)",
+    )
+    damaged.add_argument(
+        "--collection-outlet", required=True, help="where the new card is collected"
+    )
+    damaged.add_argument("--agent", help="the applying agent's ID number (absent: the holder)")
+    damaged.add_argument(
+        "--documents",
+        required=True,
+        type=_csv(ProxyDocument),
+        help=f"documents checked, comma-separated: {', '.join(_choices(ProxyDocument))}",
+    )
+    damaged.add_argument(
+        "--photo", action="store_true", help="one-inch colour photo provided (IC card conversion)"
+    )
+    _write_args(damaged)
+    damaged.set_defaults(handler=_replace_damaged)
 
 
 def _add_loss_commands(commands: Any) -> None:
@@ -169,6 +252,7 @@ def _add_loss_commands(commands: Any) -> None:
         help="identity document shown (default: resident_id_card at an outlet, "
         "else online_identity)",
     )
+    _write_args(pre)
     pre.set_defaults(handler=_pre_report)
 
     cancel = loss_commands.add_parser("cancel", help="解挂: the card was found; resume settlement")
@@ -180,6 +264,7 @@ def _add_loss_commands(commands: Any) -> None:
         default=PreReportCancelReason.CARD_FOUND,
         help="why the pre-report is cancelled",
     )
+    _write_args(cancel)
     cancel.set_defaults(handler=_cancel)
 
     report = loss_commands.add_parser(
@@ -205,6 +290,7 @@ def _add_loss_commands(commands: Any) -> None:
     report.add_argument(
         "--photo", action="store_true", help="one-inch colour photo provided (IC card conversion)"
     )
+    _write_args(report)
     report.set_defaults(handler=_report)
 
 
@@ -232,6 +318,7 @@ def _add_proxy_commands(commands: Any) -> None:
         help=f"documents presented, comma-separated: {', '.join(_choices(ProxyDocument))}",
     )
     authorize.add_argument("--relationship", help="the agent's relationship to the holder")
+    _write_args(authorize)
     authorize.set_defaults(handler=_authorize)
 
 
@@ -240,9 +327,11 @@ def _add_holder_commands(commands: Any) -> None:
     holder_commands = holder.add_subparsers(dest="holder_command", required=True, metavar="ACTION")
     show = holder_commands.add_parser("show", help="current card, case, proxies, suspensions")
     _holder_args(show)
+    _output_args(show)
     show.set_defaults(handler=_show)
     history = holder_commands.add_parser("history", help="every event of the holder, oldest first")
     _holder_args(history)
+    _output_args(history)
     history.set_defaults(handler=_history)
 
 
@@ -257,11 +346,12 @@ def _issue(args: argparse.Namespace, settings: Settings) -> int:
         region_code=args.region,
         card_number=args.card_number,
         card_kind=CardKind(args.kind),
-        issued_on=args.issued_on or date.today(),
+        issued_on=args.issued_on,
         source=IssueSource.IMPORTED if args.imported else IssueSource.ISSUED,
         outlet=args.outlet,
+        **_request(args),
     )
-    return _record(args, settings, lambda office: office.issue_card(command))
+    return _record(args, settings, command)
 
 
 def _pre_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -280,8 +370,9 @@ def _pre_report(args: argparse.Namespace, settings: Settings) -> int:
         channel=channel,
         outlet=args.outlet,
         identity_document=document,
+        **_request(args),
     )
-    return _record(args, settings, lambda office: office.pre_report_loss(command))
+    return _record(args, settings, command)
 
 
 def _cancel(args: argparse.Namespace, settings: Settings) -> int:
@@ -290,8 +381,9 @@ def _cancel(args: argparse.Namespace, settings: Settings) -> int:
         actor=_clerk(args),
         outlet=args.outlet,
         reason=PreReportCancelReason(args.reason),
+        **_request(args),
     )
-    return _record(args, settings, lambda office: office.cancel_pre_report(command))
+    return _record(args, settings, command)
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
@@ -305,8 +397,9 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         collection_outlet=args.collection_outlet,
         fee_waiver=FeeWaiver(args.fee_waiver) if args.fee_waiver else None,
         photo_provided=args.photo,
+        **_request(args),
     )
-    return _record(args, settings, lambda office: office.report_loss_formally(command))
+    return _record(args, settings, command)
 
 
 def _authorize(args: argparse.Namespace, settings: Settings) -> int:
@@ -320,23 +413,46 @@ def _authorize(args: argparse.Namespace, settings: Settings) -> int:
         grounds=ProxyGrounds(args.grounds),
         documents=args.documents,
         relationship=args.relationship,
+        **_request(args),
     )
-    return _record(args, settings, lambda office: office.authorize_proxy(command))
+    return _record(args, settings, command)
 
 
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
+    actor = Actor.staff(Role.PRODUCTION_CENTRE, args.staff)
+    if args.batch is not None:
+        if args.certificate or args.new_card_number or args.request_id:
+            raise InvalidInput(
+                "--batch takes its cards from the file: no --certificate, --new-card-number "
+                "or --request-id with it"
+            )
+        return run_batch(args.batch, actor, args.batch_id, settings, args.json, args.progress)
+    if not (args.certificate and args.new_card_number):
+        raise InvalidInput("give --certificate and --new-card-number, or --batch FILE.csv")
     command = RecordProduction(
-        actor=Actor.staff(Role.PRODUCTION_CENTRE, args.staff),
+        actor=actor,
         certificate_number=args.certificate,
         new_card_number=args.new_card_number,
-        batch_id=args.batch,
+        batch_id=args.batch_id,
+        **_request(args),
     )
-    return _record(
-        args,
-        settings,
-        lambda office: office.record_production(command),
-        noop="already recorded: nothing to do",
+    return _record(args, settings, command)
+
+
+def _replace_damaged(args: argparse.Namespace, settings: Settings) -> int:
+    command = ReplaceDamagedCard(
+        resident_id=args.resident_id,
+        actor=_clerk(args),
+        outlet=args.outlet,
+        cause=DamageCause(args.cause),
+        applicant=Applicant.AGENT if args.agent else Applicant.HOLDER,
+        agent_resident_id=args.agent,
+        identity_documents=args.documents,
+        collection_outlet=args.collection_outlet,
+        photo_provided=args.photo,
+        **_request(args),
     )
+    return _record(args, settings, command)
 
 
 def _collect(args: argparse.Namespace, settings: Settings) -> int:
@@ -348,8 +464,9 @@ def _collect(args: argparse.Namespace, settings: Settings) -> int:
         collected_by=Applicant.AGENT if args.agent else Applicant.HOLDER,
         agent_resident_id=args.agent,
         identity_document=IdentityDocument(args.document),
+        **_request(args),
     )
-    return _record(args, settings, lambda office: office.record_collection(command))
+    return _record(args, settings, command)
 
 
 def _activate(args: argparse.Namespace, settings: Settings) -> int:
@@ -358,34 +475,61 @@ def _activate(args: argparse.Namespace, settings: Settings) -> int:
         actor=_clerk(args),
         outlet=args.outlet,
         card_number=args.card_number,
+        **_request(args),
     )
-    return _record(args, settings, lambda office: office.activate_card(command))
+    return _record(args, settings, command)
 
 
 def _whose(args: argparse.Namespace, settings: Settings) -> int:
     with build(settings) as backoffice:
         holder_id = backoffice.office.holder_of_card(args.card_number)
+        number = args.card_number.strip().upper()
         if holder_id is None:
-            print(f"card {args.card_number} belongs to no registered holder")
+            if args.json:
+                print(json.dumps({"card_number": number, "holder": None}))
+            else:
+                print(f"card {number} belongs to no registered holder")
             return 1
         holder = backoffice.office.holder_by_id(holder_id)
-        current = "current" if holder.card.number == args.card_number else "retired"
-        print(
-            f"card {args.card_number} ({current}) belongs to "
-            f"{mask_resident_id(holder.resident_id)}, stream {holder_id}"
-        )
+        current = "current" if holder.card.number == number else "retired"
+        if args.json:
+            data = {
+                "card_number": number,
+                "current": current == "current",
+                "holder": mask_resident_id(holder.resident_id),
+                "stream_id": str(holder_id),
+            }
+            print(json.dumps(data))
+        else:
+            print(
+                f"card {number} ({current}) belongs to "
+                f"{mask_resident_id(holder.resident_id)}, stream {holder_id}"
+            )
         return 0
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
     with build(settings) as backoffice:
-        for line in holder_summary(backoffice.office.holder(args.resident_id)):
+        office = backoffice.office
+        holder = office.holder(args.resident_id)
+        if args.json:
+            print(json.dumps(holder_data(holder), ensure_ascii=False))
+            return 0
+        zone = office.policies.policy_for(holder.region_code).zone
+        for line in holder_summary(holder, zone):
             print(line)
         return 0
 
 
 def _history(args: argparse.Namespace, settings: Settings) -> int:
     with build(settings) as backoffice:
-        for event in backoffice.office.history(args.resident_id):
-            print(event_json(event) if args.json else event_line(event))
+        office = backoffice.office
+        events = office.history(args.resident_id)
+        if args.json:  # JSON Lines: one event per line, oldest first
+            for event in events:
+                print(event_json(event))
+            return 0
+        zone = office.zone_of(events[0].originator_id)
+        for event in events:
+            print(event_line(event, zone))
         return 0

@@ -229,7 +229,7 @@ def _record(
     with build(settings) as backoffice:
         office = backoffice.office
         event = use_case(office)
-        zone = office.policies.policy_for(office.claim(event.originator_id).region_code).zone()
+        zone = office.policies.policy_for(office.claim(event.originator_id).region_code).zone
     if args.json:
         print(event_json(event))
         return 0
@@ -301,7 +301,7 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
         office = backoffice.office
         claim = office.claim(args.claim)
         holder = mask_resident_id(office.holder_by_id(claim.holder_id).resident_id)
-        zone = office.policies.policy_for(claim.region_code).zone()
+        zone = office.policies.policy_for(claim.region_code).zone
         hospital = office.hospitals.find(claim.hospital_code)
     if args.json:
         print(json.dumps(claim_json(claim, holder, zone), ensure_ascii=False))

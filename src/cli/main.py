@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -21,7 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cli import cards, claims, operations
 from domain.errors import DomainError, InvalidInput
-from service.settings import Settings
+from domain.values import QUOTE_LIMIT
+from service.bootstrap import DATABASE_ERRORS, InfrastructureError
+from service.settings import ConfigurationError, Settings, load_settings
 
 EXIT_REFUSED = 1
 EXIT_BAD_INPUT = 2
@@ -30,11 +33,30 @@ EXIT_INFRASTRUCTURE = 3
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
+# Where the store or its files fail: named plainly, exit 3.
+INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (InfrastructureError, *DATABASE_ERRORS)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Bad arguments get one line of reason (plus where to look), not a usage dump."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(
+            EXIT_BAD_INPUT, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n"
+        )
+
+
+_QUOTED = re.compile(rf"'([^']{{{QUOTE_LIMIT}}})[^']+'")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_LINE_LIMIT = 400
+
+
+def printable(message: str) -> str:
+    """One line, safe for a terminal: control and bidi characters escaped, quoted input cut to
+    ~40 characters (argparse quotes whatever was typed, however long)."""
+    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), message)
+    text = _QUOTED.sub(lambda m: f"'{m.group(1)}…'", text)
+    return text if len(text) <= _LINE_LIMIT else text[:_LINE_LIMIT] + "…"
 
 
 # Development tools ship with the CLI but are imported only when asked for, by name: a clerk's
@@ -83,9 +105,9 @@ def one_line(error: BaseException) -> str:
     if isinstance(error, ValidationError):
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "input"
-        return f"invalid {where}: {first['msg']}"
+        return printable(f"invalid {where}: {first['msg']}")
     text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    return printable(text[0] if text else type(error).__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,8 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
     handler: Handler = args.handler
     try:
-        settings = Settings()
+        settings: Settings = load_settings()
         return handler(args, settings)
+    except ConfigurationError as exc:
+        print(f"sscard: configuration error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except InvalidInput as exc:
         print(f"sscard: invalid input: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -112,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as exc:
         print(f"sscard: refused ({exc.code}): {one_line(exc)}", file=sys.stderr)
         return EXIT_REFUSED
+    except INFRASTRUCTURE_ERRORS as exc:
+        print(f"sscard: infrastructure error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_INFRASTRUCTURE
     except (
         EventSourcingError,
         OSError,

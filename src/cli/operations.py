@@ -4,17 +4,20 @@ public contracts."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
 import sys
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cli.output import event_line
+from cli.output import event_data, event_line, local
+from domain.errors import InvalidInput
+from domain.values import check_not_future, parse_instant
 from relay.contracts import export_contracts
 from service.bootstrap import build
 from service.kafka_wiring import ensure_topics, relay_for, topics
@@ -43,8 +46,10 @@ def add_commands(commands: Any) -> None:
     tick.add_argument(
         "--at",
         type=_instant,
-        help="ISO-8601 instant with timezone to treat as now (default: the clock)",
+        help="ISO-8601 instant with timezone to treat as now (default: the clock); not in the "
+        "future, and not before a holder's previous event",
     )
+    tick.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     tick.set_defaults(handler=_tick)
 
     contracts = commands.add_parser(
@@ -84,12 +89,9 @@ def _directory(text: str) -> Path:
 
 def _instant(text: str) -> datetime:
     try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 instant") from None
-    if at.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no timezone (add Z or +08:00)")
-    return at
+        return parse_instant(text, "--at")
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _stop_on_signals() -> threading.Event:
@@ -172,15 +174,29 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _tick(args: argparse.Namespace, settings: Settings) -> int:
+    if args.at is not None:
+        # Lapsing "as of" a future instant would unblock cards reported lost today.
+        check_not_future(args.at, datetime.now(UTC), "--at")
     with build(settings) as backoffice:
         scheduler = LapseScheduler(backoffice)
         report = scheduler.tick(args.at)
+        pending = scheduler.pending()
+        if args.json:
+            summary = {
+                "at": report.at.isoformat(),
+                "due": report.due,
+                "lapsed": [event_data(e) for e in report.lapsed],
+                "refused": report.failed,
+                "open": pending,
+            }
+            print(json.dumps(summary, ensure_ascii=False))
+            return 1 if report.failed else 0
         for event in report.lapsed:
             print(event_line(event))
         print(
-            f"tick at {report.at:%Y-%m-%d %H:%M:%S}Z: {report.due} due, "
+            f"tick at {local(report.at, seconds=True)}: {report.due} due, "
             f"{len(report.lapsed)} lapsed, {report.failed} refused, "
-            f"{scheduler.pending()} pre-reports still open"
+            f"{pending} pre-reports still open"
         )
         return 1 if report.failed else 0
 

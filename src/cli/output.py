@@ -1,15 +1,23 @@
-"""How the CLI tells people what happened: one line per recorded event, ID numbers masked."""
+"""How the CLI tells people what happened: one line per recorded event, ID numbers masked.
+
+Times are shown in the holder's region's time zone with their offset (``2026-09-28
+07:45:00+08:00``); the store and the JSON forms keep UTC.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from domain.application import Outcome
 from domain.cardholder.events import (
     CardActivated,
     CardCollected,
     CardIssued,
     CardProduced,
+    DamagedCardReplacementApplied,
     LossFormallyReported,
     LossPreReportCancelled,
     LossPreReported,
@@ -19,9 +27,17 @@ from domain.cardholder.events import (
 from domain.cardholder.state import Cardholder
 from domain.event import DomainEvent
 from domain.identifiers import mask_name, mask_resident_id
+from domain.region_policy import DEFAULT_TIME_ZONE
+
+BEIJING = ZoneInfo(DEFAULT_TIME_ZONE)
 
 
-def describe(event: DomainEvent) -> str:
+def local(at: datetime, zone: tzinfo = BEIJING, seconds: bool = False) -> str:
+    """An instant as people read it: local date and time with the offset."""
+    return at.astimezone(zone).isoformat(sep=" ", timespec="seconds" if seconds else "minutes")
+
+
+def describe(event: DomainEvent, zone: tzinfo = BEIJING) -> str:
     """A clerk-readable sentence about one event (no full ID numbers)."""
     match event:
         case CardIssued():
@@ -33,7 +49,7 @@ def describe(event: DomainEvent) -> str:
         case LossPreReported():
             return (
                 f"card {event.card_number} pre-reported lost via {event.channel.value}; "
-                f"settlement suspended; lapses {event.lapses_at:%Y-%m-%d %H:%M}Z "
+                f"settlement suspended; lapses {local(event.lapses_at, zone)} "
                 f"({event.lapse_outcome.value})"
             )
         case LossPreReportCancelled():
@@ -44,7 +60,7 @@ def describe(event: DomainEvent) -> str:
         case LossPreReportLapsed():
             return (
                 f"pre-report of card {event.card_number} lapsed at its deadline "
-                f"{event.deadline:%Y-%m-%d %H:%M}Z: card {event.result.value}"
+                f"{local(event.deadline, zone)}: card {event.result.value}"
             )
         case ProxyAuthorized():
             scope = ",".join(sorted(s.value for s in event.scope))
@@ -61,6 +77,14 @@ def describe(event: DomainEvent) -> str:
                 f"certificate {event.certificate_number}; collect at {event.collection_outlet}; "
                 f"production due {event.production_due_on} ({event.production_due_basis}); {fee}"
             )
+        case DamagedCardReplacementApplied():
+            fee = f"fee {event.fee_fen / 100:.2f} yuan"
+            return (
+                f"damaged card {event.card_number} surrendered ({event.cause.value}) by "
+                f"{event.applicant.value}; certificate {event.certificate_number}; collect at "
+                f"{event.collection_outlet}; production due {event.production_due_on} "
+                f"({event.production_due_basis}); {fee}"
+            )
         case CardProduced():
             return (
                 f"new card {event.new_card_number} produced for certificate "
@@ -76,32 +100,101 @@ def describe(event: DomainEvent) -> str:
     return type(event).__name__
 
 
-def event_line(event: DomainEvent) -> str:
+def event_line(event: DomainEvent, zone: tzinfo = BEIJING) -> str:
     actor = event.actor.describe()
     outlet = f" @{event.outlet}" if event.outlet else ""
     return (
-        f"v{event.originator_version:<3} {event.occurred_at:%Y-%m-%d %H:%M:%S}Z "
-        f"{type(event).__name__:<24} {actor}{outlet}: {describe(event)}"
+        f"v{event.originator_version:<3} {local(event.occurred_at, zone, seconds=True)} "
+        f"{type(event).__name__:<24} {actor}{outlet}: {describe(event, zone)}"
     )
 
 
+def event_data(event: DomainEvent) -> dict[str, Any]:
+    return {"type": type(event).__name__, **event.model_dump(mode="json")}
+
+
 def event_json(event: DomainEvent) -> str:
-    data: dict[str, Any] = {"type": type(event).__name__, **event.model_dump(mode="json")}
+    return json.dumps(event_data(event), ensure_ascii=False)
+
+
+def outcome_line(outcome: Outcome[DomainEvent], zone: tzinfo = BEIJING) -> str:
+    """What a command did, for people. A retry with a request id prints exactly what the first
+    call printed; a repeat without one says it was already recorded."""
+    if outcome.status == "already_recorded":
+        if outcome.event is None:
+            return "already recorded: nothing to do"
+        return f"already recorded: {event_line(outcome.event, zone)}"
+    assert outcome.event is not None
+    return event_line(outcome.event, zone)
+
+
+def outcome_json(outcome: Outcome[DomainEvent]) -> str:
+    """What a command did, as JSON: the event with a ``status`` (``recorded``, or
+    ``already_recorded``). A retry with a request id gets the first call's JSON, byte for byte."""
+    status = "already_recorded" if outcome.status == "already_recorded" else "recorded"
+    data: dict[str, Any] = {"status": status}
+    if outcome.event is not None:
+        data |= event_data(outcome.event)
     return json.dumps(data, ensure_ascii=False)
 
 
-def holder_summary(holder: Cardholder) -> list[str]:
+def holder_data(holder: Cardholder) -> dict[str, Any]:
+    """The holder's state as JSON-able data (ID number and name masked, times in UTC)."""
+    case = holder.case
+    return {
+        "holder": mask_resident_id(holder.resident_id),
+        "name": mask_name(holder.name),
+        "region_code": holder.region_code,
+        "stream_id": str(holder.id),
+        "version": holder.version,
+        "card": {
+            "number": holder.card.number,
+            "kind": holder.card.kind.value,
+            "status": holder.card.status.value,
+            "since": holder.card.since.isoformat(),
+        },
+        "settlement_suspended": holder.settlement_suspended,
+        "pre_report": None
+        if holder.pre_report is None
+        else {
+            "reported_at": holder.pre_report.reported_at.isoformat(),
+            "lapses_at": holder.pre_report.lapses_at.isoformat(),
+            "lapse_outcome": holder.pre_report.lapse_outcome.value,
+        },
+        "case": None
+        if case is None
+        else {
+            "kind": case.kind.value,
+            "certificate_number": case.certificate_number,
+            "collection_outlet": case.collection_outlet,
+            "production_due_on": case.production_due_on.isoformat(),
+            "new_card_number": case.new_card_number,
+            "collected": case.collected_at is not None,
+        },
+        "suspensions": [
+            {
+                "card_number": w.card_number,
+                "from": w.started_at.isoformat(),
+                "to": w.ended_at.isoformat() if w.ended_at else None,
+                "ended_by": w.ended_by,
+            }
+            for w in holder.suspensions
+        ],
+    }
+
+
+def holder_summary(holder: Cardholder, zone: tzinfo = BEIJING) -> list[str]:
     lines = [
         f"holder    {mask_name(holder.name)} {mask_resident_id(holder.resident_id)} "
         f"(region {holder.region_code}, stream {holder.id}, version {holder.version})",
         f"card      {holder.card.number} {holder.card.kind.value} {holder.card.status.value} "
-        f"since {holder.card.since:%Y-%m-%d %H:%M}Z",
+        f"since {local(holder.card.since, zone)}",
         f"settlement {'SUSPENDED' if holder.settlement_suspended else 'allowed'}",
     ]
     if pre := holder.pre_report:
         lines.append(
-            f"pre-report open since {pre.reported_at:%Y-%m-%d %H:%M}Z, lapses "
-            f"{pre.lapses_at:%Y-%m-%d %H:%M}Z ({pre.lapse_outcome.value})"
+            f"pre-report open since {local(pre.reported_at, zone)}, lapses "
+            f"{local(pre.lapses_at, zone)} ({pre.lapse_outcome.value})"
         )
     if holder.case:
         case = holder.case
@@ -113,7 +206,8 @@ def holder_summary(holder: Cardholder) -> list[str]:
             else "awaiting production"
         )
         lines.append(
-            f"case      certificate {case.certificate_number}, outlet {case.collection_outlet}, "
+            f"case      {case.kind.value}: certificate {case.certificate_number}, outlet "
+            f"{case.collection_outlet}, "
             f"due {case.production_due_on}: {stage}"
         )
     for proxy in holder.proxies:
@@ -121,10 +215,8 @@ def holder_summary(holder: Cardholder) -> list[str]:
         agent = f"{mask_name(proxy.agent_name)} {mask_resident_id(proxy.agent_resident_id)}"
         lines.append(f"proxy     {agent}: {scope}")
     for window in holder.suspensions:
-        end = (
-            f"{window.ended_at:%Y-%m-%d %H:%M}Z ({window.ended_by})" if window.ended_at else "open"
-        )
+        end = f"{local(window.ended_at, zone)} ({window.ended_by})" if window.ended_at else "open"
         lines.append(
-            f"suspended {window.card_number} from {window.started_at:%Y-%m-%d %H:%M}Z to {end}"
+            f"suspended {window.card_number} from {local(window.started_at, zone)} to {end}"
         )
     return lines

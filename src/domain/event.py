@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Self
+from functools import cache
+from typing import ClassVar, Self
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator, model_validator
@@ -85,6 +86,10 @@ class DomainEvent(BaseModel):
     outlet: OutletCode | None = None
     schema_version: int = 1
 
+    # Fields the office fills from its clock or draws itself (a deadline, a certificate
+    # number): two events that differ only in these and in their bookkeeping record one fact.
+    DERIVED_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
     @field_validator("occurred_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
@@ -106,6 +111,19 @@ class DomainEvent(BaseModel):
         return cls.__name__
 
 
+BOOKKEEPING_FIELDS = frozenset({"originator_id", "originator_version", "event_id", "occurred_at"})
+
+
+def same_fact(event: DomainEvent, other: DomainEvent | None) -> bool:
+    """Whether two events record the same fact: same type and content, apart from their
+    bookkeeping (id, version, time) and what the office derives itself."""
+    if other is None or type(event) is not type(other):
+        return False
+    exclude = set(BOOKKEEPING_FIELDS | type(event).DERIVED_FIELDS)
+    return event.model_dump(exclude=exclude) == other.model_dump(exclude=exclude)
+
+
+@cache  # asked for every event built and loaded; a class's version never changes
 def current_schema_version(cls: type[DomainEvent]) -> int:
     default = cls.model_fields["schema_version"].default
     assert isinstance(default, int)

@@ -12,21 +12,23 @@ import hashlib
 import hmac
 import re
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, WithJsonSchema
 
 from domain.errors import InvalidInput
+from domain.values import quote
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
-_RESIDENT_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
-_CARD_NUMBER_SHAPE = re.compile(r"^[0-9A-Z]{9}$")
-_OUTLET_CODE_SHAPE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,23}$")
-_STAFF_ID_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,31}$")
-_REGION_CODE_SHAPE = re.compile(r"^[1-9]\d{5}$")
-_CERTIFICATE_SHAPE = re.compile(r"^[1-9]\d{5}-\d{10}$")
+# re.ASCII: \d would also match Arabic-Indic and other Unicode digits, which no ID card carries.
+_RESIDENT_ID_SHAPE = re.compile(r"^\d{17}[\dX]$", re.ASCII)
+_CARD_NUMBER_SHAPE = re.compile(r"^[0-9A-Z]{9}$", re.ASCII)
+_OUTLET_CODE_SHAPE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,23}$", re.ASCII)
+_STAFF_ID_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,31}$", re.ASCII)
+_REGION_CODE_SHAPE = re.compile(r"^[1-9]\d{5}$", re.ASCII)
+_CERTIFICATE_SHAPE = re.compile(r"^[1-9]\d{5}-\d{10}$", re.ASCII)
 
 
 def resident_id_check_char(first17: str) -> str:
@@ -39,16 +41,14 @@ def validate_resident_id(value: str) -> str:
     """Return the canonical (upper-case X) resident ID number, or raise ``InvalidInput``."""
     candidate = value.strip().upper()
     if not _RESIDENT_ID_SHAPE.match(candidate):
-        raise InvalidInput(
-            "resident ID number must be 17 digits followed by a digit or X "
-            f"(got {len(candidate)} characters)"
-        )
+        raise InvalidInput(_resident_id_shape_error(candidate))
     birth = candidate[6:14]
     try:
         born = date(int(birth[:4]), int(birth[4:6]), int(birth[6:8]))
     except ValueError:
         raise InvalidInput(f"resident ID number has an impossible birth date {birth}") from None
-    if born.year < 1900:
+    # A day's slack: the number is checked against the UTC date, the holder was born in China.
+    if born.year < 1900 or born > datetime.now(UTC).date() + timedelta(days=1):
         raise InvalidInput(f"resident ID number has an impossible birth date {birth}")
     expected = resident_id_check_char(candidate[:17])
     if candidate[17] != expected:
@@ -57,6 +57,15 @@ def validate_resident_id(value: str) -> str:
             f"(expected {expected}, got {candidate[17]})"
         )
     return candidate
+
+
+def _resident_id_shape_error(candidate: str) -> str:
+    """Say exactly what is wrong with the shape, without echoing the number."""
+    if len(candidate) != 18:
+        return f"resident ID number must be 18 characters, got {len(candidate)}"
+    if not all(c in "0123456789" for c in candidate[:17]):
+        return "resident ID number: the first 17 characters must be the digits 0-9"
+    return "resident ID number: the check character (the 18th) must be 0-9 or X"
 
 
 def compose_resident_id(region_code: str, born: date, sequence: int) -> str:
@@ -96,7 +105,7 @@ def _schema(shape: re.Pattern[str], description: str) -> WithJsonSchema:
 def validate_shape(kind: str, shape: re.Pattern[str], hint: str, value: str) -> str:
     candidate = value.strip()
     if not shape.match(candidate):
-        raise InvalidInput(f"{kind} {candidate!r} is not valid: {hint}")
+        raise InvalidInput(f"{kind} {quote(candidate)} is not valid: {hint}")
     return candidate
 
 

@@ -15,16 +15,21 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from domain.errors import InvalidInput
-from domain.identifiers import OutletCode, RegionCode, validate_region_code
+from domain.identifiers import RegionCode, validate_region_code
+
+# Every region of the mainland keeps Beijing time; a region's business dates (due dates, "today",
+# deadlines shown to people) are taken in its zone while the store keeps UTC.
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
 
 
 class LapseOutcome(StrEnum):
@@ -80,16 +85,6 @@ class ProxyRules(BaseModel):
         return frozenset(required)
 
 
-def _known_zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name[:40]!r}") from None
-    return name
-
-
-TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
-
 # Ten thousand basis points are 100 %: ratios stay exact integers, never floats.
 BASIS_POINTS = 10_000
 
@@ -119,20 +114,35 @@ class RegionPolicy(BaseModel):
     lapse_days: Annotated[int, Field(ge=1, le=90)]
     lapse_outcome: LapseOutcome
     production_working_days: Annotated[int, Field(ge=0, le=120)]
-    instant_issue_outlets: frozenset[OutletCode] = frozenset()
     replacement_fee_fen: Annotated[int, Field(ge=0)]
+    # Exchanging a damaged card (损坏换卡); None: the same as a replacement after a loss.
+    damaged_card_fee_fen: Annotated[int, Field(ge=0)] | None = None
     proxy: ProxyRules = ProxyRules()
-    # Business dates (treatment days, deadlines, the benefit year) are counted in local time.
-    time_zone: TimeZoneName = "Asia/Shanghai"
+    # Business dates (due dates, treatment days, deadlines, the benefit year) are local dates.
+    time_zone: str = DEFAULT_TIME_ZONE
     # None: the region takes no reimbursement claims through this office.
     reimbursement: ReimbursementPolicy | None = None
 
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value[:40]!r} (an IANA name)") from None
+        return value
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
 
-    def production_days_at(self, outlet: str) -> int:
-        """Instant-issue outlets (即时制卡) produce the card the same day."""
-        return 0 if outlet in self.instant_issue_outlets else self.production_working_days
+    @property
+    def damaged_card_fee(self) -> int:
+        return (
+            self.replacement_fee_fen
+            if self.damaged_card_fee_fen is None
+            else self.damaged_card_fee_fen
+        )
 
 
 class RegionPolicies(BaseModel):
@@ -141,6 +151,8 @@ class RegionPolicies(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     regions: tuple[RegionPolicy, ...]
+    # Region code -> its policy, filled as codes are asked for (every command asks).
+    _resolved: dict[str, RegionPolicy] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_codes(self) -> RegionPolicies:
@@ -152,10 +164,14 @@ class RegionPolicies(BaseModel):
 
     def policy_for(self, region_code: str) -> RegionPolicy:
         """The region's own policy, else its prefecture's (xxxx00), else its province's (xx0000)."""
+        known = self._resolved.get(region_code)
+        if known is not None:
+            return known
         code = validate_region_code(region_code)
         by_code = {r.region_code: r for r in self.regions}
         for candidate in (code, code[:4] + "00", code[:2] + "0000"):
             if candidate in by_code:
+                self._resolved[region_code] = by_code[candidate]
                 return by_code[candidate]
         raise InvalidInput(f"unknown region {code}: no region policy is configured for it")
 

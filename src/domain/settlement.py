@@ -13,6 +13,7 @@ from domain.cardholder.events import (
     CardActivated,
     CardCollected,
     CardIssued,
+    DamagedCardReplacementApplied,
     LapseResult,
     LossFormallyReported,
     LossPreReportCancelled,
@@ -34,6 +35,7 @@ class SettlementReason(StrEnum):
     PRE_REPORT_CANCELLED = "pre_report_cancelled"
     PRE_REPORT_LAPSED = "pre_report_lapsed"
     LOSS_FORMALLY_REPORTED = "loss_formally_reported"
+    DAMAGED_CARD_SURRENDERED = "damaged_card_surrendered"
     NEW_CARD_SEALED = "new_card_sealed"
     NEW_CARD_ACTIVATED = "new_card_activated"
 
@@ -52,6 +54,11 @@ _EFFECTS: dict[type[DomainEvent], tuple[SettlementStatus, SettlementReason]] = {
     LossPreReportCancelled: (SettlementStatus.ACTIVE, SettlementReason.PRE_REPORT_CANCELLED),
     LossPreReportLapsed: (SettlementStatus.ACTIVE, SettlementReason.PRE_REPORT_LAPSED),
     LossFormallyReported: (SettlementStatus.CANCELLED, SettlementReason.LOSS_FORMALLY_REPORTED),
+    # The damaged card settled until the holder handed it in; it never comes back.
+    DamagedCardReplacementApplied: (
+        SettlementStatus.CANCELLED,
+        SettlementReason.DAMAGED_CARD_SURRENDERED,
+    ),
     CardCollected: (SettlementStatus.BLOCKED, SettlementReason.NEW_CARD_SEALED),
     CardActivated: (SettlementStatus.ACTIVE, SettlementReason.NEW_CARD_ACTIVATED),
 }

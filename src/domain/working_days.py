@@ -1,109 +1,145 @@
 """Working days on the official Chinese holiday calendar, with its adjusted workdays (调休).
 
-The State Council publishes each year's arrangement in November or December of the year before
-(国务院办公厅关于 YYYY 年部分节假日安排的通知). A year that is not yet published falls back to
-"Monday to Friday" and says so (``basis="weekdays_only"``), so an SLA date computed across the
-new year is never presented as official. Add a year here when its notice appears.
+The State Council publishes each year's arrangement around November of the year before
+(国务院办公厅关于 YYYY 年部分节假日安排的通知). Published years are data (``holiday_calendar.json``,
+extended by the operator's own file); the domain reads the calendar through the
+``WorkingCalendar`` port, so a year that is not published yet can be estimated by an adapter
+outside the domain (statutory holidays computed by a library) and every due date says which
+basis it was computed on.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal, Protocol
 
-DueDateBasis = Literal["official_calendar", "weekdays_only"]
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from domain.errors import InvalidInput
+
+# "weekdays_only" is what unpublished years were counted on before estimates existed: stored
+# events still carry it, so it stays a valid value; new events never get it.
+DueDateBasis = Literal["official_calendar", "estimated", "weekdays_only"]
 
 
-def _span(first: date, last: date) -> frozenset[date]:
+class WorkingCalendar(Protocol):
+    """The port through which the domain learns which days are worked."""
+
+    def is_working_day(self, day: date) -> bool:
+        """True on a day when outlets and the production centre work."""
+
+    def is_official(self, year: int) -> bool:
+        """True when the year's arrangement is published (not an estimate)."""
+
+
+def _days(entry: str) -> frozenset[date]:
+    first_text, _, last_text = entry.partition("/")
+    first = date.fromisoformat(first_text)
+    last = date.fromisoformat(last_text) if last_text else first
+    if last < first:
+        raise ValueError(f"{entry}: the span ends before it starts")
     return frozenset(first + timedelta(days=i) for i in range((last - first).days + 1))
 
 
-def _days(*spans: tuple[date, date]) -> frozenset[date]:
-    out: frozenset[date] = frozenset()
-    for first, last in spans:
-        out |= _span(first, last)
-    return out
+class PublishedYear(BaseModel):
+    """One year's arrangement as the State Council's notice gives it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    notice: str = Field(min_length=1, max_length=200)
+    # Days off, including the weekend days folded into each holiday run: "YYYY-MM-DD" or a span
+    # "YYYY-MM-DD/YYYY-MM-DD".
+    days_off: tuple[str, ...]
+    # Weekend days that are working days because a holiday borrowed them (调休上班).
+    adjusted_workdays: tuple[Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")], ...] = ()
+
+    @field_validator("days_off")
+    @classmethod
+    def _spans(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            _days(entry)
+        return value
+
+    def off(self) -> frozenset[date]:
+        out: frozenset[date] = frozenset()
+        for entry in self.days_off:
+            out |= _days(entry)
+        return out
+
+    def worked(self) -> frozenset[date]:
+        return frozenset(date.fromisoformat(d) for d in self.adjusted_workdays)
 
 
-D = date
+class PublishedCalendar(BaseModel):
+    """The published years (packaged, plus an operator's file that extends or overrides them)."""
 
-# Days off, including the weekend days folded into each holiday run.
-_HOLIDAYS: dict[int, frozenset[date]] = {
-    # 国办发明电〔2023〕7号
-    2024: _days(
-        (D(2024, 1, 1), D(2024, 1, 1)),
-        (D(2024, 2, 10), D(2024, 2, 17)),
-        (D(2024, 4, 4), D(2024, 4, 6)),
-        (D(2024, 5, 1), D(2024, 5, 5)),
-        (D(2024, 6, 10), D(2024, 6, 10)),
-        (D(2024, 9, 15), D(2024, 9, 17)),
-        (D(2024, 10, 1), D(2024, 10, 7)),
-    ),
-    # 国办发明电〔2024〕12号
-    2025: _days(
-        (D(2025, 1, 1), D(2025, 1, 1)),
-        (D(2025, 1, 28), D(2025, 2, 4)),
-        (D(2025, 4, 4), D(2025, 4, 6)),
-        (D(2025, 5, 1), D(2025, 5, 5)),
-        (D(2025, 5, 31), D(2025, 6, 2)),
-        (D(2025, 10, 1), D(2025, 10, 8)),
-    ),
-    # 国务院办公厅 2025年11月4日
-    2026: _days(
-        (D(2026, 1, 1), D(2026, 1, 3)),
-        (D(2026, 2, 15), D(2026, 2, 23)),
-        (D(2026, 4, 4), D(2026, 4, 6)),
-        (D(2026, 5, 1), D(2026, 5, 5)),
-        (D(2026, 6, 19), D(2026, 6, 21)),
-        (D(2026, 9, 25), D(2026, 9, 27)),
-        (D(2026, 10, 1), D(2026, 10, 7)),
-    ),
-}
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-# Weekend days that are working days because a holiday borrowed them (调休上班).
-_ADJUSTED_WORKDAYS: dict[int, frozenset[date]] = {
-    2024: frozenset(
-        {
-            D(2024, 2, 4),
-            D(2024, 2, 18),
-            D(2024, 4, 7),
-            D(2024, 4, 28),
-            D(2024, 5, 11),
-            D(2024, 9, 14),
-            D(2024, 9, 29),
-            D(2024, 10, 12),
-        }
-    ),
-    2025: frozenset(
-        {D(2025, 1, 26), D(2025, 2, 8), D(2025, 4, 27), D(2025, 9, 28), D(2025, 10, 11)}
-    ),
-    2026: frozenset(
-        {
-            D(2026, 1, 4),
-            D(2026, 2, 14),
-            D(2026, 2, 28),
-            D(2026, 5, 9),
-            D(2026, 9, 20),
-            D(2026, 10, 10),
-        }
-    ),
-}
+    years: dict[int, PublishedYear]
 
-PUBLISHED_YEARS = frozenset(_HOLIDAYS)
+    def merged(self, newer: PublishedCalendar) -> PublishedCalendar:
+        """This calendar with ``newer``'s years added, a year in both taken from ``newer``."""
+        return PublishedCalendar(years={**self.years, **newer.years})
+
+    def days(self) -> tuple[dict[int, frozenset[date]], dict[int, frozenset[date]]]:
+        off = {year: entry.off() for year, entry in self.years.items()}
+        worked = {year: entry.worked() for year, entry in self.years.items()}
+        for year in self.years:
+            strays = sorted(d for d in off[year] | worked[year] if d.year != year)
+            if strays:
+                raise InvalidInput(
+                    f"holiday calendar year {year} lists {strays[0]} of another year"
+                )
+        return off, worked
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "<string>") -> PublishedCalendar:
+        try:
+            calendar = cls.model_validate(json.loads(text))
+            calendar.days()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "top level"
+            raise InvalidInput(
+                f"holiday calendar {source} is invalid at {where}: {first['msg']}"
+            ) from exc
+        except (json.JSONDecodeError, InvalidInput, ValueError) as exc:
+            raise InvalidInput(f"holiday calendar {source} is invalid: {exc}") from exc
+        return calendar
+
+    @classmethod
+    def from_file(cls, path: Path) -> PublishedCalendar:
+        return cls.from_json(path.read_text(encoding="utf-8"), source=str(path))
+
+    @classmethod
+    def packaged(cls) -> PublishedCalendar:
+        text = resources.files("domain").joinpath("holiday_calendar.json").read_text("utf-8")
+        return cls.from_json(text, source="domain/holiday_calendar.json")
 
 
-def is_published(year: int) -> bool:
-    return year in PUBLISHED_YEARS
+class PublishedDays:
+    """A ``WorkingCalendar`` for the published years only; other years are not its business
+    (``is_known`` says which are). Adapters wrap it with an estimate for the rest."""
 
+    def __init__(self, calendar: PublishedCalendar) -> None:
+        self._off, self._worked = calendar.days()
 
-def is_working_day(day: date) -> bool:
-    """True on a day when outlets and the production centre work."""
-    if day in _ADJUSTED_WORKDAYS.get(day.year, frozenset()):
-        return True
-    if day in _HOLIDAYS.get(day.year, frozenset()):
-        return False
-    return day.weekday() < 5
+    def is_known(self, year: int) -> bool:
+        return year in self._off
+
+    def is_official(self, year: int) -> bool:
+        return self.is_known(year)
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self._worked.get(day.year, frozenset()):
+            return True
+        if day in self._off.get(day.year, frozenset()):
+            return False
+        return day.weekday() < 5
 
 
 @dataclass(frozen=True)
@@ -112,7 +148,7 @@ class DueDate:
     basis: DueDateBasis
 
 
-def add_working_days(start: date, working_days: int) -> DueDate:
+def add_working_days(calendar: WorkingCalendar, start: date, working_days: int) -> DueDate:
     """The date ``working_days`` working days after ``start`` (the start day itself not counted).
 
     Zero working days (instant issuance) is the start day itself.
@@ -120,22 +156,22 @@ def add_working_days(start: date, working_days: int) -> DueDate:
     if working_days < 0:
         raise ValueError("working_days must not be negative")
     day = start
-    official = is_published(start.year)
+    official = calendar.is_official(start.year)
     remaining = working_days
     while remaining > 0:
         day += timedelta(days=1)
-        official = official and is_published(day.year)
-        if is_working_day(day):
+        official = official and calendar.is_official(day.year)
+        if calendar.is_working_day(day):
             remaining -= 1
-    return DueDate(day=day, basis="official_calendar" if official else "weekdays_only")
+    return DueDate(day=day, basis="official_calendar" if official else "estimated")
 
 
-def working_days_between(first: date, last: date) -> int:
+def working_days_between(calendar: WorkingCalendar, first: date, last: date) -> int:
     """Working days after ``first`` up to and including ``last`` (0 when last <= first)."""
     count = 0
     day = first
     while day < last:
         day += timedelta(days=1)
-        if is_working_day(day):
+        if calendar.is_working_day(day):
             count += 1
     return count

@@ -139,7 +139,8 @@ CARD_EVENT_HEADERS = (
 )
 SETTLEMENT_HEADERS = ("event_id", "status")
 
-# Everything else in the store (number reservations) is internal bookkeeping.
+# Everything else in the store (number reservations, request-id records) is internal
+# bookkeeping and never leaves it.
 PUBLISHED_EVENTS: tuple[type[DomainEvent], ...] = CARDHOLDER_EVENTS
 _PUBLISHED = frozenset(PUBLISHED_EVENTS)
 

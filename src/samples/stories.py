@@ -21,9 +21,16 @@ from domain.cardholder.commands import (
     PreReportLoss,
     RecordCollection,
     RecordProduction,
+    ReplaceDamagedCard,
     ReportLossFormally,
 )
-from domain.cardholder.events import Applicant, CardKind, IdentityDocument, ProxyScope
+from domain.cardholder.events import (
+    Applicant,
+    CardKind,
+    DamageCause,
+    IdentityDocument,
+    ProxyScope,
+)
 from domain.event import Actor, Channel, DomainEvent, Role
 from domain.identifiers import compose_resident_id
 from domain.region_policy import ProxyDocument, ProxyGrounds
@@ -157,6 +164,20 @@ def report(
     return ReportLossFormally(**(fields | overrides))
 
 
+def replace_damaged(
+    rid: str, cause: DamageCause = DamageCause.CARD_DEFECT, **overrides: Any
+) -> ReplaceDamagedCard:
+    fields: dict[str, Any] = {
+        "resident_id": rid,
+        "actor": CLERK,
+        "outlet": OUTLET,
+        "cause": cause,
+        "identity_documents": HOLDER_DOCS,
+        "collection_outlet": PICKUP,
+    }
+    return ReplaceDamagedCard(**(fields | overrides))
+
+
 def produce(certificate: str, new_card: str, **overrides: Any) -> RecordProduction:
     fields: dict[str, Any] = {
         "actor": CENTRE,
@@ -237,9 +258,10 @@ def every_kind_of_event(
     office: CardOffice, ids: Identities, advance: Callable[..., datetime]
 ) -> list[str]:
     """Every event type once at least: a replacement by proxy of a medical-insurance IC card, a
-    cancelled pre-report, and a Shanghai pre-report that lapses (``advance(**timedelta)`` moves
-    the office's clock and returns the new time). Returns the three holders."""
-    holder, agent, other, lapsing = (ids.resident_id() for _ in range(4))
+    cancelled pre-report, a Shanghai pre-report that lapses (``advance(**timedelta)`` moves
+    the office's clock and returns the new time) and a damaged card exchanged. Returns the four
+    holders."""
+    holder, agent, other, lapsing, damaged = (ids.resident_id() for _ in range(5))
     office.issue_card(issue(holder, ids.card_number(), kind=CardKind.MEDICAL_INSURANCE_IC))
     office.pre_report_loss(pre_report(holder))
     for _ in replacement(office, ids, holder, agent=agent, photo=True):
@@ -253,4 +275,10 @@ def every_kind_of_event(
         reported.originator_id, reported.originator_version, advance(days=6, microseconds=7)
     )
     assert lapsed is not None
-    return [holder, other, lapsing]
+    office.issue_card(issue(damaged, ids.card_number()))
+    application = office.replace_damaged_card(replace_damaged(damaged))
+    new_card = ids.card_number()
+    office.record_production(produce(application.certificate_number, new_card))
+    office.record_collection(collect(damaged, application.certificate_number))
+    office.activate_card(activate(damaged, new_card))
+    return [holder, other, lapsing, damaged]

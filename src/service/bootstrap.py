@@ -3,15 +3,24 @@ import time; each entry point (CLI, tests, benchmarks) calls ``build`` with expl
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+import psycopg
 
 from domain.application import CardOffice, utc_now
+from domain.errors import InvalidInput
 from domain.hospitals import HospitalRegistry
+from domain.outlets import OutletRegistry
 from domain.region_policy import RegionPolicies
+from domain.working_days import PublishedCalendar
+from service.calendar import EstimatingCalendar
 from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC
-from service.settings import Settings
+from service.settings import ConfigurationError, PostgresParams, Settings
 from tracking.source import StoreEventSource
 from tracking.store import ViewStore, ensure_wal
 
@@ -40,6 +49,8 @@ def office_env(settings: Settings) -> dict[str, str]:
             # for 15-30 s after a restart. Without it a dead connection fails its query, the
             # pool drops it, the library retries the read (10 x 0.2 s) on the next one, and the
             # runner resets the pool after an outage (tracking.source).
+            # The pool's own wait for a connection (the library's default is 30 s).
+            "POSTGRES_CONNECT_TIMEOUT": str(settings.postgres_connect_timeout),
         }
         if pg.db_schema:
             env["POSTGRES_SCHEMA"] = pg.db_schema
@@ -54,16 +65,115 @@ def office_env(settings: Settings) -> dict[str, str]:
     return {prefix + key: value for key, value in env.items()}
 
 
+class InfrastructureError(RuntimeError):
+    """The store cannot be used: unreachable, refused, missing or corrupted. Says which."""
+
+
+# What the CLI reports as infrastructure trouble (exit 3) when it surfaces later than build().
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.DatabaseError, psycopg.Error)
+
+
+def check_postgres(pg: PostgresParams, timeout: int) -> None:
+    """Connect once, with a connect timeout of its own, and say plainly what is wrong: an
+    unreachable host, a refused password, a missing database or schema all look alike (a 30 s
+    wait, then "couldn't get a connection") through the library's pool."""
+    where = f"PostgreSQL at {pg.host}:{pg.port}"
+    try:
+        with psycopg.connect(pg.dsn(), connect_timeout=timeout) as conn:
+            if pg.db_schema:
+                row = conn.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (pg.db_schema,)
+                ).fetchone()
+                if row is None:
+                    raise InfrastructureError(
+                        f"{where}: schema {pg.db_schema!r} does not exist in database "
+                        f"{pg.dbname!r} (POSTGRES_SCHEMA)"
+                    )
+    except psycopg.OperationalError as exc:
+        text = str(exc)
+        if "password authentication failed" in text or "no password supplied" in text:
+            cause = f"authentication failed for user {pg.user!r}"
+        elif "does not exist" in text and "database" in text:
+            cause = f"database {pg.dbname!r} does not exist"
+        elif "role" in text and "does not exist" in text:
+            cause = f"authentication failed: role {pg.user!r} does not exist"
+        else:
+            first = text.strip().splitlines()[0].strip() if text.strip() else type(exc).__name__
+            cause = f"unreachable ({first[:160]})"
+        raise InfrastructureError(f"{where}: {cause}") from None
+
+
+def check_sqlite(path: Path) -> None:
+    """A file that is not a SQLite database (corrupted, or something else) is named as such,
+    not met as a traceback half-way through a command."""
+    if not path.exists():
+        return
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise InfrastructureError(f"corrupted file {path}: {exc}") from None
+
+
+T = TypeVar("T")
+
+
+def _configured(variable: str, path: Path | None, load: Callable[[Path], T], packaged: T) -> T:
+    """An operator's configuration file, or the packaged one; a missing or invalid file is a
+    configuration error naming its variable."""
+    if path is None:
+        return packaged
+    try:
+        return load(path)
+    except OSError as exc:
+        raise ConfigurationError(variable, f"names a file that cannot be read: {exc}") from None
+    except InvalidInput as exc:
+        raise ConfigurationError(variable, f"names an invalid file: {exc}") from None
+
+
 def region_policies(settings: Settings) -> RegionPolicies:
-    if settings.region_policies is not None:
-        return RegionPolicies.from_file(settings.region_policies)
-    return RegionPolicies.packaged()
+    return _configured(
+        "SSCARD_REGION_POLICIES",
+        settings.region_policies,
+        RegionPolicies.from_file,
+        RegionPolicies.packaged(),
+    )
+
+
+def outlet_registry(settings: Settings) -> OutletRegistry:
+    return _configured(
+        "SSCARD_OUTLETS", settings.outlets, OutletRegistry.from_file, OutletRegistry.packaged()
+    )
+
+
+def working_calendar(settings: Settings) -> EstimatingCalendar:
+    published = _configured(
+        "SSCARD_HOLIDAY_CALENDAR",
+        settings.holiday_calendar,
+        lambda path: PublishedCalendar.packaged().merged(PublishedCalendar.from_file(path)),
+        PublishedCalendar.packaged(),
+    )
+    return EstimatingCalendar(published)
+
+
+def check_store(settings: Settings) -> None:
+    if settings.uses_postgres:
+        check_postgres(settings.postgres(), settings.postgres_connect_timeout)
+    else:
+        check_sqlite(settings.sqlite_path)
+        check_sqlite(settings.views_sqlite_path)
 
 
 def hospital_registry(settings: Settings) -> HospitalRegistry:
-    if settings.hospital_registry is not None:
-        return HospitalRegistry.from_file(settings.hospital_registry)
-    return HospitalRegistry.packaged()
+    return _configured(
+        "SSCARD_HOSPITAL_REGISTRY",
+        settings.hospital_registry,
+        HospitalRegistry.from_file,
+        HospitalRegistry.packaged(),
+    )
 
 
 def view_store(settings: Settings) -> ViewStore:
@@ -106,6 +216,7 @@ class BackOffice:
 
 
 def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOffice:
+    check_store(settings)
     hospitals = hospital_registry(settings)
     views = view_store(settings)
     try:
@@ -114,7 +225,11 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOf
         # concurrently updated"); one at a time, under the schema lock, they never do.
         with views.schema_lock():
             office = CardOffice(
-                env=office_env(settings), policies=region_policies(settings), clock=clock
+                env=office_env(settings),
+                calendar=working_calendar(settings),
+                policies=region_policies(settings),
+                outlets=outlet_registry(settings),
+                clock=clock,
             )
         office.hospitals = hospitals
         try:

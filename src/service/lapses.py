@@ -57,7 +57,10 @@ class LapseScheduler:
         return applied
 
     def tick(self, now: datetime | None = None) -> TickReport:
-        """Lapse every pre-report due at ``now`` (default: the clock), including overdue ones."""
+        """Lapse every pre-report due at ``now`` (default: the clock), including overdue ones.
+
+        ``now`` given (``tick --at``) dates the lapses then; the office refuses it in the future
+        or before a holder's previous event. Without it the office dates them by its clock."""
         at = (now or datetime.now(UTC)).astimezone(UTC)
         report = TickReport(at=at)
         attempted: set[tuple[UUID, int]] = set()
@@ -71,9 +74,11 @@ class LapseScheduler:
             report.due += len(fresh)
             for item in fresh:
                 attempted.add((item.holder_id, item.pre_report_version))
-                self._lapse(item.holder_id, item.pre_report_version, at, report)
+                self._lapse(item.holder_id, item.pre_report_version, now, report)
 
-    def _lapse(self, holder_id: UUID, version: int, at: datetime, report: TickReport) -> None:
+    def _lapse(
+        self, holder_id: UUID, version: int, at: datetime | None, report: TickReport
+    ) -> None:
         try:
             event = self._backoffice.office.lapse_pre_report(holder_id, version, at)
         except DomainError as exc:

@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import unquote, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_HOLDER_ID_KEY = "development-only-holder-id-key"
@@ -21,6 +28,44 @@ def _default_data_dir() -> Path:
 def _default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "sscard"
+
+
+class ConfigurationError(ValueError):
+    """A setting from the environment is missing or malformed; says which variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable
+
+
+# Field name -> the variable people set (the first alias when there are several).
+_VARIABLES = {
+    "database_url": "DATABASE_URL",
+    "persistence_module": "PERSISTENCE_MODULE",
+    "postgres_schema": "POSTGRES_SCHEMA",
+    "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+}
+
+
+def variable_of(field: str, prefix: str = "SSCARD_") -> str:
+    if field.isupper():  # already the variable's name (a field read through an alias)
+        return field
+    return _VARIABLES.get(field, prefix + field.upper())
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value is a ``ConfigurationError`` naming it."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if not field:  # the one model-level check is about the holder-id key
+            raise ConfigurationError(
+                "SSCARD_HOLDER_ID_KEY", message.removeprefix("SSCARD_HOLDER_ID_KEY ")
+            ) from None
+        raise ConfigurationError(variable_of(field), f"is invalid: {message}") from None
 
 
 class PostgresParams(BaseSettings):
@@ -37,15 +82,24 @@ class PostgresParams(BaseSettings):
 
     @classmethod
     def from_url(cls, url: str) -> PostgresParams:
+        """Parse DATABASE_URL; a malformed one is a ``ConfigurationError`` naming it."""
         parts = urlsplit(url)
         if parts.scheme not in ("postgres", "postgresql"):
-            raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {parts.scheme}://")
+            raise ConfigurationError(
+                "DATABASE_URL", "must be postgresql://user:password@host:port/database"
+            )
         if not parts.path.strip("/"):
-            raise ValueError("DATABASE_URL names no database")
+            raise ConfigurationError("DATABASE_URL", "names no database (…/database at the end)")
+        if not parts.username:
+            raise ConfigurationError("DATABASE_URL", "names no user (postgresql://user@…)")
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise ConfigurationError("DATABASE_URL", "has a port that is not a number") from None
         return cls(
             dbname=unquote(parts.path.lstrip("/")),
             host=parts.hostname or "127.0.0.1",
-            port=parts.port or 5432,
+            port=port,
             user=unquote(parts.username or ""),
             password=SecretStr(unquote(parts.password or "")),
         )
@@ -91,8 +145,36 @@ class Settings(BaseSettings):
     holder_id_key: SecretStr = SecretStr(DEVELOPMENT_HOLDER_ID_KEY)
     region_policies: Path | None = None
     hospital_registry: Path | None = None
+    outlets: Path | None = None
+    holiday_calendar: Path | None = None
+    postgres_connect_timeout: int = Field(default=5, ge=1, le=60)
     lapse_check_seconds: float = Field(default=30.0, gt=0)
     aggregate_cache_size: int = Field(default=10_000, ge=0)
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str | None) -> str | None:
+        """host:port[,host:port...]: checked here, so a typo is a configuration error, not a
+        traceback deep inside the Kafka client."""
+        if value is None:
+            return None
+        for entry in value.split(","):
+            host, sep, port = entry.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("must be host:port[,host:port...] (e.g. kafka1:9092)")
+            if not all(c.isalnum() or c in ".-_[]:" for c in host):
+                raise ValueError("must be host:port[,host:port...] (e.g. kafka1:9092)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                PostgresParams.from_url(value)
+            except ConfigurationError as exc:
+                raise ValueError(str(exc).removeprefix("DATABASE_URL ")) from None
+        return value
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Self:
@@ -111,7 +193,14 @@ class Settings(BaseSettings):
         if self.database_url:
             params = PostgresParams.from_url(self.database_url)
         else:
-            params = PostgresParams()  # fields come from POSTGRES_*
+            try:
+                params = PostgresParams()  # fields come from POSTGRES_*
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = str(first["loc"][0]) if first["loc"] else "dbname"
+                raise ConfigurationError(
+                    variable_of(field, "POSTGRES_"), f"is invalid: {first['msg']}"
+                ) from None
         if self.postgres_schema:
             params = params.model_copy(update={"db_schema": self.postgres_schema})
         return params

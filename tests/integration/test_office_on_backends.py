@@ -56,14 +56,15 @@ def test_a_replacement_survives_a_restart_of_the_back_office(settings: Settings,
 @pytest.mark.parametrize(
     ("setup", "attempt", "error"),
     [
+        # A second, different command (an identical repeat is "already recorded", not refused).
         (
             lambda o, h: o.pre_report_loss(pre_report(h)),
-            lambda o, h: o.pre_report_loss(pre_report(h)),
+            lambda o, h: o.pre_report_loss(pre_report(h, outlet="BJ-XC-009")),
             CardAlreadySuspended,
         ),
         (
             lambda o, h: o.report_loss_formally(report(h)),
-            lambda o, h: o.report_loss_formally(report(h)),
+            lambda o, h: o.report_loss_formally(report(h, collection_outlet="BJ-XC-009")),
             ReplacementCaseOpen,
         ),
     ],
@@ -114,7 +115,7 @@ def test_two_outlets_pre_reporting_the_same_card_at_once_record_it_once(
             results = _race(
                 [
                     lambda: a.office.pre_report_loss(pre_report(holder)),
-                    lambda: b.office.pre_report_loss(pre_report(holder)),
+                    lambda: b.office.pre_report_loss(pre_report(holder, outlet="BJ-XC-009")),
                 ]
             )
             assert sum(isinstance(r, CardAlreadySuspended) for r in results) == 1, results

@@ -15,8 +15,11 @@ from domain.application import CardOffice
 from domain.cardholder.errors import (
     AgentNotAuthorized,
     AlreadyProduced,
+    CardAlreadyCollected,
     CardAlreadySuspended,
     CardNotActive,
+    CardNotCollected,
+    CardNotHeld,
     CardNotProduced,
     CardNotSealed,
     CardNumberInUse,
@@ -33,7 +36,7 @@ from domain.cardholder.errors import (
     ReplacementCaseOpen,
     WrongCollectionOutlet,
 )
-from domain.cardholder.events import CardKind, FeeWaiver, ProxyScope
+from domain.cardholder.events import CardKind, FeeWaiver, IdentityDocument, ProxyScope
 from domain.cardholder.state import CardStatus, project
 from domain.errors import DomainError, InvalidInput
 from domain.event import Actor, Role
@@ -52,6 +55,7 @@ from tests.support import (
     issue,
     memory_office,
     pre_report,
+    pre_report_online,
     produce,
     report,
     resident_id,
@@ -194,7 +198,8 @@ def test_a_pre_report_needs_a_card_not_already_suspended(office):
     holder = resident_id()
     office.issue_card(issue(holder))
     office.pre_report_loss(pre_report(holder))
-    refused(office, CardAlreadySuspended, lambda: office.pre_report_loss(pre_report(holder)))
+    # Not a repeat of the same pre-report (that is "already recorded"): another one, online.
+    refused(office, CardAlreadySuspended, lambda: office.pre_report_loss(pre_report_online(holder)))
 
 
 def test_a_pre_report_needs_an_active_card_not_a_cancelled_one(office, clock):
@@ -261,7 +266,11 @@ def test_at_most_one_open_replacement_case(office):
     holder = resident_id()
     office.issue_card(issue(holder))
     office.report_loss_formally(report(holder))
-    refused(office, ReplacementCaseOpen, lambda: office.report_loss_formally(report(holder)))
+    refused(
+        office,
+        ReplacementCaseOpen,
+        lambda: office.report_loss_formally(report(holder, collection_outlet="BJ-XC-009")),
+    )
 
 
 def test_converting_a_medical_insurance_ic_card_needs_a_photo(office):
@@ -405,11 +414,11 @@ def test_a_card_is_collected_once(office):
     application = office.report_loss_formally(report(holder))
     office.record_production(produce(application.certificate_number))
     office.record_collection(collect(holder, application.certificate_number))
-    refused(
-        office,
-        CardNotProduced,
-        lambda: office.record_collection(collect(holder, application.certificate_number)),
+    again = collect(holder, application.certificate_number).model_copy(
+        update={"identity_document": IdentityDocument.HOUSEHOLD_REGISTER}
     )
+    error = refused(office, CardAlreadyCollected, lambda: office.record_collection(again))
+    assert "already collected" in str(error)
 
 
 def test_production_needs_an_open_application(office):
@@ -440,7 +449,16 @@ def test_only_the_sealed_new_card_can_be_activated(office):
     refused(
         office, CardNotSealed, lambda: office.activate_card(activate(holder, issued.card_number))
     )
-    refused(office, CardNotSealed, lambda: office.activate_card(activate(holder, card_number())))
+    refused(office, CardNotHeld, lambda: office.activate_card(activate(holder, card_number())))
+    application = office.report_loss_formally(report(holder))
+    produced = office.record_production(produce(application.certificate_number))
+    assert produced is not None
+    error = refused(
+        office,
+        CardNotCollected,
+        lambda: office.activate_card(activate(holder, produced.new_card_number)),
+    )
+    assert "not been collected" in str(error)
 
 
 # ---- authority -------------------------------------------------------------------------------

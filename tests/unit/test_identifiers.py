@@ -36,9 +36,12 @@ def test_changing_any_digit_breaks_the_check_character(position):
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
-        ("11010519491231002", "17 digits"),
-        ("1101051949123100211", "17 digits"),
-        ("110105194912310A2X", "17 digits"),
+        ("11010519491231002", "must be 18 characters, got 17"),
+        ("1101051949123100211", "must be 18 characters, got 19"),
+        ("110105194912310A2X", "first 17 characters must be the digits 0-9"),
+        ("11010519491231002Y", "check character .* must be 0-9 or X"),
+        ("١١٠١٠٥١٩٤٩١٢٣١٠٠٢X", "first 17 characters must be the digits 0-9"),
+        ("110105205012310025", "impossible birth date"),
         ("110105194902300021", "impossible birth date"),
         ("110105180001010021", "impossible birth date"),
         ("110105194912310021", "fails its check character"),

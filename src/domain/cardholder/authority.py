@@ -11,6 +11,7 @@ from domain.cardholder.commands import (
     PreReportLoss,
     RecordCollection,
     RecordProduction,
+    ReplaceDamagedCard,
     ReportLossFormally,
 )
 from domain.cardholder.errors import InvalidCommand
@@ -22,6 +23,7 @@ _ALLOWED: dict[type[Command], frozenset[Role]] = {
     CancelPreReport: frozenset({Role.OUTLET_CLERK}),
     AuthorizeProxy: frozenset({Role.OUTLET_CLERK}),
     ReportLossFormally: frozenset({Role.OUTLET_CLERK}),
+    ReplaceDamagedCard: frozenset({Role.OUTLET_CLERK}),
     RecordProduction: frozenset({Role.PRODUCTION_CENTRE}),
     RecordCollection: frozenset({Role.OUTLET_CLERK}),
     ActivateCard: frozenset({Role.OUTLET_CLERK}),

@@ -7,17 +7,17 @@ nothing reaches the store.
 from __future__ import annotations
 
 from datetime import date
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from domain.cardholder.events import (
     Applicant,
     CardKind,
+    DamageCause,
     FeeWaiver,
     IdentityDocument,
     IssueSource,
-    Name,
     PreReportCancelReason,
     ProxyScope,
 )
@@ -30,12 +30,25 @@ from domain.identifiers import (
     ResidentId,
 )
 from domain.region_policy import ProxyDocument, ProxyGrounds
+from domain.requests import RequestId
+from domain.values import Name, validate_name
+
+# The outlet fields a command may carry; each one must name a configured outlet.
+_OUTLET_FIELDS = ("outlet", "collection_outlet")
 
 
 class Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     actor: Actor
+    # The client's id for this request (the HTTP API maps Idempotency-Key onto it): a retry with
+    # the same id and the same content gets the first result and writes nothing.
+    request_id: RequestId | None = None
+
+    def outlet_codes(self) -> tuple[str, ...]:
+        return tuple(
+            code for name in _OUTLET_FIELDS if isinstance(code := getattr(self, name, None), str)
+        )
 
 
 class HolderCommand(Command):
@@ -53,7 +66,7 @@ class IssueCard(HolderCommand):
     region_code: RegionCode
     card_number: CardNumber
     card_kind: CardKind = CardKind.SOCIAL_SECURITY_CARD
-    issued_on: date
+    issued_on: date | None = None  # None: today, in the region's time zone
     source: IssueSource = IssueSource.ISSUED
     outlet: OutletCode | None = None
 
@@ -93,7 +106,7 @@ class AuthorizeProxy(AtOutlet):
     scope: frozenset[ProxyScope] = Field(min_length=1)
     grounds: ProxyGrounds
     documents: frozenset[ProxyDocument]
-    relationship: str | None = Field(default=None, max_length=32)
+    relationship: Annotated[str, AfterValidator(validate_name), Field(max_length=32)] | None = None
 
 
 class ReportLossFormally(AtOutlet):
@@ -105,12 +118,26 @@ class ReportLossFormally(AtOutlet):
     photo_provided: bool = False
 
 
+class ReplaceDamagedCard(AtOutlet):
+    """损坏换卡: the holder (or an agent) surrenders a damaged card and applies for a new one."""
+
+    cause: DamageCause
+    applicant: Applicant = Applicant.HOLDER
+    agent_resident_id: ResidentId | None = None
+    identity_documents: frozenset[ProxyDocument]
+    collection_outlet: OutletCode
+    photo_provided: bool = False
+
+
 class RecordProduction(Command):
     """From the production centre, which knows the certificate, not the holder."""
 
     certificate_number: CertificateNumber
     new_card_number: CardNumber
-    batch_id: str | None = Field(default=None, min_length=1, max_length=40)
+    batch_id: str | None = Field(default=None, min_length=1, max_length=40, pattern=r"^[ -~]+$")
+    # When the centre produced the card (a batch file says so); None: now. It dates the event,
+    # so it may be neither in the future nor before the holder's previous event.
+    produced_at: AwareDatetime | None = None
 
 
 class RecordCollection(AtOutlet):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from domain.cardholder.commands import (
     PreReportLoss,
     RecordCollection,
     RecordProduction,
+    ReplaceDamagedCard,
     ReportLossFormally,
 )
 from domain.cardholder.events import (
@@ -29,6 +30,7 @@ from domain.cardholder.events import (
     CardCollected,
     CardIssued,
     CardProduced,
+    DamagedCardReplacementApplied,
     LapseResult,
     LossFormallyReported,
     LossPreReportCancelled,
@@ -38,18 +40,34 @@ from domain.cardholder.events import (
 )
 from domain.cardholder.state import Cardholder
 from domain.event import Actor, DomainEvent
+from domain.outlets import OutletRegistry
 from domain.region_policy import LapseOutcome, RegionPolicy
-from domain.working_days import add_working_days
+from domain.working_days import DueDate, WorkingCalendar, add_working_days
 
 E = TypeVar("E", bound=DomainEvent)
 
 
 @dataclass(frozen=True)
 class Context:
-    now: datetime
+    now: datetime  # UTC, what the event is dated
     policy: RegionPolicy
+    outlets: OutletRegistry
+    calendar: WorkingCalendar
     new_event_id: Callable[[], UUID]
     new_certificate_number: Callable[[str], str]
+
+    @property
+    def today(self) -> date:
+        """The business date: today in the region's time zone, not in UTC."""
+        return self.now.astimezone(self.policy.zone).date()
+
+    def production_due(self, collection_outlet: str) -> DueDate:
+        """When the new card is due at the outlet: the region's working days after today, on
+        the official calendar (the same day at an instant-issue outlet)."""
+        days = self.outlets.production_days_at(
+            collection_outlet, self.policy.production_working_days
+        )
+        return add_working_days(self.calendar, self.today, days)
 
 
 def _next(cls: type[E], holder: Cardholder, ctx: Context, actor: Actor, **fields: Any) -> E:
@@ -63,8 +81,12 @@ def _next(cls: type[E], holder: Cardholder, ctx: Context, actor: Actor, **fields
     )
 
 
-def issue_card(holder_id: UUID, command: IssueCard, ctx: Context) -> CardIssued:
+def issue_card(
+    holder_id: UUID, holder: Cardholder | None, command: IssueCard, ctx: Context
+) -> CardIssued:
     check_authority(command)
+    issued_on = command.issued_on or ctx.today
+    rules.can_register(holder, issued_on, ctx.today)
     return CardIssued(
         originator_id=holder_id,
         originator_version=1,
@@ -77,7 +99,7 @@ def issue_card(holder_id: UUID, command: IssueCard, ctx: Context) -> CardIssued:
         region_code=command.region_code,
         card_number=command.card_number,
         card_kind=command.card_kind,
-        issued_on=command.issued_on,
+        issued_on=issued_on,
         source=command.source,
     )
 
@@ -147,7 +169,7 @@ def authorize_proxy(holder: Cardholder, command: AuthorizeProxy, ctx: Context) -
         command.agent_resident_id,
         command.grounds,
         command.documents,
-        ctx.now.date(),
+        ctx.today,
     )
     return _next(
         ProxyAuthorized,
@@ -172,7 +194,7 @@ def report_loss_formally(
         holder, command.applicant, command.agent_resident_id, command.identity_documents
     )
     converting = rules.check_photo(card, command.photo_provided)
-    due = add_working_days(ctx.now.date(), ctx.policy.production_days_at(command.collection_outlet))
+    due = ctx.production_due(command.collection_outlet)
     return _next(
         LossFormallyReported,
         holder,
@@ -187,6 +209,36 @@ def report_loss_formally(
         certificate_number=ctx.new_certificate_number(holder.region_code),
         fee_fen=rules.replacement_fee(ctx.policy, command.fee_waiver),
         fee_waiver=command.fee_waiver,
+        converting_medical_ic=converting,
+        photo_provided=command.photo_provided,
+        production_due_on=due.day,
+        production_due_basis=due.basis,
+    )
+
+
+def replace_damaged_card(
+    holder: Cardholder, command: ReplaceDamagedCard, ctx: Context
+) -> DamagedCardReplacementApplied:
+    check_authority(command)
+    card = rules.can_replace_damaged(
+        holder, command.applicant, command.agent_resident_id, command.identity_documents
+    )
+    converting = rules.check_photo(card, command.photo_provided)
+    due = ctx.production_due(command.collection_outlet)
+    return _next(
+        DamagedCardReplacementApplied,
+        holder,
+        ctx,
+        command.actor,
+        outlet=command.outlet,
+        card_number=card.number,
+        cause=command.cause,
+        applicant=command.applicant,
+        agent_resident_id=command.agent_resident_id,
+        identity_documents=command.identity_documents,
+        collection_outlet=command.collection_outlet,
+        certificate_number=ctx.new_certificate_number(holder.region_code),
+        fee_fen=rules.damaged_card_fee(ctx.policy, command.cause),
         converting_medical_ic=converting,
         photo_provided=command.photo_provided,
         production_due_on=due.day,

@@ -49,6 +49,18 @@ class CardNotProduced(RuleViolation):
     code = "card_not_produced"
 
 
+class CardAlreadyCollected(RuleViolation):
+    code = "card_already_collected"
+
+
+class CardNotCollected(RuleViolation):
+    code = "card_not_collected"
+
+
+class CardNotHeld(RuleViolation):
+    code = "card_not_held"
+
+
 class CertificateMismatch(RuleViolation):
     code = "certificate_mismatch"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import AwareDatetime, Field, PlainSerializer
 
@@ -53,6 +53,14 @@ class FeeWaiver(StrEnum):
     DATA_ERROR_NOT_BY_HOLDER = "data_error_not_by_holder"
 
 
+class DamageCause(StrEnum):
+    """Why a card is exchanged as damaged; the card's own defect waives the fee."""
+
+    WEAR_OR_ACCIDENT = "wear_or_accident"  # broken, bent, worn out by the holder: fee due
+    CARD_DEFECT = "card_defect"  # the chip or the print failed by itself (warranty)
+    DATA_ERROR_NOT_BY_HOLDER = "data_error_not_by_holder"
+
+
 class ProxyScope(StrEnum):
     APPLY = "apply"
     COLLECT = "collect"
@@ -63,6 +71,8 @@ class LapseResult(StrEnum):
     CANCELLED = "cancelled"
 
 
+# Names as recorded. Commands check a name strictly (``domain.values.Name``); a stored event is a
+# fact, so loading one never re-applies a rule that is newer than the record.
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 
 # Sets are published as sorted lists: the same event always has the same JSON, whatever the
@@ -100,6 +110,8 @@ class LossPreReported(DomainEvent):
     identity_document: IdentityDocument
     lapses_at: AwareDatetime
     lapse_outcome: LapseOutcome
+
+    DERIVED_FIELDS: ClassVar[frozenset[str]] = frozenset({"lapses_at"})
 
 
 class LossPreReportCancelled(DomainEvent):
@@ -146,6 +158,34 @@ class LossFormallyReported(DomainEvent):
     production_due_on: date
     production_due_basis: DueDateBasis
 
+    DERIVED_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"certificate_number", "production_due_on", "production_due_basis"}
+    )
+
+
+class DamagedCardReplacementApplied(DomainEvent):
+    """损坏换卡: the holder surrenders a damaged card and applies for a new one (no loss report).
+
+    The surrendered card settles no more from this moment; the same production, collection and
+    activation steps as after a loss follow."""
+
+    card_number: CardNumber
+    cause: DamageCause
+    applicant: Applicant
+    agent_resident_id: ResidentId | None = None
+    identity_documents: DocumentSet
+    collection_outlet: OutletCode
+    certificate_number: CertificateNumber
+    fee_fen: Annotated[int, Field(ge=0)]
+    converting_medical_ic: bool
+    photo_provided: bool
+    production_due_on: date
+    production_due_basis: DueDateBasis
+
+    DERIVED_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"certificate_number", "production_due_on", "production_due_basis"}
+    )
+
 
 class CardProduced(DomainEvent):
     """制卡: the new card exists and is dispatched to the collection outlet."""
@@ -179,6 +219,7 @@ CARDHOLDER_EVENTS: tuple[type[DomainEvent], ...] = (
     LossPreReportLapsed,
     ProxyAuthorized,
     LossFormallyReported,
+    DamagedCardReplacementApplied,
     CardProduced,
     CardCollected,
     CardActivated,

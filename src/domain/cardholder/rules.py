@@ -11,13 +11,17 @@ from datetime import date, datetime
 from domain.cardholder.errors import (
     AgentNotAuthorized,
     AlreadyProduced,
+    CardAlreadyCollected,
     CardAlreadySuspended,
     CardNotActive,
+    CardNotCollected,
+    CardNotHeld,
     CardNotProduced,
     CardNotSealed,
     CertificateMismatch,
     DocumentsMissing,
     FormalReportIrreversible,
+    HolderAlreadyRegistered,
     InvalidCommand,
     NoOpenApplication,
     NoOpenPreReport,
@@ -29,6 +33,7 @@ from domain.cardholder.errors import (
 from domain.cardholder.events import (
     Applicant,
     CardKind,
+    DamageCause,
     FeeWaiver,
     IdentityDocument,
     ProxyScope,
@@ -37,6 +42,7 @@ from domain.cardholder.state import (
     Card,
     Cardholder,
     CardStatus,
+    CaseKind,
     PreReport,
     ProxyAuthorization,
     ReplacementCase,
@@ -56,11 +62,21 @@ _COUNTER_IDENTITY = frozenset(
 
 
 def _case_under_way(case: ReplacementCase) -> ReplacementCaseOpen:
+    how = "formally reported lost" if case.kind is CaseKind.LOSS else "surrendered as damaged"
     return ReplacementCaseOpen(
-        f"card {case.old_card_number} was formally reported lost on "
-        f"{case.applied_at:%Y-%m-%d} and its replacement (certificate "
-        f"{case.certificate_number}) is under way"
+        f"card {case.old_card_number} was {how} on {case.applied_at:%Y-%m-%d} and its "
+        f"replacement (certificate {case.certificate_number}) is under way"
     )
+
+
+def can_register(holder: Cardholder | None, issued_on: date, today: date) -> None:
+    """A holder is registered once, with a card issued no later than today."""
+    if holder is not None:
+        raise HolderAlreadyRegistered(
+            f"cardholder {mask_resident_id(holder.resident_id)} is already registered"
+        )
+    if issued_on > today:
+        raise InvalidCommand(f"a card cannot be issued in the future ({issued_on} > {today})")
 
 
 def can_pre_report(holder: Cardholder) -> Card:
@@ -188,6 +204,34 @@ def check_applicant(
     agent_may(holder, agent_resident_id, scope)
 
 
+def can_replace_damaged(
+    holder: Cardholder,
+    applicant: Applicant,
+    agent_resident_id: str | None,
+    identity_documents: Collection[ProxyDocument],
+) -> Card:
+    """A damaged card is exchanged when it is the holder's active card, no case is open, and the
+    identity check passes. A card pre-reported lost takes the loss path (a formal report)."""
+    if holder.case is not None:
+        raise _case_under_way(holder.case)
+    if holder.card.status is not CardStatus.NORMAL:
+        raise CardNotActive(
+            f"card {holder.card.number} is {holder.card.status.value}; only an active card is "
+            "exchanged as damaged (a card reported lost is replaced after a formal report)"
+        )
+    check_applicant(holder, applicant, agent_resident_id, ProxyScope.APPLY)
+    _require_documents(identity_documents_for(applicant), identity_documents, "the identity check")
+    return holder.card
+
+
+def damaged_card_fee(policy: RegionPolicy, cause: DamageCause) -> int:
+    """The fee in fen for exchanging a damaged card: waived when the card itself failed or its
+    data was wrong through no fault of the holder."""
+    if cause is DamageCause.WEAR_OR_ACCIDENT:
+        return policy.damaged_card_fee
+    return 0
+
+
 def replacement_fee(policy: RegionPolicy, waiver: FeeWaiver | None) -> int:
     """The fee in fen: the region's fee, waived for defects and errors not caused by the holder."""
     return 0 if waiver is not None else policy.replacement_fee_fen
@@ -247,7 +291,7 @@ def can_collect(
     holder in person or an agent authorized to collect."""
     case = open_application(holder, certificate_number)
     if case.collected_at is not None:
-        raise CardNotProduced(
+        raise CardAlreadyCollected(
             f"the card for certificate {certificate_number} was already collected on "
             f"{case.collected_at:%Y-%m-%d}"
         )
@@ -270,8 +314,13 @@ def can_collect(
 
 def can_activate(holder: Cardholder, card_number: str) -> Card:
     """Only the collected, sealed (封存) card can be activated (启用)."""
+    case = holder.case
+    if case is not None and case.new_card_number == card_number and case.collected_at is None:
+        raise CardNotCollected(
+            f"card {card_number} has not been collected yet; it is activated after collection"
+        )
     if holder.card.number != card_number:
-        raise CardNotSealed(f"card {card_number} is not the holder's current card")
+        raise CardNotHeld(f"card {card_number} is not the holder's current card")
     if holder.card.status is not CardStatus.SEALED:
         raise CardNotSealed(
             f"card {card_number} is {holder.card.status.value}; only a collected, sealed card "

@@ -19,6 +19,7 @@ from domain.cardholder.events import (
     CardIssued,
     CardKind,
     CardProduced,
+    DamagedCardReplacementApplied,
     LapseResult,
     LossFormallyReported,
     LossPreReportCancelled,
@@ -29,6 +30,11 @@ from domain.cardholder.events import (
 )
 from domain.event import DomainEvent
 from domain.region_policy import LapseOutcome
+
+
+class CaseKind(StrEnum):
+    LOSS = "loss"  # 补卡 after a formal loss report
+    DAMAGE = "damage"  # 换卡: a damaged card surrendered
 
 
 class CardStatus(StrEnum):
@@ -42,6 +48,7 @@ class CardStatus(StrEnum):
     TEMPORARILY_LOST = "temporarily_lost"  # 临时挂失
     FORMALLY_LOST = "formally_lost"  # 正式挂失
     CANCELLED = "cancelled"  # 注销
+    SURRENDERED = "surrendered"  # 已回收: a damaged card handed in for exchange
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,7 @@ class ReplacementCase:
     certificate_number: str
     applied_at: datetime
     production_due_on: date
+    kind: CaseKind = CaseKind.LOSS
     new_card_number: str | None = None
     produced_at: datetime | None = None
     collected_at: datetime | None = None
@@ -109,6 +117,14 @@ class Cardholder:
     case: ReplacementCase | None = None
     suspensions: tuple[SuspensionWindow, ...] = ()
     completed_cases: int = 0
+    # The newest event of the stream: a repeat that would record the same fact again is
+    # recognised without another read, and no event may be dated before it.
+    last_event: DomainEvent | None = None
+
+    @property
+    def updated_at(self) -> datetime:
+        assert self.last_event is not None
+        return self.last_event.occurred_at
 
     @property
     def settlement_suspended(self) -> bool:
@@ -141,11 +157,15 @@ def apply(holder: Cardholder | None, event: DomainEvent) -> Cardholder:
             name=event.holder_name,
             region_code=event.region_code,
             card=Card(event.card_number, event.card_kind, CardStatus.NORMAL, event.occurred_at),
+            last_event=event,
         )
     if holder is None:
         raise ValueError(f"{type(event).__name__} cannot start a cardholder stream")
+    return _evolve(replace(holder, version=event.originator_version, last_event=event), event)
+
+
+def _evolve(holder: Cardholder, event: DomainEvent) -> Cardholder:
     at = event.occurred_at
-    holder = replace(holder, version=event.originator_version)
     match event:
         case LossPreReported():
             return replace(
@@ -204,6 +224,22 @@ def apply(holder: Cardholder | None, event: DomainEvent) -> Cardholder:
                     certificate_number=event.certificate_number,
                     applied_at=at,
                     production_due_on=event.production_due_on,
+                ),
+            )
+        case DamagedCardReplacementApplied():
+            return replace(
+                holder,
+                card=replace(holder.card, status=CardStatus.SURRENDERED, since=at),
+                suspensions=_suspend(holder, at),
+                case=ReplacementCase(
+                    opened_version=event.originator_version,
+                    old_card_number=event.card_number,
+                    applicant=event.applicant,
+                    collection_outlet=event.collection_outlet,
+                    certificate_number=event.certificate_number,
+                    applied_at=at,
+                    production_due_on=event.production_due_on,
+                    kind=CaseKind.DAMAGE,
                 ),
             )
         case CardProduced():

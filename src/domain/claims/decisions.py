@@ -53,7 +53,7 @@ class ClaimContext:
     @property
     def today(self) -> date:
         """The business date: today in the region's time zone."""
-        return rules.local_date(self.now, self.policy.zone())
+        return rules.local_date(self.now, self.policy.zone)
 
 
 def _next(cls: type[E], claim: Claim, command: Any, ctx: ClaimContext, **fields: Any) -> E:
@@ -86,7 +86,7 @@ def submit_claim(
     hospital = rules.hospital_is_designated(hospitals, command.hospital_code)
     today = ctx.today
     rules.treatment_not_in_future(command.treatment_date, today)
-    window = rules.window_covering(holder, command.treatment_date, today, ctx.policy.zone())
+    window = rules.window_covering(holder, command.treatment_date, today, ctx.policy.zone)
     rules.filed_within_deadline(command.treatment_date, today, policy)
     if command.collection_certificate is not None:
         rules.certificate_is_holders(command.collection_certificate, certificate_owner, holder.id)

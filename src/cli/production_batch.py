@@ -1,0 +1,165 @@
+"""``sscard card produce --batch FILE.csv``: the production centre's batch (制卡批次).
+
+One row per card: ``certificate,new_card_number,produced_at``. Each row is one production
+command through the card office, so every rule holds row by row; the file as a whole is not a
+transaction (a bad row does not undo the good ones), and sending it again is safe: a row already
+recorded says so and writes nothing. One result line per row, a summary, and exit 0 only when
+every row is recorded (now or before).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from domain.cardholder.commands import RecordProduction
+from domain.errors import DomainError, InvalidInput
+from domain.event import Actor
+from domain.values import parse_instant, quote
+from service.bootstrap import build
+from service.settings import Settings
+
+HEADER = ("certificate", "new_card_number", "produced_at")
+MAX_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class RowResult:
+    line: int
+    certificate: str
+    status: str  # recorded | already_recorded | refused
+    reason: str = ""
+
+    def text(self) -> str:
+        where = f"line {self.line}: {quote(self.certificate, 24)}"
+        if self.status == "refused":
+            return f"{where}: refused: {self.reason}"
+        return f"{where}: {self.status.replace('_', ' ')}"
+
+    def data(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "line": self.line,
+            "certificate": self.certificate,
+            "status": self.status,
+        }
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+class Progress:
+    """A bar on stderr, redrawn in place; only on a terminal (or when asked for)."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream: TextIO, enabled: bool) -> None:
+        self._total = max(total, 1)
+        self._stream = stream
+        self._enabled = enabled
+        self._shown = -1
+
+    def update(self, done: int) -> None:
+        if not self._enabled:
+            return
+        filled = self.WIDTH * done // self._total
+        percent = 100 * done // self._total
+        if percent == self._shown and done != self._total:
+            return
+        self._shown = percent
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        self._stream.write(f"\r[{bar}] {done}/{self._total} rows ({percent}%)")
+        if done == self._total:
+            self._stream.write("\n")
+        self._stream.flush()
+
+
+def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """The rows of the file with their line numbers; a file that is not a batch is bad input."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InvalidInput(f"batch file {quote(str(path))} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"batch file {quote(str(path))} cannot be read: {exc}") from None
+    reader = csv.DictReader(text.splitlines())
+    header = tuple((name or "").strip() for name in (reader.fieldnames or ()))
+    if header != HEADER:
+        raise InvalidInput(
+            f"batch file {quote(str(path))} must start with the header {','.join(HEADER)}"
+        )
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        for row in reader:
+            if len(rows) >= MAX_ROWS:
+                raise InvalidInput(f"a batch holds at most {MAX_ROWS} rows; split the file")
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise InvalidInput(f"batch file {quote(str(path))} is not valid CSV: {exc}") from None
+    return rows
+
+
+def _command(row: Mapping[str, str | None], actor: Actor, batch_id: str | None) -> RecordProduction:
+    if None in row or any(row.get(name) is None for name in HEADER):
+        raise InvalidInput("the row must have exactly 3 fields")
+    return RecordProduction(
+        actor=actor,
+        certificate_number=str(row["certificate"]),
+        new_card_number=str(row["new_card_number"]),
+        produced_at=parse_instant(str(row["produced_at"]), "produced_at"),
+        batch_id=batch_id,
+    )
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "row"
+        return f"invalid {where}: {first['msg']}"
+    if isinstance(error, DomainError):
+        return f"({error.code}) {error}"
+    return str(error)
+
+
+def run_batch(
+    path: Path,
+    actor: Actor,
+    batch_id: str | None,
+    settings: Settings,
+    as_json: bool,
+    progress: bool,
+) -> int:
+    rows = read_rows(path)
+    bar = Progress(len(rows), sys.stderr, enabled=progress or sys.stderr.isatty())
+    results: list[RowResult] = []
+    with build(settings) as backoffice:
+        for done, (line, row) in enumerate(rows, start=1):
+            certificate = str(row.get("certificate") or "")
+            try:
+                command = _command(row, actor, batch_id)
+                outcome = backoffice.office.record_production_outcome(command)
+                status = "already_recorded" if outcome.status == "already_recorded" else "recorded"
+                result = RowResult(line, certificate, status)
+            except (DomainError, ValidationError) as exc:
+                result = RowResult(line, certificate, "refused", _reason(exc))
+            results.append(result)
+            print(json.dumps(result.data()) if as_json else result.text(), flush=True)
+            bar.update(done)
+    counts = {
+        s: sum(1 for r in results if r.status == s)
+        for s in ("recorded", "already_recorded", "refused")
+    }
+    if as_json:
+        print(json.dumps({"summary": {"rows": len(results), **counts}}))
+    else:
+        print(
+            f"batch {path.name}: {len(results)} rows, {counts['recorded']} recorded, "
+            f"{counts['already_recorded']} already recorded, {counts['refused']} refused"
+        )
+    return 0 if counts["refused"] == 0 else 1

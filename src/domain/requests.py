@@ -1,0 +1,101 @@
+"""Client request ids: a retried command gets its first result back and writes nothing.
+
+Each request id a command carries gets a one-event stream of its own (the pattern of
+``references.py``), written in the same transaction as the holder event the command records.
+The record holds a fingerprint of the command's content and where its event is, so that a retry
+with the same id and the same content is answered with that event, and the same id with other
+content is refused. A command that records nothing (a no-op) writes no record either: its retry
+is the same no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field, WithJsonSchema
+
+from domain.errors import InvalidInput
+from domain.event import DomainEvent
+
+_REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+RequestId = Annotated[
+    str,
+    Field(pattern=_REQUEST_ID_PATTERN),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _REQUEST_ID_PATTERN,
+            "description": "client request id (a UUID is a good one)",
+        }
+    ),
+]
+
+
+class RequestIdReused(InvalidInput):
+    """The same request id came with other content: a client bug, never a retry.
+
+    Bad input (HTTP 422, exit 2), as the IETF Idempotency-Key draft answers a reused key."""
+
+    code = "request_id_reused"
+
+
+def request_stream_id(request_id: str) -> UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"sscard:request:{request_id}")
+
+
+class RequestRecorded(DomainEvent):
+    """Internal bookkeeping (never published): request ``request_id`` recorded the holder's
+    event at ``event_version``."""
+
+    request_id: RequestId
+    command_type: str
+    fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    holder_id: UUID
+    event_version: Annotated[int, Field(ge=1)]
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON-able form of a command's content that is the same in every process (sets sorted,
+    enums by value), so a retry from another process gets the same fingerprint."""
+    if isinstance(value, BaseModel):
+        return {name: _canonical(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted(_canonical(v) for v in value)
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, date | datetime | UUID):
+        return str(value)
+    return value
+
+
+def fingerprint(command: BaseModel) -> str:
+    content = _canonical(command)
+    content.pop("request_id", None)
+    text = json.dumps([type(command).__name__, content], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record_request(request_id: str, command: BaseModel, event: DomainEvent) -> RequestRecorded:
+    return RequestRecorded(
+        originator_id=request_stream_id(request_id),
+        originator_version=1,
+        event_id=uuid.uuid4(),
+        occurred_at=event.occurred_at,
+        actor=event.actor,
+        request_id=request_id,
+        command_type=type(command).__name__,
+        fingerprint=fingerprint(command),
+        holder_id=event.originator_id,
+        event_version=event.originator_version,
+    )
