@@ -177,7 +177,7 @@ _CLAIM_SHAPES: dict[type[DomainEvent], tuple[str, tuple[str, ...], str]] = {
 }
 
 _PUBLIC: dict[type[DomainEvent], Callable[[Form], Form]] = {
-    **{cls: _as_is for cls in CARDHOLDER_EVENTS},
+    **dict.fromkeys(CARDHOLDER_EVENTS, _as_is),
     CardIssued: _card_issued,
     ProxyAuthorized: _proxy_authorized,
     LossFormallyReported: _agent_acted,
