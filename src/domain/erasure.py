@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, ValidationInfo
+from pydantic import AfterValidator, ValidationInfo, ValidatorFunctionWrapHandler, WrapValidator
 
 ERASED: Final = "[erased]"
 # The pydantic validation context the mapper passes for an erased holder's records.
@@ -32,6 +32,18 @@ def _only_in_erased_records(value: str, info: ValidationInfo) -> str:
 # The marker's type in states built from records (what a personal field may hold once erased).
 ErasedMarker = Literal["[erased]"]
 Erased = Annotated[ErasedMarker, AfterValidator(_only_in_erased_records)]
+
+
+def _marker_first(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+    """The marker of an erased record is taken as is, before the field's own validators run
+    (an ID number's validator would refuse it as a malformed number)."""
+    if value == ERASED and from_erased_record(info):
+        return value
+    return handler(value)
+
+
+# Put on a personal field typed ``X | Erased``: ``Annotated[X | Erased, ERASABLE]``.
+ERASABLE = WrapValidator(_marker_first)
 
 
 def is_erased(value: object) -> bool:

@@ -88,15 +88,7 @@ class PydanticMapper(Mapper[UUID]):
         cls = type(event)
         stream, version = event.originator_id, event.originator_version
         state = event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
-        personal = PERSONAL_FIELDS.get(cls)
-        if personal:
-            key = self.personal_data.key_for_writing(_owner(state, stream))
-            for name in personal:
-                value = state.get(name)
-                if value is not None:
-                    state[name] = PersonalData.seal(
-                        key, orjson.dumps(value), _field_context(stream, version, name)
-                    )
+        self.seal(cls, state, stream, version)
         state[CHAIN_FIELD] = self._link(stream, version)
         data = self.transcoder.encode(state)
         if self.compressor:
@@ -106,6 +98,22 @@ class PydanticMapper(Mapper[UUID]):
         return StoredEvent(
             originator_id=stream, originator_version=version, topic=topic, state=data
         )
+
+    def seal(
+        self, cls: type[DomainEvent], state: dict[str, Any], stream: UUID, version: int
+    ) -> None:
+        """Encrypt the personal fields of a record's JSON state in place, with the data key of
+        the holder the record is about."""
+        personal = PERSONAL_FIELDS.get(cls)
+        if not personal:
+            return
+        key = self.personal_data.key_for_writing(_owner(state, stream))
+        for name in personal:
+            value = state.get(name)
+            if value is not None:
+                state[name] = PersonalData.seal(
+                    key, orjson.dumps(value), _field_context(stream, version, name)
+                )
 
     def _link(self, stream: UUID, version: int) -> str:
         """The digest of the record before this one in its stream ("" for the first)."""

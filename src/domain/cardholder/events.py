@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import AwareDatetime, Field, PlainSerializer
 
-from domain.erasure import Erased
+from domain.erasure import ERASABLE, Erased
 from domain.event import Channel, DomainEvent
 from domain.identifiers import (
     CardNumber,
@@ -93,8 +93,8 @@ DocumentSet = Annotated[
 
 # Personal fields (encrypted at rest with the holder's data key, never published) read as the
 # erasure marker once the holder is erased; ``domain.disclosure`` lists them per event type.
-PersonalId = ResidentId | Erased
-PersonalName = Name | Erased
+PersonalId = Annotated[ResidentId | Erased, ERASABLE]
+PersonalName = Annotated[Name | Erased, ERASABLE]
 
 
 class ErasureReason(StrEnum):
@@ -155,7 +155,7 @@ class ProxyAuthorized(DomainEvent):
     scope: ScopeSet
     grounds: ProxyGrounds
     documents: DocumentSet
-    relationship: Annotated[str, Field(max_length=32)] | Erased | None = None
+    relationship: Annotated[Annotated[str, Field(max_length=32)] | Erased, ERASABLE] | None = None
 
 
 class LossFormallyReported(DomainEvent):

@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from domain.claims.amounts import Computation, Fen, PositiveFen, check_bill
-from domain.erasure import Erased
+from domain.erasure import ERASABLE, Erased
 from domain.event import DomainEvent
 from domain.hospitals import HospitalCode
 from domain.identifiers import CardNumber, CertificateNumber, RegionCode, validate_shape
@@ -127,13 +127,13 @@ class ReimbursementClaimSubmitted(ClaimEvent):
     region_code: RegionCode  # whose pooled fund repays it: the holder's region at filing
     # The medical details are personal (encrypted at rest with the holder's data key, never
     # published) and read as erased once the holder is erased.
-    hospital_code: HospitalCode | Erased
+    hospital_code: Annotated[HospitalCode | Erased, ERASABLE]
     hospital_region_code: RegionCode
-    treatment_date: date | Erased  # local date (the region's time zone)
+    treatment_date: Annotated[date | Erased, ERASABLE]  # local date (the region's time zone)
     filed_on: date  # local date
-    invoice_number: InvoiceNumber | Erased
-    bill: Bill | Erased
-    documents: ClaimDocumentSet | Erased
+    invoice_number: Annotated[InvoiceNumber | Erased, ERASABLE]
+    bill: Annotated[Bill | Erased, ERASABLE]
+    documents: Annotated[ClaimDocumentSet | Erased, ERASABLE]
     collection_certificate: CertificateNumber | None = None
     window: WindowEvidence
 
@@ -154,7 +154,9 @@ class ReimbursementClaimApproved(ClaimEvent):
 
 class ReimbursementClaimRejected(ClaimEvent):
     reason: RejectionReason
-    explanation: Explanation | Erased  # free text about the holder's bill: personal
+    explanation: Annotated[
+        Explanation | Erased, ERASABLE
+    ]  # free text about the holder's bill: personal
 
 
 class ReimbursementClaimPaid(ClaimEvent):
@@ -165,15 +167,15 @@ class ReimbursementClaimPaid(ClaimEvent):
 class ReimbursementClaimWithdrawn(ClaimEvent):
     """The holder takes the claim back before it is decided."""
 
-    explanation: Explanation | Erased | None = None
+    explanation: Annotated[Explanation | Erased, ERASABLE] | None = None
 
 
 class InvoiceNumberReserved(Reservation):
     """The one event of an invoice's stream: which claim holds it."""
 
     claim_id: UUID
-    hospital_code: HospitalCode | Erased
-    invoice_number: InvoiceNumber | Erased
+    hospital_code: Annotated[HospitalCode | Erased, ERASABLE]
+    invoice_number: Annotated[InvoiceNumber | Erased, ERASABLE]
 
 
 class BenefitConsumed(DomainEvent):
