@@ -52,7 +52,7 @@ def add_commands(commands: Any) -> None:
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
     with build(settings) as backoffice:
-        report = verify_chain(backoffice.personal_data.table, backoffice.views)
+        report = verify_chain(backoffice)
         anchored = None
         if args.anchor is not None and not report.findings:
             anchored = anchor_digest(backoffice.views, args.anchor[0])

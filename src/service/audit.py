@@ -9,8 +9,10 @@ Two checks, over the raw stored records (no decryption, no validation):
 2. **The whole log's order.** A per-stream chain cannot see a stream's last event altered or
    removed, or events of different streams swapped in the log. So the log itself is chained in
    ``sscard_log_chain`` (beside the read models): one row per audited position with the
-   record's digest and a running digest of the whole log up to it. Each run first compares every
-   audited position with the store, then (if all is well) audits what was added since. The
+   record's digest and a running digest of the whole log up to it, written by the audit
+   follower (``sscard run`` keeps it moments behind the store, on the tracking runner; each
+   verification also brings it up to date). Each run first compares every audited position with
+   the store, then (if all is well) audits what was added since. The
    running digest of the newest position is printed: an auditor who writes it down (or has it
    published) can later prove with ``--anchor POSITION:DIGEST`` that the history up to there is
    the same, even against someone able to rewrite the store and this table together.
@@ -22,13 +24,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
+from uuid import UUID
 
 import orjson
-from sqlalchemy import BigInteger, Column, Table, Text, delete, select
+from eventsourcing.persistence import Notification
+from sqlalchemy import BigInteger, Column, Table, Text, select
 
+from service.bootstrap import BackOffice
 from service.chain import CHAIN_FIELD, record_digest
 from service.keystore import KeyTable, RawRecord
-from tracking.store import ViewStore, metadata
+from tracking.board import Board
+from tracking.follow import Batch, Commit, Follower, StorePositions
+from tracking.runner import Pulse, Runner
+from tracking.source import StoreFeed
+from tracking.store import Tx, ViewStore, metadata
+
+AUDIT = "audit_log"
 
 log_chain_table = Table(
     "sscard_log_chain",
@@ -169,8 +180,9 @@ def _running(previous: str, digest: str) -> str:
     return sha256(f"{previous}\n{digest}".encode()).hexdigest()
 
 
-def verify_log(table: KeyTable, views: ViewStore, report: ChainReport, extend: bool = True) -> None:
+def verify_log(backoffice: BackOffice, report: ChainReport, extend: bool = True) -> None:
     """Compare every audited log position with the store; then audit the new ones."""
+    table, views = backoffice.personal_data.table, backoffice.views
     views.create([log_chain_table])
     t = log_chain_table.c
     with views.reading() as tx:
@@ -220,25 +232,69 @@ def verify_log(table: KeyTable, views: ViewStore, report: ChainReport, extend: b
     report.head = (last_audited, chain) if audited else None
     if not extend or report.findings or report.unlinked:
         return
-    rows: list[dict[str, Any]] = []
-    for record in table.records(after=last_audited):
-        digest = _digest(record)
-        chain = _running(chain, digest)
-        rows.append(
-            {
-                "position": record.position,
-                "stream_id": str(record.stream_id),
-                "version": record.version,
-                "digest": digest,
-                "chain": chain,
-            }
-        )
-        report.head = (record.position, chain)
-    if rows:
-        with views.transaction() as tx:
-            for start in range(0, len(rows), 1000):
-                tx.execute(log_chain_table.insert(), rows[start : start + 1000])
-        report.added = len(rows)
+    follower = log_chain_follower(backoffice)
+    pulse = Pulse.quiet()
+    while (handled := follower.step(pulse)) is not None:
+        report.added += handled
+    with views.reading() as tx:
+        newest = tx.execute(
+            select(log_chain_table).order_by(log_chain_table.c.position.desc()).limit(1)
+        ).first()
+    report.head = (int(newest.position), str(newest.chain)) if newest else None
+
+
+class LogChainHandler:
+    """The audit follower's handler: each batch's rows and the position, in one transaction."""
+
+    def handle(self, batch: Batch[int, Notification], commit: Commit, pulse: Pulse) -> None:
+        del pulse
+
+        def chain_them(tx: Tx) -> None:
+            t = log_chain_table.c
+            last = tx.execute(select(t.chain).order_by(t.position.desc()).limit(1)).first()
+            chain = str(last[0]) if last else ""
+            rows: list[dict[str, Any]] = []
+            for n in batch.items:
+                stream = (
+                    n.originator_id
+                    if isinstance(n.originator_id, UUID)
+                    else UUID(str(n.originator_id))
+                )
+                digest = record_digest(stream, n.originator_version, n.topic, n.state)
+                chain = _running(chain, digest)
+                rows.append(
+                    {
+                        "position": n.id,
+                        "stream_id": str(stream),
+                        "version": n.originator_version,
+                        "digest": digest,
+                        "chain": chain,
+                    }
+                )
+            if rows:
+                tx.execute(log_chain_table.insert(), rows)
+
+        commit(chain_them)
+
+
+def log_chain_follower(
+    backoffice: BackOffice, batch_size: int = 500
+) -> Follower[int, Notification]:
+    """The audit follower: every stored record, in log order, into ``sscard_log_chain``."""
+    backoffice.views.create([log_chain_table])
+    backoffice.views.ensure_position(AUDIT)
+    feed: StoreFeed[Notification] = StoreFeed(backoffice.source, lambda n: n)
+    return Follower(AUDIT, feed, StorePositions(backoffice.views), LogChainHandler(), batch_size)
+
+
+def log_chain_runner(backoffice: BackOffice) -> Runner:
+    """``sscard run``'s audit worker: keeps the log chain moments behind the store."""
+    return Runner(
+        AUDIT,
+        follower=log_chain_follower(backoffice),
+        board=Board(backoffice.views, AUDIT),
+        idle_wait=1.0,
+    )
 
 
 def anchor_digest(views: ViewStore, position: int) -> str | None:
@@ -252,13 +308,13 @@ def anchor_digest(views: ViewStore, position: int) -> str | None:
 def forget_log_chain(views: ViewStore) -> None:
     """After ``sscard db migrate`` rewrote records: the log is audited afresh from position 0."""
     views.create([log_chain_table])
-    with views.transaction() as tx:
-        tx.execute(delete(log_chain_table))
+    views.ensure_position(AUDIT)
+    views.reset(AUDIT, [log_chain_table])
 
 
-def verify_chain(table: KeyTable, views: ViewStore) -> ChainReport:
+def verify_chain(backoffice: BackOffice) -> ChainReport:
     report = ChainReport()
-    verify_streams(table, report)
-    verify_log(table, views, report)
+    verify_streams(backoffice.personal_data.table, report)
+    verify_log(backoffice, report)
     report.findings.sort()
     return report
