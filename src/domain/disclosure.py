@@ -24,10 +24,16 @@ from pydantic.fields import FieldInfo
 
 from domain.cardholder.events import (
     CARDHOLDER_EVENTS,
+    CardActivated,
     CardCollected,
     CardIssued,
+    CardProduced,
     DamagedCardReplacementApplied,
+    HolderErased,
     LossFormallyReported,
+    LossPreReportCancelled,
+    LossPreReported,
+    LossPreReportLapsed,
     ProxyAuthorized,
 )
 from domain.claims.events import (
@@ -317,10 +323,16 @@ PUBLIC_MODELS: dict[type[DomainEvent], type[PublicPayload]] = {
 
 # The contract's names, as consumers and other rooms refer to them.
 PublicCardIssued = PUBLIC_MODELS[CardIssued]
+PublicLossPreReported = PUBLIC_MODELS[LossPreReported]
+PublicLossPreReportCancelled = PUBLIC_MODELS[LossPreReportCancelled]
+PublicLossPreReportLapsed = PUBLIC_MODELS[LossPreReportLapsed]
 PublicProxyAuthorized = PUBLIC_MODELS[ProxyAuthorized]
 PublicLossFormallyReported = PUBLIC_MODELS[LossFormallyReported]
 PublicDamagedCardReplacementApplied = PUBLIC_MODELS[DamagedCardReplacementApplied]
+PublicCardProduced = PUBLIC_MODELS[CardProduced]
 PublicCardCollected = PUBLIC_MODELS[CardCollected]
+PublicCardActivated = PUBLIC_MODELS[CardActivated]
+PublicHolderErased = PUBLIC_MODELS[HolderErased]
 PublicReimbursementClaimSubmitted = PUBLIC_MODELS[ReimbursementClaimSubmitted]
 PublicReimbursementClaimApproved = PUBLIC_MODELS[ReimbursementClaimApproved]
 PublicReimbursementClaimRejected = PUBLIC_MODELS[ReimbursementClaimRejected]
