@@ -31,6 +31,7 @@ from eventsourcing.persistence import Cipher
 from eventsourcing.utils import Environment, get_topic
 
 from service.keystore import KeyRow, KeyTable, MemoryKeyTable, PostgresKeyTable, SQLiteKeyTable
+from service.settings import ConfigurationError
 
 _NONCE = 12
 
@@ -40,8 +41,8 @@ class DataKeyMissing(RuntimeError):
     a backup of the events was restored without the keys)."""
 
 
-class WrongMasterKey(RuntimeError):
-    """The master key does not unwrap the store's data keys."""
+class WrongMasterKey(ConfigurationError):
+    """The master key does not unwrap the store's data keys (bad configuration, exit 2)."""
 
 
 class HolderKeyErased(RuntimeError):
@@ -170,8 +171,9 @@ class PersonalData(Cipher):
             )
         except InvalidTag:
             raise WrongMasterKey(
-                "SSCARD_MASTER_KEY does not unwrap the store's data keys (a different master "
-                f"key wrapped them: key id {row.kek_id}, this one is {self.kek_id})"
+                "SSCARD_MASTER_KEY",
+                "does not unwrap the store's data keys (a different master key wrapped them: "
+                f"key id {row.kek_id}, this one is {self.kek_id})",
             ) from None
         opened = AESGCM(key)
         self._put(owner, opened)

@@ -134,3 +134,7 @@ def _erase_and_audit(cli: Cli, settings: Settings, holder: str) -> None:
         assert catch_up(backoffice.source, backoffice.views, schedule) > 0
     refused = cli.refused(1, "loss", "pre-report", "--resident-id", holder, *CLERK)
     assert "erased" in refused
+    cli.env["SSCARD_ALLOW_UNMASKED"] = "false"
+    forbidden = cli.refused(1, "holder", "history", "--resident-id", holder, "--unmasked",
+                            "--staff", "auditor-01")  # fmt: skip
+    assert "SSCARD_ALLOW_UNMASKED" in forbidden

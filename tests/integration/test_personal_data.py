@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from pydantic import SecretStr
 
 from domain.cardholder.errors import HolderDataErased
 from domain.claims.errors import ClaimDetailsErased
@@ -26,7 +27,7 @@ from samples.stories import erase
 from service.audit import verify_chain
 from service.bootstrap import BackOffice, build
 from service.erasure import erase_holder
-from service.settings import Settings
+from service.settings import ConfigurationError, Settings
 from tests.support import (
     AGENT_DOCS,
     Clock,
@@ -277,3 +278,13 @@ def test_an_untouched_store_passes_and_keeps_passing(wired: BackOffice, clock: C
     assert report.intact, report.findings
     assert report.head is not None
     assert report.head[0] == wired.source.head()
+
+
+def test_another_master_key_is_a_configuration_error_naming_it(settings: Settings, clock: Clock):
+    rid = resident_id()
+    with build(settings, clock=clock) as backoffice:
+        backoffice.office.issue_card(issue(rid))
+    other = settings.model_copy(update={"master_key": SecretStr("another-master-key-" + "x" * 20)})
+    with build(other, clock=clock) as backoffice, pytest.raises(ConfigurationError) as refused:
+        backoffice.office.holder(rid)
+    assert refused.value.variable == "SSCARD_MASTER_KEY"
