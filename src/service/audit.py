@@ -118,12 +118,6 @@ def check_stream(records: list[RawRecord], report: ChainReport) -> Finding | Non
             return Finding(
                 record.position, f"{name}: {missing} removed (before version {record.version})"
             )
-        if index and record.position < records[index - 1].position:
-            return Finding(
-                record.position,
-                f"{name}: version {record.version} stands before version "
-                f"{records[index - 1].version} in the log (reordered)",
-            )
         try:
             link = _link_of(record)
         except ValueError:
@@ -135,6 +129,13 @@ def check_stream(records: list[RawRecord], report: ChainReport) -> Finding | Non
             report.unlinked += 1
         elif previous is not None and link != previous:
             return _broken(name, records, index, previous)
+        # The links hold; a stream's events must still come in log order.
+        if index and record.position < records[index - 1].position:
+            return Finding(
+                record.position,
+                f"{name}: version {record.version} stands before version "
+                f"{records[index - 1].version} in the log (reordered)",
+            )
         previous = _digest(record)
         expected_version = record.version + 1
     return None

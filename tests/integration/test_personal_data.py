@@ -26,6 +26,7 @@ from samples.claims import approve, submit
 from samples.stories import erase
 from service.audit import verify_chain
 from service.bootstrap import BackOffice, build
+from service.chain import record_digest
 from service.erasure import erase_holder
 from service.settings import ConfigurationError, Settings
 from tests.support import (
@@ -108,6 +109,25 @@ class RawStore:
                     f"DELETE FROM {self.table} WHERE originator_id = ? AND originator_version = ?"
                 ),
                 (self._id(stream), version),
+            )
+
+    def insert_after(self, stream: UUID, version: int, forged: bytes, topic: str) -> None:
+        """Slip an event in after ``version``: later versions move up by one."""
+        with self._cursor() as c:
+            for shift in (1000, -999):
+                c.execute(
+                    self._q(
+                        f"UPDATE {self.table} SET originator_version = originator_version + ?"
+                        " WHERE originator_id = ? AND originator_version > ?"
+                    ),
+                    (shift, self._id(stream), version),
+                )
+            c.execute(
+                self._q(
+                    f"INSERT INTO {self.table} (originator_id, originator_version, topic, "
+                    "state) VALUES (?, ?, ?, ?)"
+                ),
+                (self._id(stream), version + 1, topic, forged),
             )
 
     def swap_positions(self, first: int, second: int) -> None:
@@ -258,6 +278,18 @@ def test_two_swapped_events_are_named(wired: BackOffice, clock: Clock):
     raw.set_state(stream, 3, second)
     found = _findings(wired)
     assert any(f"stream {stream}: versions 2 and 3 reordered" in f for f in found), found
+
+
+def test_an_inserted_event_is_named(wired: BackOffice, clock: Clock):
+    stream, _ = _populated(wired, clock)
+    raw = RawStore(wired.settings)
+    # A forger who knows the chain: the slipped-in event links correctly to its predecessor.
+    second = raw.state(stream, 2)
+    link = record_digest(stream, 2, "domain.cardholder.events:LossPreReported", second)
+    forged = re.sub(rb'"_chain":"[0-9a-f]*"', f'"_chain":"{link}"'.encode(), second)
+    raw.insert_after(stream, 2, forged, "domain.cardholder.events:LossPreReported")
+    found = _findings(wired)
+    assert any(f"stream {stream}: version 3 inserted" in f for f in found), found
 
 
 def test_two_events_swapped_in_the_log_are_named(wired: BackOffice, clock: Clock):
