@@ -232,6 +232,12 @@ class BackOffice:
         self.close()
 
 
+def mapper_of(backoffice: BackOffice) -> PydanticMapper:
+    mapper = backoffice.office.mapper
+    assert isinstance(mapper, PydanticMapper)
+    return mapper
+
+
 def personal_data_of(office: CardOffice) -> PersonalData:
     """The office's data keys (its mapper holds them)."""
     mapper = office.mapper

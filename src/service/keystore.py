@@ -54,6 +54,9 @@ class KeyTable(Protocol):
 
     def get(self, owner: str) -> KeyRow | None: ...
 
+    def get_many(self, owners: Sequence[str]) -> dict[str, KeyRow]:
+        """The rows of these holders that exist, in one query."""
+
     def add(self, owner: str, wrapped: bytes, kek_id: str) -> KeyRow:
         """Store ``wrapped`` unless the holder has a row already; returns the row that holds."""
 
@@ -86,6 +89,9 @@ class MemoryKeyTable:
 
     def get(self, owner: str) -> KeyRow | None:
         return self._rows.get(owner)
+
+    def get_many(self, owners: Sequence[str]) -> dict[str, KeyRow]:
+        return {o: row for o in owners if (row := self._rows.get(o)) is not None}
 
     def add(self, owner: str, wrapped: bytes, kek_id: str) -> KeyRow:
         with self._lock:
@@ -152,6 +158,21 @@ class SQLiteKeyTable:
                 .fetchone()
             )
         return None if row is None else KeyRow(row[0], row[1])
+
+    def get_many(self, owners: Sequence[str]) -> dict[str, KeyRow]:
+        found: dict[str, KeyRow] = {}
+        with self._lock:
+            conn = self._connection()
+            for start in range(0, len(owners), 500):
+                chunk = owners[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for holder, wrapped, kek_id in conn.execute(
+                    f"SELECT holder_id, wrapped, kek_id FROM {KEYS_TABLE} "
+                    f"WHERE holder_id IN ({marks})",
+                    chunk,
+                ):
+                    found[holder] = KeyRow(wrapped, kek_id)
+        return found
 
     def add(self, owner: str, wrapped: bytes, kek_id: str) -> KeyRow:
         with self._lock:
@@ -316,6 +337,15 @@ class PostgresKeyTable:
             if rows
             else None
         )
+
+    def get_many(self, owners: Sequence[str]) -> dict[str, KeyRow]:
+        rows = self._run(
+            sql.SQL("SELECT holder_id, wrapped, kek_id FROM {} WHERE holder_id = ANY(%s)").format(
+                self._keys()
+            ),
+            (list(owners),),
+        )
+        return {str(h): KeyRow(bytes(w) if w is not None else None, str(k)) for h, w, k in rows}
 
     def add(self, owner: str, wrapped: bytes, kek_id: str) -> KeyRow:
         self._run(

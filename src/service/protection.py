@@ -140,6 +140,19 @@ class PersonalData(Cipher):
             )
         return None
 
+    def prefetch(self, owners: set[str]) -> None:
+        """Load the keys of many holders in one query (the relay, per batch)."""
+        missing = [o for o in owners if self._cached(o) is None]
+        if not missing:
+            return
+        rows = self.table.get_many(missing)
+        for owner in missing:
+            row = rows.get(owner)
+            if row is None:
+                self._put(owner, _ABSENT)
+            else:
+                self._remember(owner, row)
+
     def is_erased(self, owner: str) -> bool:
         if self._cached(owner) is _ERASED:
             return True
