@@ -30,6 +30,7 @@ from samples.stories import (
 )
 from service.calendar import EstimatingCalendar
 from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC
+from service.protection import PERSONAL_DATA_TOPIC
 
 __all__ = [
     "AGENT_DOCS",
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 HOLDER_ID_KEY = "test-holder-id-key-000000"
+MASTER_KEY = "test-master-key-0000000000000000000000"
 
 # One source of identities for the whole run: no two tests (or two stores) share a number.
 IDS = Identities(district="110105", card_prefix="T")
@@ -111,6 +113,8 @@ def memory_office(clock: Clock | None = None, **kwargs: Any) -> CardOffice:
         "MAPPER_TOPIC": MAPPER_TOPIC,
         "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
         "HOLDER_ID_KEY": HOLDER_ID_KEY,
+        "CIPHER_TOPIC": PERSONAL_DATA_TOPIC,
+        "MASTER_KEY": MASTER_KEY,
     }
     kwargs.setdefault("calendar", CALENDAR)
     return CardOffice(env=env, clock=clock or Clock(), **kwargs)

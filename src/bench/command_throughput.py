@@ -128,7 +128,11 @@ def _bare_payloads(
     for index, command in enumerate(plan[0]):
         outcome = office.execute(command)
         assert outcome.event is not None
-        target = len(office.mapper.to_stored_event(outcome.event).state)
+        event = outcome.event
+        [stored] = office.recorder.select_events(
+            event.originator_id, gt=event.originator_version - 1, lte=event.originator_version
+        )
+        target = len(stored.state)
         (probe.suspend if index == 0 else probe.resume)({"content": ""})
         empty = len(bare.mapper.to_stored_event(probe.collect_events()[-1]).state)
         payloads.append({"content": "x" * max(target - empty, 0)})

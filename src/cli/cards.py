@@ -7,15 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cli.output import (
-    BEIJING,
-    event_json,
-    event_line,
-    holder_data,
-    holder_summary,
-    outcome_json,
-    outcome_line,
-)
+from cli.output import BEIJING, outcome_json, outcome_line
 from cli.production_batch import run_batch
 from domain.cardholder.commands import (
     ActivateCard,
@@ -121,7 +113,6 @@ def add_commands(commands: Any) -> None:
     _add_card_commands(commands)
     _add_loss_commands(commands)
     _add_proxy_commands(commands)
-    _add_holder_commands(commands)
 
 
 def _add_card_commands(commands: Any) -> None:
@@ -322,19 +313,6 @@ def _add_proxy_commands(commands: Any) -> None:
     authorize.set_defaults(handler=_authorize)
 
 
-def _add_holder_commands(commands: Any) -> None:
-    holder = commands.add_parser("holder", help="look at a holder's state and history")
-    holder_commands = holder.add_subparsers(dest="holder_command", required=True, metavar="ACTION")
-    show = holder_commands.add_parser("show", help="current card, case, proxies, suspensions")
-    _holder_args(show)
-    _output_args(show)
-    show.set_defaults(handler=_show)
-    history = holder_commands.add_parser("history", help="every event of the holder, oldest first")
-    _holder_args(history)
-    _output_args(history)
-    history.set_defaults(handler=_history)
-
-
 def _issue(args: argparse.Namespace, settings: Settings) -> int:
     if args.imported == bool(args.staff):
         raise InvalidInput("give --staff for a card issued at an outlet, or --imported without it")
@@ -505,31 +483,4 @@ def _whose(args: argparse.Namespace, settings: Settings) -> int:
                 f"card {number} ({current}) belongs to "
                 f"{mask_resident_id(holder.resident_id)}, stream {holder_id}"
             )
-        return 0
-
-
-def _show(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
-        office = backoffice.office
-        holder = office.holder(args.resident_id)
-        if args.json:
-            print(json.dumps(holder_data(holder), ensure_ascii=False))
-            return 0
-        zone = office.policies.policy_for(holder.region_code).zone
-        for line in holder_summary(holder, zone):
-            print(line)
-        return 0
-
-
-def _history(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
-        office = backoffice.office
-        events = office.history(args.resident_id)
-        if args.json:  # JSON Lines: one event per line, oldest first
-            for event in events:
-                print(event_json(event))
-            return 0
-        zone = office.zone_of(events[0].originator_id)
-        for event in events:
-            print(event_line(event, zone))
         return 0

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from domain.claims.amounts import Computation, format_yuan
 from domain.claims.events import (
+    Bill,
     ClaimEvent,
     ReimbursementClaimApproved,
     ReimbursementClaimPaid,
@@ -17,6 +18,7 @@ from domain.claims.events import (
     ReimbursementClaimWithdrawn,
 )
 from domain.claims.state import Claim
+from domain.erasure import ERASED
 from domain.hospitals import Hospital
 
 
@@ -36,11 +38,15 @@ def describe_claim_event(event: ClaimEvent, zone: ZoneInfo) -> str:
             window_end = (
                 f"to {local(event.window.ended_at, zone)}" if event.window.ended_at else "(open)"
             )
+            amounts = (
+                f"total {yuan(event.bill.total_fen)}, in scope {yuan(event.bill.in_scope_fen)}"
+                if isinstance(event.bill, Bill)
+                else f"bill {ERASED}"
+            )
             return (
                 f"{claim} submitted: treatment {event.treatment_date} at {event.hospital_code}, "
-                f"invoice {event.invoice_number}, total {yuan(event.bill.total_fen)}, in scope "
-                f"{yuan(event.bill.in_scope_fen)}; card {event.window.card_number} blocked from "
-                f"{local(event.window.started_at, zone)} {window_end}"
+                f"invoice {event.invoice_number}, {amounts}; card {event.window.card_number} "
+                f"blocked from {local(event.window.started_at, zone)} {window_end}"
             )
         case ReimbursementClaimApproved():
             return f"{claim} approved: payable {yuan(event.payable_fen)}"
@@ -74,6 +80,12 @@ def claim_summary(
     window_end = f"to {local(window.ended_at, zone)}" if window.ended_at else "(open at filing)"
     hospital_name = f" {hospital.name}" if hospital else " (no longer in the registry)"
     bill = claim.bill
+    amounts = (
+        f"total {yuan(bill.total_fen)}, within policy scope {yuan(bill.in_scope_fen)}, "
+        f"fully self-paid {yuan(bill.fully_self_paid_fen)}"
+        if isinstance(bill, Bill)
+        else ERASED
+    )
     lines = [
         f"claim       {claim.id} (version {claim.version})",
         f"status      {claim.status.value}",
@@ -81,9 +93,8 @@ def claim_summary(
         f"hospital    {claim.hospital_code}{hospital_name}",
         f"treatment   {claim.treatment_date}, filed {claim.filed_on} (local dates)",
         f"invoice     {claim.invoice_number}",
-        f"bill        total {yuan(bill.total_fen)}, within policy scope "
-        f"{yuan(bill.in_scope_fen)}, fully self-paid {yuan(bill.fully_self_paid_fen)}",
-        f"documents   {', '.join(sorted(d.value for d in claim.documents))}",
+        f"bill        {amounts}",
+        f"documents   {_documents(claim)}",
         f"window      card {window.card_number} blocked from {local(window.started_at, zone)} "
         f"{window_end}",
     ]
@@ -109,6 +120,12 @@ def claim_summary(
     return lines
 
 
+def _documents(claim: Claim) -> str:
+    if isinstance(claim.documents, str):
+        return claim.documents  # erased
+    return ", ".join(sorted(d.value for d in claim.documents))
+
+
 def claim_json(claim: Claim, holder: str, zone: ZoneInfo) -> dict[str, Any]:
     """The claim as JSON: fen as integers, yuan as two-place strings, times local with offset."""
     payable = claim.payable_fen
@@ -120,11 +137,13 @@ def claim_json(claim: Claim, holder: str, zone: ZoneInfo) -> dict[str, Any]:
         "holder_id": str(claim.holder_id),
         "region_code": claim.region_code,
         "hospital_code": claim.hospital_code,
-        "treatment_date": claim.treatment_date.isoformat(),
+        "treatment_date": str(claim.treatment_date),
         "filed_on": claim.filed_on.isoformat(),
         "invoice_number": claim.invoice_number,
-        "bill": claim.bill.model_dump(mode="json"),
-        "documents": sorted(d.value for d in claim.documents),
+        "bill": claim.bill.model_dump(mode="json") if isinstance(claim.bill, Bill) else ERASED,
+        "documents": (
+            ERASED if isinstance(claim.documents, str) else sorted(d.value for d in claim.documents)
+        ),
         "collection_certificate": claim.collection_certificate,
         "window": claim.window.model_dump(mode="json"),
         "benefit_year": claim.benefit_year,

@@ -20,7 +20,7 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from cli import cards, claims, operations
+from cli import audit, cards, claims, holders, operations
 from domain.errors import DomainError, InvalidInput
 from domain.values import QUOTE_LIMIT
 from service.bootstrap import DATABASE_ERRORS, InfrastructureError
@@ -86,7 +86,9 @@ def build_parser(
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cards.add_commands(commands)
+    holders.add_commands(commands)
     claims.add_commands(commands)
+    audit.add_commands(commands)
     operations.add_commands(commands)
     wanted = _first_command(argv)
     for name, (module, help_text) in TOOLS.items():

@@ -1,4 +1,5 @@
-"""How the CLI tells people what happened: one line per recorded event, ID numbers masked.
+"""How the CLI tells people what happened: one line per recorded event, ID numbers and names
+masked (in text and in JSON), except in an auditor's ``--unmasked`` read.
 
 Times are shown in the holder's region's time zone with their offset (``2026-09-28
 07:45:00+08:00``); the store and the JSON forms keep UTC.
@@ -18,6 +19,7 @@ from domain.cardholder.events import (
     CardIssued,
     CardProduced,
     DamagedCardReplacementApplied,
+    HolderErased,
     LossFormallyReported,
     LossPreReportCancelled,
     LossPreReported,
@@ -25,6 +27,7 @@ from domain.cardholder.events import (
     ProxyAuthorized,
 )
 from domain.cardholder.state import Cardholder
+from domain.disclosure import masked_form
 from domain.event import DomainEvent
 from domain.identifiers import mask_name, mask_resident_id
 from domain.region_policy import DEFAULT_TIME_ZONE
@@ -37,13 +40,21 @@ def local(at: datetime, zone: tzinfo = BEIJING, seconds: bool = False) -> str:
     return at.astimezone(zone).isoformat(sep=" ", timespec="seconds" if seconds else "minutes")
 
 
-def describe(event: DomainEvent, zone: tzinfo = BEIJING) -> str:
-    """A clerk-readable sentence about one event (no full ID numbers)."""
+def _id(value: str, unmasked: bool) -> str:
+    return value if unmasked else mask_resident_id(value)
+
+
+def _name(value: str, unmasked: bool) -> str:
+    return value if unmasked else mask_name(value)
+
+
+def describe(event: DomainEvent, zone: tzinfo = BEIJING, unmasked: bool = False) -> str:
+    """A clerk-readable sentence about one event (no full ID numbers unless ``unmasked``)."""
     match event:
         case CardIssued():
             return (
                 f"card {event.card_number} ({event.card_kind.value}) {event.source.value} to "
-                f"{mask_name(event.holder_name)} {mask_resident_id(event.resident_id)}, "
+                f"{_name(event.holder_name, unmasked)} {_id(event.resident_id, unmasked)}, "
                 f"region {event.region_code}"
             )
         case LossPreReported():
@@ -65,8 +76,9 @@ def describe(event: DomainEvent, zone: tzinfo = BEIJING) -> str:
         case ProxyAuthorized():
             scope = ",".join(sorted(s.value for s in event.scope))
             return (
-                f"agent {mask_name(event.agent_name)} {mask_resident_id(event.agent_resident_id)} "
-                f"authorized to {scope} ({event.grounds.value})"
+                f"agent {_name(event.agent_name, unmasked)} "
+                f"{_id(event.agent_resident_id, unmasked)} authorized to {scope} "
+                f"({event.grounds.value})"
             )
         case LossFormallyReported():
             fee = f"fee {event.fee_fen / 100:.2f} yuan" + (
@@ -97,24 +109,31 @@ def describe(event: DomainEvent, zone: tzinfo = BEIJING) -> str:
             )
         case CardActivated():
             return f"card {event.card_number} activated; settlement resumed on it"
+        case HolderErased():
+            return (
+                f"holder's personal data erased ({event.reason.value}): the data key is "
+                "destroyed; the record is closed"
+            )
     return type(event).__name__
 
 
-def event_line(event: DomainEvent, zone: tzinfo = BEIJING) -> str:
+def event_line(event: DomainEvent, zone: tzinfo = BEIJING, unmasked: bool = False) -> str:
     actor = event.actor.describe()
     outlet = f" @{event.outlet}" if event.outlet else ""
     return (
         f"v{event.originator_version:<3} {local(event.occurred_at, zone, seconds=True)} "
-        f"{type(event).__name__:<24} {actor}{outlet}: {describe(event, zone)}"
+        f"{type(event).__name__:<24} {actor}{outlet}: {describe(event, zone, unmasked)}"
     )
 
 
-def event_data(event: DomainEvent) -> dict[str, Any]:
-    return {"type": type(event).__name__, **event.model_dump(mode="json")}
+def event_data(event: DomainEvent, unmasked: bool = False) -> dict[str, Any]:
+    """The event as JSON-able data: ID numbers and names masked unless ``unmasked``."""
+    form = event.model_dump(mode="json")
+    return {"type": type(event).__name__, **(form if unmasked else masked_form(type(event), form))}
 
 
-def event_json(event: DomainEvent) -> str:
-    return json.dumps(event_data(event), ensure_ascii=False)
+def event_json(event: DomainEvent, unmasked: bool = False) -> str:
+    return json.dumps(event_data(event, unmasked), ensure_ascii=False)
 
 
 def outcome_line(outcome: Outcome[DomainEvent], zone: tzinfo = BEIJING) -> str:
@@ -138,12 +157,13 @@ def outcome_json(outcome: Outcome[DomainEvent]) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-def holder_data(holder: Cardholder) -> dict[str, Any]:
-    """The holder's state as JSON-able data (ID number and name masked, times in UTC)."""
+def holder_data(holder: Cardholder, unmasked: bool = False) -> dict[str, Any]:
+    """The holder's state as JSON-able data (ID number and name masked unless ``unmasked``,
+    times in UTC)."""
     case = holder.case
     return {
-        "holder": mask_resident_id(holder.resident_id),
-        "name": mask_name(holder.name),
+        "holder": _id(holder.resident_id, unmasked),
+        "name": _name(holder.name, unmasked),
         "region_code": holder.region_code,
         "stream_id": str(holder.id),
         "version": holder.version,
@@ -154,6 +174,16 @@ def holder_data(holder: Cardholder) -> dict[str, Any]:
             "since": holder.card.since.isoformat(),
         },
         "settlement_suspended": holder.settlement_suspended,
+        "erased_at": holder.erased_at.isoformat() if holder.erased_at else None,
+        "proxies": [
+            {
+                "agent": _id(p.agent_resident_id, unmasked),
+                "agent_name": _name(p.agent_name, unmasked),
+                "scope": sorted(s.value for s in p.scope),
+                "authorized_at": p.authorized_at.isoformat(),
+            }
+            for p in holder.proxies
+        ],
         "pre_report": None
         if holder.pre_report is None
         else {
@@ -183,14 +213,16 @@ def holder_data(holder: Cardholder) -> dict[str, Any]:
     }
 
 
-def holder_summary(holder: Cardholder, zone: tzinfo = BEIJING) -> list[str]:
+def holder_summary(holder: Cardholder, zone: tzinfo = BEIJING, unmasked: bool = False) -> list[str]:
     lines = [
-        f"holder    {mask_name(holder.name)} {mask_resident_id(holder.resident_id)} "
+        f"holder    {_name(holder.name, unmasked)} {_id(holder.resident_id, unmasked)} "
         f"(region {holder.region_code}, stream {holder.id}, version {holder.version})",
         f"card      {holder.card.number} {holder.card.kind.value} {holder.card.status.value} "
         f"since {local(holder.card.since, zone)}",
         f"settlement {'SUSPENDED' if holder.settlement_suspended else 'allowed'}",
     ]
+    if holder.erased_at is not None:
+        lines.append(f"erased    {local(holder.erased_at, zone)}: personal data destroyed")
     if pre := holder.pre_report:
         lines.append(
             f"pre-report open since {local(pre.reported_at, zone)}, lapses "
@@ -212,7 +244,7 @@ def holder_summary(holder: Cardholder, zone: tzinfo = BEIJING) -> list[str]:
         )
     for proxy in holder.proxies:
         scope = ",".join(sorted(s.value for s in proxy.scope))
-        agent = f"{mask_name(proxy.agent_name)} {mask_resident_id(proxy.agent_resident_id)}"
+        agent = f"{_name(proxy.agent_name, unmasked)} {_id(proxy.agent_resident_id, unmasked)}"
         lines.append(f"proxy     {agent}: {scope}")
     for window in holder.suspensions:
         end = f"{local(window.ended_at, zone)} ({window.ended_by})" if window.ended_at else "open"

@@ -18,6 +18,7 @@ from domain.cardholder.commands import (
     AuthorizeProxy,
     CancelPreReport,
     Command,
+    EraseHolder,
     HolderCommand,
     IssueCard,
     PreReportLoss,
@@ -183,6 +184,11 @@ class CardOffice(ClaimUseCases, WritePath):
     def activate_card(self, command: ActivateCard) -> CardActivated:
         return _event(self._run(command, decisions.activate_card), CardActivated)
 
+    def erase_holder(self, command: EraseHolder) -> Outcome[DomainEvent]:
+        """Record the erasure (``HolderErased``); the composition root then destroys the
+        holder's data key. "already recorded" when the holder is erased already."""
+        return self._run(command, decisions.erase_holder)
+
     def lapse_pre_report(
         self, holder_id: UUID, pre_report_version: int, now: datetime | None = None
     ) -> LossPreReportLapsed | None:
@@ -211,6 +217,7 @@ class CardOffice(ClaimUseCases, WritePath):
             RecordProduction: self.record_production_outcome,
             RecordCollection: lambda c: self._run(c, decisions.record_collection),
             ActivateCard: lambda c: self._run(c, decisions.activate_card),
+            EraseHolder: self.erase_holder,
         }
 
     def _run(self, command: HolderCommand, decide: Callable[..., Any]) -> Outcome[DomainEvent]:

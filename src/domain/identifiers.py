@@ -17,6 +17,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, WithJsonSchema
 
+from domain.erasure import ERASED
 from domain.errors import InvalidInput
 from domain.values import quote
 
@@ -80,6 +81,8 @@ def birth_date_of(resident_id: str) -> date:
 
 def mask_resident_id(value: str) -> str:
     """Keep the region code and the check character, hide the birth date and sequence."""
+    if value == ERASED:
+        return ERASED
     if len(value) < 8:
         return "*" * len(value)
     return f"{value[:6]}{'*' * (len(value) - 7)}{value[-1]}"
@@ -87,6 +90,8 @@ def mask_resident_id(value: str) -> str:
 
 def mask_name(name: str) -> str:
     """Outlet views show the family name only: 张三丰 -> 张**."""
+    if name == ERASED:
+        return ERASED
     return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
 
 

@@ -19,8 +19,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import EventSourcingError
 
-from domain.cardholder import decisions
-from domain.cardholder.commands import Command
+from domain.cardholder import decisions, rules
+from domain.cardholder.commands import Command, EraseHolder
 from domain.cardholder.errors import CardNumberInUse, HolderNotFound
 from domain.cardholder.events import (
     CardIssued,
@@ -143,6 +143,10 @@ class WritePath(Application[UUID]):
             holder = self._load(holder_id)
             if holder is None and region_code is None:
                 raise HolderNotFound("no cardholder with that resident ID number is registered")
+            if holder is not None and command is not None and not isinstance(command, EraseHolder):
+                # System acts (a pre-report lapsing at its deadline) still run: they change
+                # the card, not the person, and keep the card's state true to policy.
+                rules.not_erased(holder)
             ctx = self._context(region_code or require_holder(holder).region_code, holder, at)
             try:
                 event = decide(holder, ctx)

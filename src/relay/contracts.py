@@ -11,14 +11,16 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from domain.cardholder.events import CARDHOLDER_EVENTS
+from domain.disclosure import PUBLIC_MODELS
 from domain.event import DomainEvent, current_schema_version
 from relay.topics import Topics, topic_specs
 from relay.wire import (
     CARD_EVENT_HEADERS,
+    CLAIM_TYPED_ENVELOPES,
     ENVELOPE_VERSION,
     TYPED_ENVELOPES,
     CardEventMessage,
+    ClaimEventMessage,
     SettlementStatusMessage,
 )
 
@@ -26,7 +28,8 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def event_schema(cls: type[DomainEvent]) -> dict[str, Any]:
-    schema = cls.model_json_schema(mode="serialization")
+    """The schema of an event's PUBLIC payload (what consumers receive), not the stored event."""
+    schema = PUBLIC_MODELS[cls].model_json_schema(mode="serialization")
     schema["$id"] = f"urn:sscard:event:{cls.__name__}:v{current_schema_version(cls)}"
     schema["$schema"] = DRAFT
     return schema
@@ -44,6 +47,14 @@ def card_events_schema() -> dict[str, Any]:
     return schema
 
 
+def claim_events_schema() -> dict[str, Any]:
+    schema = ClaimEventMessage.model_json_schema(mode="serialization")
+    schema["title"] = "sscard.reimbursement-events message value"
+    schema["$schema"] = DRAFT
+    schema["$id"] = f"urn:sscard:message:reimbursement-events:v{ENVELOPE_VERSION}"
+    return schema
+
+
 def settlement_schema() -> dict[str, Any]:
     schema = SettlementStatusMessage.model_json_schema(mode="serialization")
     schema["$schema"] = DRAFT
@@ -54,7 +65,7 @@ def settlement_schema() -> dict[str, Any]:
 def asyncapi(topics: Topics) -> dict[str, Any]:
     mode: Literal["serialization"] = "serialization"
     models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
-        (m, mode) for m in TYPED_ENVELOPES.values()
+        (m, mode) for m in (*TYPED_ENVELOPES.values(), *CLAIM_TYPED_ENVELOPES.values())
     ]
     models.append((SettlementStatusMessage, mode))
     _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
@@ -63,21 +74,27 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
         "type": "object",
         "properties": {name: {"type": "string"} for name in CARD_EVENT_HEADERS},
     }
-    messages: dict[str, Any] = {
-        name: {
+
+    def event_message(name: str, envelope: type[BaseModel], key: str) -> dict[str, Any]:
+        return {
             "name": name,
             "title": name,
-            "summary": (TYPED_ENVELOPES[name].__doc__ or "").strip(),
+            "summary": (envelope.__doc__ or "").strip(),
             "contentType": "application/json",
             "headers": string_headers,
             "payload": {"$ref": f"#/components/schemas/{name}Message"},
             "bindings": {
-                "kafka": {
-                    "key": {"type": "string", "format": "uuid", "description": "holder stream id"}
-                }
+                "kafka": {"key": {"type": "string", "format": "uuid", "description": key}}
             },
         }
-        for name in TYPED_ENVELOPES
+
+    messages: dict[str, Any] = {
+        name: event_message(name, envelope, "holder stream id")
+        for name, envelope in TYPED_ENVELOPES.items()
+    }
+    messages |= {
+        name: event_message(name, envelope, "claim id")
+        for name, envelope in CLAIM_TYPED_ENVELOPES.items()
     }
     messages["SettlementStatus"] = {
         "name": "SettlementStatus",
@@ -108,16 +125,19 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
         }
 
     card_event_refs = {n: {"$ref": f"#/components/messages/{n}"} for n in TYPED_ENVELOPES}
+    claim_event_refs = {n: {"$ref": f"#/components/messages/{n}"} for n in CLAIM_TYPED_ENVELOPES}
     return {
         "asyncapi": "3.0.0",
         "info": {
             "title": "sscard: social security card loss and replacement events",
             "version": f"{ENVELOPE_VERSION}.0.0",
             "description": (
-                "Every stored card lifecycle event, published in store order by the relay "
-                "(at least once; drop duplicates by stream_id + stream_version), and the current "
-                "settlement status of every card on a compacted topic. No ID numbers reach "
-                "the settlement topic."
+                "The public form of every stored card lifecycle and reimbursement claim event, "
+                "published in store order by the relay (at least once; drop duplicates by "
+                "stream_id + stream_version), and the current settlement status of every card "
+                "on a compacted topic. No topic carries an ID number, a full name or a claim's "
+                "medical details: holders appear by opaque stream id, with masked forms "
+                "(王**, 110105***********X) and derived facts (age band) only."
             ),
         },
         "defaultContentType": "application/json",
@@ -131,7 +151,9 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
         "channels": {
             "cardEvents": {
                 "address": topics.card_events,
-                "description": "All lifecycle events; key = holder stream id; ordered per key.",
+                "description": (
+                    "All lifecycle events, public form; key = holder stream id; ordered per key."
+                ),
                 "messages": card_event_refs,
                 "bindings": binding(topics.card_events),
             },
@@ -148,8 +170,11 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
             },
             "reimbursementEvents": {
                 "address": topics.reimbursement_events,
-                "description": "Reimbursement claim events (none published yet).",
-                "messages": {},
+                "description": (
+                    "Reimbursement claim events, public form (status, amounts, dates; no "
+                    "medical details); key = claim id; ordered per key."
+                ),
+                "messages": claim_event_refs,
                 "bindings": binding(topics.reimbursement_events),
             },
         },
@@ -159,6 +184,14 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
                 "channel": {"$ref": "#/channels/cardEvents"},
                 "messages": [
                     {"$ref": f"#/channels/cardEvents/messages/{n}"} for n in TYPED_ENVELOPES
+                ],
+            },
+            "publishReimbursementEvents": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/reimbursementEvents"},
+                "messages": [
+                    {"$ref": f"#/channels/reimbursementEvents/messages/{n}"}
+                    for n in CLAIM_TYPED_ENVELOPES
                 ],
             },
             "publishSettlementStatus": {
@@ -176,9 +209,10 @@ def build_contracts(topics: Topics | None = None) -> dict[str, str]:
     files = {
         "asyncapi.json": _json(asyncapi(topics or Topics())),
         "schemas/card-events.schema.json": _json(card_events_schema()),
+        "schemas/reimbursement-events.schema.json": _json(claim_events_schema()),
         "schemas/settlement-status.schema.json": _json(settlement_schema()),
     }
-    for cls in CARDHOLDER_EVENTS:
+    for cls in PUBLIC_MODELS:
         files[f"schemas/events/{cls.__name__}.schema.json"] = _json(event_schema(cls))
     return files
 

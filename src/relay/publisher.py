@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from eventsourcing.persistence import Notification
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from relay.topics import TopicConfigConflict, Topics
@@ -71,18 +72,30 @@ class PublishBatch:
     ACK_NOTICE_SECONDS = 1.0
     ACK_POLL_SECONDS = 0.1
 
-    def __init__(self, new_producer: Callable[[], Producer], topics: Topics) -> None:
+    def __init__(
+        self,
+        new_producer: Callable[[], Producer],
+        topics: Topics,
+        decode: Callable[[Notification], StoredForm],
+        prefetch: Callable[[Sequence[Notification]], None] | None = None,
+    ) -> None:
         self._new_producer = new_producer
         self._producer: Producer | None = None
         self._topics = topics
+        self._decode = decode
+        self._prefetch = prefetch
 
-    def handle(self, batch: Batch[int, StoredForm], commit: Commit, pulse: Pulse) -> None:
+    def handle(self, batch: Batch[int, Notification], commit: Commit, pulse: Pulse) -> None:
         if batch.items:
+            if self._prefetch is not None:
+                # The batch's data keys in one query, not one per holder.
+                self._prefetch(batch.items)
+            forms = [self._decode(n) for n in batch.items]
             producer = self._producer_now()
             sent_at = time.monotonic()
             futures = [
                 producer.send(m.topic, value=m.value, key=m.key, headers=m.headers)
-                for stored in batch.items
+                for stored in forms
                 for m in messages_for(stored, self._topics)
             ]
             self._await_acks(producer, futures, sent_at, pulse)
@@ -140,12 +153,13 @@ class Relay:
         batch_size: int = 500,
         ensure_topics: Callable[[], object] | None = None,
         board: Board | None = None,
+        prefetch: Callable[[Sequence[Notification]], None] | None = None,
     ) -> None:
         self._source = source
         self._positions = positions
-        self._publisher = PublishBatch(new_producer, topics)
-        feed = StoreFeed(source, source.stored_form, PUBLISHED_EVENTS)
-        self.follower: Follower[int, StoredForm] = Follower(
+        self._publisher = PublishBatch(new_producer, topics, source.stored_form, prefetch)
+        feed: StoreFeed[Notification] = StoreFeed(source, lambda n: n, PUBLISHED_EVENTS)
+        self.follower: Follower[int, Notification] = Follower(
             RELAY, feed, StorePositions(positions), self._publisher, batch_size
         )
         self._ensure_topics = ensure_topics

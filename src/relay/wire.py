@@ -1,9 +1,11 @@
 """What goes on the wire: Kafka message envelopes, their keys and headers, and topic names.
 
-Envelopes are their own pydantic types, not the events: the event rides inside as ``payload``
-(exactly its stored JSON form), and the envelope adds what a consumer needs before it parses the
-payload: type, schema version, stream and position. Changing any of this is a contract change:
-bump ``ENVELOPE_VERSION`` and regenerate ``contracts/``.
+Envelopes are their own pydantic types, not the events: the event's PUBLIC form rides inside as
+``payload`` (``domain.disclosure.public_payload``: no ID number, no name, no medical detail), and
+the envelope adds what a consumer needs before it parses the payload: type, schema version,
+stream and position. Card events go to ``card-events`` (key: holder stream id), claim events to
+``reimbursement-events`` (key: claim id). Changing any of this is a contract change: bump
+``ENVELOPE_VERSION`` and regenerate ``contracts/``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from uuid import UUID
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, create_model
 
-from domain.cardholder.events import CARDHOLDER_EVENTS
+from domain import disclosure
+from domain.disclosure import (
+    PUBLIC_CARD_EVENTS,
+    PUBLIC_CLAIM_EVENTS,
+    PUBLIC_MODELS,
+    public_envelope,
+    public_payload,
+)
 from domain.event import Actor, DomainEvent, current_schema_version
 from domain.identifiers import CardNumber
 from domain.settlement import (
@@ -28,16 +37,17 @@ from domain.settlement import (
 from relay.topics import Topics
 from tracking.source import Positioned, StoredForm
 
-ENVELOPE_VERSION = 1
+ENVELOPE_VERSION = disclosure.ENVELOPE_VERSION
 Headers = list[tuple[str, bytes]]
 
 
 class EventEnvelope(BaseModel):
-    """The value of a message on ``sscard.card-events`` (key: the holder's stream id)."""
+    """The value of a message on ``sscard.card-events`` (key: the holder's stream id) or
+    ``sscard.reimbursement-events`` (key: the claim id)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    envelope_version: Literal[1] = 1
+    envelope_version: Literal[2] = 2
     event_id: UUID
     event_type: str
     schema_version: int
@@ -50,8 +60,9 @@ class EventEnvelope(BaseModel):
     payload: dict[str, Any]
 
 
-def _typed_envelope(event_cls: type[DomainEvent]) -> type[EventEnvelope]:
-    """The envelope of one event type, with ``event_type`` fixed and ``payload`` typed."""
+def _typed_envelope(event_cls: type[DomainEvent], topic: str) -> type[EventEnvelope]:
+    """The envelope of one event type, with ``event_type`` fixed and ``payload`` typed as the
+    event's public form."""
     name = event_cls.__name__
     # Built at run time from the event classes, so the annotations are values here.
     type_literal: Any = Literal[name]
@@ -59,21 +70,28 @@ def _typed_envelope(event_cls: type[DomainEvent]) -> type[EventEnvelope]:
     return create_model(
         f"{name}Message",
         __base__=EventEnvelope,
-        __doc__=f"A {name} event on the card-events topic.",
+        __doc__=f"A {name} event on the {topic} topic (its public form).",
         event_type=(type_literal, name),
         schema_version=(version_literal, ...),
-        payload=(event_cls, ...),
+        payload=(PUBLIC_MODELS[event_cls], ...),
     )
 
 
 TYPED_ENVELOPES: dict[str, type[EventEnvelope]] = {
-    cls.__name__: _typed_envelope(cls) for cls in CARDHOLDER_EVENTS
+    cls.__name__: _typed_envelope(cls, "card-events") for cls in PUBLIC_CARD_EVENTS
+}
+CLAIM_TYPED_ENVELOPES: dict[str, type[EventEnvelope]] = {
+    cls.__name__: _typed_envelope(cls, "reimbursement-events") for cls in PUBLIC_CLAIM_EVENTS
 }
 
-_any_typed_envelope: Any = Union[tuple(TYPED_ENVELOPES.values())]  # noqa: UP007
-CardEventMessage: type[RootModel[Any]] = RootModel[
-    Annotated[_any_typed_envelope, Field(discriminator="event_type")]
-]
+
+def _message_model(envelopes: dict[str, type[EventEnvelope]]) -> type[RootModel[Any]]:
+    any_typed_envelope: Any = Union[tuple(envelopes.values())]  # noqa: UP007
+    return RootModel[Annotated[any_typed_envelope, Field(discriminator="event_type")]]
+
+
+CardEventMessage = _message_model(TYPED_ENVELOPES)
+ClaimEventMessage = _message_model(CLAIM_TYPED_ENVELOPES)
 
 
 class SettlementStatusMessage(BaseModel):
@@ -94,6 +112,10 @@ class SettlementStatusMessage(BaseModel):
 
 
 def envelope_of(event: DomainEvent, position: int) -> EventEnvelope:
+    """The envelope model of an event, its public payload validated against the contract."""
+    payload = public_payload(type(event), event.model_dump(mode="json"))
+    assert payload is not None, f"{type(event).__name__} is never published"
+    public = PUBLIC_MODELS[type(event)].model_validate(payload)
     return EventEnvelope(
         event_id=event.event_id,
         event_type=event.event_type(),
@@ -104,7 +126,7 @@ def envelope_of(event: DomainEvent, position: int) -> EventEnvelope:
         occurred_at=event.occurred_at,
         actor=event.actor,
         outlet=event.outlet,
-        payload=event.model_dump(mode="json"),
+        payload=public.model_dump(mode="json"),
     )
 
 
@@ -139,10 +161,11 @@ CARD_EVENT_HEADERS = (
 )
 SETTLEMENT_HEADERS = ("event_id", "status")
 
-# Everything else in the store (number reservations, request-id records) is internal
-# bookkeeping and never leaves it.
-PUBLISHED_EVENTS: tuple[type[DomainEvent], ...] = CARDHOLDER_EVENTS
-_PUBLISHED = frozenset(PUBLISHED_EVENTS)
+# Everything else in the store (number, request-id and invoice reservations, benefit ledgers) is
+# internal bookkeeping and never leaves it.
+PUBLISHED_EVENTS: tuple[type[DomainEvent], ...] = (*PUBLIC_CARD_EVENTS, *PUBLIC_CLAIM_EVENTS)
+_CARD = frozenset(PUBLIC_CARD_EVENTS)
+_CLAIMS = frozenset(PUBLIC_CLAIM_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +187,16 @@ def form_of(positioned: Positioned) -> StoredForm:
 def messages_for(stored: StoredForm, topics: Topics) -> Iterator[Message]:
     """The Kafka messages one stored event becomes (none for internal bookkeeping events).
 
-    Built from the event's JSON form (``StoredForm``), never from the model: the relay runs this
-    for every published event, and the stored form is already the event's contract form."""
-    if stored.event_type not in _PUBLISHED:
+    Built from the event's JSON form (``StoredForm``, personal fields opened by the mapper),
+    never from the model: the relay runs this for every published event. What is sent is the
+    public form only."""
+    if stored.event_type in _CARD:
+        yield card_event_message(stored.event_type, stored.form, stored.position, topics)
+    elif stored.event_type in _CLAIMS:
+        yield claim_event_message(stored.event_type, stored.form, stored.position, topics)
         return
-    yield card_event_message(stored.event_type, stored.form, stored.position, topics)
+    else:
+        return
     form = stored.form
     change = settlement_change(stored.event_type, form.get("card_number", ""), form.get("result"))
     if change is not None:
@@ -176,43 +204,42 @@ def messages_for(stored: StoredForm, topics: Topics) -> Iterator[Message]:
 
 
 def card_event_message(
-    event_type: type[DomainEvent], payload: dict[str, Any], position: int, topics: Topics
+    event_type: type[DomainEvent], form: dict[str, Any], position: int, topics: Topics
 ) -> Message:
     """The card-events message, from the event's JSON form (``model_dump(mode="json")``).
 
     Its value is byte for byte ``encode(envelope_of(event, position))`` (a test holds it to
     that), without building the envelope model.
     """
-    name = event_type.__name__
-    value = orjson.dumps(
-        {
-            "envelope_version": ENVELOPE_VERSION,
-            "event_id": payload["event_id"],
-            "event_type": name,
-            "schema_version": payload["schema_version"],
-            "stream_id": payload["originator_id"],
-            "stream_version": payload["originator_version"],
-            "position": position,
-            "occurred_at": payload["occurred_at"],
-            "actor": payload["actor"],
-            "outlet": payload["outlet"],
-            "payload": payload,
-        }
-    )
+    return _event_message(topics.card_events, event_type, form, position)
+
+
+def claim_event_message(
+    event_type: type[DomainEvent], form: dict[str, Any], position: int, topics: Topics
+) -> Message:
+    """The reimbursement-events message of a claim event (key: the claim id)."""
+    return _event_message(topics.reimbursement_events, event_type, form, position)
+
+
+def _event_message(
+    topic: str, event_type: type[DomainEvent], form: dict[str, Any], position: int
+) -> Message:
+    envelope = public_envelope(event_type, form, position)
+    assert envelope is not None, f"{event_type.__name__} is never published"
     header_values = (
-        payload["event_id"],
-        name,
-        str(payload["schema_version"]),
-        payload["originator_id"],
-        str(payload["originator_version"]),
+        form["event_id"],
+        envelope["event_type"],
+        str(form["schema_version"]),
+        form["originator_id"],
+        str(form["originator_version"]),
         str(position),
-        payload["occurred_at"],
-        _describe_actor(payload["actor"]),
+        form["occurred_at"],
+        _describe_actor(form["actor"]),
     )
     return Message(
-        topics.card_events,
-        payload["originator_id"].encode(),
-        value,
+        topic,
+        form["originator_id"].encode(),
+        orjson.dumps(envelope),
         _headers(CARD_EVENT_HEADERS, header_values),
     )
 
@@ -256,5 +283,12 @@ def _headers(names: Sequence[str], values: Sequence[str]) -> Headers:
 def parse_card_event(value: bytes) -> EventEnvelope:
     """Validate a card-events message fully, payload included, against its typed envelope."""
     message = CardEventMessage.model_validate_json(value)
+    root: EventEnvelope = message.root
+    return root
+
+
+def parse_claim_event(value: bytes) -> EventEnvelope:
+    """Validate a reimbursement-events message fully against its typed envelope."""
+    message = ClaimEventMessage.model_validate_json(value)
     root: EventEnvelope = message.root
     return root

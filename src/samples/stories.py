@@ -17,6 +17,7 @@ from domain.cardholder.commands import (
     ActivateCard,
     AuthorizeProxy,
     CancelPreReport,
+    EraseHolder,
     IssueCard,
     PreReportLoss,
     RecordCollection,
@@ -28,6 +29,7 @@ from domain.cardholder.events import (
     Applicant,
     CardKind,
     DamageCause,
+    ErasureReason,
     IdentityDocument,
     ProxyScope,
 )
@@ -37,6 +39,7 @@ from domain.region_policy import ProxyDocument, ProxyGrounds
 
 CLERK = Actor.staff(Role.OUTLET_CLERK, "clerk-01")
 CENTRE = Actor.staff(Role.PRODUCTION_CENTRE, "centre-01")
+AUDITOR = Actor.staff(Role.AUDITOR, "auditor-01")
 BEIJING = "110000"
 OUTLET = "BJ-DC-001"
 PICKUP = "BJ-HD-003"
@@ -204,6 +207,10 @@ def activate(rid: str, card: str, outlet: str = PICKUP) -> ActivateCard:
     return ActivateCard(resident_id=rid, actor=CLERK, outlet=outlet, card_number=card)
 
 
+def erase(rid: str, reason: ErasureReason = ErasureReason.HOLDER_REQUEST) -> EraseHolder:
+    return EraseHolder(resident_id=rid, actor=AUDITOR, reason=reason)
+
+
 # ---- whole stories ------------------------------------------------------------------------------
 
 
@@ -259,9 +266,10 @@ def every_kind_of_event(
 ) -> list[str]:
     """Every event type once at least: a replacement by proxy of a medical-insurance IC card, a
     cancelled pre-report, a Shanghai pre-report that lapses (``advance(**timedelta)`` moves
-    the office's clock and returns the new time) and a damaged card exchanged. Returns the four
+    the office's clock and returns the new time), a damaged card exchanged and a holder's
+    erasure (recorded; destroying the key is the composition root's part). Returns the five
     holders."""
-    holder, agent, other, lapsing, damaged = (ids.resident_id() for _ in range(5))
+    holder, agent, other, lapsing, damaged, erased = (ids.resident_id() for _ in range(6))
     office.issue_card(issue(holder, ids.card_number(), kind=CardKind.MEDICAL_INSURANCE_IC))
     office.pre_report_loss(pre_report(holder))
     for _ in replacement(office, ids, holder, agent=agent, photo=True):
@@ -281,4 +289,6 @@ def every_kind_of_event(
     office.record_production(produce(application.certificate_number, new_card))
     office.record_collection(collect(damaged, application.certificate_number))
     office.activate_card(activate(damaged, new_card))
-    return [holder, other, lapsing, damaged]
+    office.issue_card(issue(erased, ids.card_number()))
+    office.erase_holder(erase(erased))
+    return [holder, other, lapsing, damaged, erased]

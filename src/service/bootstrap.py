@@ -19,7 +19,9 @@ from domain.outlets import OutletRegistry
 from domain.region_policy import RegionPolicies
 from domain.working_days import PublishedCalendar
 from service.calendar import EstimatingCalendar
-from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC
+from service.files import private_data_dir, private_files
+from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC, PydanticMapper
+from service.protection import PERSONAL_DATA_TOPIC, PersonalData
 from service.settings import ConfigurationError, PostgresParams, Settings
 from tracking.source import StoreEventSource
 from tracking.store import ViewStore, ensure_wal
@@ -31,6 +33,9 @@ def office_env(settings: Settings) -> dict[str, str]:
         "MAPPER_TOPIC": MAPPER_TOPIC,
         "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
         "HOLDER_ID_KEY": settings.holder_id_key.get_secret_value(),
+        # Personal fields sealed per holder; the keys live beside the events (service.protection).
+        "CIPHER_TOPIC": PERSONAL_DATA_TOPIC,
+        "MASTER_KEY": settings.master_key.get_secret_value(),
         "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
         # States are immutable, so a cached one never needs copying.
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
@@ -55,6 +60,8 @@ def office_env(settings: Settings) -> dict[str, str]:
         if pg.db_schema:
             env["POSTGRES_SCHEMA"] = pg.db_schema
     else:
+        private_data_dir(settings.data_dir)
+        private_files(settings.sqlite_path)
         ensure_wal(settings.sqlite_path)
         env |= {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -189,7 +196,8 @@ def view_store(settings: Settings) -> ViewStore:
             password=pg.password.get_secret_value(),
             schema=pg.db_schema,
         )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(settings.data_dir)
+    private_files(settings.views_sqlite_path)
     return ViewStore.sqlite(settings.views_sqlite_path)
 
 
@@ -203,16 +211,38 @@ class BackOffice:
     def __post_init__(self) -> None:
         self.source = StoreEventSource(self.office)
 
+    @property
+    def personal_data(self) -> PersonalData:
+        return personal_data_of(self.office)
+
     def close(self) -> None:
         self.source.reset()
         self.views.close()
+        self.personal_data.close()
         self.office.close()
+        if not self.settings.uses_postgres:
+            # SQLite made its -wal/-shm and lock files while we ran: keep them private too.
+            private_files(self.settings.sqlite_path)
+            private_files(self.settings.views_sqlite_path)
 
     def __enter__(self) -> BackOffice:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def mapper_of(backoffice: BackOffice) -> PydanticMapper:
+    mapper = backoffice.office.mapper
+    assert isinstance(mapper, PydanticMapper)
+    return mapper
+
+
+def personal_data_of(office: CardOffice) -> PersonalData:
+    """The office's data keys (its mapper holds them)."""
+    mapper = office.mapper
+    assert isinstance(mapper, PydanticMapper)
+    return mapper.personal_data
 
 
 def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOffice:
@@ -231,6 +261,11 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOf
                 outlets=outlet_registry(settings),
                 clock=clock,
             )
+            try:
+                personal_data_of(office).create_tables()
+            except Exception:
+                office.close()
+                raise
         office.hospitals = hospitals
         try:
             views.create()

@@ -11,7 +11,7 @@ from kafka.admin import KafkaAdminClient
 from relay.partitioner import CachedMurmur2Partitioner
 from relay.publisher import RELAY, Producer, Relay
 from relay.topics import Topics, provision, topic_specs
-from service.bootstrap import BackOffice
+from service.bootstrap import BackOffice, mapper_of
 from service.settings import Settings
 from tracking.board import Board
 
@@ -79,4 +79,5 @@ def relay_for(backoffice: BackOffice, *, provision_topics: bool = False) -> Rela
         batch_size=settings.relay_batch_size,
         ensure_topics=(lambda: ensure_topics(settings)) if provision_topics else None,
         board=Board(backoffice.views, RELAY),
+        prefetch=mapper_of(backoffice).prefetch_keys,
     )

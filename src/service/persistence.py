@@ -1,4 +1,5 @@
-"""How events are stored: pydantic events to JSON bytes (orjson) and back, with upcasting.
+"""How events are stored: pydantic events to JSON bytes (orjson) and back, with upcasting,
+personal fields sealed per holder, and a hash chain per stream.
 
 Lives beside the application, never in the domain. The library's own mapper rebuilds events by
 poking ``__dict__``, which bypasses pydantic; this one validates every stored event on load, and
@@ -7,15 +8,28 @@ runs ``upcast_vN_vN+1`` static methods when a record is older than its class.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 from uuid import UUID
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, Transcoding
+from eventsourcing.persistence import (
+    Cipher,
+    Compressor,
+    Mapper,
+    StoredEvent,
+    Transcoder,
+    Transcoding,
+)
 from eventsourcing.utils import get_topic, resolve_topic
 
+from domain.cardholder.events import HolderErased
+from domain.disclosure import PERSONAL_FIELDS, data_owner
+from domain.erasure import ERASED, ERASED_CONTEXT
 from domain.event import DomainEvent, current_schema_version
+from service.chain import CHAIN_FIELD, StreamHeads, record_digest
+from service.protection import PERSONAL_DATA_TOPIC, PersonalData
 
 
 class OrjsonTranscoder(Transcoder):
@@ -45,39 +59,132 @@ def upcast(cls: type[DomainEvent], state: dict[str, Any]) -> dict[str, Any]:
 
 
 class PydanticMapper(Mapper[UUID]):
+    """Pydantic events to stored records and back, with personal fields sealed per holder
+    (``service.protection``) and each record linked to its predecessor (``service.chain``).
+
+    A record written before encryption (no ``_chain``) still loads: its personal fields are
+    plaintext until ``sscard db migrate`` seals them. An erased holder's records load with the
+    erasure marker in every personal field."""
+
+    def __init__(
+        self,
+        transcoder: Transcoder,
+        cipher: Cipher | None = None,
+        compressor: Compressor | None = None,
+    ) -> None:
+        if not isinstance(cipher, PersonalData):
+            raise TypeError(
+                "the card office's mapper needs CIPHER_TOPIC=" + PERSONAL_DATA_TOPIC + " (and "
+                "MASTER_KEY): personal data is never stored in plain text"
+            )
+        super().__init__(transcoder=transcoder, cipher=None, compressor=compressor)
+        self.personal_data: PersonalData = cipher
+        self.heads = StreamHeads()
+
+    # ---- writing -----------------------------------------------------------------------
+
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        """The record to insert. Remembers it as its stream's head: call it only to store."""
         event = cast(DomainEvent, domain_event)
+        cls = type(event)
+        stream, version = event.originator_id, event.originator_version
         state = event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
+        self.seal(cls, state, stream, version)
+        state[CHAIN_FIELD] = self._link(stream, version)
         data = self.transcoder.encode(state)
         if self.compressor:
             data = self.compressor.compress(data)
-        if self.cipher:
-            data = self.cipher.encrypt(data)
+        topic = get_topic(cls)
+        self.heads.remember(stream, version, topic, data)
         return StoredEvent(
-            originator_id=event.originator_id,
-            originator_version=event.originator_version,
-            topic=get_topic(type(event)),
-            state=data,
+            originator_id=stream, originator_version=version, topic=topic, state=data
         )
+
+    def seal(
+        self, cls: type[DomainEvent], state: dict[str, Any], stream: UUID, version: int
+    ) -> None:
+        """Encrypt the personal fields of a record's JSON state in place, with the data key of
+        the holder the record is about."""
+        personal = PERSONAL_FIELDS.get(cls)
+        if not personal:
+            return
+        key = self.personal_data.key_for_writing(_owner(state, stream))
+        for name in personal:
+            value = state.get(name)
+            if value is not None:
+                state[name] = PersonalData.seal(
+                    key, orjson.dumps(value), _field_context(stream, version, name)
+                )
+
+    def _link(self, stream: UUID, version: int) -> str:
+        """The digest of the record before this one in its stream ("" for the first)."""
+        if version <= 1:
+            return ""
+        known = self.heads.digest_of(stream, version - 1)
+        if known is not None:
+            return known
+        previous = self.personal_data.table.record(stream, version - 1)
+        if previous is None:
+            raise RuntimeError(
+                f"cannot link stream {stream} version {version}: version {version - 1} unknown"
+            )
+        return record_digest(stream, version - 1, previous.topic, previous.state)
+
+    # ---- reading -----------------------------------------------------------------------
 
     def _stored_state(self, stored_event: StoredEvent) -> dict[str, Any]:
         data = stored_event.state
-        if self.cipher:
-            data = self.cipher.decrypt(data)
         if self.compressor:
             data = self.compressor.decompress(data)
         state: dict[str, Any] = self.transcoder.decode(data)
         return state
 
+    def _opened(
+        self, cls: type[DomainEvent], stored_event: StoredEvent
+    ) -> tuple[dict[str, Any], bool]:
+        """The record's JSON state with its personal fields opened (or erased), without its
+        chain link; and whether its holder was erased."""
+        state = self._stored_state(stored_event)
+        chained = state.pop(CHAIN_FIELD, None) is not None
+        personal = PERSONAL_FIELDS.get(cls)
+        if cls is HolderErased:
+            self.personal_data.forget(str(_uuid(stored_event.originator_id)))  # cached before
+        if not personal:
+            return state, False
+        stream = _uuid(stored_event.originator_id)
+        owner = _owner(state, stream)
+        key = self.personal_data.key_for_reading(owner, required=chained)
+        if key is None and (chained or self.personal_data.is_erased(owner)):
+            for name in personal:
+                if state.get(name) is not None:
+                    state[name] = ERASED
+            return state, True
+        if key is not None and chained:
+            version = stored_event.originator_version
+            for name in personal:
+                value = state.get(name)
+                if value is not None:
+                    context = _field_context(stream, version, name)
+                    state[name] = orjson.loads(PersonalData.open(key, value, context))
+        return state, False
+
+    def prefetch_keys(self, records: Sequence[StoredEvent]) -> None:
+        """Load, in one query, the data keys a batch of a holder's records will need (the
+        relay's batches: one key lookup per batch instead of one per holder)."""
+        owners = {str(r.originator_id) for r in records if _OWN_STREAM_PERSONAL.get(r.topic, False)}
+        if owners:
+            self.personal_data.prefetch(owners)
+
     def to_json_form(self, stored_event: StoredEvent) -> tuple[type[DomainEvent], dict[str, Any]]:
         """The event's class and ``event.model_dump(mode="json")``, without validating it.
 
         A record at its class's current schema version was written from exactly that form
-        (less the two originator fields, which lead the field order), so it is rebuilt as is;
-        an older record is upcast and validated, like any load. The relay publishes this form.
+        (less the two originator fields, which lead the field order, and the chain link, which
+        trails it), so it is rebuilt as is, personal fields opened; an older record is upcast
+        and validated, like any load. The relay publishes the public form of this form.
         """
         cls: type[DomainEvent] = resolve_topic(stored_event.topic)
-        state = self._stored_state(stored_event)
+        state, _ = self._opened(cls, stored_event)
         if state.get("schema_version", 1) != current_schema_version(cls):
             event = cast(DomainEvent, self.to_domain_event(stored_event))
             return cls, event.model_dump(mode="json")
@@ -88,15 +195,37 @@ class PydanticMapper(Mapper[UUID]):
         }
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        state = self._stored_state(stored_event)
         cls: type[DomainEvent] = resolve_topic(stored_event.topic)
+        state, erased = self._opened(cls, stored_event)
         upcast(cls, state)
-        originator_id = stored_event.originator_id
-        state["originator_id"] = (
-            originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
-        )
+        stream = _uuid(stored_event.originator_id)
+        state["originator_id"] = stream
         state["originator_version"] = stored_event.originator_version
-        return cls.model_validate(state)
+        self.heads.remember(
+            stream, stored_event.originator_version, stored_event.topic, stored_event.state
+        )
+        return cls.model_validate(state, context=ERASED_CONTEXT if erased else None)
+
+
+# Topics of event types with personal fields sealed by their own stream's key (holder events;
+# claims name their holder inside the record and are left to the lookup on demand).
+_OWN_STREAM_PERSONAL = {
+    get_topic(cls): "holder_id" not in cls.model_fields for cls in PERSONAL_FIELDS
+}
+
+
+def _owner(state: dict[str, Any], stream: UUID) -> str:
+    """Whose data key seals this record (``domain.disclosure.data_owner``)."""
+    return data_owner({"originator_id": stream, **state})
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
+
+
+def _field_context(stream: UUID, version: int, name: str) -> bytes:
+    """What a sealed value is bound to: moved to another record or field, it fails to open."""
+    return f"{stream}:{version}:{name}".encode()
 
 
 MAPPER_TOPIC = get_topic(PydanticMapper)

@@ -18,6 +18,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_HOLDER_ID_KEY = "development-only-holder-id-key"
+DEVELOPMENT_MASTER_KEY = "development-only-master-key-never-in-production"
 
 
 def _default_data_dir() -> Path:
@@ -61,10 +62,9 @@ def load_settings() -> Settings:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
         message = str(first["msg"]).removeprefix("Value error, ")
-        if not field:  # the one model-level check is about the holder-id key
-            raise ConfigurationError(
-                "SSCARD_HOLDER_ID_KEY", message.removeprefix("SSCARD_HOLDER_ID_KEY ")
-            ) from None
+        if not field:  # model-level checks name their variable first
+            variable, _, problem = message.partition(" ")
+            raise ConfigurationError(variable, problem) from None
         raise ConfigurationError(variable_of(field), f"is invalid: {message}") from None
 
 
@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 19093
     topic_prefix: str = Field(default="sscard", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
     holder_id_key: SecretStr = SecretStr(DEVELOPMENT_HOLDER_ID_KEY)
+    # Wraps every holder's data key (personal fields at rest). Keep it out of the store's
+    # backups; losing it loses every personal field.
+    master_key: SecretStr = SecretStr(DEVELOPMENT_MASTER_KEY)
+    # Whether an auditor's --unmasked read may show full ID numbers and names. Unset: allowed
+    # in development and test, refused in production.
+    allow_unmasked: bool | None = None
     region_policies: Path | None = None
     hospital_registry: Path | None = None
     outlets: Path | None = None
@@ -183,7 +189,18 @@ class Settings(BaseSettings):
             raise ValueError("SSCARD_HOLDER_ID_KEY must be set to a real secret in production")
         if len(key) < 16:
             raise ValueError("SSCARD_HOLDER_ID_KEY must be at least 16 characters")
+        master = self.master_key.get_secret_value()
+        if self.env == "production" and master == DEVELOPMENT_MASTER_KEY:
+            raise ValueError("SSCARD_MASTER_KEY must be set to a real secret in production")
+        if len(master) < 32:
+            raise ValueError("SSCARD_MASTER_KEY must be at least 32 characters")
         return self
+
+    @property
+    def unmasked_reads_allowed(self) -> bool:
+        if self.allow_unmasked is not None:
+            return self.allow_unmasked
+        return self.env != "production"
 
     @property
     def uses_postgres(self) -> bool:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from relay.publisher import RELAY
+from service.audit import AUDIT, log_chain_runner
 from service.bootstrap import build
 from service.kafka_wiring import relay_for
 from service.lapses import LAPSES, LapseScheduler, TickReport
@@ -54,8 +55,18 @@ def lapse_worker(settings: Settings) -> Worker:
     return Worker(LAPSES, run)
 
 
+def audit_worker(settings: Settings) -> Worker:
+    """Keeps the log's hash chain (sscard_log_chain) moments behind the store."""
+
+    def run(stop: threading.Event) -> None:
+        with build(settings) as backoffice:
+            log_chain_runner(backoffice).run(stop)
+
+    return Worker(AUDIT, run)
+
+
 def back_office_workers(settings: Settings, relay: bool = True) -> list[Worker]:
-    workers = [lapse_worker(settings)]
+    workers = [lapse_worker(settings), audit_worker(settings)]
     if relay:
         workers.insert(0, relay_worker(settings))
     return workers

@@ -393,7 +393,7 @@ def ensure_wal(path: Path) -> None:
     first command) could fail with "database is locked". A lock file serialises the switch.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.init.lock", "a+") as guard:
+    with os.fdopen(os.open(f"{path}.init.lock", os.O_RDWR | os.O_CREAT, 0o600), "r+") as guard:
         fcntl.flock(guard.fileno(), fcntl.LOCK_EX)
         conn = sqlite3.connect(str(path), timeout=30.0)
         try:

@@ -1,6 +1,6 @@
-"""Claims and the relay today: claim events share the store's log but are not published yet (their
-public form comes with the reimbursement-events contract). The relay must step over them: no
-message, no lag left behind, card events still complete."""
+"""Claims and the relay: claim events share the store's log; their public form (status, amounts,
+dates; no medical detail) goes to reimbursement-events, keyed by claim id, while card events
+still complete on card-events and the invoice reservations and benefit ledgers stay inside."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain.cardholder.events import CARDHOLDER_EVENTS
-from relay.wire import parse_card_event
+from relay.wire import parse_card_event, parse_claim_event
 from samples.claims import approve, pay, submit
 from service.bootstrap import build
 from service.kafka_wiring import ensure_topics, relay_for, topics
@@ -21,7 +21,7 @@ from tests.support import Clock, cancel, issue, pre_report, resident_id
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 
-def test_the_relay_steps_over_claim_events_and_publishes_every_card_event(
+def test_the_relay_publishes_claims_on_their_own_topic_in_public_form(
     settings: Settings, kafka_bootstrap: str
 ):
     settings = settings.model_copy(update={"kafka_bootstrap_servers": kafka_bootstrap})
@@ -48,4 +48,14 @@ def test_the_relay_steps_over_claim_events_and_publishes_every_card_event(
     published = [parse_card_event(r.value).event_type for r in card_records]
     assert published == ["CardIssued", "LossPreReported", "LossPreReportCancelled"]
     assert set(published) <= {c.__name__ for c in CARDHOLDER_EVENTS}
-    assert claim_records == []
+    claims = [parse_claim_event(r.value) for r in claim_records]
+    assert [c.event_type for c in claims] == [
+        "ReimbursementClaimSubmitted",
+        "ReimbursementClaimApproved",
+        "ReimbursementClaimPaid",
+    ]
+    assert {r.key for r in claim_records} == {str(claim).encode()}
+    for record in claim_records:
+        for detail in (b"hospital_code", b"invoice_number", b"treatment_date", b"bill"):
+            assert detail not in record.value
+    assert claims[-1].payload.model_dump()["status"] == "paid"

@@ -7,6 +7,7 @@ from domain.cardholder.commands import (
     AuthorizeProxy,
     CancelPreReport,
     Command,
+    EraseHolder,
     IssueCard,
     PreReportLoss,
     RecordCollection,
@@ -27,6 +28,7 @@ _ALLOWED: dict[type[Command], frozenset[Role]] = {
     RecordProduction: frozenset({Role.PRODUCTION_CENTRE}),
     RecordCollection: frozenset({Role.OUTLET_CLERK}),
     ActivateCard: frozenset({Role.OUTLET_CLERK}),
+    EraseHolder: frozenset({Role.AUDITOR}),
 }
 
 

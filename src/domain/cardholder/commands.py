@@ -15,6 +15,7 @@ from domain.cardholder.events import (
     Applicant,
     CardKind,
     DamageCause,
+    ErasureReason,
     FeeWaiver,
     IdentityDocument,
     IssueSource,
@@ -149,3 +150,10 @@ class RecordCollection(AtOutlet):
 
 class ActivateCard(AtOutlet):
     card_number: CardNumber
+
+
+class EraseHolder(HolderCommand):
+    """Crypto-shredding, by an auditor: the holder's data key is destroyed after this is
+    recorded. It names no outlet: it is a back-office act, not a counter service."""
+
+    reason: ErasureReason

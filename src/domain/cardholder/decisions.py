@@ -18,6 +18,7 @@ from domain.cardholder.commands import (
     ActivateCard,
     AuthorizeProxy,
     CancelPreReport,
+    EraseHolder,
     IssueCard,
     PreReportLoss,
     RecordCollection,
@@ -31,6 +32,7 @@ from domain.cardholder.events import (
     CardIssued,
     CardProduced,
     DamagedCardReplacementApplied,
+    HolderErased,
     LapseResult,
     LossFormallyReported,
     LossPreReportCancelled,
@@ -297,3 +299,11 @@ def activate_card(holder: Cardholder, command: ActivateCard, ctx: Context) -> Ca
     return _next(
         CardActivated, holder, ctx, command.actor, outlet=command.outlet, card_number=card.number
     )
+
+
+def erase_holder(holder: Cardholder, command: EraseHolder, ctx: Context) -> HolderErased | None:
+    """The erasure itself; None when the holder is already erased (nothing more to destroy)."""
+    check_authority(command)
+    if holder.erased:
+        return None
+    return _next(HolderErased, holder, ctx, command.actor, reason=command.reason)

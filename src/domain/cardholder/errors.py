@@ -91,3 +91,9 @@ class PhotoRequired(RuleViolation):
 
 class InvalidCommand(InvalidInput):
     code = "invalid_command"
+
+
+class HolderDataErased(RuleViolation):
+    """The holder's personal data was erased (crypto-shredded): the record is closed."""
+
+    code = "holder_erased"

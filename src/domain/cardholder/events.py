@@ -8,6 +8,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import AwareDatetime, Field, PlainSerializer
 
+from domain.erasure import ERASABLE, Erased
 from domain.event import Channel, DomainEvent
 from domain.identifiers import (
     CardNumber,
@@ -90,11 +91,26 @@ DocumentSet = Annotated[
 ]
 
 
+# Personal fields (encrypted at rest with the holder's data key, never published) read as the
+# erasure marker once the holder is erased; ``domain.disclosure`` lists them per event type.
+PersonalId = Annotated[ResidentId | Erased, ERASABLE]
+PersonalName = Annotated[Name | Erased, ERASABLE]
+
+
+class ErasureReason(StrEnum):
+    """Why a holder's personal data is erased (PIPL art. 47)."""
+
+    HOLDER_REQUEST = "holder_request"
+    RETENTION_ENDED = "retention_ended"
+    LEGAL_ORDER = "legal_order"
+    DECEASED = "deceased"
+
+
 class CardIssued(DomainEvent):
     """The holder's stream begins: a card issued, or imported from a legacy system."""
 
-    resident_id: ResidentId
-    holder_name: Name
+    resident_id: PersonalId
+    holder_name: PersonalName
     region_code: RegionCode
     card_number: CardNumber
     card_kind: CardKind
@@ -134,12 +150,12 @@ class LossPreReportLapsed(DomainEvent):
 class ProxyAuthorized(DomainEvent):
     """委托代办: the holder entrusts an agent, whose identity is recorded."""
 
-    agent_resident_id: ResidentId
-    agent_name: Name
+    agent_resident_id: PersonalId
+    agent_name: PersonalName
     scope: ScopeSet
     grounds: ProxyGrounds
     documents: DocumentSet
-    relationship: Annotated[str, Field(max_length=32)] | None = None
+    relationship: Annotated[Annotated[str, Field(max_length=32)] | Erased, ERASABLE] | None = None
 
 
 class LossFormallyReported(DomainEvent):
@@ -147,7 +163,7 @@ class LossFormallyReported(DomainEvent):
 
     card_number: CardNumber
     applicant: Applicant
-    agent_resident_id: ResidentId | None = None
+    agent_resident_id: PersonalId | None = None
     identity_documents: DocumentSet
     collection_outlet: OutletCode
     certificate_number: CertificateNumber
@@ -172,7 +188,7 @@ class DamagedCardReplacementApplied(DomainEvent):
     card_number: CardNumber
     cause: DamageCause
     applicant: Applicant
-    agent_resident_id: ResidentId | None = None
+    agent_resident_id: PersonalId | None = None
     identity_documents: DocumentSet
     collection_outlet: OutletCode
     certificate_number: CertificateNumber
@@ -202,7 +218,7 @@ class CardCollected(DomainEvent):
     card_number: CardNumber
     certificate_number: CertificateNumber
     collected_by: Applicant
-    agent_resident_id: ResidentId | None = None
+    agent_resident_id: PersonalId | None = None
     identity_document: IdentityDocument
 
 
@@ -210,6 +226,14 @@ class CardActivated(DomainEvent):
     """启用: the new card becomes the holder's active card; settlement resumes on it."""
 
     card_number: CardNumber
+
+
+class HolderErased(DomainEvent):
+    """Crypto-shredding: the holder's data key is destroyed, so every personal field of their
+    records (and of their claims) reads as erased from now on. Card states, dates, outlets and
+    actors stay auditable; no command is accepted for the holder any more."""
+
+    reason: ErasureReason
 
 
 CARDHOLDER_EVENTS: tuple[type[DomainEvent], ...] = (
@@ -223,4 +247,5 @@ CARDHOLDER_EVENTS: tuple[type[DomainEvent], ...] = (
     CardProduced,
     CardCollected,
     CardActivated,
+    HolderErased,
 )

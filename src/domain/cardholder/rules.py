@@ -22,6 +22,7 @@ from domain.cardholder.errors import (
     DocumentsMissing,
     FormalReportIrreversible,
     HolderAlreadyRegistered,
+    HolderDataErased,
     InvalidCommand,
     NoOpenApplication,
     NoOpenPreReport,
@@ -69,9 +70,19 @@ def _case_under_way(case: ReplacementCase) -> ReplacementCaseOpen:
     )
 
 
+def not_erased(holder: Cardholder) -> None:
+    """An erased holder's record is closed: it stays auditable, but records nothing more."""
+    if holder.erased_at is not None:
+        raise HolderDataErased(
+            f"the holder's personal data was erased on {holder.erased_at:%Y-%m-%d}; "
+            "their record is closed and accepts no further commands"
+        )
+
+
 def can_register(holder: Cardholder | None, issued_on: date, today: date) -> None:
     """A holder is registered once, with a card issued no later than today."""
     if holder is not None:
+        not_erased(holder)
         raise HolderAlreadyRegistered(
             f"cardholder {mask_resident_id(holder.resident_id)} is already registered"
         )

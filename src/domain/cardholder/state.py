@@ -20,6 +20,7 @@ from domain.cardholder.events import (
     CardKind,
     CardProduced,
     DamagedCardReplacementApplied,
+    HolderErased,
     LapseResult,
     LossFormallyReported,
     LossPreReportCancelled,
@@ -28,6 +29,7 @@ from domain.cardholder.events import (
     ProxyAuthorized,
     ProxyScope,
 )
+from domain.erasure import ERASED
 from domain.event import DomainEvent
 from domain.region_policy import LapseOutcome
 
@@ -117,6 +119,8 @@ class Cardholder:
     case: ReplacementCase | None = None
     suspensions: tuple[SuspensionWindow, ...] = ()
     completed_cases: int = 0
+    # Crypto-shredded (``HolderErased``): personal fields read as erased, commands are refused.
+    erased_at: datetime | None = None
     # The newest event of the stream: a repeat that would record the same fact again is
     # recognised without another read, and no event may be dated before it.
     last_event: DomainEvent | None = None
@@ -125,6 +129,10 @@ class Cardholder:
     def updated_at(self) -> datetime:
         assert self.last_event is not None
         return self.last_event.occurred_at
+
+    @property
+    def erased(self) -> bool:
+        return self.erased_at is not None
 
     @property
     def settlement_suspended(self) -> bool:
@@ -267,6 +275,18 @@ def _evolve(holder: Cardholder, event: DomainEvent) -> Cardholder:
                 proxies=(),
                 suspensions=_resume(holder, at, "new_card_activated"),
                 completed_cases=holder.completed_cases + 1,
+            )
+        case HolderErased():
+            # The records themselves read as erased once the key is gone; a state cached from
+            # before the erasure forgets the personal fields here too.
+            return replace(
+                holder,
+                resident_id=ERASED,
+                name=ERASED,
+                proxies=tuple(
+                    replace(p, agent_resident_id=ERASED, agent_name=ERASED) for p in holder.proxies
+                ),
+                erased_at=at,
             )
     raise ValueError(f"unknown cardholder event {type(event).__name__}")
 

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
+from domain.cardholder.rules import not_erased
 from domain.cardholder.state import Cardholder
 from domain.claims import rules
 from domain.claims.amounts import Computation
@@ -81,6 +82,7 @@ def submit_claim(
 ) -> tuple[ReimbursementClaimSubmitted, InvoiceNumberReserved]:
     """The claim's first event and the invoice's reservation, to be saved together."""
     check_claim_authority(command)
+    not_erased(holder)
     policy = rules.reimbursement_policy_of(ctx.policy)
     rules.required_documents_present(command.documents)
     hospital = rules.hospital_is_designated(hospitals, command.hospital_code)
@@ -140,15 +142,16 @@ def approve_claim(
     again on the new totals.
     """
     check_claim_authority(command)
+    treatment_date, bill = rules.claim_readable(claim)
     rules.can_decide(claim)
     if (ledger.holder_id, ledger.benefit_year) != (
         claim.holder_id,
-        rules.benefit_year_of(claim.treatment_date),
+        rules.benefit_year_of(treatment_date),
     ):
         raise ValueError(f"ledger {ledger.id} is not the one claim {claim.id} draws on")
     policy = rules.reimbursement_policy_of(ctx.policy)
     computation = Computation.of(
-        claim.bill.in_scope_fen, policy, ledger.deductible_used_fen, ledger.paid_fen
+        bill.in_scope_fen, policy, ledger.deductible_used_fen, ledger.paid_fen
     )
     approved = _next(
         ReimbursementClaimApproved,
@@ -181,6 +184,7 @@ def reject_claim(
     claim: Claim, command: RejectClaim, ctx: ClaimContext
 ) -> ReimbursementClaimRejected:
     check_claim_authority(command)
+    rules.claim_readable(claim)
     rules.can_decide(claim)
     return _next(
         ReimbursementClaimRejected,
@@ -194,6 +198,7 @@ def reject_claim(
 
 def pay_claim(claim: Claim, command: PayClaim, ctx: ClaimContext) -> ReimbursementClaimPaid:
     check_claim_authority(command)
+    rules.claim_readable(claim)
     payable = rules.can_pay(claim)
     return _next(
         ReimbursementClaimPaid,
@@ -210,5 +215,6 @@ def withdraw_claim(
 ) -> ReimbursementClaimWithdrawn:
     check_claim_authority(command)
     rules.claim_belongs_to(claim, holder_id)
+    rules.claim_readable(claim)
     rules.can_decide(claim)
     return _next(ReimbursementClaimWithdrawn, claim, command, ctx, explanation=command.explanation)

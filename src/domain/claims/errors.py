@@ -57,3 +57,9 @@ class ClaimAlreadyDecided(RuleViolation):
 
 class ClaimNotPayable(RuleViolation):
     code = "claim_not_payable"
+
+
+class ClaimDetailsErased(RuleViolation):
+    """The claim's holder was erased: its medical details are gone, so it cannot be decided."""
+
+    code = "holder_erased"

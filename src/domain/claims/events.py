@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from domain.claims.amounts import Computation, Fen, PositiveFen, check_bill
+from domain.erasure import ERASABLE, Erased
 from domain.event import DomainEvent
 from domain.hospitals import HospitalCode
 from domain.identifiers import CardNumber, CertificateNumber, RegionCode, validate_shape
@@ -124,13 +125,15 @@ class ReimbursementClaimSubmitted(ClaimEvent):
     """A bill paid out of pocket while the holder's card was blocked, filed for repayment."""
 
     region_code: RegionCode  # whose pooled fund repays it: the holder's region at filing
-    hospital_code: HospitalCode
+    # The medical details are personal (encrypted at rest with the holder's data key, never
+    # published) and read as erased once the holder is erased.
+    hospital_code: Annotated[HospitalCode | Erased, ERASABLE]
     hospital_region_code: RegionCode
-    treatment_date: date  # local date (the region's time zone)
+    treatment_date: Annotated[date | Erased, ERASABLE]  # local date (the region's time zone)
     filed_on: date  # local date
-    invoice_number: InvoiceNumber
-    bill: Bill
-    documents: ClaimDocumentSet
+    invoice_number: Annotated[InvoiceNumber | Erased, ERASABLE]
+    bill: Annotated[Bill | Erased, ERASABLE]
+    documents: Annotated[ClaimDocumentSet | Erased, ERASABLE]
     collection_certificate: CertificateNumber | None = None
     window: WindowEvidence
 
@@ -151,7 +154,9 @@ class ReimbursementClaimApproved(ClaimEvent):
 
 class ReimbursementClaimRejected(ClaimEvent):
     reason: RejectionReason
-    explanation: Explanation
+    explanation: Annotated[
+        Explanation | Erased, ERASABLE
+    ]  # free text about the holder's bill: personal
 
 
 class ReimbursementClaimPaid(ClaimEvent):
@@ -162,15 +167,15 @@ class ReimbursementClaimPaid(ClaimEvent):
 class ReimbursementClaimWithdrawn(ClaimEvent):
     """The holder takes the claim back before it is decided."""
 
-    explanation: Explanation | None = None
+    explanation: Annotated[Explanation | Erased, ERASABLE] | None = None
 
 
 class InvoiceNumberReserved(Reservation):
     """The one event of an invoice's stream: which claim holds it."""
 
     claim_id: UUID
-    hospital_code: HospitalCode
-    invoice_number: InvoiceNumber
+    hospital_code: Annotated[HospitalCode | Erased, ERASABLE]
+    invoice_number: Annotated[InvoiceNumber | Erased, ERASABLE]
 
 
 class BenefitConsumed(DomainEvent):

@@ -121,7 +121,8 @@ class ClaimUseCases(Application[UUID]):
         """Fix the payable amount on the holder's current deductible and cap for the year."""
 
         def decide(claim: Claim, ctx: decisions.ClaimContext) -> Sequence[DomainEvent]:
-            year = rules.benefit_year_of(claim.treatment_date)
+            treatment_date, _ = rules.claim_readable(claim)
+            year = rules.benefit_year_of(treatment_date)
             ledger = self.benefit_ledger(claim.holder_id, year)
             return decisions.approve_claim(claim, ledger, command, ctx)
 

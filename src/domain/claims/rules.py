@@ -15,6 +15,7 @@ from domain.cardholder.state import Cardholder, SuspensionWindow
 from domain.claims.errors import (
     CertificateNotHolders,
     ClaimAlreadyDecided,
+    ClaimDetailsErased,
     ClaimDocumentsMissing,
     ClaimNotHolders,
     ClaimNotPayable,
@@ -25,7 +26,7 @@ from domain.claims.errors import (
     TreatmentInFuture,
     TreatmentOutsideWindow,
 )
-from domain.claims.events import ClaimDocument, InvoiceNumberReserved
+from domain.claims.events import Bill, ClaimDocument, InvoiceNumberReserved
 from domain.claims.state import Claim, ClaimStatus
 from domain.hospitals import Hospital, HospitalRegistry
 from domain.region_policy import RegionPolicy, ReimbursementPolicy
@@ -137,6 +138,17 @@ def benefit_year_of(treatment_date: date) -> int:
 def claim_belongs_to(claim: Claim, holder_id: UUID) -> None:
     if claim.holder_id != holder_id:
         raise ClaimNotHolders(f"claim {claim.id} is not this holder's claim")
+
+
+def claim_readable(claim: Claim) -> tuple[date, Bill]:
+    """A claim is decided on its medical details; an erased holder's claim has none left.
+    Returns the treatment date and the bill."""
+    if isinstance(claim.treatment_date, date) and isinstance(claim.bill, Bill):
+        return claim.treatment_date, claim.bill
+    raise ClaimDetailsErased(
+        f"claim {claim.id}'s holder was erased: its medical details are gone and it can no "
+        "longer be decided or paid"
+    )
 
 
 def can_decide(claim: Claim) -> None:

@@ -24,6 +24,7 @@ from domain.claims.events import (
     RejectionReason,
     WindowEvidence,
 )
+from domain.erasure import ERASED, ErasedMarker
 from domain.event import Actor, DomainEvent
 
 
@@ -52,11 +53,11 @@ class Claim:
     holder_id: UUID
     region_code: str
     hospital_code: str
-    treatment_date: date
-    filed_on: date
+    treatment_date: date | ErasedMarker  # the medical details read as erased once the
+    filed_on: date  # holder is erased (crypto-shredding)
     invoice_number: str
-    bill: Bill
-    documents: frozenset[ClaimDocument]
+    bill: Bill | ErasedMarker
+    documents: frozenset[ClaimDocument] | ErasedMarker
     collection_certificate: str | None
     window: WindowEvidence
     status: ClaimStatus
@@ -66,6 +67,11 @@ class Claim:
     rejection: tuple[RejectionReason, str] | None = None
     payment_reference: str | None = None
     withdrawal_explanation: str | None = None
+
+    @property
+    def erased(self) -> bool:
+        """The holder was erased: the claim's medical details cannot be read any more."""
+        return self.treatment_date == ERASED
 
     @property
     def payable_fen(self) -> int | None:

@@ -1,0 +1,432 @@
+"""Where the per-holder data keys live, wrapped: a table in the event store's own database.
+
+``sscard_data_keys`` sits beside the events (the SQLite file ``sscard.sqlite``, or the PostgreSQL
+schema), so a backup of the store carries the keys it needs and nothing else does. One row per
+holder: the data key wrapped by the master key, or, after an erasure, no key at all (a
+tombstone that says the holder was erased, so their records read as erased rather than failing).
+
+The same connection also reads stored records as raw bytes, for the hash chain (a predecessor's
+digest, ``sscard audit verify-chain``) and for ``sscard db migrate``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+KEYS_TABLE = "sscard_data_keys"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    """A holder's row: the wrapped data key, or None once the holder is erased."""
+
+    wrapped: bytes | None
+    kek_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A stored event exactly as the table holds it."""
+
+    position: int
+    stream_id: UUID
+    version: int
+    topic: str
+    state: bytes
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class KeyTable(Protocol):
+    def create(self) -> None: ...
+
+    def get(self, owner: str) -> KeyRow | None: ...
+
+    def get_many(self, owners: Sequence[str]) -> dict[str, KeyRow]:
+        """The rows of these holders that exist, in one query."""
+
+    def add(self, owner: str, wrapped: bytes, kek_id: str) -> KeyRow:
+        """Store ``wrapped`` unless the holder has a row already; returns the row that holds."""
+
+    def erase(self, owner: str) -> bool:
+        """Destroy the holder's key (a tombstone stays); True if a live key was destroyed."""
+
+    def record(self, stream_id: UUID, version: int) -> RawRecord | None: ...
+
+    def records(self, by_stream: bool = False, after: int = 0) -> Iterator[RawRecord]:
+        """Every stored record, in log order (or by stream and version)."""
+
+    def rewrite(self, records: Sequence[RawRecord]) -> None:
+        """Replace the state bytes of these records, in one transaction (``db migrate``)."""
+
+    def purge(self) -> None:
+        """Best effort to remove old bytes from disk after rewriting or erasing."""
+
+    def close(self) -> None: ...
+
+
+class MemoryKeyTable:
+    """For the in-memory store (unit tests): keys in a dict, no raw records."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, KeyRow] = {}
+        self._lock = threading.Lock()
+
+    def create(self) -> None:
+        return None
+
+    def get(self, owner: str) -> KeyRow | None:
+        return self._rows.get(owner)
+
+    def get_many(self, owners: Sequence[str]) -> dict[str, KeyRow]:
+        return {o: row for o in owners if (row := self._rows.get(o)) is not None}
+
+    def add(self, owner: str, wrapped: bytes, kek_id: str) -> KeyRow:
+        with self._lock:
+            return self._rows.setdefault(owner, KeyRow(wrapped, kek_id))
+
+    def erase(self, owner: str) -> bool:
+        with self._lock:
+            before = self._rows.get(owner)
+            self._rows[owner] = KeyRow(None, before.kek_id if before else "")
+            return before is not None and before.wrapped is not None
+
+    def record(self, stream_id: UUID, version: int) -> RawRecord | None:  # noqa: ARG002
+        return None  # the in-memory store's mapper always knows its streams' heads
+
+    def records(
+        self,
+        by_stream: bool = False,  # noqa: ARG002
+        after: int = 0,  # noqa: ARG002
+    ) -> Iterator[RawRecord]:
+        return iter(())
+
+    def rewrite(self, records: Sequence[RawRecord]) -> None:
+        raise NotImplementedError("the in-memory store is not migrated")
+
+    def purge(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class SQLiteKeyTable:
+    """The key table in the SQLite store file, on a connection of its own."""
+
+    EVENTS = "stored_events"
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(
+                str(self._path), timeout=30.0, check_same_thread=False, isolation_level=None
+            )
+            # A destroyed key is overwritten with zeros, not left in a free page of the file.
+            conn.execute("PRAGMA secure_delete=ON")
+            self._conn = conn
+        return self._conn
+
+    def create(self) -> None:
+        with self._lock:
+            self._connection().execute(
+                f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (holder_id TEXT PRIMARY KEY, "
+                "wrapped BLOB, kek_id TEXT NOT NULL, created_at TEXT NOT NULL, erased_at TEXT)"
+            )
+
+    def get(self, owner: str) -> KeyRow | None:
+        with self._lock:
+            row = (
+                self._connection()
+                .execute(f"SELECT wrapped, kek_id FROM {KEYS_TABLE} WHERE holder_id = ?", (owner,))
+                .fetchone()
+            )
+        return None if row is None else KeyRow(row[0], row[1])
+
+    def get_many(self, owners: Sequence[str]) -> dict[str, KeyRow]:
+        found: dict[str, KeyRow] = {}
+        with self._lock:
+            conn = self._connection()
+            for start in range(0, len(owners), 500):
+                chunk = owners[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for holder, wrapped, kek_id in conn.execute(
+                    f"SELECT holder_id, wrapped, kek_id FROM {KEYS_TABLE} "
+                    f"WHERE holder_id IN ({marks})",
+                    chunk,
+                ):
+                    found[holder] = KeyRow(wrapped, kek_id)
+        return found
+
+    def add(self, owner: str, wrapped: bytes, kek_id: str) -> KeyRow:
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    f"INSERT OR IGNORE INTO {KEYS_TABLE} (holder_id, wrapped, kek_id, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (owner, wrapped, kek_id, _now()),
+                )
+                row = conn.execute(
+                    f"SELECT wrapped, kek_id FROM {KEYS_TABLE} WHERE holder_id = ?", (owner,)
+                ).fetchone()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return KeyRow(row[0], row[1])
+
+    def erase(self, owner: str) -> bool:
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                before = conn.execute(
+                    f"SELECT wrapped, kek_id, created_at FROM {KEYS_TABLE} WHERE holder_id = ?",
+                    (owner,),
+                ).fetchone()
+                # DELETE, not UPDATE: with secure_delete the old cell is zeroed in its page.
+                conn.execute(f"DELETE FROM {KEYS_TABLE} WHERE holder_id = ?", (owner,))
+                conn.execute(
+                    f"INSERT INTO {KEYS_TABLE} (holder_id, wrapped, kek_id, created_at, "
+                    "erased_at) VALUES (?, NULL, ?, ?, ?)",
+                    (owner, before[1] if before else "", before[2] if before else _now(), _now()),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        self.purge()
+        return before is not None and before[0] is not None
+
+    def purge(self) -> None:
+        """Copy the WAL into the file and empty it, so the old page images (a destroyed key,
+        plaintext a migration replaced) are gone from the WAL too. Best effort: a reader that
+        holds an old snapshot keeps the WAL until it finishes."""
+        with self._lock:
+            self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+    def vacuum(self) -> None:
+        with self._lock:
+            self._connection().execute("VACUUM")
+        self.purge()
+
+    def _raw(self, row: tuple[Any, ...]) -> RawRecord:
+        return RawRecord(int(row[0]), UUID(row[1]), int(row[2]), row[3], bytes(row[4]))
+
+    def record(self, stream_id: UUID, version: int) -> RawRecord | None:
+        with self._lock:
+            row = (
+                self._connection()
+                .execute(
+                    f"SELECT rowid, originator_id, originator_version, topic, state FROM "
+                    f"{self.EVENTS} WHERE originator_id = ? AND originator_version = ?",
+                    (stream_id.hex, version),
+                )
+                .fetchone()
+            )
+        return None if row is None else self._raw(row)
+
+    def records(self, by_stream: bool = False, after: int = 0) -> Iterator[RawRecord]:
+        order = "originator_id, originator_version" if by_stream else "rowid"
+        query = (
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.EVENTS} "
+            f"WHERE rowid > ? ORDER BY {order}"
+        )
+        # A connection of its own: the scan must not hold the key table's lock.
+        conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, timeout=30.0)
+        try:
+            for row in conn.execute(query, (after,)):
+                yield self._raw(row)
+        finally:
+            conn.close()
+
+    def rewrite(self, records: Sequence[RawRecord]) -> None:
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    f"UPDATE {self.EVENTS} SET state = ? WHERE originator_id = ? "
+                    "AND originator_version = ?",
+                    [(r.state, r.stream_id.hex, r.version) for r in records],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class PostgresKeyTable:
+    """The key table in the store's PostgreSQL schema, on a connection of its own (reopened
+    after an outage)."""
+
+    def __init__(self, dsn: str, schema: str, events_table: str, connect_timeout: int) -> None:
+        self._dsn = dsn
+        self._schema = schema
+        self._events = events_table
+        self._timeout = connect_timeout
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.RLock()
+
+    def _keys(self) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self._schema), sql.Identifier(KEYS_TABLE))
+
+    def _events_table(self) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self._schema), sql.Identifier(self._events))
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._timeout)
+        return self._conn
+
+    def _run(self, query: sql.Composed, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                cursor = self._connection().execute(query, params)
+            except psycopg.OperationalError:
+                self._drop()  # a dead connection: the caller's retry gets a fresh one
+                raise
+            return cursor.fetchall() if cursor.description else []
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def create(self) -> None:
+        self._run(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (holder_id text PRIMARY KEY, wrapped bytea, "
+                "kek_id text NOT NULL, created_at text NOT NULL, erased_at text)"
+            ).format(self._keys())
+        )
+
+    def get(self, owner: str) -> KeyRow | None:
+        rows = self._run(
+            sql.SQL("SELECT wrapped, kek_id FROM {} WHERE holder_id = %s").format(self._keys()),
+            (owner,),
+        )
+        return (
+            KeyRow(bytes(rows[0][0]) if rows[0][0] is not None else None, rows[0][1])
+            if rows
+            else None
+        )
+
+    def get_many(self, owners: Sequence[str]) -> dict[str, KeyRow]:
+        rows = self._run(
+            sql.SQL("SELECT holder_id, wrapped, kek_id FROM {} WHERE holder_id = ANY(%s)").format(
+                self._keys()
+            ),
+            (list(owners),),
+        )
+        return {str(h): KeyRow(bytes(w) if w is not None else None, str(k)) for h, w, k in rows}
+
+    def add(self, owner: str, wrapped: bytes, kek_id: str) -> KeyRow:
+        self._run(
+            sql.SQL(
+                "INSERT INTO {} (holder_id, wrapped, kek_id, created_at) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (holder_id) DO NOTHING"
+            ).format(self._keys()),
+            (owner, wrapped, kek_id, _now()),
+        )
+        row = self.get(owner)
+        assert row is not None
+        return row
+
+    def erase(self, owner: str) -> bool:
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction():
+                before = conn.execute(
+                    sql.SQL(
+                        "SELECT wrapped, kek_id, created_at FROM {} WHERE holder_id = %s FOR UPDATE"
+                    ).format(self._keys()),
+                    (owner,),
+                ).fetchone()
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE holder_id = %s").format(self._keys()), (owner,)
+                )
+                conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (holder_id, wrapped, kek_id, created_at, erased_at) "
+                        "VALUES (%s, NULL, %s, %s, %s)"
+                    ).format(self._keys()),
+                    (owner, before[1] if before else "", before[2] if before else _now(), _now()),
+                )
+        self.purge()
+        return before is not None and before[0] is not None
+
+    def purge(self) -> None:
+        # Dead row versions stay in the table's pages until VACUUM reuses them (and in the WAL
+        # and backups): the README's "Personal data" section says what follows.
+        self._run(sql.SQL("VACUUM {}").format(self._keys()))
+
+    def _raw(self, row: tuple[Any, ...]) -> RawRecord:
+        stream = row[1] if isinstance(row[1], UUID) else UUID(str(row[1]))
+        return RawRecord(int(row[0]), stream, int(row[2]), row[3], bytes(row[4]))
+
+    def record(self, stream_id: UUID, version: int) -> RawRecord | None:
+        rows = self._run(
+            sql.SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "FROM {} WHERE originator_id = %s AND originator_version = %s"
+            ).format(self._events_table()),
+            (stream_id, version),
+        )
+        return self._raw(rows[0]) if rows else None
+
+    def records(self, by_stream: bool = False, after: int = 0) -> Iterator[RawRecord]:
+        order = "originator_id, originator_version" if by_stream else "notification_id"
+        query = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+            "WHERE notification_id > %s ORDER BY " + order
+        ).format(self._events_table())
+        with (
+            psycopg.connect(self._dsn, connect_timeout=self._timeout) as conn,
+            conn.cursor(name="sscard_scan") as cursor,
+        ):
+            cursor.execute(query, (after,))
+            for row in cursor:
+                yield self._raw(row)
+
+    def rewrite(self, records: Sequence[RawRecord]) -> None:
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.executemany(
+                    sql.SQL(
+                        "UPDATE {} SET state = %s WHERE originator_id = %s "
+                        "AND originator_version = %s"
+                    ).format(self._events_table()),
+                    [(r.state, r.stream_id, r.version) for r in records],
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
