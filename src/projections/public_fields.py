@@ -1,0 +1,70 @@
+"""Reading the public form of events: instants, business dates, and the holder's masked name.
+
+Views keep instants as fixed-width UTC text (sortable, identical on SQLite and PostgreSQL) and
+business dates as the local date in the holder's region (``RegionPolicy.time_zone``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from domain.identifiers import mask_name
+from domain.region_policy import RegionPolicies
+
+# A region code -> its time zone; raises for a region no policy covers.
+Zones = Callable[[str], ZoneInfo]
+
+INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def zones_of(policies: RegionPolicies) -> Zones:
+    @cache
+    def zone(region_code: str) -> ZoneInfo:
+        return policies.policy_for(region_code).zone
+
+    return zone
+
+
+def parse_instant(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def instant(text: str) -> str:
+    """An instant of the envelope as the views keep it."""
+    return parse_instant(text).strftime(INSTANT_FORMAT)
+
+
+def instant_of(value: datetime) -> str:
+    return value.astimezone(UTC).strftime(INSTANT_FORMAT)
+
+
+def stored_instant(text: str) -> datetime:
+    return datetime.strptime(text, INSTANT_FORMAT).replace(tzinfo=UTC)
+
+
+def local_day(text: str, zone: ZoneInfo) -> str:
+    """The business date (ISO) of an instant in the region's zone."""
+    return parse_instant(text).astimezone(zone).date().isoformat()
+
+
+def today_in(zone: ZoneInfo, now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(zone).date()
+
+
+def masked_holder_name(payload: dict[str, Any]) -> str:
+    """The holder's masked name from a ``CardIssued`` payload.
+
+    The public form carries ``holder_masked_name``; until it does (envelope version 1 carries
+    the stored form) the name is masked here. The only place a view reads ``holder_name``:
+    delete the fallback once every payload is public."""
+    masked = payload.get("holder_masked_name")
+    if isinstance(masked, str):
+        return masked
+    return mask_name(str(payload.get("holder_name", "")))
+
+
+ERASED = "[erased]"
