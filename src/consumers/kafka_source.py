@@ -163,6 +163,7 @@ class KafkaSource:
         return Batch(start, end, tuple(items))
 
     def wait(self, after: PartitionOffsets, timeout: float) -> bool:
+        del after, timeout
         return True  # ``read`` itself waits up to ``poll_ms`` for records
 
     def lag(self, position: PartitionOffsets) -> int:

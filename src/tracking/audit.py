@@ -110,11 +110,11 @@ def _merge(
 
 
 def _show_key(names: Sequence[str], key: Any) -> str:
-    return "(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, key or ())) + ")"
+    return "(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, key or (), strict=False)) + ")"
 
 
 def _show(row: Row | None) -> str:
-    return "" if row is None else str({k: v for k, v in row.items()})[:300]
+    return "" if row is None else str(row)[:300]
 
 
 def copy_view(source: ViewStore, target: Tx, tables: Sequence[Table], view: str) -> int:

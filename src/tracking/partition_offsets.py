@@ -38,6 +38,7 @@ class KafkaPositions:
         self.topic = topic
 
     def ensure(self, name: str) -> None:
+        del name  # one table for every consumer; its rows appear with the first batch
         self.store.create((offsets_table,))
 
     def load(self, name: str, partitions: Iterable[int] | None = None) -> PartitionOffsets:

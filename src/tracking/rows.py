@@ -158,7 +158,9 @@ class Rows:
     def _delete(self, table: Table, keys: Sequence[Key]) -> None:
         names = primary_key(table)
         statement = delete(table).where(*(table.c[n] == _bind(n) for n in names))
-        self._tx.conn.execute(statement, [{f"k_{n}": v for n, v in zip(names, k)} for k in keys])
+        self._tx.conn.execute(
+            statement, [{f"k_{n}": v for n, v in zip(names, k, strict=True)} for k in keys]
+        )
 
     def _upsert(self, table: Table, rows: list[Row]) -> None:
         names = primary_key(table)
@@ -192,4 +194,4 @@ def table_rows(tx: Tx, table: Table, where: Any = None, chunk: int = 5_000) -> I
         statement = statement.where(where)
     result = tx.conn.execution_options(yield_per=chunk).execute(statement)
     for row in result.mappings():
-        yield dict(row)
+        yield {str(k): v for k, v in row.items()}  # plain str keys (not quoted_name)
