@@ -36,6 +36,7 @@ class ViewConsumer:
         self.store = store
         self.positions = KafkaPositions(store, topic)
         self.source = KafkaSource(model.name, topic, self.positions, new_consumer, poll_ms)
+        self._publish_dead_letters = publish_dead_letters
         self.handler = ApplyRecords(model, store, publish_dead_letters)
         self.follower: Follower[PartitionOffsets, Any] = Follower(
             model.name, self.source, self.positions, self.handler, batch_size
@@ -55,3 +56,6 @@ class ViewConsumer:
 
     def close(self) -> None:
         self.source.close()
+        close_publisher = getattr(self._publish_dead_letters, "close", None)
+        if close_publisher is not None:
+            close_publisher()

@@ -311,6 +311,9 @@ def new_kafka_consumer(settings: Settings, view: str, batch_size: int) -> Any:
         heartbeat_interval_ms=2_000,
         request_timeout_ms=10_000,
         bootstrap_timeout_ms=3_000,
+        group_instance_id=(
+            f"{settings.consumer_instance}-{view}" if settings.consumer_instance else None
+        ),
     )
 
 

@@ -32,6 +32,9 @@ versions_table = Table(
     Column("view", Text, primary_key=True),
     Column("stream_id", Text, primary_key=True),
     Column("version", BigInteger, nullable=False),
+    # Events of the stream applied: a view that applied one twice (or skipped one) differs
+    # from its rebuild here even where its own rows would not show it.
+    Column("events", BigInteger, nullable=False),
 )
 
 
@@ -73,7 +76,12 @@ def apply_once(model: ReadModel, envelope: Envelope, rows: Rows) -> bool:
         model.apply(envelope, rows)
         rows.put(
             versions_table,
-            {"view": model.name, "stream_id": envelope["stream_id"], "version": version},
+            {
+                "view": model.name,
+                "stream_id": envelope["stream_id"],
+                "version": version,
+                "events": 1 if seen is None else seen["events"] + 1,
+            },
         )
     except BaseException:
         rows.undo(mark)

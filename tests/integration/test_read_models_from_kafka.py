@@ -1,0 +1,340 @@
+"""Read models fed from the real broker: store -> relay -> Kafka -> consumers, checked against a
+replay of the store; sequenced dead letters; the settlement subscriber against the projection."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kafka import KafkaProducer
+
+from consumers import dead_letters
+from consumers.settlement_client import Contract, SettlementSubscriber
+from domain.errors import DomainError
+from domain.identifiers import holder_stream_id
+from projections.catalogue import VIEW_NAMES
+from projections.public_fields import instant
+from projections.settlement_blocklist import blocklist
+from relay.publisher import RELAY
+from relay.contracts import settlement_schema
+from service.bootstrap import build
+from service.kafka_wiring import ensure_topics, topics
+from service.settings import Settings
+from service.views import replay
+from tests.back_office import SSCARD, sscard_env
+from tests.conftest import make_settings
+from tests.kafka_support import read_topic
+from tests.support import (
+    HOLDER_ID_KEY,
+    Clock,
+    activate,
+    authorize,
+    cancel,
+    collect,
+    issue,
+    pre_report,
+    pre_report_online,
+    produce,
+    report,
+    resident_id,
+)
+from tests.views_support import assert_views_equal_replay, consume_until_caught_up, publish_all
+
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
+
+STEPS = (
+    "issue",
+    "pre_report",
+    "pre_report_online",
+    "cancel",
+    "lapse",
+    "authorize",
+    "report",
+    "report_by_agent",
+    "replace_damaged",
+    "produce",
+    "collect",
+    "activate",
+)
+
+
+def run_step(office, clock: Clock, step: str, rid: str, agent: str) -> None:
+    """One command, valid or not: a refused one writes nothing, which is part of the test."""
+    from samples.stories import replace_damaged  # noqa: PLC0415
+
+    state = None
+    try:
+        state = office.holder(rid)
+    except DomainError:
+        pass
+    case = None if state is None else state.case
+    certificate = case.certificate_number if case is not None else "110000-0000000000"
+    clock.advance(hours=3)
+    try:
+        match step:
+            case "issue":
+                office.issue_card(issue(rid))
+            case "pre_report":
+                office.pre_report_loss(pre_report(rid))
+            case "pre_report_online":
+                office.pre_report_loss(pre_report_online(rid))
+            case "cancel":
+                office.cancel_pre_report(cancel(rid))
+            case "lapse":
+                pending = None if state is None else state.pre_report
+                if pending is not None:
+                    office.lapse_pre_report(state.id, pending.version, clock.advance(days=11))
+            case "authorize":
+                office.authorize_proxy(authorize(rid, agent))
+            case "report":
+                office.report_loss_formally(report(rid))
+            case "report_by_agent":
+                office.report_loss_formally(report(rid, agent=agent))
+            case "replace_damaged":
+                office.replace_damaged_card(replace_damaged(rid))
+            case "produce":
+                office.record_production(produce(certificate))
+            case "collect":
+                office.record_collection(collect(rid, certificate))
+            case "activate":
+                new_card = case.new_card_number if case is not None else "Z00000000"
+                office.activate_card(activate(rid, new_card or "Z00000000"))
+    except DomainError:
+        pass
+
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(STEPS), st.integers(min_value=0, max_value=3)),
+        min_size=10,
+        max_size=60,
+    ),
+    resend=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_every_view_fed_from_kafka_equals_its_replay_from_the_store(kafka_bootstrap, steps, resend):
+    with tempfile.TemporaryDirectory() as folder:
+        settings_ = make_settings(Path(folder), kafka_bootstrap_servers=kafka_bootstrap)
+        ensure_topics(settings_)
+        holders = [resident_id() for _ in range(4)]
+        agent = resident_id()
+        clock = Clock()
+        with build(settings_, clock=clock) as backoffice:
+            for step, who in steps:
+                run_step(backoffice.office, clock, step, holders[who], agent)
+        publish_all(settings_)
+        for name in VIEW_NAMES:
+            consume_until_caught_up(settings_, name)
+        # A relay that crashed before recording its position sends a stretch again: the views
+        # must drop every duplicate (the per-stream event counts would show one applied twice).
+        with build(settings_) as backoffice, backoffice.views.transaction() as tx:
+            tx.move_position(RELAY, tx.position(RELAY), int(tx.position(RELAY) * resend))
+        publish_all(settings_)
+        for name in VIEW_NAMES:
+            consume_until_caught_up(settings_, name)
+        assert_views_equal_replay(settings_)
+
+
+def regions_file(folder: Path, without: str | None = None) -> Path:
+    from domain.region_policy import RegionPolicies  # noqa: PLC0415
+
+    regions = RegionPolicies.packaged()
+    kept = [r.model_dump(mode="json") for r in regions.regions if r.region_code != without]
+    path = folder / f"regions-{without or 'all'}.json"
+    path.write_text(json.dumps({"regions": kept}), encoding="utf-8")
+    return path
+
+
+def sscard(settings_: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SSCARD, *args],
+        env=sscard_env(settings_, SSCARD_METRICS_PORT="0", **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_poison_message_parks_its_key_others_flow_and_retry_applies_it_in_order(
+    tmp_path, kafka_bootstrap
+):
+    office_settings = make_settings(tmp_path, kafka_bootstrap_servers=kafka_bootstrap)
+    # The consumers' configuration does not know Shanghai yet: its holders cannot be shown.
+    consumer_settings = office_settings.model_copy(
+        update={"region_policies": regions_file(tmp_path, without="310000")}
+    )
+    ensure_topics(office_settings)
+    beijing, shanghai, other = resident_id(), resident_id("310104"), resident_id()
+    with build(office_settings, clock=Clock()) as backoffice:
+        office = backoffice.office
+        office.issue_card(issue(beijing))
+        office.issue_card(issue(shanghai, region="310000"))
+        office.pre_report_loss(pre_report(shanghai))
+        office.pre_report_loss(pre_report(beijing))
+        office.cancel_pre_report(cancel(shanghai))
+    publish_all(office_settings)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer.send(topics(office_settings).card_events, key=b"garbage", value=b"{not json")
+    producer.flush()
+    view = "settlement_blocklist"
+    consume_until_caught_up(consumer_settings, view)
+
+    stuck = stream(shanghai)
+    parked = dead_letters.listed(build_views(consumer_settings), view)
+    by_key: dict[str, list[dead_letters.Parked]] = {}
+    for item in parked:
+        by_key.setdefault(item.key_text, []).append(item)
+    assert set(by_key) == {stuck, "garbage"}
+    assert [p.failed for p in by_key[stuck]] == [True, False, False]
+    assert "unknown region 310000" in by_key[stuck][0].reason
+    assert "undecodable" in by_key["garbage"][0].reason
+
+    # Other keys keep flowing; the parked key's newer events queue up behind.
+    clock = Clock()
+    with build(office_settings, clock=clock) as backoffice:
+        backoffice.office.cancel_pre_report(cancel(beijing))
+        backoffice.office.issue_card(issue(other))
+        backoffice.office.pre_report_loss(pre_report(shanghai))
+    publish_all(office_settings)
+    # A broken message in the middle of a holder's stream: their next event, valid on its
+    # own, must wait behind it (never applied out of order).
+    producer.send(topics(office_settings).card_events, key=stream(other).encode(), value=b"[]")
+    producer.flush()
+    with build(office_settings, clock=clock) as backoffice:
+        backoffice.office.pre_report_loss(pre_report(other))
+    publish_all(office_settings)
+    consume_until_caught_up(consumer_settings, view)
+    with build(consumer_settings) as backoffice, backoffice.views.reading() as tx:
+        cards = blocklist(tx)
+    assert {s for s, _, _ in cards.values()} == {"active"}  # Beijing's cancel applied
+    assert len(cards) == 2  # nothing of the Shanghai holder, not the other's pre-report
+    assert len(dead_letters.listed(build_views(consumer_settings), view, stuck.encode())) == 4
+    behind = dead_letters.listed(build_views(consumer_settings), view, stream(other).encode())
+    assert [(p.failed, "behind" in p.reason) for p in behind] == [(True, False), (False, True)]
+
+    listed = sscard(consumer_settings, "dead-letters", "list", "--view", view)
+    assert listed.returncode == 0 and "7 parked messages" in listed.stdout, listed
+    broken = behind[0]
+    dropped = sscard(
+        consumer_settings,
+        "dead-letters",
+        "discard",
+        "--view",
+        view,
+        "--partition",
+        str(broken.partition),
+        "--offset",
+        str(broken.offset),
+    )
+    assert dropped.returncode == 0 and "1 parked messages discarded" in dropped.stdout
+
+    fixed = {"SSCARD_REGION_POLICIES": str(regions_file(tmp_path))}
+    retried = sscard(consumer_settings, "dead-letters", "retry", "--view", view, **fixed)
+    assert retried.returncode == 1, retried  # the garbage cannot be applied by any fix
+    assert f"key {stuck}: 4 applied" in retried.stdout
+    assert f"key {stream(other)}: 1 applied" in retried.stdout
+    assert "key garbage: 0 applied; 1 still parked" in retried.stdout
+    discarded = sscard(
+        consumer_settings, "dead-letters", "discard", "--view", view, "--key", "garbage"
+    )
+    assert discarded.returncode == 0, discarded
+    again = sscard(consumer_settings, "dead-letters", "discard", "--view", view, "--key", "garbage")
+    assert again.returncode == 1 and again.stdout == ""
+
+    fixed_settings = office_settings
+    with build(fixed_settings) as backoffice, backoffice.views.reading() as tx:
+        cards = blocklist(tx)
+    assert len(cards) == 3 and sum(s == "blocked" for s, _, _ in cards.values()) == 2
+    assert_views_equal_replay(fixed_settings, [view])
+
+    # Every parked message also reached the dead-letter topic, with its reason.
+    letters = read_topic(kafka_bootstrap, topics(office_settings).dead_letter)
+    reasons = [orjson.loads(r.value)["reason"] for r in letters]
+    assert any("unknown region 310000" in r for r in reasons)
+    assert sum("behind" in r for r in reasons) >= 3
+
+
+def build_views(settings_: Settings):
+    with build(settings_) as backoffice:
+        return backoffice.views
+
+
+def stream(rid: str) -> str:
+    return str(holder_stream_id(rid, HOLDER_ID_KEY.encode()))
+
+
+def test_a_subscriber_started_after_the_history_sees_the_projections_blocklist(
+    tmp_path, kafka_bootstrap
+):
+    settings_ = make_settings(tmp_path, kafka_bootstrap_servers=kafka_bootstrap)
+    ensure_topics(settings_)
+    clock = Clock()
+    holders = [resident_id() for _ in range(12)]
+    agent = resident_id()
+    with build(settings_, clock=clock) as backoffice:
+        for i, rid in enumerate(holders):
+            for step in STEPS[: 3 + i]:
+                run_step(backoffice.office, clock, step, rid, agent)
+    publish_all(settings_)
+    consume_until_caught_up(settings_, "settlement_blocklist")
+    subscriber = SettlementSubscriber(
+        kafka_bootstrap, Contract(settlement_schema()), topic=topics(settings_).settlement
+    ).start()
+    try:
+        assert subscriber.wait_caught_up(60)
+        seen = {card: (s, instant(since), r) for card, (s, since, r) in subscriber.cards().items()}
+    finally:
+        subscriber.stop()
+    with build(settings_) as backoffice, backoffice.views.reading() as tx:
+        projected = blocklist(tx)
+    assert seen == projected
+    assert any(status == "blocked" for status, _, _ in seen.values())
+    assert subscriber.invalid == 0
+
+
+def test_replay_swaps_the_view_and_its_consumer_goes_on_from_its_offsets(tmp_path, kafka_bootstrap):
+    settings_ = make_settings(tmp_path, kafka_bootstrap_servers=kafka_bootstrap)
+    ensure_topics(settings_)
+    clock = Clock()
+    first, second = resident_id(), resident_id()
+    with build(settings_, clock=clock) as backoffice:
+        backoffice.office.issue_card(issue(first))
+        backoffice.office.pre_report_loss(pre_report(first))
+    publish_all(settings_)
+    consume_until_caught_up(settings_, "outlet_queue")
+    report_ = replay(settings_, "outlet_queue")
+    assert report_.rows > 0
+    with build(settings_, clock=clock) as backoffice:
+        backoffice.office.issue_card(issue(second))
+        backoffice.office.cancel_pre_report(cancel(first))
+    publish_all(settings_)
+    consume_until_caught_up(settings_, "outlet_queue")
+    assert_views_equal_replay(settings_, ["outlet_queue"])
+
+
+def test_verify_names_a_view_that_differs_from_its_history(tmp_path, kafka_bootstrap):
+    settings_ = make_settings(tmp_path, kafka_bootstrap_servers=kafka_bootstrap)
+    ensure_topics(settings_)
+    with build(settings_, clock=Clock()) as backoffice:
+        backoffice.office.issue_card(issue(resident_id()))
+    publish_all(settings_)
+    consume_until_caught_up(settings_, "settlement_blocklist")
+    from projections.settlement_blocklist import blocklist_table  # noqa: PLC0415
+
+    with build(settings_) as backoffice, backoffice.views.transaction() as tx:
+        tx.execute(blocklist_table.update().values(status="blocked"))
+    result = sscard(settings_, "verify", "settlement_blocklist", "--wait", "5")
+    assert result.returncode == 1, result
+    assert "settlement_blocklist: DIFFERENT" in result.stdout
+    assert "status live 'blocked', rebuilt 'active'" in result.stdout
