@@ -3,6 +3,7 @@ replay of the store; sequenced dead letters; the settlement subscriber against t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import tempfile
@@ -21,8 +22,8 @@ from domain.identifiers import holder_stream_id
 from projections.catalogue import VIEW_NAMES
 from projections.public_fields import instant
 from projections.settlement_blocklist import blocklist
-from relay.publisher import RELAY
 from relay.contracts import settlement_schema
+from relay.publisher import RELAY
 from service.bootstrap import build
 from service.kafka_wiring import ensure_topics, topics
 from service.settings import Settings
@@ -66,13 +67,11 @@ STEPS = (
 
 def run_step(office, clock: Clock, step: str, rid: str, agent: str) -> None:
     """One command, valid or not: a refused one writes nothing, which is part of the test."""
-    from samples.stories import replace_damaged  # noqa: PLC0415
+    from samples.stories import replace_damaged
 
     state = None
-    try:
+    with contextlib.suppress(DomainError):
         state = office.holder(rid)
-    except DomainError:
-        pass
     case = None if state is None else state.case
     certificate = case.certificate_number if case is not None else "110000-0000000000"
     clock.advance(hours=3)
@@ -146,7 +145,7 @@ def test_every_view_fed_from_kafka_equals_its_replay_from_the_store(kafka_bootst
 
 
 def regions_file(folder: Path, without: str | None = None) -> Path:
-    from domain.region_policy import RegionPolicies  # noqa: PLC0415
+    from domain.region_policy import RegionPolicies
 
     regions = RegionPolicies.packaged()
     kept = [r.model_dump(mode="json") for r in regions.regions if r.region_code != without]
@@ -166,6 +165,53 @@ def sscard(settings_: Settings, *args: str, **env: str) -> subprocess.CompletedP
     )
 
 
+VIEW = "settlement_blocklist"
+
+
+def parked(settings_: Settings, key: str | None = None) -> list[dead_letters.Parked]:
+    with build(settings_) as backoffice:
+        return dead_letters.listed(backoffice.views, VIEW, None if key is None else key.encode())
+
+
+def cards_of(settings_: Settings) -> dict[str, tuple[str, str, str]]:
+    with build(settings_) as backoffice, backoffice.views.reading() as tx:
+        return blocklist(tx)
+
+
+def stream(rid: str) -> str:
+    return str(holder_stream_id(rid, HOLDER_ID_KEY.encode()))
+
+
+def send_raw(settings_: Settings, key: bytes, value: bytes) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings_.bootstrap_servers)
+    producer.send(topics(settings_).card_events, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+def operator_discards_fixes_and_retries(
+    settings_: Settings, tmp_path: Path, stuck: str, other: str, broken: dead_letters.Parked
+) -> None:
+    """Through the CLI: list, discard the broken message, fix the configuration, retry."""
+    listed = sscard(settings_, "dead-letters", "list", "--view", VIEW)
+    assert "7 parked messages" in listed.stdout, listed
+    where = ["--partition", str(broken.partition), "--offset", str(broken.offset)]
+    dropped = sscard(settings_, "dead-letters", "discard", "--view", VIEW, *where)
+    assert "1 parked messages discarded" in dropped.stdout, dropped
+
+    fixed = {"SSCARD_REGION_POLICIES": str(regions_file(tmp_path))}
+    retried = sscard(settings_, "dead-letters", "retry", "--view", VIEW, **fixed)
+    assert retried.returncode == 1, retried  # the garbage cannot be applied by any fix
+    assert f"key {stuck}: 4 applied" in retried.stdout
+    assert f"key {other}: 1 applied" in retried.stdout
+    assert "key garbage: 0 applied; 1 still parked" in retried.stdout
+    garbage = ["--view", VIEW, "--key", "garbage"]
+    assert sscard(settings_, "dead-letters", "discard", *garbage).returncode == 0
+    again = sscard(settings_, "dead-letters", "discard", *garbage)
+    assert again.returncode == 1
+    assert again.stdout == ""
+
+
 def test_a_poison_message_parks_its_key_others_flow_and_retry_applies_it_in_order(
     tmp_path, kafka_bootstrap
 ):
@@ -176,7 +222,8 @@ def test_a_poison_message_parks_its_key_others_flow_and_retry_applies_it_in_orde
     )
     ensure_topics(office_settings)
     beijing, shanghai, other = resident_id(), resident_id("310104"), resident_id()
-    with build(office_settings, clock=Clock()) as backoffice:
+    clock = Clock()
+    with build(office_settings, clock=clock) as backoffice:
         office = backoffice.office
         office.issue_card(issue(beijing))
         office.issue_card(issue(shanghai, region="310000"))
@@ -184,16 +231,12 @@ def test_a_poison_message_parks_its_key_others_flow_and_retry_applies_it_in_orde
         office.pre_report_loss(pre_report(beijing))
         office.cancel_pre_report(cancel(shanghai))
     publish_all(office_settings)
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
-    producer.send(topics(office_settings).card_events, key=b"garbage", value=b"{not json")
-    producer.flush()
-    view = "settlement_blocklist"
-    consume_until_caught_up(consumer_settings, view)
+    send_raw(office_settings, b"garbage", b"{not json")
+    consume_until_caught_up(consumer_settings, VIEW)
 
     stuck = stream(shanghai)
-    parked = dead_letters.listed(build_views(consumer_settings), view)
     by_key: dict[str, list[dead_letters.Parked]] = {}
-    for item in parked:
+    for item in parked(consumer_settings):
         by_key.setdefault(item.key_text, []).append(item)
     assert set(by_key) == {stuck, "garbage"}
     assert [p.failed for p in by_key[stuck]] == [True, False, False]
@@ -201,7 +244,6 @@ def test_a_poison_message_parks_its_key_others_flow_and_retry_applies_it_in_orde
     assert "undecodable" in by_key["garbage"][0].reason
 
     # Other keys keep flowing; the parked key's newer events queue up behind.
-    clock = Clock()
     with build(office_settings, clock=clock) as backoffice:
         backoffice.office.cancel_pre_report(cancel(beijing))
         backoffice.office.issue_card(issue(other))
@@ -209,69 +251,32 @@ def test_a_poison_message_parks_its_key_others_flow_and_retry_applies_it_in_orde
     publish_all(office_settings)
     # A broken message in the middle of a holder's stream: their next event, valid on its
     # own, must wait behind it (never applied out of order).
-    producer.send(topics(office_settings).card_events, key=stream(other).encode(), value=b"[]")
-    producer.flush()
+    send_raw(office_settings, stream(other).encode(), b"[]")
     with build(office_settings, clock=clock) as backoffice:
         backoffice.office.pre_report_loss(pre_report(other))
     publish_all(office_settings)
-    consume_until_caught_up(consumer_settings, view)
-    with build(consumer_settings) as backoffice, backoffice.views.reading() as tx:
-        cards = blocklist(tx)
+    consume_until_caught_up(consumer_settings, VIEW)
+    cards = cards_of(consumer_settings)
     assert {s for s, _, _ in cards.values()} == {"active"}  # Beijing's cancel applied
     assert len(cards) == 2  # nothing of the Shanghai holder, not the other's pre-report
-    assert len(dead_letters.listed(build_views(consumer_settings), view, stuck.encode())) == 4
-    behind = dead_letters.listed(build_views(consumer_settings), view, stream(other).encode())
+    assert len(parked(consumer_settings, stuck)) == 4
+    behind = parked(consumer_settings, stream(other))
     assert [(p.failed, "behind" in p.reason) for p in behind] == [(True, False), (False, True)]
 
-    listed = sscard(consumer_settings, "dead-letters", "list", "--view", view)
-    assert listed.returncode == 0 and "7 parked messages" in listed.stdout, listed
-    broken = behind[0]
-    dropped = sscard(
-        consumer_settings,
-        "dead-letters",
-        "discard",
-        "--view",
-        view,
-        "--partition",
-        str(broken.partition),
-        "--offset",
-        str(broken.offset),
+    operator_discards_fixes_and_retries(
+        consumer_settings, tmp_path, stuck, stream(other), behind[0]
     )
-    assert dropped.returncode == 0 and "1 parked messages discarded" in dropped.stdout
 
-    fixed = {"SSCARD_REGION_POLICIES": str(regions_file(tmp_path))}
-    retried = sscard(consumer_settings, "dead-letters", "retry", "--view", view, **fixed)
-    assert retried.returncode == 1, retried  # the garbage cannot be applied by any fix
-    assert f"key {stuck}: 4 applied" in retried.stdout
-    assert f"key {stream(other)}: 1 applied" in retried.stdout
-    assert "key garbage: 0 applied; 1 still parked" in retried.stdout
-    discarded = sscard(
-        consumer_settings, "dead-letters", "discard", "--view", view, "--key", "garbage"
-    )
-    assert discarded.returncode == 0, discarded
-    again = sscard(consumer_settings, "dead-letters", "discard", "--view", view, "--key", "garbage")
-    assert again.returncode == 1 and again.stdout == ""
-
-    fixed_settings = office_settings
-    with build(fixed_settings) as backoffice, backoffice.views.reading() as tx:
-        cards = blocklist(tx)
-    assert len(cards) == 3 and sum(s == "blocked" for s, _, _ in cards.values()) == 2
-    assert_views_equal_replay(fixed_settings, [view])
+    cards = cards_of(office_settings)
+    assert len(cards) == 3
+    assert sum(s == "blocked" for s, _, _ in cards.values()) == 2
+    assert_views_equal_replay(office_settings, [VIEW])
 
     # Every parked message also reached the dead-letter topic, with its reason.
     letters = read_topic(kafka_bootstrap, topics(office_settings).dead_letter)
     reasons = [orjson.loads(r.value)["reason"] for r in letters]
     assert any("unknown region 310000" in r for r in reasons)
     assert sum("behind" in r for r in reasons) >= 3
-
-
-def build_views(settings_: Settings):
-    with build(settings_) as backoffice:
-        return backoffice.views
-
-
-def stream(rid: str) -> str:
-    return str(holder_stream_id(rid, HOLDER_ID_KEY.encode()))
 
 
 def test_a_subscriber_started_after_the_history_sees_the_projections_blocklist(
@@ -330,7 +335,7 @@ def test_verify_names_a_view_that_differs_from_its_history(tmp_path, kafka_boots
         backoffice.office.issue_card(issue(resident_id()))
     publish_all(settings_)
     consume_until_caught_up(settings_, "settlement_blocklist")
-    from projections.settlement_blocklist import blocklist_table  # noqa: PLC0415
+    from projections.settlement_blocklist import blocklist_table
 
     with build(settings_) as backoffice, backoffice.views.transaction() as tx:
         tx.execute(blocklist_table.update().values(status="blocked"))

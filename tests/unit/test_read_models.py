@@ -118,7 +118,7 @@ def test_suspension_windows_are_the_holders_own(history, views):
 
 
 def test_the_outlet_queue_follows_loss_and_damage_cases_to_activation(history, views):
-    _, source, holders, clock = history
+    _, source, _holders, clock = history
     rebuild(source, views, MODELS["outlet_queue"])
     cases = rows_of(views, queue_cases)
     assert sorted(c["kind"] for c in cases) == ["damage", "loss"]
@@ -139,7 +139,8 @@ def test_lifecycle_cases_record_every_stage(history, views):
     rebuild(source, views, MODELS["lifecycle_analytics"])
     cases = {c["kind"]: c for c in rows_of(views, lifecycle_cases)}
     loss, damage = cases["loss"], cases["damage"]
-    assert loss["pre_reported_at"] is not None and damage["pre_reported_at"] is None
+    assert loss["pre_reported_at"] is not None
+    assert damage["pre_reported_at"] is None
     for case in (loss, damage):
         assert case["applied_at"] <= case["produced_at"] <= case["collected_at"]
         assert case["collected_at"] <= case["activated_at"]
@@ -199,7 +200,8 @@ def test_holder_erased_blanks_the_masked_name_in_every_row(history, views):
     with views.transaction() as tx:
         apply_all(model, [erased], tx)
     mine = [r for r in rows_of(views, queue_cases) if r["stream_id"] == holder]
-    assert mine and {r["masked_name"] for r in mine} == {"[erased]"}
+    assert mine
+    assert {r["masked_name"] for r in mine} == {"[erased]"}
     others = [r for r in rows_of(views, queue_holders) if r["stream_id"] != holder]
     assert {r["masked_name"] for r in others} == {"张*"}
 
