@@ -34,7 +34,11 @@ def parse_instant(text: str) -> datetime:
 
 
 def instant(text: str) -> str:
-    """An instant of the envelope as the views keep it."""
+    """An instant of the envelope as the views keep it. Pydantic writes UTC instants in this
+    very form unless their microseconds are zero: those are taken as they are (every event of
+    a replay passes here, so the parse is saved where it can be)."""
+    if len(text) == 27 and text[19] == "." and text[26] == "Z" and text[10] == "T":
+        return text
     return parse_instant(text).strftime(INSTANT_FORMAT)
 
 
@@ -46,9 +50,19 @@ def stored_instant(text: str) -> datetime:
     return datetime.strptime(text, INSTANT_FORMAT).replace(tzinfo=UTC)
 
 
+_days: dict[tuple[str, ZoneInfo], str] = {}
+
+
 def local_day(text: str, zone: ZoneInfo) -> str:
-    """The business date (ISO) of an instant in the region's zone."""
-    return parse_instant(text).astimezone(zone).date().isoformat()
+    """The business date (ISO) of an instant in the region's zone, remembered per minute (every
+    zone's offset is whole minutes, and the events of a replay share few minutes)."""
+    key = (instant(text)[:16], zone)
+    day = _days.get(key)
+    if day is None:
+        if len(_days) > 100_000:
+            _days.clear()
+        day = _days[key] = parse_instant(text).astimezone(zone).date().isoformat()
+    return day
 
 
 def today_in(zone: ZoneInfo, now: datetime | None = None) -> date:

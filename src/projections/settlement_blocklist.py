@@ -15,8 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, Index, Integer, Table, Text, select
 
-from domain.cardholder.events import CARDHOLDER_EVENTS
-from domain.event import DomainEvent
+from domain.cardholder.events import CARDHOLDER_EVENTS, LapseResult
 from domain.settlement import SettlementStatus, settlement_change
 from projections.public_fields import Zones, instant, local_day
 from tracking.envelopes import Envelope
@@ -57,7 +56,20 @@ windows_table = Table(
     Index("sscard_suspension_windows_card", "card_number"),
 )
 
-_TYPES: dict[str, type[DomainEvent]] = {cls.__name__: cls for cls in CARDHOLDER_EVENTS}
+
+def _effects() -> dict[tuple[str, str | None], tuple[str, str]]:
+    """(event type, lapse result) -> (status, reason), asked once of ``settlement_change`` for
+    every event type: the very rule the relay's settlement topic follows."""
+    effects = {}
+    for cls in CARDHOLDER_EVENTS:
+        for result in (None, *(r.value for r in LapseResult)):
+            change = settlement_change(cls, "", result)
+            if change is not None:
+                effects[(cls.__name__, result)] = (change.status.value, change.reason.value)
+    return effects
+
+
+_EFFECTS = _effects()
 
 # What opens and what closes a suspension window (as domain.cardholder.state has it).
 _SUSPENDS = frozenset({"LossPreReported", "LossFormallyReported", "DamagedCardReplacementApplied"})
@@ -106,29 +118,25 @@ class SettlementBlocklist:
             if event_type in _SUSPENDS or event_type in _RESUMES:
                 raise ValueError(f"no CardIssued seen for stream {envelope['stream_id']}")
             return
-        holder = self._window(envelope, rows, holder)
+        changed = self._window(envelope, rows, holder)
         if event_type == "CardCollected":
-            holder = holder | {"card_number": payload["card_number"]}
-        rows.put(holders_table, holder)
+            changed = changed | {"card_number": payload["card_number"]}
+        if changed != holder or event_type == "CardIssued":
+            rows.put(holders_table, changed)
 
     def _card_status(self, envelope: Envelope, rows: Rows) -> None:
-        event_type = _TYPES.get(envelope["event_type"])
-        if event_type is None:
-            return
         payload = envelope["payload"]
-        change = settlement_change(
-            event_type, payload.get("card_number", ""), payload.get("result")
-        )
-        if change is None:
+        effect = _EFFECTS.get((envelope["event_type"], payload.get("result")))
+        if effect is None:
             return
         rows.put(
             blocklist_table,
             {
-                "card_number": change.card_number,
+                "card_number": payload["card_number"],
                 "stream_id": envelope["stream_id"],
-                "status": change.status.value,
+                "status": effect[0],
                 "since": instant(envelope["occurred_at"]),
-                "reason": change.reason.value,
+                "reason": effect[1],
             },
         )
 

@@ -79,7 +79,7 @@ def rebuild(
     model: ReadModel,
     up_to: int | None = None,
     progress: Progress = _no_progress,
-    batch_size: int = 500,
+    batch_size: int = 2_000,
 ) -> int:
     """Feed ``model`` in ``store`` from the store's position for it up to ``up_to`` (default: the
     head), each batch with its position. Returns the store position reached."""
@@ -87,11 +87,11 @@ def rebuild(
     positions = StorePositions(store)
     positions.ensure(model.name)
     feed = replay_feed(source)
-    follower: Follower[int, Envelope] = Follower(
-        model.name, feed, positions, EnvelopeHandler(model), batch_size
-    )
+    start = positions.load(model.name)
+    # A scratch store at position 0 holds nothing yet: the rebuild is its only writer.
+    handler = EnvelopeHandler(model, into_empty=start == 0)
+    follower: Follower[int, Envelope] = Follower(model.name, feed, positions, handler, batch_size)
     target = source.head() if up_to is None else up_to
-    start = follower.position()
     pulse = Pulse.quiet()
     progress(0, target - start)
     while follower.position() < target:

@@ -89,9 +89,12 @@ def apply_once(model: ReadModel, envelope: Envelope, rows: Rows) -> bool:
     return True
 
 
-def apply_all(model: ReadModel, envelopes: Sequence[Envelope], tx: Tx) -> int:
-    """Apply a batch in one transaction; an event that cannot be applied fails the batch."""
-    rows = Rows(tx)
+def apply_all(
+    model: ReadModel, envelopes: Sequence[Envelope], tx: Tx, rows: Rows | None = None
+) -> int:
+    """Apply a batch in one transaction; an event that cannot be applied fails the batch.
+    ``rows``: a rebuild's complete cache, carried from the previous batch."""
+    rows = Rows(tx) if rows is None else rows.begin(tx)
     prefetch_versions(model, envelopes, rows)
     applied = 0
     for envelope in envelopes:
@@ -118,13 +121,23 @@ class EnvelopeHandler:
     """Applies a batch of envelopes (a replay of the store) inside the transaction that records
     the batch's store position."""
 
-    def __init__(self, model: ReadModel) -> None:
+    def __init__(self, model: ReadModel, into_empty: bool = False) -> None:
         self._model = model
+        # Rebuilding into empty tables: nobody else writes them, so one cache serves every
+        # batch and never asks the database for a row it does not hold.
+        self._into_empty = into_empty
+        self._rows: Rows | None = None
 
     def handle(self, batch: Batch[int, Envelope], commit: Commit, pulse: Pulse) -> None:
         del pulse
 
         def apply(tx: Tx) -> None:
-            apply_all(self._model, batch.items, tx)
+            if self._into_empty and self._rows is None:
+                self._rows = Rows(tx, complete=True)
+            apply_all(self._model, batch.items, tx, self._rows)
 
-        commit(apply)
+        try:
+            commit(apply)
+        except BaseException:
+            self._rows, self._into_empty = None, False  # it may hold what was rolled back
+            raise

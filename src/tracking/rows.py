@@ -3,21 +3,23 @@
 Read models apply events as pure functions over rows (``get`` / ``put`` / ``delete``); the rows
 a batch needs are loaded with one query per table (``load``), and every change is written back
 with one statement per table and kind (``flush``), inside the transaction that also records the
-batch's position. A statement per event would cost more than reading the event itself; this way
-a replay stays within a small factor of a raw scan of the store.
+batch's position. A statement per event would cost more than reading the event itself.
 
 ``mark`` / ``undo`` take back the changes of one event whose apply failed half-way, so that the
 consumer can park that event and go on with the rest of the batch.
+
+A rebuild into an empty store (``complete=True``) is the only writer of its tables, so its
+cache holds every row there is: it is carried from batch to batch (``begin``), and a key it
+does not hold is known to be absent without asking the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, Text, and_, bindparam, delete, select, tuple_
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy import Table, Text, and_, select, tuple_
 
 from tracking.store import Tx
 
@@ -28,20 +30,88 @@ _CHUNK = 500
 _UNSET = object()
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What ``put`` checks and ``flush`` writes, worked out once per table (asking SQLAlchemy's
+    column collections for it on every row cost more than applying the event)."""
+
+    key: tuple[str, ...]
+    names: tuple[str, ...]  # every column, in table order
+    columns: frozenset[str]
+    required: tuple[str, ...]
+
+
+_shapes: dict[Table, _Shape] = {}
+_sql: dict[tuple[Table, str, str], str] = {}
+
+
+def _shape(table: Table) -> _Shape:
+    shape = _shapes.get(table)
+    if shape is None:
+        shape = _shapes[table] = _Shape(
+            key=tuple(c.name for c in table.primary_key.columns),
+            names=tuple(c.name for c in table.columns),
+            columns=frozenset(c.name for c in table.columns),
+            required=tuple(c.name for c in table.columns if not c.nullable),
+        )
+    return shape
+
+
 def primary_key(table: Table) -> tuple[str, ...]:
-    return tuple(c.name for c in table.primary_key.columns)
+    return _shape(table).key
+
+
+def _statement(tx: Tx, table: Table, kind: str) -> str:
+    """The driver-level upsert or delete of one row of ``table`` (positional parameters),
+    written from the table's one definition. Executed for many rows at once, it goes straight
+    to the driver's ``executemany``: SQLAlchemy's per-row parameter handling was a third of a
+    replay's time."""
+    cached = _sql.get((table, kind, tx.dialect))
+    if cached is not None:
+        return cached
+    quote = tx.conn.dialect.identifier_preparer.quote
+    mark = "%s" if tx.dialect == "postgres" else "?"
+    shape = _shape(table)
+    name = quote(table.name)
+    key = ", ".join(quote(n) for n in shape.key)
+    if kind == "delete":
+        where = " AND ".join(f"{quote(n)} = {mark}" for n in shape.key)
+        text = f"DELETE FROM {name} WHERE {where}"
+    else:
+        columns = ", ".join(quote(n) for n in shape.names)
+        values = ", ".join(mark for _ in shape.names)
+        others = [n for n in shape.names if n not in shape.key]
+        change = (
+            "DO UPDATE SET " + ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in others)
+            if others
+            else "DO NOTHING"
+        )
+        text = f"INSERT INTO {name} ({columns}) VALUES ({values}) ON CONFLICT ({key}) {change}"
+    _sql[(table, kind, tx.dialect)] = text
+    return text
 
 
 class Rows:
-    """A write-back cache of view rows over one transaction."""
+    """A write-back cache of view rows over one transaction (or, ``complete``, over a rebuild's
+    transactions one after another)."""
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: Tx, complete: bool = False) -> None:
         self._tx = tx
+        self._complete = complete
         # table name -> key -> row (None: known not to exist, or deleted in this batch)
         self._rows: dict[str, dict[Key, Row | None]] = {}
         self._dirty: dict[str, set[Key]] = {}
         self._tables: dict[str, Table] = {}
         self._undo: list[tuple[str, Key, Any, bool]] = []
+
+    def begin(self, tx: Tx) -> Rows:
+        """Go on in the next transaction with what is cached (a complete cache only)."""
+        assert self._complete, "only a rebuild's cache outlives its transaction"
+        self._tx = tx
+        if sum(len(rows) for rows in self._rows.values()) > 2_000_000:  # memory's bound
+            self._rows = {name: {} for name in self._rows}
+            self._complete = False
+        return self
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -59,6 +129,10 @@ class Rows:
         wanted = [k for k in dict.fromkeys(keys) if k not in cache]
         if not wanted:
             return
+        if self._complete:
+            for key in wanted:
+                cache[key] = None
+            return
         names = primary_key(table)
         columns = [table.c[n] for n in names]
         for start in range(0, len(wanted), _CHUNK):
@@ -68,7 +142,7 @@ class Rows:
             else:
                 condition = tuple_(*columns).in_(chunk)
             for found in self._tx.execute(select(table).where(condition)).mappings():
-                row = dict(found)
+                row = {str(k): v for k, v in found.items()}
                 cache[tuple(row[n] for n in names)] = row
             for key in chunk:
                 cache.setdefault(key, None)
@@ -86,10 +160,11 @@ class Rows:
         included), in primary-key order."""
         cache = self._cache(table)
         names = primary_key(table)
-        condition = and_(*(table.c[k] == v for k, v in equal.items()))
-        for found in self._tx.execute(select(table).where(condition)).mappings():
-            row = dict(found)
-            cache.setdefault(tuple(row[n] for n in names), row)
+        if not self._complete:
+            condition = and_(*(table.c[k] == v for k, v in equal.items()))
+            for found in self._tx.execute(select(table).where(condition)).mappings():
+                row = {str(k): v for k, v in found.items()}
+                cache.setdefault(tuple(row[n] for n in names), row)
         matching = [
             dict(row)
             for row in cache.values()
@@ -101,15 +176,15 @@ class Rows:
 
     def put(self, table: Table, row: Row) -> None:
         """Insert or replace a whole row (every column given; NOT NULL ones not None)."""
-        missing = [c.name for c in table.columns if c.name not in row]
-        extra = [k for k in row if k not in table.c]
-        if missing or extra:
+        shape = _shape(table)
+        if len(row) != len(shape.columns) or not shape.columns.issuperset(row):
+            missing = sorted(shape.columns - set(row))
+            extra = sorted(set(row) - shape.columns)
             raise ValueError(f"{table.name}: row without {missing} or with unknown {extra}")
-        empty = [c.name for c in table.columns if not c.nullable and row[c.name] is None]
-        if empty:
-            raise ValueError(f"{table.name}: no value for {', '.join(empty)}")
-        key = tuple(row[n] for n in primary_key(table))
-        self._change(table, key, dict(row))
+        for name in shape.required:
+            if row[name] is None:
+                raise ValueError(f"{table.name}: no value for {name}")
+        self._change(table, tuple([row[n] for n in shape.key]), dict(row))
 
     def delete(self, table: Table, key: Key) -> None:
         self._change(table, key, None)
@@ -145,40 +220,19 @@ class Rows:
                 continue
             table = self._tables[name]
             cache = self._rows[name]
+            shape = _shape(table)
             ordered = sorted(keys, key=repr)  # a stable order: fewer lock waits between writers
             gone = [k for k in ordered if cache[k] is None]
-            kept = [cache[k] for k in ordered if cache[k] is not None]
+            kept = [row for k in ordered if (row := cache[k]) is not None]
             if gone:
-                self._delete(table, gone)
+                self._tx.conn.exec_driver_sql(_statement(self._tx, table, "delete"), gone)
             if kept:
-                self._upsert(table, [r for r in kept if r is not None])
+                values = [tuple([row[n] for n in shape.names]) for row in kept]
+                upsert = _statement(self._tx, table, "upsert")
+                for start in range(0, len(values), _CHUNK):
+                    self._tx.conn.exec_driver_sql(upsert, values[start : start + _CHUNK])
             keys.clear()
         self._undo.clear()
-
-    def _delete(self, table: Table, keys: Sequence[Key]) -> None:
-        names = primary_key(table)
-        statement = delete(table).where(*(table.c[n] == _bind(n) for n in names))
-        self._tx.conn.execute(
-            statement, [{f"k_{n}": v for n, v in zip(names, k, strict=True)} for k in keys]
-        )
-
-    def _upsert(self, table: Table, rows: list[Row]) -> None:
-        names = primary_key(table)
-        insert = pg_dialect.insert if self._tx.dialect == "postgres" else sqlite_dialect.insert
-        statement = insert(table)
-        others = [c.name for c in table.columns if c.name not in names]
-        if others:
-            upsert = statement.on_conflict_do_update(
-                index_elements=list(names), set_={n: statement.excluded[n] for n in others}
-            )
-        else:
-            upsert = statement.on_conflict_do_nothing(index_elements=list(names))
-        for start in range(0, len(rows), _CHUNK):
-            self._tx.conn.execute(upsert, rows[start : start + _CHUNK])
-
-
-def _bind(name: str) -> Any:
-    return bindparam(f"k_{name}")
 
 
 def table_rows(tx: Tx, table: Table, where: Any = None, chunk: int = 5_000) -> Iterator[Row]:
