@@ -9,6 +9,7 @@ import argparse
 
 from bench.command_throughput import run_commands_bench
 from bench.relay import run_relay_bench
+from bench.scale import run_scale_bench
 from bench.subscriber import run_subscriber_bench
 from bench.views import run_lookup_bench, run_replay_bench
 from domain.errors import InvalidInput
@@ -139,6 +140,22 @@ def add_actions(bench: argparse.ArgumentParser) -> None:
     )
     bench_subscriber.set_defaults(handler=_bench_subscriber)
 
+    bench_views = bench_commands.add_parser(
+        "views",
+        help="N events through store, relay, Kafka and the read models; verify every view "
+        "against its rebuild and a new subscriber against the blocklist (exit 1 if any differs)",
+    )
+    bench_views.add_argument(
+        "--events", type=_positive_count, default=100_000, help="card events (default 100000)"
+    )
+    bench_views.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="a temporary SQLite store (default), or a scratch schema in DATABASE_URL's database",
+    )
+    bench_views.set_defaults(handler=_bench_views)
+
 
 def _say(line: str) -> None:
     print(line, flush=True)
@@ -152,6 +169,10 @@ def _bench_replay(args: argparse.Namespace, settings: Settings) -> int:
 def _bench_lookup(args: argparse.Namespace, settings: Settings) -> int:
     run_lookup_bench(cards=args.cards, lookups=args.lookups, say=_say)
     return 0
+
+
+def _bench_views(args: argparse.Namespace, settings: Settings) -> int:
+    return 0 if run_scale_bench(settings, events=args.events, store=args.store, say=_say) else 1
 
 
 def _bench_subscriber(args: argparse.Namespace, settings: Settings) -> int:
