@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -343,3 +345,39 @@ def test_verify_names_a_view_that_differs_from_its_history(tmp_path, kafka_boots
     assert result.returncode == 1, result
     assert "settlement_blocklist: DIFFERENT" in result.stdout
     assert "status live 'blocked', rebuilt 'active'" in result.stdout
+
+
+def readme_follower() -> str:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split("### The settlement subscriber", 1)[1]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    [follower] = [b for b in blocks if b.startswith("# settlement_follower.py")]
+    return follower
+
+
+def test_the_readme_example_subscriber_runs_against_the_schema_alone(tmp_path, kafka_bootstrap):
+    settings_ = make_settings(tmp_path, kafka_bootstrap_servers=kafka_bootstrap)
+    ensure_topics(settings_)
+    blocked_holder, active_holder = resident_id(), resident_id()
+    with build(settings_, clock=Clock()) as backoffice:
+        backoffice.office.issue_card(issue(blocked_holder))
+        backoffice.office.issue_card(issue(active_holder))
+        backoffice.office.pre_report_loss(pre_report(blocked_holder))
+        blocked_card = backoffice.office.holder(blocked_holder).card.number
+    publish_all(settings_)
+    script = tmp_path / "settlement_follower.py"
+    script.write_text(readme_follower(), encoding="utf-8")
+    schema = Path(__file__).resolve().parents[2] / "contracts/schemas/settlement-status.schema.json"
+    process = subprocess.Popen(
+        [sys.executable, str(script), kafka_bootstrap, topics(settings_).settlement, str(schema)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    assert line == f"caught up: 1 cards blocked: ['{blocked_card}']\n", process.stderr
