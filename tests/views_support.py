@@ -20,7 +20,7 @@ def publish_all(settings: Settings) -> None:
             relay.close()
 
 
-def consume_until_caught_up(settings: Settings, name: str, timeout: float = 60.0) -> None:
+def consume_until_caught_up(settings: Settings, name: str, timeout: float = 120.0) -> None:
     """Run one consumer of ``name`` (a group member) until it has read the topic to its end."""
     deadline = time.monotonic() + timeout
     with build(settings) as backoffice:

@@ -306,9 +306,14 @@ def new_kafka_consumer(settings: Settings, view: str, batch_size: int) -> Any:
         enable_auto_commit=False,  # offsets live in the view store, with the view
         auto_offset_reset="earliest",
         max_poll_records=batch_size,
-        # A consumer killed without leaving the group gives its partitions up this soon.
-        session_timeout_ms=6_000,
-        heartbeat_interval_ms=2_000,
+        # A consumer killed without leaving the group gives its partitions up this soon (a
+        # static member, SSCARD_CONSUMER_INSTANCE, takes them back at once on its restart).
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+        # A member that joined before it knew the topic's partitions is assigned none, and
+        # learns of them at the next metadata refresh (five minutes by default): a rebalance
+        # then gives it its share. Seen in tests right after the topic was created.
+        metadata_max_age_ms=5_000,
         request_timeout_ms=10_000,
         bootstrap_timeout_ms=3_000,
         group_instance_id=(
