@@ -168,7 +168,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"store: {report.store}, head {report.head}")
     print("followers:")
     for follower in report.followers:
-        print(f"  {follower.name:<20} position {follower.position:>10}  lag {follower.lag}")
+        print(f"  {follower.name:<16} position {follower.position:>10}  lag {follower.lag}")
     print("read model consumers (sscard.card-events):")
     for consumer in figures.consumers:
         lag = "unknown" if consumer.lag is None else str(consumer.lag)

@@ -42,6 +42,7 @@ from service.bootstrap import BackOffice, build, region_policies
 from service.kafka_wiring import topics
 from service.settings import Settings
 from service.supervisor import Worker
+from service.workers import built
 from tracking.audit import TableComparison, compare_tables, copy_view
 from tracking.board import Board
 from tracking.envelopes import Envelope, EnvelopeHandler, ReadModel, apply_all, view_tables
@@ -368,7 +369,10 @@ def view_consumer(settings: Settings, store: ViewStore, name: str) -> ViewConsum
 
 def view_worker(settings: Settings, name: str) -> Worker:
     def run(stop: threading.Event) -> None:
-        with build(settings) as backoffice:
+        backoffice = built(settings, stop, name)
+        if backoffice is None:
+            return
+        with backoffice:
             consumer = view_consumer(settings, backoffice.views, name)
             try:
                 consumer.runner(Board(backoffice.views, name)).run(stop)
