@@ -33,6 +33,8 @@ def sscard_env(settings: Settings, **extra: str) -> dict[str, str]:
         "SSCARD_HOLDER_ID_KEY": HOLDER_ID_KEY,
         "SSCARD_TOPIC_PREFIX": settings.topic_prefix,
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        # Processes of the suite run side by side: none takes the metrics port unless asked.
+        "SSCARD_METRICS_PORT": "0",
     }
     if settings.database_url:
         env["DATABASE_URL"] = settings.database_url

@@ -9,6 +9,9 @@ import argparse
 
 from bench.command_throughput import run_commands_bench
 from bench.relay import run_relay_bench
+from bench.scale import run_scale_bench
+from bench.subscriber import run_subscriber_bench
+from bench.views import run_lookup_bench, run_replay_bench
 from domain.errors import InvalidInput
 from domain.values import parse_number
 from service.settings import Settings
@@ -95,6 +98,86 @@ def add_actions(bench: argparse.ArgumentParser) -> None:
         help="print where the card office spends its time (cProfile, top 15)",
     )
     bench_commands_parser.set_defaults(handler=_bench_commands)
+
+    bench_replay = bench_commands.add_parser(
+        "replay", help="events/s through each read model's replay vs a raw scan of the store"
+    )
+    bench_replay.add_argument(
+        "--events", type=_positive_count, default=20_000, help="card events (default 20000)"
+    )
+    bench_replay.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="a temporary SQLite store (default), or a scratch schema in DATABASE_URL's database",
+    )
+    bench_replay.set_defaults(handler=_bench_replay)
+
+    bench_lookup = bench_commands.add_parser(
+        "lookup", help="in-process blocklist lookups: subscriber memory and the view's query"
+    )
+    bench_lookup.add_argument(
+        "--cards", type=_positive_count, default=100_000, help="cards held (default 100000)"
+    )
+    bench_lookup.add_argument(
+        "--lookups", type=_positive_count, default=20_000, help="lookups timed (default 20000)"
+    )
+    bench_lookup.set_defaults(handler=_bench_lookup)
+
+    bench_subscriber = bench_commands.add_parser(
+        "subscriber",
+        help="a new settlement subscriber's bootstrap time and memory; command-to-blocklist "
+        "latency",
+    )
+    bench_subscriber.add_argument(
+        "--cards", type=_positive_count, default=100_000, help="cards on the topic (default 100000)"
+    )
+    bench_subscriber.add_argument(
+        "--commands",
+        type=_positive_count,
+        default=300,
+        help="pre-reports timed for latency (default 300)",
+    )
+    bench_subscriber.set_defaults(handler=_bench_subscriber)
+
+    bench_views = bench_commands.add_parser(
+        "views",
+        help="N events through store, relay, Kafka and the read models; verify every view "
+        "against its rebuild and a new subscriber against the blocklist (exit 1 if any differs)",
+    )
+    bench_views.add_argument(
+        "--events", type=_positive_count, default=100_000, help="card events (default 100000)"
+    )
+    bench_views.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="a temporary SQLite store (default), or a scratch schema in DATABASE_URL's database",
+    )
+    bench_views.set_defaults(handler=_bench_views)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _bench_replay(args: argparse.Namespace, settings: Settings) -> int:
+    run_replay_bench(settings, events=args.events, store=args.store, say=_say)
+    return 0
+
+
+def _bench_lookup(args: argparse.Namespace, settings: Settings) -> int:
+    run_lookup_bench(cards=args.cards, lookups=args.lookups, say=_say)
+    return 0
+
+
+def _bench_views(args: argparse.Namespace, settings: Settings) -> int:
+    return 0 if run_scale_bench(settings, events=args.events, store=args.store, say=_say) else 1
+
+
+def _bench_subscriber(args: argparse.Namespace, settings: Settings) -> int:
+    run_subscriber_bench(settings, cards=args.cards, commands=args.commands, say=_say)
+    return 0
 
 
 def _bench_commands(args: argparse.Namespace, settings: Settings) -> int:

@@ -20,10 +20,11 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from cli import audit, cards, claims, holders, operations
+from cli import audit, cards, claims, holders, operations, views
 from domain.errors import DomainError, InvalidInput
 from domain.values import QUOTE_LIMIT
 from service.bootstrap import DATABASE_ERRORS, InfrastructureError
+from service.metrics import count_refusal
 from service.settings import ConfigurationError, Settings, load_settings
 
 EXIT_REFUSED = 1
@@ -90,6 +91,7 @@ def build_parser(
     claims.add_commands(commands)
     audit.add_commands(commands)
     operations.add_commands(commands)
+    views.add_commands(commands)
     wanted = _first_command(argv)
     for name, (module, help_text) in TOOLS.items():
         group = commands.add_parser(name, help=help_text, description=help_text)
@@ -138,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except DomainError as exc:
         print(f"sscard: refused ({exc.code}): {one_line(exc)}", file=sys.stderr)
+        # Refusals leave no event: counted here for the metrics (sscard status).
+        count_refusal(settings, exc.code)
         return EXIT_REFUSED
     except INFRASTRUCTURE_ERRORS as exc:
         print(f"sscard: infrastructure error: {one_line(exc)}", file=sys.stderr)

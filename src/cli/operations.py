@@ -22,8 +22,10 @@ from relay.contracts import export_contracts
 from service.bootstrap import build
 from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.lapses import LapseScheduler
+from service.metrics import serve_metrics, snapshot
 from service.settings import Settings
 from service.supervisor import Supervisor, Worker
+from service.views import view_workers
 from service.workers import back_office_workers, relay_worker, status, store_description
 
 log = logging.getLogger("sscard")
@@ -31,9 +33,14 @@ log = logging.getLogger("sscard")
 
 def add_commands(commands: Any) -> None:
     run = commands.add_parser(
-        "run", help="run the back office: relay to Kafka and lapse scheduler, until SIGTERM"
+        "run",
+        help="run the back office until SIGTERM: relay to Kafka, lapse scheduler, read model "
+        "consumers, Prometheus metrics (SSCARD_METRICS_PORT)",
     )
-    run.add_argument("--no-relay", action="store_true", help="run the lapse scheduler only")
+    run.add_argument("--no-relay", action="store_true", help="without the relay")
+    run.add_argument(
+        "--no-views", action="store_true", help="without the read models' Kafka consumers"
+    )
     run.set_defaults(handler=_run)
 
     status_command = commands.add_parser(
@@ -107,7 +114,7 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _supervise(workers: list[Worker], settings: Settings, what: str) -> int:
+def supervise(workers: list[Worker], settings: Settings, what: str) -> int:
     stop = _stop_on_signals()
     log.info("%s running on %s; Kafka %s", what, store_description(settings), what_kafka(settings))
     outcome = Supervisor(workers).run(stop)
@@ -130,12 +137,15 @@ def what_kafka(settings: Settings) -> str:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     workers = back_office_workers(settings, relay=not args.no_relay)
+    if not args.no_views:
+        workers += view_workers(settings)
     log.info("lapse check every %.0f s", settings.lapse_check_seconds)
-    return _supervise(workers, settings, "back office")
+    serve_metrics(settings)
+    return supervise(workers, settings, "back office")
 
 
 def _relay_run(args: argparse.Namespace, settings: Settings) -> int:
-    return _supervise([relay_worker(settings)], settings, "relay")
+    return supervise([relay_worker(settings)], settings, "relay")
 
 
 def _relay_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -153,10 +163,23 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     report = status(settings)
+    with build(settings) as backoffice:
+        figures = snapshot(backoffice)
     print(f"store: {report.store}, head {report.head}")
     print("followers:")
     for follower in report.followers:
         print(f"  {follower.name:<16} position {follower.position:>10}  lag {follower.lag}")
+    print("read model consumers (sscard.card-events):")
+    for consumer in figures.consumers:
+        lag = "unknown" if consumer.lag is None else str(consumer.lag)
+        print(f"  {consumer.view:<20} lag {lag:>10}  dead letters {consumer.dead_letters}")
+    for note in figures.notes:
+        print(f"  note: {note}")
+    print(f"pending lapses: {figures.pending_lapses}")
+    recorded = ", ".join(f"{k} {v}" for k, v in sorted(figures.commands.items())) or "none"
+    refused = ", ".join(f"{k} {v}" for k, v in sorted(figures.refusals.items())) or "none"
+    print(f"commands recorded: {recorded}")
+    print(f"commands refused: {refused}")
     print("workers (times in Beijing):")
     if not report.workers:
         print("  none has run on this store")

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
-
-from holidays.countries.china import China
-from holidays.holiday_base import HolidayBase
+from typing import TYPE_CHECKING
 
 from domain.working_days import PublishedCalendar, PublishedDays
+
+if TYPE_CHECKING:
+    from holidays.holiday_base import HolidayBase
 
 
 @lru_cache(maxsize=64)
 def _statutory(year: int) -> HolidayBase:
+    # Imported when a year is first estimated: loading the package cost every command (every
+    # ``sscard`` is a process of its own) half a second.
+    from holidays.countries.china import China  # noqa: PLC0415
+
     # holidays.China is untyped in 0.108; it returns a HolidayBase.
     calendar: HolidayBase = China(years=year)  # type: ignore[no-untyped-call]
     return calendar

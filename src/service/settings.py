@@ -156,6 +156,14 @@ class Settings(BaseSettings):
     postgres_connect_timeout: int = Field(default=5, ge=1, le=60)
     lapse_check_seconds: float = Field(default=30.0, gt=0)
     aggregate_cache_size: int = Field(default=10_000, ge=0)
+    # Records per transaction of a read model's consumer.
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # A stable name for this instance of the back office (one per machine): its consumers then
+    # join their groups as static members, and a restart takes their partitions back at once
+    # instead of waiting for the group to give up on the old process. Unset: dynamic members.
+    consumer_instance: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,60}$")
+    # Prometheus metrics of ``sscard run`` on this port (0: none).
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,21 +13,48 @@ from sqlalchemy import select
 
 from relay.publisher import RELAY
 from service.audit import AUDIT, log_chain_runner
-from service.bootstrap import build
+from service.bootstrap import BackOffice, InfrastructureError, build
 from service.kafka_wiring import relay_for
 from service.lapses import LAPSES, LapseScheduler, TickReport
 from service.settings import Settings
 from service.supervisor import Worker
 from tracking.board import HEARTBEAT_SECONDS, WorkerRow, forget_stopped, read_board
-from tracking.store import positions_table
+from tracking.store import is_store_error, positions_table
 
 log = logging.getLogger(__name__)
+
+
+def built(settings: Settings, stop: threading.Event, name: str) -> BackOffice | None:
+    """The back office's connections for a worker, once the database answers: a database that
+    is down (or restarting) when a worker starts is an outage to wait out, like any other, not a
+    failure. None when asked to stop first."""
+    since, delay = time.monotonic(), 0.25
+    announced = False
+    while not stop.is_set():
+        try:
+            backoffice = build(settings)
+        except Exception as exc:
+            if not (isinstance(exc, InfrastructureError) or is_store_error(exc)):
+                raise
+            if not announced:
+                log.warning("%s: the database unavailable at start (%s); waiting for it", name, exc)
+                announced = True
+            stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        if announced:
+            log.info("%s: the database back after %.1f s", name, time.monotonic() - since)
+        return backoffice
+    return None
 
 
 def relay_worker(settings: Settings) -> Worker:
     def run(stop: threading.Event) -> None:
         # Connections of its own: its lock and batches never wait on the scheduler's.
-        with build(settings) as backoffice:
+        backoffice = built(settings, stop, RELAY)
+        if backoffice is None:
+            return
+        with backoffice:
             relay = relay_for(backoffice, provision_topics=True)
             try:
                 relay.run(stop)
@@ -47,7 +75,10 @@ def _log_tick(report: TickReport) -> None:
 
 def lapse_worker(settings: Settings) -> Worker:
     def run(stop: threading.Event) -> None:
-        with build(settings) as backoffice:
+        backoffice = built(settings, stop, LAPSES)
+        if backoffice is None:
+            return
+        with backoffice:
             forget_stopped(backoffice.views)
             scheduler = LapseScheduler(backoffice)
             scheduler.runner(settings.lapse_check_seconds, _log_tick).run(stop)
@@ -59,7 +90,10 @@ def audit_worker(settings: Settings) -> Worker:
     """Keeps the log's hash chain (sscard_log_chain) moments behind the store."""
 
     def run(stop: threading.Event) -> None:
-        with build(settings) as backoffice:
+        backoffice = built(settings, stop, AUDIT)
+        if backoffice is None:
+            return
+        with backoffice:
             log_chain_runner(backoffice).run(stop)
 
     return Worker(AUDIT, run)

@@ -114,6 +114,16 @@ class Tx:
         changes = {k: statement.excluded[k] for k in values if k not in keys}
         self.conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
 
+    def lock_view(self, name: str, exclusive: bool = False) -> None:
+        """Held until this transaction ends. Writers of a view (its consumers, a dead-letter
+        retry) take it shared; a rebuild swapping the view's rows takes it exclusive, so that no
+        writer's transaction interleaves with the swap (on PostgreSQL a writer that read a row
+        before the swap must not write it back after). SQLite serialises every writer anyway."""
+        if self.dialect != "postgres":
+            return
+        lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+        self.conn.execute(select(lock(func.hashtext(_key(f"view:{name}")))))
+
     def position(self, name: str) -> int:
         row = self.conn.execute(
             select(positions_table.c.position).where(positions_table.c.name == name)
@@ -167,6 +177,10 @@ class ViewStore:
         @event.listens_for(engine, "connect")
         def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
+            # In WAL mode NORMAL never corrupts the file; a power cut may take back the last
+            # commits, each view change with its position, so they are simply applied again.
+            # FULL cost one fsync per batch: most of a replay's commit time.
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:

@@ -1,0 +1,262 @@
+"""``sscard bench replay`` and ``sscard bench lookup``: the read models against baselines
+measured in the same run.
+
+replay: N card events are written through the card office into a store of the bench's own (a
+temporary SQLite store, or a scratch PostgreSQL schema). The baseline is a raw scan of the same
+store: the very records a replay reads (the published event types, in batches of 500, through
+the library's recorder), each decoded from JSON, nothing more. Then each read model is rebuilt
+from position 0 into an empty view store of the same kind, the way ``sscard replay`` does:
+envelope per event, apply, one transaction per batch with its position. ``ratio`` = replay
+events/s / raw scan events/s, for the slowest read model (each is printed).
+
+lookup: the settlement subscriber's ``is_blocked`` against a bare dict lookup on the same keys,
+and the blocklist view's point query (SQLAlchemy, the view store's own connection) against a
+bare sqlite3 query, each timed one lookup at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from eventsourcing.utils import get_topic
+
+from bench.relay import _database_url, bench_settings, create_schema, drop_schema
+from bench.workload import BENCH_BIRTHS, populate
+from consumers.settlement_client import Contract, SettlementSubscriber
+from projections.catalogue import VIEW_NAMES
+from projections.settlement_blocklist import blocklist_table, card_status
+from relay.contracts import settlement_schema
+from relay.wire import PUBLISHED_EVENTS
+from samples.stories import Identities
+from service.bootstrap import build
+from service.settings import Settings
+from service.views import model_named, rebuild, scratch_store
+from tracking.source import StoreEventSource
+from tracking.store import ViewStore
+
+Say = Callable[[str], None]
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    if not sorted_values:
+        return math.nan
+    return sorted_values[max(math.ceil(p / 100 * len(sorted_values)), 1) - 1]
+
+
+# ---- replay -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayFigures:
+    events: int
+    scan_seconds: float
+    replay_seconds: dict[str, float]
+
+    @property
+    def scan_rate(self) -> float:
+        return self.events / self.scan_seconds
+
+    def rate(self, view: str) -> float:
+        return self.events / self.replay_seconds[view]
+
+    def ratio(self, view: str) -> float:
+        return self.rate(view) / self.scan_rate
+
+    def machine_line(self) -> str:
+        ratios = {view: self.ratio(view) for view in self.replay_seconds}
+        slowest = min(ratios.values())
+        each = " ".join(f"ratio_{view}={value:.2f}" for view, value in ratios.items())
+        return f"ratio={slowest:.2f} {each} events={self.events}"
+
+
+def raw_scan(source: StoreEventSource, batch: int = 500) -> int:
+    """Every published record of the store, read and decoded from JSON: the least a replay
+    must do. Returns the records read."""
+    recorder = source._app.recorder  # the bench measures the bare recorder
+    topics = [get_topic(t) for t in PUBLISHED_EVENTS]
+    position, count = 0, 0
+    while True:
+        records = recorder.select_notifications(
+            start=position, limit=batch, topics=topics, inclusive_of_start=False
+        )
+        if not records:
+            return count
+        for record in records:
+            orjson.loads(record.state)
+        count += len(records)
+        position = records[-1].id
+
+
+def run_replay_bench(
+    settings: Settings, events: int = 20_000, store: str = "sqlite", say: Say = print
+) -> ReplayFigures:
+    workdir = Path(tempfile.mkdtemp(prefix="sscard-bench-"))
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    bench = bench_settings(settings, workdir, prefix)
+    schema = None
+    if store == "postgres":
+        if not settings.uses_postgres:
+            raise ValueError("--store postgres needs DATABASE_URL")
+        schema = prefix
+        create_schema(settings, schema)
+        bench = bench.model_copy(
+            update={"database_url": _database_url(settings), "postgres_schema": schema}
+        )
+    say(f"bench: store {'PostgreSQL schema ' + schema if schema else 'SQLite in ' + str(workdir)}")
+    load = os.getloadavg()
+    say(f"bench: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    try:
+        with build(bench) as backoffice:
+            populate(backoffice.office, events, Identities("110105", "R", born=BENCH_BIRTHS), say)
+            figures = _measure_replay(bench, backoffice.source, say)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if schema is not None:
+            drop_schema(settings, schema)
+    say("")
+    say("== replay from the store vs a raw scan of it ==")
+    say(
+        f"raw scan: {figures.events:,} events in {figures.scan_seconds:.2f} s = "
+        f"{figures.scan_rate:,.0f} events/s"
+    )
+    for view in figures.replay_seconds:
+        say(
+            f"{view:<21} {figures.replay_seconds[view]:.2f} s = {figures.rate(view):,.0f} "
+            f"events/s, ratio {figures.ratio(view):.2f}"
+        )
+    say(figures.machine_line())
+    return figures
+
+
+def _measure_replay(bench: Settings, source: StoreEventSource, say: Say) -> ReplayFigures:
+    scans = []
+    for _ in range(2):  # the better of two: a scan is short and the machine is shared
+        started = time.perf_counter()
+        records = raw_scan(source)
+        scans.append(time.perf_counter() - started)
+    say(f"raw scan: {records:,} published events, {min(scans):.2f} s")
+    seconds = {}
+    for view in VIEW_NAMES:
+        model = model_named(bench, view)
+        with scratch_store(bench) as store:
+            started = time.perf_counter()
+            rebuild(source, store, model)
+            seconds[view] = time.perf_counter() - started
+        say(f"replay: {view} in {seconds[view]:.2f} s")
+    return ReplayFigures(records, min(scans), seconds)
+
+
+# ---- lookup -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LookupFigures:
+    cards: int
+    lookups: int
+    subscriber_ns: tuple[int, ...]
+    dict_ns: tuple[int, ...]
+    view_ns: tuple[int, ...]
+    sqlite_ns: tuple[int, ...]
+
+    @staticmethod
+    def ms(values: Sequence[int], p: float) -> float:
+        return percentile(values, p) / 1e6
+
+    def machine_line(self) -> str:
+        return (
+            f"p99_ms={self.ms(self.subscriber_ns, 99):.4f} "
+            f"view_p99_ms={self.ms(self.view_ns, 99):.4f} "
+            f"subscriber_ratio={self.ms(self.dict_ns, 50) / self.ms(self.subscriber_ns, 50):.2f} "
+            f"view_ratio={self.ms(self.sqlite_ns, 50) / self.ms(self.view_ns, 50):.2f}"
+        )
+
+
+def _settlement_message(card: str, status: str, n: int) -> bytes:
+    return orjson.dumps(
+        {
+            "message_version": 1,
+            "card_number": card,
+            "status": status,
+            "since": "2026-11-26T01:02:03.000000Z",
+            "reason": "loss_pre_reported" if status != "active" else "card_issued",
+            "event_id": str(uuid.UUID(int=n)),
+            "position": n + 1,
+        }
+    )
+
+
+def card_numbers(count: int, prefix: str = "L") -> list[str]:
+    return [f"{prefix}{i:08d}" for i in range(count)]
+
+
+def _timed(lookup: Callable[[str], Any], keys: Sequence[str]) -> tuple[int, ...]:
+    clock = time.perf_counter_ns
+    spent = []
+    for key in keys:
+        started = clock()
+        lookup(key)
+        spent.append(clock() - started)
+    return tuple(sorted(spent))
+
+
+def run_lookup_bench(
+    cards: int = 100_000, lookups: int = 20_000, say: Say = print
+) -> LookupFigures:
+    rng = random.Random(20261126)
+    numbers = card_numbers(cards)
+    statuses = [rng.choice(("active", "active", "blocked", "cancelled")) for _ in numbers]
+    keys = [rng.choice(numbers) for _ in range(lookups)]
+    say(f"setup: {cards:,} cards in a subscriber's memory and in a blocklist view (SQLite)")
+    subscriber = SettlementSubscriber("unused:9092", Contract(settlement_schema()))
+    for n, (card, status) in enumerate(zip(numbers, statuses, strict=True)):
+        subscriber._take(card.encode(), _settlement_message(card, status, n))
+    bare = {card: status != "active" for card, status in zip(numbers, statuses, strict=True)}
+    workdir = Path(tempfile.mkdtemp(prefix="sscard-bench-"))
+    try:
+        store = ViewStore.sqlite(workdir / "views.sqlite")
+        store.create((blocklist_table,))
+        with store.transaction() as tx:
+            rows = [
+                {"card_number": c, "stream_id": "s", "status": s, "since": "t", "reason": "r"}
+                for c, s in zip(numbers, statuses, strict=True)
+            ]
+            tx.conn.execute(blocklist_table.insert(), rows)
+        say(f"lookups: {lookups:,} random cards, each timed alone")
+        subscriber_ns = _timed(subscriber.is_blocked, keys)
+        dict_ns = _timed(bare.__getitem__, keys)
+        with store.reading() as tx:
+            view_ns = _timed(lambda card: card_status(tx, card), keys)
+        raw = sqlite3.connect(str(workdir / "views.sqlite"))
+        query = "SELECT status, since, reason FROM sscard_blocklist WHERE card_number = ?"
+        sqlite_ns = _timed(lambda card: raw.execute(query, (card,)).fetchone(), keys)
+        raw.close()
+        store.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    figures = LookupFigures(cards, lookups, subscriber_ns, dict_ns, view_ns, sqlite_ns)
+    say("")
+    say("== blocklist lookups, in process ==")
+    for name, values in (
+        ("subscriber is_blocked", subscriber_ns),
+        ("bare dict lookup", dict_ns),
+        ("view point query", view_ns),
+        ("bare sqlite3 query", sqlite_ns),
+    ):
+        say(
+            f"{name:<22} p50 {LookupFigures.ms(values, 50):.4f} ms  "
+            f"p99 {LookupFigures.ms(values, 99):.4f} ms  max {LookupFigures.ms(values, 100):.4f} ms"
+        )
+    say(figures.machine_line())
+    return figures

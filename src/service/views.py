@@ -1,0 +1,387 @@
+"""The read models wired to the settings: their consumers under ``sscard run``, and the audit
+of ``sscard replay`` / ``sscard verify``.
+
+A replay feeds a view from the store: every stored event goes through
+``relay.wire.stored_envelope``, the very dict the relay encodes as its card-events value, so
+the view receives the same envelope dicts as from Kafka. It is built in a scratch store (a
+temporary SQLite file beside the data, or a scratch PostgreSQL schema), each batch with its
+store position, so the live view is never half rebuilt:
+
+- ``replay`` then swaps the rebuilt rows into the live view in one transaction, holding the
+  view's lock (its consumers wait), applies the few events stored since the rebuild ended, and
+  keeps the consumers' offsets: what they read next is either newer than the rebuild (applied)
+  or already in it (dropped by its stream version).
+- ``verify`` waits until the relay and the view's consumers have caught up, then compares the
+  live view with the rebuild row by row and digest by digest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from psycopg import sql
+
+from consumers import dead_letters
+from consumers.runner import ViewConsumer
+from domain.disclosure import PUBLIC_CARD_EVENTS
+from projections.catalogue import VIEW_NAMES, read_models
+from projections.public_fields import zones_of
+from relay.wire import stored_envelope
+from service.bootstrap import BackOffice, build, region_policies
+from service.kafka_wiring import topics
+from service.settings import Settings
+from service.supervisor import Worker
+from service.workers import built
+from tracking.audit import TableComparison, compare_tables, copy_view
+from tracking.board import Board
+from tracking.envelopes import Envelope, EnvelopeHandler, ReadModel, apply_all, view_tables
+from tracking.follow import Follower, StorePositions
+from tracking.partition_offsets import KafkaPositions, offsets_table
+from tracking.runner import Pulse
+from tracking.source import StoreEventSource, StoreFeed
+from tracking.store import ViewStore
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (events applied so far, events to apply)
+
+
+def models(settings: Settings) -> dict[str, ReadModel]:
+    return read_models(zones_of(region_policies(settings)))
+
+
+def model_named(settings: Settings, name: str) -> ReadModel:
+    return models(settings)[name]
+
+
+def replay_feed(source: StoreEventSource) -> StoreFeed[Envelope]:
+    """The store as the read models see it: the public envelope of every published event."""
+    return StoreFeed(source, lambda n: stored_envelope(source.stored_form(n)), PUBLIC_CARD_EVENTS)
+
+
+def _no_progress(done: int, total: int) -> None:
+    del done, total
+
+
+def rebuild(
+    source: StoreEventSource,
+    store: ViewStore,
+    model: ReadModel,
+    up_to: int | None = None,
+    progress: Progress = _no_progress,
+    batch_size: int = 2_000,
+) -> int:
+    """Feed ``model`` in ``store`` from the store's position for it up to ``up_to`` (default: the
+    head), each batch with its position. Returns the store position reached."""
+    store.create(view_tables(model))
+    positions = StorePositions(store)
+    positions.ensure(model.name)
+    feed = replay_feed(source)
+    start = positions.load(model.name)
+    # A scratch store at position 0 holds nothing yet: the rebuild is its only writer.
+    handler = EnvelopeHandler(model, into_empty=start == 0)
+    follower: Follower[int, Envelope] = Follower(model.name, feed, positions, handler, batch_size)
+    target = source.head() if up_to is None else up_to
+    pulse = Pulse.quiet()
+    progress(0, target - start)
+    while follower.position() < target:
+        if follower.step(pulse) is None:
+            break
+        progress(min(follower.position(), target) - start, target - start)
+    return follower.position()
+
+
+# ---- scratch stores ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def scratch_store(settings: Settings) -> Iterator[ViewStore]:
+    """An empty view store of the same kind as the live one, removed afterwards."""
+    if not settings.uses_postgres:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="rebuild-", dir=settings.data_dir))
+        store = ViewStore.sqlite(folder / "views.sqlite")
+        try:
+            yield store
+        finally:
+            store.close()
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    pg = settings.postgres()
+    schema = f"{(pg.db_schema or 'public')[:40]}_rebuild_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    store = ViewStore.postgres(
+        host=pg.host,
+        port=pg.port,
+        dbname=pg.dbname,
+        user=pg.user,
+        password=pg.password.get_secret_value(),
+        schema=schema,
+    )
+    try:
+        yield store
+    finally:
+        store.close()
+        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+# ---- replay -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    view: str
+    position: int  # the store position the live view now reflects
+    rows: int
+    events_after_rebuild: int
+    dead_letters_cleared: int
+    seconds: float
+
+
+def replay(settings: Settings, name: str, progress: Progress = _no_progress) -> ReplayReport:
+    """Rebuild ``name`` from the store (no Kafka) and swap it into the live view."""
+    started = time.perf_counter()
+    model = model_named(settings, name)
+    with build(settings) as backoffice, scratch_store(settings) as scratch:
+        live = backoffice.views
+        live.create((*view_tables(model), offsets_table, dead_letters.dead_letters_table))
+        rebuilt_to = rebuild(backoffice.source, scratch, model, progress=progress)
+        with live.transaction() as tx:
+            tx.lock_view(model.name, exclusive=True)
+            rows = copy_view(scratch, tx, view_tables(model), model.name)
+            # Stored after the rebuild ended (and maybe applied by a consumer since): applied
+            # here, in the swap, so that nothing a consumer applied is lost by it.
+            feed = replay_feed(backoffice.source)
+            position, later = rebuilt_to, 0
+            while (batch := feed.read(position, 500)).moves:
+                later += apply_all(model, batch.items, tx)
+                position = batch.end
+            cleared = dead_letters.forget_consumer(tx, model.name)
+    return ReplayReport(name, position, rows, later, cleared, time.perf_counter() - started)
+
+
+# ---- verify -----------------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyReport:
+    view: str
+    position: int
+    tables: list[TableComparison]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def equal(self) -> bool:
+        return all(t.equal for t in self.tables)
+
+
+def topic_end_offsets(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
+    """partition -> (beginning offset, end offset) of ``topic``."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        client_id="sscard-offsets",
+        request_timeout_ms=10_000,
+        bootstrap_timeout_ms=3_000,
+    )
+    try:
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return {}
+        ends = consumer.end_offsets(partitions)
+        beginnings = consumer.beginning_offsets(partitions)
+        return {tp.partition: (beginnings[tp], ends[tp]) for tp in partitions}
+    finally:
+        consumer.close()
+
+
+def consumer_lag(offsets: dict[int, int], ends: dict[int, tuple[int, int]]) -> int:
+    """Messages on the topic after what the consumer applied (or parked)."""
+    behind = 0
+    for partition, (beginning, end) in ends.items():
+        last = offsets.get(partition)
+        behind += max(end - (beginning if last is None else last + 1), 0)
+    return behind
+
+
+def _wait_until_caught_up(
+    settings: Settings, backoffice: BackOffice, model: ReadModel, timeout: float
+) -> list[str]:
+    """Until the relay has published the head and the view's consumers have read the topic to
+    its end (a view fed by replays alone, with no consumer offsets, needs no wait)."""
+    notes: list[str] = []
+    deadline = time.monotonic() + timeout
+    head = backoffice.source.head()
+    relay_position = backoffice.views.position("relay")
+    while relay_position < head and time.monotonic() < deadline:
+        time.sleep(0.2)
+        relay_position = backoffice.views.position("relay")
+    positions = KafkaPositions(backoffice.views, topics(settings).card_events)
+    offsets = positions.load(model.name)
+    if not offsets:
+        return notes
+    if relay_position < head:
+        notes.append(f"the relay is {head - relay_position} events behind the store")
+    try:
+        ends = topic_end_offsets(settings, positions.topic)
+        while (lag := consumer_lag(positions.load(model.name), ends)) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        if lag:
+            notes.append(f"the {model.name} consumer is {lag} messages behind Kafka")
+    except Exception as exc:
+        notes.append(f"Kafka not reachable ({type(exc).__name__}): consumer lag not checked")
+    depth = len(dead_letters.listed(backoffice.views, model.name))
+    if depth:
+        notes.append(f"{depth} messages are parked for {model.name} (sscard dead-letters list)")
+    return notes
+
+
+def verify(
+    settings: Settings,
+    names: Sequence[str] = VIEW_NAMES,
+    wait: float = 60.0,
+    show: int = 10,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[VerifyReport]:
+    """Rebuild each view into a scratch store and compare it with the live one."""
+    reports = []
+    all_models = models(settings)
+    with build(settings) as backoffice:
+        for name in names:
+            model = all_models[name]
+            backoffice.views.create(
+                (*view_tables(model), offsets_table, dead_letters.dead_letters_table)
+            )
+            with scratch_store(settings) as scratch:
+                for attempt in range(3):
+                    notes = _wait_until_caught_up(settings, backoffice, model, wait)
+                    head = backoffice.source.head()
+                    step: Progress = _no_progress
+                    if progress is not None:
+                        step = _named(progress, name)
+                    position = rebuild(backoffice.source, scratch, model, head, step)
+                    with backoffice.views.reading() as live, scratch.reading() as rebuilt:
+                        tables = compare_tables(live, rebuilt, view_tables(model), name, show)
+                    report = VerifyReport(name, position, tables, notes)
+                    moved = backoffice.source.head() != head
+                    if report.equal or not moved or attempt == 2:
+                        break
+                    log.info("%s: the store moved while comparing; again", name)
+            reports.append(report)
+    return reports
+
+
+def _named(progress: Callable[[str, int, int], None], name: str) -> Progress:
+    return lambda done, total: progress(name, done, total)
+
+
+# ---- consumers under sscard run ----------------------------------------------------------------
+
+
+def consumer_group(settings: Settings, view: str) -> str:
+    return f"{settings.topic_prefix}.view.{view}"
+
+
+def new_kafka_consumer(settings: Settings, view: str, batch_size: int) -> Any:
+    return KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=consumer_group(settings, view),
+        client_id=f"sscard-{view}",
+        enable_auto_commit=False,  # offsets live in the view store, with the view
+        auto_offset_reset="earliest",
+        max_poll_records=batch_size,
+        # A consumer killed without leaving the group gives its partitions up this soon (a
+        # static member, SSCARD_CONSUMER_INSTANCE, takes them back at once on its restart).
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+        # A member that joined before it knew the topic's partitions is assigned none, and
+        # learns of them at the next metadata refresh (five minutes by default): a rebalance
+        # then gives it its share. Seen in tests right after the topic was created.
+        metadata_max_age_ms=5_000,
+        request_timeout_ms=10_000,
+        bootstrap_timeout_ms=3_000,
+        group_instance_id=(
+            f"{settings.consumer_instance}-{view}" if settings.consumer_instance else None
+        ),
+    )
+
+
+class DeadLetterPublisher:
+    """Puts parked messages on the dead-letter topic (after the commit that parked them)."""
+
+    def __init__(self, settings: Settings, store: ViewStore, view: str) -> None:
+        self._settings = settings
+        self._store = store
+        self._view = view
+        self._producer: Any = None
+
+    def __call__(self) -> int:
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self._settings.bootstrap_servers,
+                acks="all",
+                client_id=f"sscard-{self._view}-dead-letters",
+                bootstrap_timeout_ms=3_000,
+            )
+        topic = topics(self._settings).dead_letter
+        producer = self._producer
+        return dead_letters.publish_pending(
+            self._store,
+            self._view,
+            lambda _consumer, key, value: producer.send(topic, key=key or None, value=value),
+            lambda: producer.flush(timeout=10),
+        )
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=1)
+            self._producer = None
+
+
+def view_consumer(settings: Settings, store: ViewStore, name: str) -> ViewConsumer:
+    batch = settings.consumer_batch_size
+    return ViewConsumer(
+        model_named(settings, name),
+        store,
+        topics(settings).card_events,
+        lambda: new_kafka_consumer(settings, name, batch),
+        batch_size=batch,
+        publish_dead_letters=DeadLetterPublisher(settings, store, name),
+    )
+
+
+def view_worker(settings: Settings, name: str) -> Worker:
+    def run(stop: threading.Event) -> None:
+        backoffice = built(settings, stop, name)
+        if backoffice is None:
+            return
+        with backoffice:
+            consumer = view_consumer(settings, backoffice.views, name)
+            try:
+                consumer.runner(Board(backoffice.views, name)).run(stop)
+            finally:
+                consumer.close()
+
+    return Worker(name, run)
+
+
+def view_workers(settings: Settings, names: Sequence[str] = VIEW_NAMES) -> list[Worker]:
+    return [view_worker(settings, name) for name in names]

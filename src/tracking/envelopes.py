@@ -1,0 +1,143 @@
+"""Read models over the public form of events: what every view applies, whatever its feed.
+
+A read model receives each event as its ENVELOPE dict (``event_type``, ``stream_id``,
+``stream_version``, ``position``, ``occurred_at``, ``actor``, ``outlet``, ``payload``): the parsed
+JSON of a ``card-events`` message when fed from Kafka, or the very same dict built from the store
+on a replay (``relay.wire.public_envelope``). It never sees a domain event and never knows which
+feed it has.
+
+Each view records, per stream, the last version it applied (``sscard_view_versions``, in the same
+transaction as the change): Kafka delivers at least once, and a message seen again (a relay that
+resent a batch, a consumer that re-read after a crash or a rebuild) is dropped here, never
+applied twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import BigInteger, Column, Table, Text
+
+from tracking.follow import Batch, Commit
+from tracking.rows import Rows
+from tracking.runner import Pulse
+from tracking.store import Tx, metadata
+
+Envelope = dict[str, Any]
+
+versions_table = Table(
+    "sscard_view_versions",
+    metadata,
+    Column("view", Text, primary_key=True),
+    Column("stream_id", Text, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    # Events of the stream applied: a view that applied one twice (or skipped one) differs
+    # from its rebuild here even where its own rows would not show it.
+    Column("events", BigInteger, nullable=False),
+)
+
+
+class ReadModel(Protocol):
+    """Pure apply logic over rows, and the tables it keeps."""
+
+    name: str
+    tables: Sequence[Table]
+
+    def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
+        """Load the rows the batch will touch (an optimisation: ``rows.get`` loads a row it
+        does not hold)."""
+
+    def apply(self, envelope: Envelope, rows: Rows) -> None:
+        """Change the rows as the event says; raise if it cannot be applied."""
+
+
+def view_tables(model: ReadModel) -> tuple[Table, ...]:
+    """Every table holding the view's state: its own, and its per-stream versions."""
+    return (*model.tables, versions_table)
+
+
+def prefetch_versions(model: ReadModel, envelopes: Sequence[Envelope], rows: Rows) -> None:
+    rows.load(versions_table, [(model.name, e["stream_id"]) for e in envelopes])
+    model.prefetch(envelopes, rows)
+
+
+def apply_once(model: ReadModel, envelope: Envelope, rows: Rows) -> bool:
+    """Apply an event unless the view already holds it; False for a duplicate.
+
+    On an error the rows are left as they were before this event."""
+    key = (model.name, envelope["stream_id"])
+    seen = rows.get(versions_table, key)
+    version = int(envelope["stream_version"])
+    if seen is not None and version <= seen["version"]:
+        return False
+    mark = rows.mark()
+    try:
+        model.apply(envelope, rows)
+        rows.put(
+            versions_table,
+            {
+                "view": model.name,
+                "stream_id": envelope["stream_id"],
+                "version": version,
+                "events": 1 if seen is None else seen["events"] + 1,
+            },
+        )
+    except BaseException:
+        rows.undo(mark)
+        raise
+    return True
+
+
+def apply_all(
+    model: ReadModel, envelopes: Sequence[Envelope], tx: Tx, rows: Rows | None = None
+) -> int:
+    """Apply a batch in one transaction; an event that cannot be applied fails the batch.
+    ``rows``: a rebuild's complete cache, carried from the previous batch."""
+    rows = Rows(tx) if rows is None else rows.begin(tx)
+    prefetch_versions(model, envelopes, rows)
+    applied = 0
+    for envelope in envelopes:
+        try:
+            applied += apply_once(model, envelope, rows)
+        except Exception as exc:
+            raise ApplyFailed(model.name, envelope, exc) from exc
+    rows.flush()
+    return applied
+
+
+class ApplyFailed(RuntimeError):
+    """A stored event the view cannot apply (a replay stops there and says which)."""
+
+    def __init__(self, view: str, envelope: Envelope, cause: BaseException) -> None:
+        super().__init__(
+            f"{view} cannot apply {envelope.get('event_type')} at position "
+            f"{envelope.get('position')} (stream {envelope.get('stream_id')} "
+            f"v{envelope.get('stream_version')}): {cause}"
+        )
+
+
+class EnvelopeHandler:
+    """Applies a batch of envelopes (a replay of the store) inside the transaction that records
+    the batch's store position."""
+
+    def __init__(self, model: ReadModel, into_empty: bool = False) -> None:
+        self._model = model
+        # Rebuilding into empty tables: nobody else writes them, so one cache serves every
+        # batch and never asks the database for a row it does not hold.
+        self._into_empty = into_empty
+        self._rows: Rows | None = None
+
+    def handle(self, batch: Batch[int, Envelope], commit: Commit, pulse: Pulse) -> None:
+        del pulse
+
+        def apply(tx: Tx) -> None:
+            if self._into_empty and self._rows is None:
+                self._rows = Rows(tx, complete=True)
+            apply_all(self._model, batch.items, tx, self._rows)
+
+        try:
+            commit(apply)
+        except BaseException:
+            self._rows, self._into_empty = None, False  # it may hold what was rolled back
+            raise

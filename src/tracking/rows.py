@@ -1,0 +1,251 @@
+"""The rows a batch of events touches, held in memory while the batch is applied.
+
+Read models apply events as pure functions over rows (``get`` / ``put`` / ``delete``); the rows
+a batch needs are loaded with one query per table (``load``), and every change is written back
+with one statement per table and kind (``flush``), inside the transaction that also records the
+batch's position. A statement per event would cost more than reading the event itself.
+
+``mark`` / ``undo`` take back the changes of one event whose apply failed half-way, so that the
+consumer can park that event and go on with the rest of the batch.
+
+A rebuild into an empty store (``complete=True``) is the only writer of its tables, so its
+cache holds every row there is: it is carried from batch to batch (``begin``), and a key it
+does not hold is known to be absent without asking the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, Text, and_, select, tuple_
+
+from tracking.store import Tx
+
+Row = dict[str, Any]
+Key = tuple[Any, ...]
+
+_CHUNK = 500
+_UNSET = object()
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What ``put`` checks and ``flush`` writes, worked out once per table (asking SQLAlchemy's
+    column collections for it on every row cost more than applying the event)."""
+
+    key: tuple[str, ...]
+    names: tuple[str, ...]  # every column, in table order
+    columns: frozenset[str]
+    required: tuple[str, ...]
+
+
+_shapes: dict[Table, _Shape] = {}
+_sql: dict[tuple[Table, str, str], str] = {}
+
+
+def _shape(table: Table) -> _Shape:
+    shape = _shapes.get(table)
+    if shape is None:
+        shape = _shapes[table] = _Shape(
+            key=tuple(c.name for c in table.primary_key.columns),
+            names=tuple(c.name for c in table.columns),
+            columns=frozenset(c.name for c in table.columns),
+            required=tuple(c.name for c in table.columns if not c.nullable),
+        )
+    return shape
+
+
+def primary_key(table: Table) -> tuple[str, ...]:
+    return _shape(table).key
+
+
+def _statement(tx: Tx, table: Table, kind: str) -> str:
+    """The driver-level upsert or delete of one row of ``table`` (positional parameters),
+    written from the table's one definition. Executed for many rows at once, it goes straight
+    to the driver's ``executemany``: SQLAlchemy's per-row parameter handling was a third of a
+    replay's time."""
+    cached = _sql.get((table, kind, tx.dialect))
+    if cached is not None:
+        return cached
+    quote = tx.conn.dialect.identifier_preparer.quote
+    mark = "%s" if tx.dialect == "postgres" else "?"
+    shape = _shape(table)
+    name = quote(table.name)
+    key = ", ".join(quote(n) for n in shape.key)
+    if kind == "delete":
+        where = " AND ".join(f"{quote(n)} = {mark}" for n in shape.key)
+        text = f"DELETE FROM {name} WHERE {where}"
+    else:
+        columns = ", ".join(quote(n) for n in shape.names)
+        values = ", ".join(mark for _ in shape.names)
+        others = [n for n in shape.names if n not in shape.key]
+        change = (
+            "DO UPDATE SET " + ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in others)
+            if others
+            else "DO NOTHING"
+        )
+        text = f"INSERT INTO {name} ({columns}) VALUES ({values}) ON CONFLICT ({key}) {change}"
+    _sql[(table, kind, tx.dialect)] = text
+    return text
+
+
+class Rows:
+    """A write-back cache of view rows over one transaction (or, ``complete``, over a rebuild's
+    transactions one after another)."""
+
+    def __init__(self, tx: Tx, complete: bool = False) -> None:
+        self._tx = tx
+        self._complete = complete
+        # table name -> key -> row (None: known not to exist, or deleted in this batch)
+        self._rows: dict[str, dict[Key, Row | None]] = {}
+        self._dirty: dict[str, set[Key]] = {}
+        self._tables: dict[str, Table] = {}
+        self._undo: list[tuple[str, Key, Any, bool]] = []
+
+    def begin(self, tx: Tx) -> Rows:
+        """Go on in the next transaction with what is cached (a complete cache only)."""
+        assert self._complete, "only a rebuild's cache outlives its transaction"
+        self._tx = tx
+        if sum(len(rows) for rows in self._rows.values()) > 2_000_000:  # memory's bound
+            self._rows = {name: {} for name in self._rows}
+            self._complete = False
+        return self
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def _cache(self, table: Table) -> dict[Key, Row | None]:
+        cache = self._rows.get(table.name)
+        if cache is None:
+            cache = self._rows[table.name] = {}
+            self._dirty[table.name] = set()
+            self._tables[table.name] = table
+        return cache
+
+    def load(self, table: Table, keys: Iterable[Key]) -> None:
+        """Bring the rows with these primary keys into memory: one query per 500 keys."""
+        cache = self._cache(table)
+        wanted = [k for k in dict.fromkeys(keys) if k not in cache]
+        if not wanted:
+            return
+        if self._complete:
+            for key in wanted:
+                cache[key] = None
+            return
+        names = primary_key(table)
+        columns = [table.c[n] for n in names]
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            if len(columns) == 1:
+                condition = columns[0].in_([k[0] for k in chunk])
+            else:
+                condition = tuple_(*columns).in_(chunk)
+            for found in self._tx.execute(select(table).where(condition)).mappings():
+                row = {str(k): v for k, v in found.items()}
+                cache[tuple(row[n] for n in names)] = row
+            for key in chunk:
+                cache.setdefault(key, None)
+
+    def get(self, table: Table, key: Key) -> Row | None:
+        """The row with this primary key (a copy: change it and ``put`` it back), or None."""
+        cache = self._cache(table)
+        if key not in cache:
+            self.load(table, [key])
+        row = cache[key]
+        return None if row is None else dict(row)
+
+    def find(self, table: Table, **equal: Any) -> list[Row]:
+        """Rows whose columns equal the given values, as this batch sees them (its own changes
+        included), in primary-key order."""
+        cache = self._cache(table)
+        names = primary_key(table)
+        if not self._complete:
+            condition = and_(*(table.c[k] == v for k, v in equal.items()))
+            for found in self._tx.execute(select(table).where(condition)).mappings():
+                row = {str(k): v for k, v in found.items()}
+                cache.setdefault(tuple(row[n] for n in names), row)
+        matching = [
+            dict(row)
+            for row in cache.values()
+            if row is not None and all(row.get(k) == v for k, v in equal.items())
+        ]
+        return sorted(matching, key=lambda r: tuple(r[n] for n in names))
+
+    # ---- changing --------------------------------------------------------------------------
+
+    def put(self, table: Table, row: Row) -> None:
+        """Insert or replace a whole row (every column given; NOT NULL ones not None)."""
+        shape = _shape(table)
+        if len(row) != len(shape.columns) or not shape.columns.issuperset(row):
+            missing = sorted(shape.columns - set(row))
+            extra = sorted(set(row) - shape.columns)
+            raise ValueError(f"{table.name}: row without {missing} or with unknown {extra}")
+        for name in shape.required:
+            if row[name] is None:
+                raise ValueError(f"{table.name}: no value for {name}")
+        self._change(table, tuple([row[n] for n in shape.key]), dict(row))
+
+    def delete(self, table: Table, key: Key) -> None:
+        self._change(table, key, None)
+
+    def _change(self, table: Table, key: Key, row: Row | None) -> None:
+        cache = self._cache(table)
+        dirty = self._dirty[table.name]
+        self._undo.append((table.name, key, cache.get(key, _UNSET), key in dirty))
+        cache[key] = row
+        dirty.add(key)
+
+    def mark(self) -> int:
+        return len(self._undo)
+
+    def undo(self, mark: int) -> None:
+        """Take back every change made since ``mark``."""
+        while len(self._undo) > mark:
+            name, key, before, was_dirty = self._undo.pop()
+            cache = self._rows[name]
+            if before is _UNSET:
+                cache.pop(key, None)
+            else:
+                cache[key] = before
+            if not was_dirty:
+                self._dirty[name].discard(key)
+
+    # ---- writing back ----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every changed row: one DELETE and one upsert statement per table."""
+        for name, keys in self._dirty.items():
+            if not keys:
+                continue
+            table = self._tables[name]
+            cache = self._rows[name]
+            shape = _shape(table)
+            ordered = sorted(keys, key=repr)  # a stable order: fewer lock waits between writers
+            gone = [k for k in ordered if cache[k] is None]
+            kept = [row for k in ordered if (row := cache[k]) is not None]
+            if gone:
+                self._tx.conn.exec_driver_sql(_statement(self._tx, table, "delete"), gone)
+            if kept:
+                values = [tuple([row[n] for n in shape.names]) for row in kept]
+                upsert = _statement(self._tx, table, "upsert")
+                for start in range(0, len(values), _CHUNK):
+                    self._tx.conn.exec_driver_sql(upsert, values[start : start + _CHUNK])
+            keys.clear()
+        self._undo.clear()
+
+
+def table_rows(tx: Tx, table: Table, where: Any = None, chunk: int = 5_000) -> Iterator[Row]:
+    """Every row of ``table`` (optionally filtered) in primary-key order, streamed."""
+    # Byte order on both backends (PostgreSQL's default collation follows the locale), so two
+    # stores list the same rows in the same order, and Python compares keys the same way.
+    order = [
+        c.collate("C") if tx.dialect == "postgres" and isinstance(c.type, Text) else c
+        for c in table.primary_key.columns
+    ]
+    statement = select(table).order_by(*order)
+    if where is not None:
+        statement = statement.where(where)
+    result = tx.conn.execution_options(yield_per=chunk).execute(statement)
+    for row in result.mappings():
+        yield {str(k): v for k, v in row.items()}  # plain str keys (not quoted_name)

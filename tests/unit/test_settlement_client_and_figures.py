@@ -1,0 +1,109 @@
+"""The settlement subscriber's reading of the contract, and the analysts' figures."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import orjson
+
+from consumers.settlement_client import Contract, SettlementSubscriber
+from domain.outlets import OutletRegistry
+from domain.region_policy import RegionPolicies
+from projections.analytics import CaseCalculator, outlet_months, percentile
+from relay.contracts import settlement_schema
+from tests.support import CALENDAR
+
+
+def message(card: str, status: str) -> bytes:
+    return orjson.dumps(
+        {
+            "message_version": 1,
+            "card_number": card,
+            "status": status,
+            "since": "2026-11-26T01:02:03.000000Z",
+            "reason": "loss_pre_reported",
+            "event_id": "00000000-0000-0000-0000-000000000001",
+            "position": 1,
+        }
+    )
+
+
+def test_the_subscriber_keeps_the_latest_status_and_drops_what_the_schema_refuses():
+    subscriber = SettlementSubscriber("unused:9092", Contract(settlement_schema()))
+    subscriber._take(b"A00000001", message("A00000001", "blocked"))
+    subscriber._take(b"A00000002", message("A00000002", "cancelled"))
+    subscriber._take(b"A00000003", message("A00000003", "active"))
+    assert subscriber.is_blocked("A00000001")
+    assert subscriber.is_blocked("A00000002")
+    assert not subscriber.is_blocked("A00000003")
+    assert not subscriber.is_blocked("Z99999999")  # never named: unknown, not blocked
+    subscriber._take(b"A00000001", message("A00000001", "active"))
+    assert not subscriber.is_blocked("A00000001")
+    subscriber._take(b"A00000002", None)  # a tombstone
+    assert subscriber.status("A00000002") is None
+    subscriber._take(b"x", message("A00000004", "lost"))
+    subscriber._take(b"x", message("bad card", "blocked"))
+    subscriber._take(b"x", b"{")
+    subscriber._take(b"x", orjson.dumps({"card_number": "A00000005"}))
+    assert subscriber.invalid == 4
+    assert len(subscriber) == 2
+
+
+def case(applied_on: str, produced_on: str | None, outlet: str = "BJ-HD-003") -> dict:
+    return {
+        "stream_id": f"s-{applied_on}-{produced_on}",
+        "case_version": 3,
+        "region_code": "110000",
+        "kind": "loss",
+        "applicant": "holder",
+        "applied_outlet": "BJ-DC-001",
+        "collection_outlet": outlet,
+        "month": applied_on[:7],
+        "pre_reported_at": f"{applied_on}T01:00:00.000000Z",
+        "applied_at": f"{applied_on}T02:00:00.000000Z",
+        "applied_on": applied_on,
+        "production_due_on": "2026-03-23",
+        "produced_at": None if produced_on is None else f"{produced_on}T02:00:00.000000Z",
+        "produced_on": produced_on,
+        "collected_at": None,
+        "activated_at": None,
+    }
+
+
+def test_sla_is_counted_in_working_days_on_the_calendar():
+    calculator = CaseCalculator(CALENDAR, RegionPolicies.packaged(), OutletRegistry.packaged())
+    # 2026-03-02 is a Monday: 15 working days later is Monday 2026-03-23.
+    on_time = calculator.figures(case("2026-03-02", "2026-03-23"))
+    late = calculator.figures(case("2026-03-02", "2026-03-24"))
+    assert on_time.application_to_production_working_days == 15
+    assert on_time.sla_met is True
+    assert late.application_to_production_working_days == 16
+    assert late.sla_met is False
+    assert calculator.figures(case("2026-03-02", None)).sla_met is None
+    # Over the Qingming holiday (2026-04-04..06) the days off do not count.
+    assert (
+        calculator.figures(case("2026-04-03", "2026-04-08")).application_to_production_working_days
+        == 2
+    )
+
+
+def test_outlet_months_give_counts_percentiles_and_the_hit_rate():
+    calculator = CaseCalculator(CALENDAR, RegionPolicies.packaged(), OutletRegistry.packaged())
+    rows = [
+        case("2026-03-02", "2026-03-23"),
+        case("2026-03-02", "2026-03-24"),
+        case("2026-03-03", None),
+    ]
+    [summary] = outlet_months(calculator.figures(r) for r in rows)
+    assert (summary.outlet, summary.month, summary.cases, summary.produced) == (
+        "BJ-DC-001",
+        "2026-03",
+        3,
+        2,
+    )
+    assert summary.sla_hit_rate == 0.5
+    assert summary.application_to_production_p50_working_days == 15
+    assert summary.application_to_production_p90_working_days == 16
+    assert percentile([], 50) is None
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert date(2026, 3, 23).weekday() == 0

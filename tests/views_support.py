@@ -1,0 +1,46 @@
+"""Feeding read models from the real broker in the test's own process, and checking them."""
+
+from __future__ import annotations
+
+import time
+
+from service.bootstrap import build
+from service.kafka_wiring import relay_for, topics
+from service.settings import Settings
+from service.views import VerifyReport, consumer_lag, topic_end_offsets, verify, view_consumer
+from tracking.runner import Pulse
+
+
+def publish_all(settings: Settings) -> None:
+    with build(settings) as backoffice:
+        relay = relay_for(backoffice)
+        try:
+            relay.publish_pending()
+        finally:
+            relay.close()
+
+
+def consume_until_caught_up(settings: Settings, name: str, timeout: float = 120.0) -> None:
+    """Run one consumer of ``name`` (a group member) until it has read the topic to its end."""
+    deadline = time.monotonic() + timeout
+    with build(settings) as backoffice:
+        consumer = view_consumer(settings, backoffice.views, name)
+        consumer.prepare()
+        ends = topic_end_offsets(settings, topics(settings).card_events)
+        pulse = Pulse.quiet()
+        try:
+            while consumer_lag(consumer.positions.load(name), ends) > 0:
+                assert time.monotonic() < deadline, f"{name} did not catch up"
+                consumer.follower.step(pulse)
+        finally:
+            consumer.close()
+
+
+def assert_views_equal_replay(settings: Settings, names: list[str] | None = None) -> None:
+    reports: list[VerifyReport] = verify(settings, *([names] if names else []), wait=30)
+    problems = [
+        f"{r.view}.{t.table}: {t.differences}" for r in reports for t in r.tables if not t.equal
+    ]
+    assert not problems, "\n".join(problems)
+    notes = [n for r in reports for n in r.notes]
+    assert not notes, notes
