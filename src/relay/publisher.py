@@ -71,6 +71,11 @@ class PublishBatch:
     # producer keeps trying until its delivery timeout; this only makes the outage visible now.
     ACK_NOTICE_SECONDS = 1.0
     ACK_POLL_SECONDS = 0.1
+    # The producer expires what Kafka has not acknowledged after its delivery timeout (30 s in
+    # the relay's settings), which ends the wait with an error and a fresh producer. After a
+    # broker is killed mid-batch, kafka-python's producer can be wedged for good (no batch ever
+    # completes or expires, measured: none in 120 s); past this bound the relay gives up on it.
+    STALL_SECONDS = 45.0
 
     def __init__(
         self,
@@ -78,7 +83,9 @@ class PublishBatch:
         topics: Topics,
         decode: Callable[[Notification], StoredForm],
         prefetch: Callable[[Sequence[Notification]], None] | None = None,
+        stall_seconds: float = STALL_SECONDS,
     ) -> None:
+        self._stall_seconds = stall_seconds
         self._new_producer = new_producer
         self._producer: Producer | None = None
         self._topics = topics
@@ -106,7 +113,8 @@ class PublishBatch:
     ) -> None:
         """Until Kafka has acknowledged every message. Short waits, so that an outage is
         reported when it starts and a stop is honoured within moments: the batch is then
-        abandoned unrecorded (sent again later), which is safe."""
+        abandoned unrecorded (sent again later), which is safe. A producer that acknowledges
+        nothing for ``stall_seconds`` is thrown away: the batch is sent again by a new one."""
         while True:
             try:
                 producer.flush(timeout=self.ACK_POLL_SECONDS)
@@ -116,6 +124,11 @@ class PublishBatch:
                     self.drop()
                     raise Abandoned from None
                 waited = time.monotonic() - sent_at
+                if waited >= self._stall_seconds:
+                    self.drop()
+                    raise KafkaTimeoutError(
+                        f"no acknowledgement for {waited:.0f} s; sending again with a new producer"
+                    ) from None
                 if waited >= self.ACK_NOTICE_SECONDS:
                     pulse.waiting(KAFKA, sent_at, f"no acknowledgement for {waited:.1f} s")
         for future in futures:
@@ -154,10 +167,13 @@ class Relay:
         ensure_topics: Callable[[], object] | None = None,
         board: Board | None = None,
         prefetch: Callable[[Sequence[Notification]], None] | None = None,
+        stall_seconds: float = PublishBatch.STALL_SECONDS,
     ) -> None:
         self._source = source
         self._positions = positions
-        self._publisher = PublishBatch(new_producer, topics, source.stored_form, prefetch)
+        self._publisher = PublishBatch(
+            new_producer, topics, source.stored_form, prefetch, stall_seconds
+        )
         feed: StoreFeed[Notification] = StoreFeed(source, lambda n: n, PUBLISHED_EVENTS)
         self.follower: Follower[int, Notification] = Follower(
             RELAY, feed, StorePositions(positions), self._publisher, batch_size

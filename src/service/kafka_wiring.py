@@ -80,4 +80,13 @@ def relay_for(backoffice: BackOffice, *, provision_topics: bool = False) -> Rela
         ensure_topics=(lambda: ensure_topics(settings)) if provision_topics else None,
         board=Board(backoffice.views, RELAY),
         prefetch=mapper_of(backoffice).prefetch_keys,
+        stall_seconds=stall_seconds(settings),
     )
+
+
+def stall_seconds(settings: Settings) -> float:
+    """How long the relay waits on an unacknowledging producer: beyond its delivery timeout
+    (after which the producer itself gives up), so the bound only catches a wedged one."""
+    config = producer_config(settings)
+    waited_ms: int = config["delivery_timeout_ms"] + config["request_timeout_ms"]
+    return waited_ms / 1000 + 5.0
