@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from domain.cardholder.events import CardIssued, ProxyAuthorized
+from projections.catalogue import VIEW_NAMES
 from projections.lapse_schedule import LapseSchedule
 from service.bootstrap import build
 from service.kafka_wiring import ensure_topics, relay_for, topics
@@ -132,6 +133,12 @@ def _erase_and_audit(cli: Cli, settings: Settings, holder: str) -> None:
         prepare(backoffice.views, schedule)
         backoffice.views.reset(schedule.name, schedule.tables)
         assert catch_up(backoffice.source, backoffice.views, schedule) > 0
+    for view in VIEW_NAMES:  # every read model rebuilds over the erased records
+        cli.ok("replay", view)
+    queue = json.loads(
+        cli.ok("--json", "outlet", "queue", "--outlet", "BJ-HD-003", "--status", "activated")
+    )
+    assert "[erased]" in json.dumps(queue, ensure_ascii=False)
     refused = cli.refused(1, "loss", "pre-report", "--resident-id", holder, *CLERK)
     assert "erased" in refused
     cli.env["SSCARD_ALLOW_UNMASKED"] = "false"
