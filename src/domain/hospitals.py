@@ -9,15 +9,12 @@ designated the institution + a 5-digit sequence (the national medical-insurance 
 
 from __future__ import annotations
 
-import json
 import re
-from importlib import resources
-from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from domain.errors import InvalidInput
+from domain.config_files import ConfigFile
 from domain.identifiers import RegionCode, validate_shape
 
 _HOSPITAL_CODE_SHAPE = re.compile(r"^H[1-9][0-9]{5}[0-9]{5}$", re.ASCII)
@@ -52,10 +49,11 @@ class Hospital(BaseModel):
         return self
 
 
-class HospitalRegistry(BaseModel):
+class HospitalRegistry(ConfigFile):
     """Every designated institution, by code."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    KIND = "hospital registry"
+    PACKAGED = "hospitals.json"
 
     hospitals: tuple[Hospital, ...]
 
@@ -70,25 +68,3 @@ class HospitalRegistry(BaseModel):
     def find(self, code: str) -> Hospital | None:
         wanted = validate_hospital_code(code)
         return next((h for h in self.hospitals if h.code == wanted), None)
-
-    @classmethod
-    def from_json(cls, text: str, source: str = "<string>") -> HospitalRegistry:
-        try:
-            return cls.model_validate(json.loads(text))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "top level"
-            raise InvalidInput(
-                f"hospital registry {source} is invalid at {where}: {first['msg']}"
-            ) from exc
-        except (json.JSONDecodeError, InvalidInput) as exc:
-            raise InvalidInput(f"hospital registry {source} is invalid: {exc}") from exc
-
-    @classmethod
-    def from_file(cls, path: Path) -> HospitalRegistry:
-        return cls.from_json(path.read_text(encoding="utf-8"), source=str(path))
-
-    @classmethod
-    def packaged(cls) -> HospitalRegistry:
-        text = resources.files("domain").joinpath("hospitals.json").read_text(encoding="utf-8")
-        return cls.from_json(text, source="domain/hospitals.json")

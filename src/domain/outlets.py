@@ -9,13 +9,11 @@ authority's own file.
 
 from __future__ import annotations
 
-import json
-from importlib import resources
-from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from domain.config_files import ConfigFile
 from domain.errors import InvalidInput
 from domain.identifiers import OutletCode, RegionCode
 from domain.values import Name, quote
@@ -30,8 +28,9 @@ class Outlet(BaseModel):
     instant_issue: bool = False
 
 
-class OutletRegistry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class OutletRegistry(ConfigFile):
+    KIND = "outlet file"
+    PACKAGED = "outlets.json"
 
     outlets: tuple[Outlet, ...] = Field(min_length=1)
     _by_code: dict[str, Outlet] = PrivateAttr(default_factory=dict)
@@ -57,25 +56,3 @@ class OutletRegistry(BaseModel):
     def production_days_at(self, code: str, working_days: int) -> int:
         """Instant-issue outlets (即时制卡) produce the card the same day."""
         return 0 if self.outlet(code).instant_issue else working_days
-
-    @classmethod
-    def from_json(cls, text: str, source: str = "<string>") -> OutletRegistry:
-        try:
-            return cls.model_validate(json.loads(text))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "top level"
-            raise InvalidInput(
-                f"outlet file {source} is invalid at {where}: {first['msg']}"
-            ) from exc
-        except (json.JSONDecodeError, InvalidInput) as exc:
-            raise InvalidInput(f"outlet file {source} is invalid: {exc}") from exc
-
-    @classmethod
-    def from_file(cls, path: Path) -> OutletRegistry:
-        return cls.from_json(path.read_text(encoding="utf-8"), source=str(path))
-
-    @classmethod
-    def packaged(cls) -> OutletRegistry:
-        text = resources.files("domain").joinpath("outlets.json").read_text(encoding="utf-8")
-        return cls.from_json(text, source="domain/outlets.json")

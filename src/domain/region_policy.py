@@ -7,10 +7,7 @@ with the authority's own file (``SSCARD_REGION_POLICIES``).
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
-from importlib import resources
-from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,11 +16,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
+from domain.config_files import ConfigFile
 from domain.errors import InvalidInput
 from domain.identifiers import RegionCode, validate_region_code
 
@@ -145,10 +142,11 @@ class RegionPolicy(BaseModel):
         )
 
 
-class RegionPolicies(BaseModel):
+class RegionPolicies(ConfigFile):
     """All configured regions. A city without its own entry inherits its province's."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    KIND = "region policy file"
+    PACKAGED = "regions.json"
 
     regions: tuple[RegionPolicy, ...]
     # Region code -> its policy, filled as codes are asked for (every command asks).
@@ -174,25 +172,3 @@ class RegionPolicies(BaseModel):
                 self._resolved[region_code] = by_code[candidate]
                 return by_code[candidate]
         raise InvalidInput(f"unknown region {code}: no region policy is configured for it")
-
-    @classmethod
-    def from_json(cls, text: str, source: str = "<string>") -> RegionPolicies:
-        try:
-            return cls.model_validate(json.loads(text))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "top level"
-            raise InvalidInput(
-                f"region policy file {source} is invalid at {where}: {first['msg']}"
-            ) from exc
-        except (json.JSONDecodeError, InvalidInput) as exc:
-            raise InvalidInput(f"region policy file {source} is invalid: {exc}") from exc
-
-    @classmethod
-    def from_file(cls, path: Path) -> RegionPolicies:
-        return cls.from_json(path.read_text(encoding="utf-8"), source=str(path))
-
-    @classmethod
-    def packaged(cls) -> RegionPolicies:
-        text = resources.files("domain").joinpath("regions.json").read_text(encoding="utf-8")
-        return cls.from_json(text, source="domain/regions.json")
