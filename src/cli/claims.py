@@ -13,7 +13,15 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from cli.claim_output import claim_event_line, claim_json, claim_summary, computation_lines
+from cli.claim_output import (
+    CLAIM_STATUSES,
+    claim_event_line,
+    claim_json,
+    claim_summary,
+    computation_lines,
+    listed_claim,
+    listed_claim_line,
+)
 from cli.output import event_json
 from domain.application import CardOffice
 from domain.claims.amounts import parse_yuan
@@ -35,6 +43,7 @@ from domain.errors import DomainError, InvalidInput
 from domain.event import Actor, Channel, Role
 from domain.identifiers import mask_resident_id
 from service.bootstrap import build
+from service.claims_view import claims_listing
 from service.settings import Settings
 
 
@@ -211,6 +220,20 @@ def add_commands(commands: Any) -> None:
     _taker_args(withdraw, [Channel.ONLINE.value, Channel.HOTLINE_12333.value])
     withdraw.set_defaults(handler=_withdraw)
 
+    listing = actions.add_parser(
+        "list",
+        help="the claims queue from the claims view: status, age, amounts (no medical details)",
+        description="List claims from the claims view, oldest filing first: status, age in "
+        "days, payable and paid amounts. The view is kept by sscard run (or sscard replay "
+        "claims); the medical details of one claim are in claims show.",
+    )
+    listing.add_argument("--status", choices=CLAIM_STATUSES, help="only claims of this status")
+    listing.add_argument("--resident-id", help="only this holder's claims (18-character ID)")
+    listing.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print a JSON array"
+    )
+    listing.set_defaults(handler=_list)
+
     show = actions.add_parser(
         "show",
         help="one claim from the store: status, bill, window, computation, steps (local time)",
@@ -294,6 +317,19 @@ def _withdraw(args: argparse.Namespace, settings: Settings) -> int:
         explanation=args.explanation,
     )
     return _record(args, settings, lambda office: office.withdraw_claim(command))
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = claims_listing(settings, args.status, args.resident_id)
+    listed = [listed_claim(row) for row in rows]
+    if args.json:
+        print(json.dumps(listed, ensure_ascii=False))
+        return 0
+    if not listed:
+        print("no claims")
+    for claim in listed:
+        print(listed_claim_line(claim))
+    return 0
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
