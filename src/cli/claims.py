@@ -87,6 +87,14 @@ def _documents(text: str) -> frozenset[ClaimDocument]:
         ) from None
 
 
+def _request_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--request-id",
+        help="the client's id for this request (a UUID): a retry with the same id and the same "
+        "options prints the first result and records nothing",
+    )
+
+
 def _claim_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--claim", required=True, type=_claim_id, help="the claim id printed by claims submit"
@@ -171,6 +179,7 @@ def add_commands(commands: Any) -> None:
     )
     submit.add_argument("--officer", help="a claims officer files it (instead of a clerk)")
     _taker_args(submit, [Channel.ONLINE.value])
+    _request_arg(submit)
     submit.set_defaults(handler=_submit)
 
     approve = actions.add_parser(
@@ -180,6 +189,7 @@ def add_commands(commands: Any) -> None:
     )
     _claim_arg(approve)
     _officer_arg(approve)
+    _request_arg(approve)
     approve.set_defaults(handler=_approve)
 
     reject = actions.add_parser(
@@ -195,6 +205,7 @@ def add_commands(commands: Any) -> None:
     reject.add_argument(
         "--explanation", required=True, help="what the holder is told (up to 500 characters)"
     )
+    _request_arg(reject)
     reject.set_defaults(handler=_reject)
 
     pay = actions.add_parser(
@@ -205,6 +216,7 @@ def add_commands(commands: Any) -> None:
     _claim_arg(pay)
     _officer_arg(pay)
     pay.add_argument("--reference", required=True, help="the payment's reference (bank, fund)")
+    _request_arg(pay)
     pay.set_defaults(handler=_pay)
 
     withdraw = actions.add_parser(
@@ -218,6 +230,7 @@ def add_commands(commands: Any) -> None:
     )
     withdraw.add_argument("--explanation", help="why, in the holder's words")
     _taker_args(withdraw, [Channel.ONLINE.value, Channel.HOTLINE_12333.value])
+    _request_arg(withdraw)
     withdraw.set_defaults(handler=_withdraw)
 
     listing = actions.add_parser(
@@ -265,6 +278,7 @@ def _record(
 
 def _submit(args: argparse.Namespace, settings: Settings) -> int:
     command = SubmitClaim(
+        request_id=args.request_id,
         resident_id=args.resident_id,
         actor=_taker(args, officer=args.officer),
         outlet=args.outlet,
@@ -284,13 +298,16 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
 
 def _approve(args: argparse.Namespace, settings: Settings) -> int:
     command = ApproveClaim(
-        actor=Actor.staff(Role.CLAIMS_OFFICER, args.officer), claim_id=args.claim
+        request_id=args.request_id,
+        actor=Actor.staff(Role.CLAIMS_OFFICER, args.officer),
+        claim_id=args.claim,
     )
     return _record(args, settings, lambda office: office.approve_claim(command))
 
 
 def _reject(args: argparse.Namespace, settings: Settings) -> int:
     command = RejectClaim(
+        request_id=args.request_id,
         actor=Actor.staff(Role.CLAIMS_OFFICER, args.officer),
         claim_id=args.claim,
         reason=RejectionReason(args.reason),
@@ -301,6 +318,7 @@ def _reject(args: argparse.Namespace, settings: Settings) -> int:
 
 def _pay(args: argparse.Namespace, settings: Settings) -> int:
     command = PayClaim(
+        request_id=args.request_id,
         actor=Actor.staff(Role.CLAIMS_OFFICER, args.officer),
         claim_id=args.claim,
         payment_reference=args.reference,
@@ -310,6 +328,7 @@ def _pay(args: argparse.Namespace, settings: Settings) -> int:
 
 def _withdraw(args: argparse.Namespace, settings: Settings) -> int:
     command = WithdrawClaim(
+        request_id=args.request_id,
         actor=_taker(args),
         outlet=args.outlet,
         claim_id=args.claim,

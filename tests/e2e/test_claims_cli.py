@@ -304,3 +304,24 @@ def test_claims_list_reads_the_view_and_filters_by_status_and_holder(cli: Cli):
     assert "INV-LIST" not in text  # no invoice, hospital or treatment date in the view
     assert HOSPITAL not in text
     assert cli("claims", "list", "--status", "lost").returncode == 2
+
+
+def test_every_claims_command_takes_a_request_id_and_a_retry_prints_the_first_result(cli: Cli):
+    rid = blocked_holder(cli)
+    filing = submit_args(rid, "INV-RETRY-0001", *CLERK, "--request-id", "file-1")
+    first = cli.ok(*filing)
+    before = cli.head()
+    assert cli.ok(*filing) == first
+    assert cli.head() == before
+    claim = first.split("claim ", 1)[1].split(" ", 1)[0]
+    approving = ["claims", "approve", "--claim", claim, *OFFICER, "--request-id", "approve-1"]
+    approved = cli.ok(*approving)
+    assert cli.ok(*approving) == approved
+    paying = ["claims", "pay", "--claim", claim, *OFFICER, "--reference", "BANK-1", "--request-id"]
+    paid = cli.ok(*paying, "pay-1")
+    assert cli.ok(*paying, "pay-1") == paid
+    # the same id with another command: bad input, one line, nothing written
+    line = cli.refused(2, *paying[:-2], "BANK-2", "--request-id", "pay-1")
+    assert "pay-1" in line
+    for action in ("reject", "withdraw"):
+        assert "--request-id" in cli.ok("claims", action, "--help")
