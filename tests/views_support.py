@@ -5,9 +5,17 @@ from __future__ import annotations
 import time
 
 from service.bootstrap import build
-from service.kafka_wiring import relay_for, topics
+from service.kafka_wiring import relay_for
 from service.settings import Settings
-from service.views import VerifyReport, consumer_lag, topic_end_offsets, verify, view_consumer
+from service.views import (
+    VerifyReport,
+    consumer_lag,
+    feed_topic,
+    model_named,
+    topic_end_offsets,
+    verify,
+    view_consumer,
+)
 from tracking.runner import Pulse
 
 
@@ -21,19 +29,21 @@ def publish_all(settings: Settings) -> None:
 
 
 def consume_until_caught_up(settings: Settings, name: str, timeout: float = 120.0) -> None:
-    """Run one consumer of ``name`` (a group member) until it has read the topic to its end."""
+    """Run one consumer of ``name`` per feed (a group member) until it has read each of its
+    topics to the end."""
     deadline = time.monotonic() + timeout
     with build(settings) as backoffice:
-        consumer = view_consumer(settings, backoffice.views, name)
-        consumer.prepare()
-        ends = topic_end_offsets(settings, topics(settings).card_events)
-        pulse = Pulse.quiet()
-        try:
-            while consumer_lag(consumer.positions.load(name), ends) > 0:
-                assert time.monotonic() < deadline, f"{name} did not catch up"
-                consumer.follower.step(pulse)
-        finally:
-            consumer.close()
+        for feed in model_named(settings, name).feeds:
+            consumer = view_consumer(settings, backoffice.views, name, feed)
+            consumer.prepare()
+            ends = topic_end_offsets(settings, feed_topic(settings, feed))
+            pulse = Pulse.quiet()
+            try:
+                while consumer_lag(consumer.positions.load(name), ends) > 0:
+                    assert time.monotonic() < deadline, f"{name} did not catch up on {feed}"
+                    consumer.follower.step(pulse)
+            finally:
+                consumer.close()
 
 
 def assert_views_equal_replay(settings: Settings, names: list[str] | None = None) -> None:

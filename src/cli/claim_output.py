@@ -166,3 +166,45 @@ def claim_json(claim: Claim, holder: str, zone: ZoneInfo) -> dict[str, Any]:
             for step in claim.steps
         ],
     }
+
+
+# The statuses of the claims view (``projections.claims``).
+CLAIM_STATUSES = ["submitted", "approved", "rejected", "paid", "withdrawn"]
+
+
+def _yuan_or_none(fen: int | None) -> str | None:
+    return None if fen is None else format_yuan(fen)
+
+
+def listed_claim(row: dict[str, Any]) -> dict[str, Any]:
+    """One row of the claims view as ``claims list --json`` prints it (amounts in yuan)."""
+    return {
+        "claim_id": row["claim_id"],
+        "holder_id": row["holder_id"],
+        "region_code": row["region_code"],
+        "status": row["status"],
+        "filed_on": row["filed_on"],
+        "age_days": row["age_days"],
+        "decided_on": row["decided_on"],
+        "reason": row["reason"],
+        "payable_yuan": _yuan_or_none(row["payable_fen"]),
+        "paid_on": row["paid_on"],
+        "paid_yuan": _yuan_or_none(row["paid_fen"]),
+    }
+
+
+def listed_claim_line(claim: dict[str, Any]) -> str:
+    """One line of ``claims list``: id, status, age, amounts."""
+    parts = [
+        claim["claim_id"],
+        f"{claim['status']:<9}",
+        f"filed {claim['filed_on']}",
+        f"{claim['age_days']} days",
+    ]
+    if claim["payable_yuan"] is not None:
+        parts.append(f"payable {claim['payable_yuan']} yuan")
+    if claim["paid_yuan"] is not None:
+        parts.append(f"paid {claim['paid_yuan']} yuan on {claim['paid_on']}")
+    if claim["reason"] is not None:
+        parts.append(f"reason {claim['reason']}")
+    return "  ".join(parts)

@@ -13,7 +13,15 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from cli.claim_output import claim_event_line, claim_json, claim_summary, computation_lines
+from cli.claim_output import (
+    CLAIM_STATUSES,
+    claim_event_line,
+    claim_json,
+    claim_summary,
+    computation_lines,
+    listed_claim,
+    listed_claim_line,
+)
 from cli.output import event_json
 from domain.application import CardOffice
 from domain.claims.amounts import parse_yuan
@@ -35,6 +43,7 @@ from domain.errors import DomainError, InvalidInput
 from domain.event import Actor, Channel, Role
 from domain.identifiers import mask_resident_id
 from service.bootstrap import build
+from service.claims_view import claims_listing
 from service.settings import Settings
 
 
@@ -76,6 +85,14 @@ def _documents(text: str) -> frozenset[ClaimDocument]:
         raise argparse.ArgumentTypeError(
             f"{text[:40]!r}: each value must be one of {', '.join(_choices(ClaimDocument))}"
         ) from None
+
+
+def _request_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--request-id",
+        help="the client's id for this request (a UUID): a retry with the same id and the same "
+        "options prints the first result and records nothing",
+    )
 
 
 def _claim_arg(parser: argparse.ArgumentParser) -> None:
@@ -162,6 +179,7 @@ def add_commands(commands: Any) -> None:
     )
     submit.add_argument("--officer", help="a claims officer files it (instead of a clerk)")
     _taker_args(submit, [Channel.ONLINE.value])
+    _request_arg(submit)
     submit.set_defaults(handler=_submit)
 
     approve = actions.add_parser(
@@ -171,6 +189,7 @@ def add_commands(commands: Any) -> None:
     )
     _claim_arg(approve)
     _officer_arg(approve)
+    _request_arg(approve)
     approve.set_defaults(handler=_approve)
 
     reject = actions.add_parser(
@@ -186,6 +205,7 @@ def add_commands(commands: Any) -> None:
     reject.add_argument(
         "--explanation", required=True, help="what the holder is told (up to 500 characters)"
     )
+    _request_arg(reject)
     reject.set_defaults(handler=_reject)
 
     pay = actions.add_parser(
@@ -196,6 +216,7 @@ def add_commands(commands: Any) -> None:
     _claim_arg(pay)
     _officer_arg(pay)
     pay.add_argument("--reference", required=True, help="the payment's reference (bank, fund)")
+    _request_arg(pay)
     pay.set_defaults(handler=_pay)
 
     withdraw = actions.add_parser(
@@ -209,7 +230,22 @@ def add_commands(commands: Any) -> None:
     )
     withdraw.add_argument("--explanation", help="why, in the holder's words")
     _taker_args(withdraw, [Channel.ONLINE.value, Channel.HOTLINE_12333.value])
+    _request_arg(withdraw)
     withdraw.set_defaults(handler=_withdraw)
+
+    listing = actions.add_parser(
+        "list",
+        help="the claims queue from the claims view: status, age, amounts (no medical details)",
+        description="List claims from the claims view, oldest filing first: status, age in "
+        "days, payable and paid amounts. The view is kept by sscard run (or sscard replay "
+        "claims); the medical details of one claim are in claims show.",
+    )
+    listing.add_argument("--status", choices=CLAIM_STATUSES, help="only claims of this status")
+    listing.add_argument("--resident-id", help="only this holder's claims (18-character ID)")
+    listing.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print a JSON array"
+    )
+    listing.set_defaults(handler=_list)
 
     show = actions.add_parser(
         "show",
@@ -242,6 +278,7 @@ def _record(
 
 def _submit(args: argparse.Namespace, settings: Settings) -> int:
     command = SubmitClaim(
+        request_id=args.request_id,
         resident_id=args.resident_id,
         actor=_taker(args, officer=args.officer),
         outlet=args.outlet,
@@ -261,13 +298,16 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
 
 def _approve(args: argparse.Namespace, settings: Settings) -> int:
     command = ApproveClaim(
-        actor=Actor.staff(Role.CLAIMS_OFFICER, args.officer), claim_id=args.claim
+        request_id=args.request_id,
+        actor=Actor.staff(Role.CLAIMS_OFFICER, args.officer),
+        claim_id=args.claim,
     )
     return _record(args, settings, lambda office: office.approve_claim(command))
 
 
 def _reject(args: argparse.Namespace, settings: Settings) -> int:
     command = RejectClaim(
+        request_id=args.request_id,
         actor=Actor.staff(Role.CLAIMS_OFFICER, args.officer),
         claim_id=args.claim,
         reason=RejectionReason(args.reason),
@@ -278,6 +318,7 @@ def _reject(args: argparse.Namespace, settings: Settings) -> int:
 
 def _pay(args: argparse.Namespace, settings: Settings) -> int:
     command = PayClaim(
+        request_id=args.request_id,
         actor=Actor.staff(Role.CLAIMS_OFFICER, args.officer),
         claim_id=args.claim,
         payment_reference=args.reference,
@@ -287,6 +328,7 @@ def _pay(args: argparse.Namespace, settings: Settings) -> int:
 
 def _withdraw(args: argparse.Namespace, settings: Settings) -> int:
     command = WithdrawClaim(
+        request_id=args.request_id,
         actor=_taker(args),
         outlet=args.outlet,
         claim_id=args.claim,
@@ -294,6 +336,19 @@ def _withdraw(args: argparse.Namespace, settings: Settings) -> int:
         explanation=args.explanation,
     )
     return _record(args, settings, lambda office: office.withdraw_claim(command))
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = claims_listing(settings, args.status, args.resident_id)
+    listed = [listed_claim(row) for row in rows]
+    if args.json:
+        print(json.dumps(listed, ensure_ascii=False))
+        return 0
+    if not listed:
+        print("no claims")
+    for claim in listed:
+        print(listed_claim_line(claim))
+    return 0
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:

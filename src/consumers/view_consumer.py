@@ -1,4 +1,5 @@
-"""A read model fed from ``sscard.card-events``: each batch of records is decoded, validated
+"""A read model fed from a public topic (``sscard.card-events``, ``sscard.reimbursement-events``):
+each batch of records is decoded, validated
 against the published contract and applied, in the transaction that also moves the view's
 partition offsets; what cannot be taken is parked in sequence (``consumers.dead_letters``).
 
@@ -18,7 +19,7 @@ import orjson
 from pydantic import ValidationError
 
 from consumers import dead_letters
-from relay.wire import parse_card_event
+from relay.wire import parse_card_event, parse_claim_event
 from tracking.envelopes import Envelope, ReadModel, apply_once, prefetch_versions
 from tracking.follow import Batch, Commit
 from tracking.partition_offsets import PartitionOffsets
@@ -30,16 +31,22 @@ log = logging.getLogger(__name__)
 
 
 class Undecodable(ValueError):
-    """A message that is not a valid card-events message (the reason says why)."""
+    """A message that is not a valid message of its topic (the reason says why)."""
 
 
-def decode(value: bytes | None) -> Envelope:
-    """The envelope dict of a card-events message, once the message has been validated against
+def parser_for(topic: str) -> Callable[[bytes], object]:
+    """The contract of a topic's messages: claim events on reimbursement-events, card events on
+    card-events (a claim event on card-events, or the reverse, is undecodable there)."""
+    return parse_claim_event if topic.endswith(".reimbursement-events") else parse_card_event
+
+
+def decode(value: bytes | None, topic: str = ".card-events") -> Envelope:
+    """The envelope dict of a message of ``topic``, once the message has been validated against
     its published contract (the typed envelope of its event type)."""
     if value is None:
         raise Undecodable("a message without a value")
     try:
-        parse_card_event(value)
+        parser_for(topic)(value)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "message"
@@ -79,7 +86,7 @@ def apply_records(
     decoded: list[tuple[Record, Envelope | None, str]] = []
     for record in records:
         try:
-            decoded.append((record, decode(record.value), ""))
+            decoded.append((record, decode(record.value, record.topic), ""))
         except (Undecodable, orjson.JSONDecodeError) as exc:
             decoded.append((record, None, f"undecodable: {exc}"))
     rows = Rows(tx)
@@ -186,7 +193,7 @@ def _retry_key(
     applied = 0
     for index, item in enumerate(group):
         try:
-            envelope = decode(item.value)
+            envelope = decode(item.value, item.topic)
             prefetch_versions(model, [envelope], rows)
             apply_once(model, envelope, rows)
         except Exception as exc:

@@ -1,7 +1,8 @@
 """Client request ids: a retried command gets its first result back and writes nothing.
 
 Each request id a command carries gets a one-event stream of its own (the pattern of
-``references.py``), written in the same transaction as the holder event the command records.
+``references.py``), written in the same transaction as the event the command records (a holder's
+event for the card commands, a claim's for the claim commands: ``RequestLedger`` serves both).
 The record holds a fingerprint of the command's content and where its event is, so that a retry
 with the same id and the same content is answered with that event, and the same id with other
 content is refused. A command that records nothing (a no-op) writes no record either: its retry
@@ -18,6 +19,7 @@ from enum import Enum
 from typing import Annotated, Any
 from uuid import UUID
 
+from eventsourcing.application import Application
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from domain.errors import InvalidInput
@@ -51,14 +53,21 @@ def request_stream_id(request_id: str) -> UUID:
 
 
 class RequestRecorded(DomainEvent):
-    """Internal bookkeeping (never published): request ``request_id`` recorded the holder's
-    event at ``event_version``."""
+    """Internal bookkeeping (never published): request ``request_id`` recorded the event at
+    ``event_version`` of stream ``stream_id`` (a holder's, or a claim's)."""
 
+    schema_version: int = 2
     request_id: RequestId
     command_type: str
     fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    holder_id: UUID
+    stream_id: UUID
     event_version: Annotated[int, Field(ge=1)]
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Version 1 knew card commands only: the stream was always the holder's (in place, as
+        the mapper's ``upcast`` steps do)."""
+        state["stream_id"] = state.pop("holder_id")
 
 
 def _canonical(value: Any) -> Any:
@@ -96,6 +105,27 @@ def record_request(request_id: str, command: BaseModel, event: DomainEvent) -> R
         request_id=request_id,
         command_type=type(command).__name__,
         fingerprint=fingerprint(command),
-        holder_id=event.originator_id,
+        stream_id=event.originator_id,
         event_version=event.originator_version,
     )
+
+
+class RequestLedger(Application[UUID]):
+    """Answers a request id from its record: what every write path of the office shares."""
+
+    def _answered(self, request_id: str, command: BaseModel) -> DomainEvent | None:
+        """The event an earlier command with this request id recorded, or None if none did;
+        refused when the id came with other content."""
+        for record in self.events.get(request_stream_id(request_id), limit=1):
+            assert isinstance(record, RequestRecorded)
+            if record.fingerprint != fingerprint(command):
+                raise RequestIdReused(
+                    f"request id {request_id!r} was already used for a different "
+                    f"{record.command_type} command; use a new id for a new request"
+                )
+            for event in self.events.get(
+                record.stream_id, gt=record.event_version - 1, lte=record.event_version
+            ):
+                assert isinstance(event, DomainEvent)
+                return event
+        return None

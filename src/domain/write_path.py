@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Generic, Literal, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import EventSourcingError
 
 from domain.cardholder import decisions, rules
@@ -41,13 +41,7 @@ from domain.references import (
     reserve_certificate,
 )
 from domain.region_policy import RegionPolicies
-from domain.requests import (
-    RequestIdReused,
-    RequestRecorded,
-    fingerprint,
-    record_request,
-    request_stream_id,
-)
+from domain.requests import RequestLedger, RequestRecorded, record_request
 from domain.values import check_not_future
 from domain.working_days import WorkingCalendar
 
@@ -90,7 +84,7 @@ class Outcome(Generic[E]):
         return self.status == "recorded"
 
 
-class WritePath(Application[UUID]):
+class WritePath(RequestLedger):
     """The card office's load-decide-save, shared by all its use cases."""
 
     MAX_ATTEMPTS = 5
@@ -201,22 +195,6 @@ class WritePath(Application[UUID]):
             if isinstance(record, CardNumberReserved):
                 self._raise_if_card_taken(record.card_number)
         return False
-
-    def _answered(self, request_id: str, command: Command) -> DomainEvent | None:
-        """The event an earlier command with this request id recorded, or None if none did."""
-        for record in self.events.get(request_stream_id(request_id), limit=1):
-            assert isinstance(record, RequestRecorded)
-            if record.fingerprint != fingerprint(command):
-                raise RequestIdReused(
-                    f"request id {request_id!r} was already used for a different "
-                    f"{record.command_type} command; use a new id for a new request"
-                )
-            for event in self.events.get(
-                record.holder_id, gt=record.event_version - 1, lte=record.event_version
-            ):
-                assert isinstance(event, DomainEvent)
-                return event
-        return None
 
     def _repeat_of_latest(
         self, holder: Cardholder | None, decide: Decide, ctx: decisions.Context

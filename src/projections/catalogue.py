@@ -1,14 +1,20 @@
-"""The read models fed from ``sscard.card-events``, by name (``sscard replay NAME``...)."""
+"""The read models, by name (``sscard replay NAME``...), each with the public feeds it reads."""
 
 from __future__ import annotations
 
+from projections.claims import ClaimsView
 from projections.lifecycle import LifecycleAnalytics
 from projections.outlet_queue import OutletQueue
 from projections.public_fields import Zones
 from projections.settlement_blocklist import SettlementBlocklist
 from tracking.envelopes import ReadModel
 
-VIEW_NAMES = (OutletQueue.name, SettlementBlocklist.name, LifecycleAnalytics.name)
+VIEW_NAMES = (
+    OutletQueue.name,
+    SettlementBlocklist.name,
+    LifecycleAnalytics.name,
+    ClaimsView.name,
+)
 
 
 def read_models(zones: Zones) -> dict[str, ReadModel]:
@@ -17,5 +23,6 @@ def read_models(zones: Zones) -> dict[str, ReadModel]:
         OutletQueue(zones),
         SettlementBlocklist(zones),
         LifecycleAnalytics(zones),
+        ClaimsView(zones),
     ]
     return {model.name: model for model in models}

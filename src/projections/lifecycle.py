@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Column, Index, Integer, Table, Text
 
 from projections.public_fields import Zones, instant, local_day
-from tracking.envelopes import Envelope
+from tracking.envelopes import CARD_EVENTS, Envelope, Feed
 from tracking.rows import Row, Rows
 from tracking.store import metadata
 
@@ -68,6 +68,7 @@ cases_table = Table(
 
 class LifecycleAnalytics:
     name = "lifecycle_analytics"
+    feeds: Sequence[Feed] = (CARD_EVENTS,)
     tables: Sequence[Table] = (holders_table, pre_reports_table, cases_table)
 
     def __init__(self, zones: Zones) -> None:

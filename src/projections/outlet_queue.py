@@ -25,7 +25,7 @@ from projections.public_fields import (
     local_day,
     masked_holder_name,
 )
-from tracking.envelopes import Envelope
+from tracking.envelopes import CARD_EVENTS, Envelope, Feed
 from tracking.rows import Row, Rows
 from tracking.store import Tx, metadata
 
@@ -84,6 +84,7 @@ OPEN = "open"
 
 class OutletQueue:
     name = "outlet_queue"
+    feeds: Sequence[Feed] = (CARD_EVENTS,)
     tables: Sequence[Table] = (holders_table, pre_reports_table, cases_table)
 
     def __init__(self, zones: Zones) -> None:

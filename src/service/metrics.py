@@ -33,9 +33,8 @@ from domain.claims.events import ClaimEvent
 from projections.catalogue import VIEW_NAMES
 from projections.lapse_schedule import LapseSchedule, schedule_table
 from service.bootstrap import BackOffice, build, view_store
-from service.kafka_wiring import topics
 from service.settings import Settings
-from service.views import consumer_lag, topic_end_offsets
+from service.views import consumer_lag, feed_topic, models, topic_end_offsets
 from tracking.follow import Batch, Commit, Follower, StorePositions
 from tracking.partition_offsets import KafkaPositions, offsets_table
 from tracking.runner import Pulse
@@ -166,19 +165,27 @@ def snapshot(backoffice: BackOffice, kafka: bool = True) -> Snapshot:
         refusals = {r.reason: int(r.total) for r in tx.execute(select(refusals_table))}
         pending = LapseSchedule.pending(tx)
     depth = dead_letters.depth(store)
-    card_events = topics(settings).card_events
-    ends = None
+    # Per topic a view reads, its end offsets; a view's lag is summed over its topics.
+    feeds = {name: model.feeds for name, model in models(settings).items()}
+    ends: dict[str, dict[int, tuple[int, int]]] | None = None
     if kafka:
         try:
-            ends = topic_end_offsets(settings, card_events)
+            ends = {
+                feed: topic_end_offsets(settings, feed_topic(settings, feed))
+                for feed in sorted({f for fs in feeds.values() for f in fs})
+            }
         except Exception as exc:
             notes.append(f"Kafka not reachable ({type(exc).__name__}): consumer lag unknown")
-    positions = KafkaPositions(store, card_events)
     consumers = []
     for view in VIEW_NAMES:
-        offsets = positions.load(view)
-        lag = None if ends is None else consumer_lag(offsets, ends)
-        consumers.append(ConsumerFigures(view, lag, depth.get(view, 0), len(offsets)))
+        lag: int | None = 0 if ends is not None else None
+        partitions = 0
+        for feed in feeds[view]:
+            offsets = KafkaPositions(store, feed_topic(settings, feed)).load(view)
+            partitions += len(offsets)
+            if ends is not None and lag is not None:
+                lag += consumer_lag(offsets, ends[feed])
+        consumers.append(ConsumerFigures(view, lag, depth.get(view, 0), partitions))
     return Snapshot(head, followers, consumers, pending, commands, refusals, notes)
 
 

@@ -1,11 +1,12 @@
 """The read models wired to the settings: their consumers under ``sscard run``, and the audit
 of ``sscard replay`` / ``sscard verify``.
 
-A replay feeds a view from the store: every stored event goes through
-``relay.wire.stored_envelope``, the very dict the relay encodes as its card-events value, so
-the view receives the same envelope dicts as from Kafka. It is built in a scratch store (a
-temporary SQLite file beside the data, or a scratch PostgreSQL schema), each batch with its
-store position, so the live view is never half rebuilt:
+A replay feeds a view from the store: every stored event of the view's feeds (card events,
+claim events) goes through ``relay.wire.stored_envelope``, the very dict the relay encodes as
+that event's message value on its topic, so the view receives the same envelope dicts as from
+Kafka. A view reading two topics has one consumer per topic under ``sscard run``. It is built
+in a scratch store (a temporary SQLite file beside the data, or a scratch PostgreSQL schema),
+each batch with its store position, so the live view is never half rebuilt:
 
 - ``replay`` then swaps the rebuilt rows into the live view in one transaction, holding the
   view's lock (its consumers wait), applies the few events stored since the rebuild ended, and
@@ -35,7 +36,8 @@ from psycopg import sql
 
 from consumers import dead_letters
 from consumers.runner import ViewConsumer
-from domain.disclosure import PUBLIC_CARD_EVENTS
+from domain.disclosure import PUBLIC_CARD_EVENTS, PUBLIC_CLAIM_EVENTS
+from domain.event import DomainEvent
 from projections.catalogue import VIEW_NAMES, read_models
 from projections.public_fields import zones_of
 from relay.wire import stored_envelope
@@ -46,7 +48,16 @@ from service.supervisor import Worker
 from service.workers import built
 from tracking.audit import TableComparison, compare_tables, copy_view
 from tracking.board import Board
-from tracking.envelopes import Envelope, EnvelopeHandler, ReadModel, apply_all, view_tables
+from tracking.envelopes import (
+    CARD_EVENTS,
+    CLAIM_EVENTS,
+    Envelope,
+    EnvelopeHandler,
+    Feed,
+    ReadModel,
+    apply_all,
+    view_tables,
+)
 from tracking.follow import Follower, StorePositions
 from tracking.partition_offsets import KafkaPositions, offsets_table
 from tracking.runner import Pulse
@@ -66,9 +77,25 @@ def model_named(settings: Settings, name: str) -> ReadModel:
     return models(settings)[name]
 
 
-def replay_feed(source: StoreEventSource) -> StoreFeed[Envelope]:
-    """The store as the read models see it: the public envelope of every published event."""
-    return StoreFeed(source, lambda n: stored_envelope(source.stored_form(n)), PUBLIC_CARD_EVENTS)
+# The event types the relay publishes on each feed's topic.
+FEED_EVENTS: dict[Feed, tuple[type[DomainEvent], ...]] = {
+    CARD_EVENTS: PUBLIC_CARD_EVENTS,
+    CLAIM_EVENTS: PUBLIC_CLAIM_EVENTS,
+}
+
+
+def replay_feed(
+    source: StoreEventSource, feeds: Sequence[Feed] = (CARD_EVENTS,)
+) -> StoreFeed[Envelope]:
+    """The store as a read model of ``feeds`` sees it: the public envelope of every event the
+    relay publishes on those topics, in store order."""
+    types = tuple(t for feed in feeds for t in FEED_EVENTS[feed])
+    return StoreFeed(source, lambda n: stored_envelope(source.stored_form(n)), types)
+
+
+def feed_topic(settings: Settings, feed: Feed) -> str:
+    names = topics(settings)
+    return {CARD_EVENTS: names.card_events, CLAIM_EVENTS: names.reimbursement_events}[feed]
 
 
 def _no_progress(done: int, total: int) -> None:
@@ -88,7 +115,7 @@ def rebuild(
     store.create(view_tables(model))
     positions = StorePositions(store)
     positions.ensure(model.name)
-    feed = replay_feed(source)
+    feed = replay_feed(source, model.feeds)
     start = positions.load(model.name)
     # A scratch store at position 0 holds nothing yet: the rebuild is its only writer.
     handler = EnvelopeHandler(model, into_empty=start == 0)
@@ -165,7 +192,7 @@ def replay(settings: Settings, name: str, progress: Progress = _no_progress) -> 
             rows = copy_view(scratch, tx, view_tables(model), model.name)
             # Stored after the rebuild ended (and maybe applied by a consumer since): applied
             # here, in the swap, so that nothing a consumer applied is lost by it.
-            feed = replay_feed(backoffice.source)
+            feed = replay_feed(backoffice.source, model.feeds)
             position, later = rebuilt_to, 0
             while (batch := feed.read(position, 500)).moves:
                 later += apply_all(model, batch.items, tx)
@@ -232,22 +259,22 @@ def _wait_until_caught_up(
     while relay_position < head and time.monotonic() < deadline:
         time.sleep(0.2)
         relay_position = backoffice.views.position("relay")
-    positions = KafkaPositions(backoffice.views, topics(settings).card_events)
-    offsets = positions.load(model.name)
-    if not offsets:
-        return notes
-    if relay_position < head:
-        notes.append(f"the relay is {head - relay_position} events behind the store")
-    try:
-        ends = topic_end_offsets(settings, positions.topic)
-        while (lag := consumer_lag(positions.load(model.name), ends)) and (
-            time.monotonic() < deadline
-        ):
-            time.sleep(0.2)
-        if lag:
-            notes.append(f"the {model.name} consumer is {lag} messages behind Kafka")
-    except Exception as exc:
-        notes.append(f"Kafka not reachable ({type(exc).__name__}): consumer lag not checked")
+    for feed in model.feeds:
+        positions = KafkaPositions(backoffice.views, feed_topic(settings, feed))
+        if not positions.load(model.name):
+            continue
+        if relay_position < head and not notes:
+            notes.append(f"the relay is {head - relay_position} events behind the store")
+        try:
+            ends = topic_end_offsets(settings, positions.topic)
+            while (lag := consumer_lag(positions.load(model.name), ends)) and (
+                time.monotonic() < deadline
+            ):
+                time.sleep(0.2)
+            if lag:
+                notes.append(f"the {model.name} consumer is {lag} messages behind Kafka ({feed})")
+        except Exception as exc:
+            notes.append(f"Kafka not reachable ({type(exc).__name__}): consumer lag not checked")
     depth = len(dead_letters.listed(backoffice.views, model.name))
     if depth:
         notes.append(f"{depth} messages are parked for {model.name} (sscard dead-letters list)")
@@ -296,15 +323,24 @@ def _named(progress: Callable[[str, int, int], None], name: str) -> Progress:
 # ---- consumers under sscard run ----------------------------------------------------------------
 
 
-def consumer_group(settings: Settings, view: str) -> str:
-    return f"{settings.topic_prefix}.view.{view}"
+def consumer_group(settings: Settings, view: str, feed: Feed = CARD_EVENTS) -> str:
+    """One group per view and topic (a view's card-events group keeps its first name)."""
+    return f"{settings.topic_prefix}.view.{worker_name(view, feed)}"
 
 
-def new_kafka_consumer(settings: Settings, view: str, batch_size: int) -> Any:
+def worker_name(view: str, feed: Feed) -> str:
+    """The worker (and group member) of a view's consumer of one feed."""
+    return view if feed == CARD_EVENTS else f"{view}.{feed}"
+
+
+def new_kafka_consumer(
+    settings: Settings, view: str, batch_size: int, feed: Feed = CARD_EVENTS
+) -> Any:
+    member = worker_name(view, feed)
     return KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
-        group_id=consumer_group(settings, view),
-        client_id=f"sscard-{view}",
+        group_id=consumer_group(settings, view, feed),
+        client_id=f"sscard-{member}",
         enable_auto_commit=False,  # offsets live in the view store, with the view
         auto_offset_reset="earliest",
         max_poll_records=batch_size,
@@ -319,7 +355,7 @@ def new_kafka_consumer(settings: Settings, view: str, batch_size: int) -> Any:
         request_timeout_ms=10_000,
         bootstrap_timeout_ms=3_000,
         group_instance_id=(
-            f"{settings.consumer_instance}-{view}" if settings.consumer_instance else None
+            f"{settings.consumer_instance}-{member}" if settings.consumer_instance else None
         ),
     )
 
@@ -356,32 +392,42 @@ class DeadLetterPublisher:
             self._producer = None
 
 
-def view_consumer(settings: Settings, store: ViewStore, name: str) -> ViewConsumer:
+def view_consumer(
+    settings: Settings, store: ViewStore, name: str, feed: Feed | None = None
+) -> ViewConsumer:
+    """The consumer of ``name`` on one of its feeds (default: its first)."""
+    model = model_named(settings, name)
+    feed = model.feeds[0] if feed is None else feed
     batch = settings.consumer_batch_size
     return ViewConsumer(
-        model_named(settings, name),
+        model,
         store,
-        topics(settings).card_events,
-        lambda: new_kafka_consumer(settings, name, batch),
+        feed_topic(settings, feed),
+        lambda: new_kafka_consumer(settings, name, batch, feed),
         batch_size=batch,
         publish_dead_letters=DeadLetterPublisher(settings, store, name),
     )
 
 
-def view_worker(settings: Settings, name: str) -> Worker:
+def view_worker(settings: Settings, name: str, feed: Feed | None = None) -> Worker:
+    feed = model_named(settings, name).feeds[0] if feed is None else feed
+    member = worker_name(name, feed)
+
     def run(stop: threading.Event) -> None:
-        backoffice = built(settings, stop, name)
+        backoffice = built(settings, stop, member)
         if backoffice is None:
             return
         with backoffice:
-            consumer = view_consumer(settings, backoffice.views, name)
+            consumer = view_consumer(settings, backoffice.views, name, feed)
             try:
-                consumer.runner(Board(backoffice.views, name)).run(stop)
+                consumer.runner(Board(backoffice.views, member)).run(stop)
             finally:
                 consumer.close()
 
-    return Worker(name, run)
+    return Worker(member, run)
 
 
 def view_workers(settings: Settings, names: Sequence[str] = VIEW_NAMES) -> list[Worker]:
-    return [view_worker(settings, name) for name in names]
+    """One worker per view and feed."""
+    all_models = models(settings)
+    return [view_worker(settings, name, feed) for name in names for feed in all_models[name].feeds]

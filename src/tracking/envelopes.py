@@ -26,6 +26,13 @@ from tracking.store import Tx, metadata
 
 Envelope = dict[str, Any]
 
+# The public feeds a read model may read, by the topic's name under the prefix: the relay
+# publishes card events on one and claim events on the other; a replay of the store hands a
+# view the events of its feeds, in store order.
+Feed = str
+CARD_EVENTS: Feed = "card-events"
+CLAIM_EVENTS: Feed = "reimbursement-events"
+
 versions_table = Table(
     "sscard_view_versions",
     metadata,
@@ -43,6 +50,7 @@ class ReadModel(Protocol):
 
     name: str
     tables: Sequence[Table]
+    feeds: Sequence[Feed]  # the public feeds it reads (CARD_EVENTS, CLAIM_EVENTS)
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
         """Load the rows the batch will touch (an optimisation: ``rows.get`` loads a row it

@@ -270,3 +270,58 @@ def test_unknown_and_malformed_claim_ids(cli: Cli):
         1, "claims", "show", "--claim", "7d1b2b8e-0c7a-4c55-9a55-111111111111"
     )
     assert "not a claim id" in cli.refused(2, "claims", "show", "--claim", "not-a-uuid")
+
+
+def test_after_the_demo_the_claims_list_shows_one_paid_and_one_rejected_claim(cli: Cli):
+    out = cli.ok("demo")
+    assert "refused, nothing recorded: treatment date" in out
+    assert "rejected (bill_mismatch)" in out
+    listed = json.loads(cli.ok("claims", "list", "--json"))
+    assert sorted(c["status"] for c in listed) == ["paid", "rejected"]
+    [paid] = [c for c in listed if c["status"] == "paid"]
+    assert paid["payable_yuan"] == paid["paid_yuan"] != "0.00"
+    [rejected] = [c for c in listed if c["status"] == "rejected"]
+    assert (rejected["reason"], rejected["payable_yuan"]) == ("bill_mismatch", None)
+    # the refused filing wrote nothing: two claims in all
+    assert len(listed) == 2
+
+
+def test_claims_list_reads_the_view_and_filters_by_status_and_holder(cli: Cli):
+    rid, other = blocked_holder(cli), blocked_holder(cli)
+    first = submit(cli, rid, "INV-LIST-0001")
+    second = submit(cli, other, "INV-LIST-0002")
+    cli.ok("claims", "approve", "--claim", first, *OFFICER)
+    assert json.loads(cli.ok("claims", "list", "--json")) == []  # the view is not fed yet
+    cli.ok("replay", "claims")
+    listed = json.loads(cli.ok("claims", "list", "--json"))
+    assert {c["claim_id"]: c["status"] for c in listed} == {first: "approved", second: "submitted"}
+    waiting = json.loads(cli.ok("claims", "list", "--status", "submitted", "--json"))
+    assert [c["claim_id"] for c in waiting] == [second]
+    mine = json.loads(cli.ok("claims", "list", "--resident-id", rid, "--json"))
+    assert [(c["claim_id"], c["payable_yuan"]) for c in mine] == [(first, "2240.00")]
+    text = cli.ok("claims", "list")
+    assert f"{first}  approved" in text
+    assert "INV-LIST" not in text  # no invoice, hospital or treatment date in the view
+    assert HOSPITAL not in text
+    assert cli("claims", "list", "--status", "lost").returncode == 2
+
+
+def test_every_claims_command_takes_a_request_id_and_a_retry_prints_the_first_result(cli: Cli):
+    rid = blocked_holder(cli)
+    filing = submit_args(rid, "INV-RETRY-0001", *CLERK, "--request-id", "file-1")
+    first = cli.ok(*filing)
+    before = cli.head()
+    assert cli.ok(*filing) == first
+    assert cli.head() == before
+    claim = first.split("claim ", 1)[1].split(" ", 1)[0]
+    approving = ["claims", "approve", "--claim", claim, *OFFICER, "--request-id", "approve-1"]
+    approved = cli.ok(*approving)
+    assert cli.ok(*approving) == approved
+    paying = ["claims", "pay", "--claim", claim, *OFFICER, "--reference", "BANK-1", "--request-id"]
+    paid = cli.ok(*paying, "pay-1")
+    assert cli.ok(*paying, "pay-1") == paid
+    # the same id with another command: bad input, one line, nothing written
+    line = cli.refused(2, *paying[:-2], "BANK-2", "--request-id", "pay-1")
+    assert "pay-1" in line
+    for action in ("reject", "withdraw"):
+        assert "--request-id" in cli.ok("claims", action, "--help")

@@ -220,3 +220,20 @@ def test_approving_one_claim_from_two_offices_at_once_approves_it_once(
     invoice = offices[2].office.claim(claim_id).invoice_number
     reservation = offices[2].office.invoice_reservation(BEIJING_HOSPITAL, invoice)
     assert isinstance(reservation, InvoiceNumberReserved)
+
+
+def test_one_request_retried_from_several_offices_at_once_is_recorded_once(
+    offices: list[BackOffice],
+):
+    """A client that resends its request while the first is still running (on another office
+    process): every call answers with the one submission, then the one approval."""
+    rid = blocked_holder(offices[0])
+    filing = submit(rid, date(2026, 3, 2)).model_copy(update={"request_id": "racing-submit"})
+    filed = race([lambda o=o: o.office.submit_claim(filing) for o in offices])
+    assert len({f.event_id for f in filed}) == 1, filed
+    claim_id = filed[0].originator_id
+    approval = approve(claim_id).model_copy(update={"request_id": "racing-approve"})
+    approved = race([lambda o=o: o.office.approve_claim(approval) for o in offices])
+    assert len({a.event_id for a in approved}) == 1, approved
+    assert isinstance(approved[0], ReimbursementClaimApproved)
+    assert len(offices[0].office.claim_history(claim_id)) == 2

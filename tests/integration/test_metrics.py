@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from projections.catalogue import VIEW_NAMES
 from service.bootstrap import build
 from service.kafka_wiring import ensure_topics
 from tests.back_office import SSCARD, sscard_env, start_sscard
@@ -71,7 +72,8 @@ def test_run_serves_the_numbers_status_prints(tmp_path: Path, kafka_bootstrap: s
             except OSError:
                 metrics = {}
             lags = [v for k, v in metrics.items() if k.startswith("sscard_consumer_lag")]
-            if len(lags) == 3 and not any(lags) and metrics.get("sscard_relay_lag") == 0:
+            caught_up = not any(lags) and metrics.get("sscard_relay_lag") == 0
+            if len(lags) == len(VIEW_NAMES) and caught_up:
                 break
             assert time.monotonic() < deadline, (metrics, (tmp_path / "run.log").read_text())
             time.sleep(1)

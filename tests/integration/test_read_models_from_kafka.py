@@ -405,3 +405,36 @@ def test_views_from_kafka_equal_their_replay_on_both_backends(settings, kafka_bo
     assert_views_equal_replay(settings_)
     replay(settings_, "lifecycle_analytics")  # a swap on this backend too
     assert_views_equal_replay(settings_, ["lifecycle_analytics"])
+
+
+def test_the_claims_view_fed_from_both_topics_equals_its_replay(kafka_bootstrap):
+    """Claims from reimbursement-events, windows from card-events, one consumer per topic; on
+    SQLite here, and on PostgreSQL through the suite's view tests of every view."""
+    from datetime import date
+
+    from projections import claims as claims_view
+    from samples.claims import approve, pay, reject, submit
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings_ = make_settings(Path(folder), kafka_bootstrap_servers=kafka_bootstrap)
+        ensure_topics(settings_)
+        rid = resident_id()
+        clock = Clock()
+        with build(settings_, clock=clock) as backoffice:
+            office = backoffice.office
+            office.issue_card(issue(rid))
+            office.pre_report_loss(pre_report(rid))
+            clock.advance(days=1)
+            paid = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+            office.approve_claim(approve(paid))
+            office.pay_claim(pay(paid, "BANK-0001"))
+            rejected = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+            office.reject_claim(reject(rejected))
+        publish_all(settings_)
+        consume_until_caught_up(settings_, "claims")
+        with build(settings_) as backoffice, backoffice.views.reading() as tx:
+            statuses = {c["claim_id"]: c["status"] for c in claims_view.claims(tx)}
+            assert statuses == {str(paid): "paid", str(rejected): "rejected"}
+            [window] = claims_view.holder_windows(tx, str(backoffice.office.holder_id(rid)))
+            assert window["ended_on"] is None
+        assert_views_equal_replay(settings_, ["claims"])

@@ -25,6 +25,7 @@ from domain.claims.events import (
 from domain.event import Actor
 from domain.hospitals import HospitalCode
 from domain.identifiers import CertificateNumber, OutletCode, ResidentId
+from domain.requests import RequestId
 
 
 class ClaimCommand(BaseModel):
@@ -32,6 +33,9 @@ class ClaimCommand(BaseModel):
 
     actor: Actor
     outlet: OutletCode | None = None
+    # The client's id for this request, as on the card commands: a retry with the same id and
+    # the same content is answered with the first result and records nothing.
+    request_id: RequestId | None = None
 
 
 class SubmitClaim(ClaimCommand):

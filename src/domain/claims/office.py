@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import EventSourcingError
 
 from domain.claims import decisions, rules
 from domain.claims.commands import (
     ApproveClaim,
+    ClaimCommand,
+    ClaimDecision,
     PayClaim,
     RejectClaim,
     SubmitClaim,
@@ -47,6 +49,7 @@ from domain.claims.streams import benefit_ledger_id, invoice_stream_id, new_clai
 from domain.errors import DomainError
 from domain.event import DomainEvent
 from domain.hospitals import HospitalRegistry, validate_hospital_code
+from domain.requests import RequestLedger, record_request
 
 if TYPE_CHECKING:
     from domain.cardholder.state import Cardholder
@@ -61,7 +64,7 @@ class ClaimContention(DomainError):
     code = "concurrent_update"
 
 
-class ClaimUseCases(Application[UUID]):
+class ClaimUseCases(RequestLedger):
     """Manual reimbursement of bills paid while the holder's card was blocked."""
 
     # Approvals of one holder's claims of one year all write the same ledger: allow for a queue.
@@ -94,6 +97,14 @@ class ClaimUseCases(Application[UUID]):
 
     def submit_claim(self, command: SubmitClaim) -> ReimbursementClaimSubmitted:
         """File a claim; its invoice is reserved in the same transaction."""
+        earlier = self._earlier_answer(command, ReimbursementClaimSubmitted)
+        if earlier is not None:
+            return earlier
+        return self._answered_if_raced(
+            command, ReimbursementClaimSubmitted, lambda: self._submit(command)
+        )
+
+    def _submit(self, command: SubmitClaim) -> ReimbursementClaimSubmitted:
         holder = self.holder_by_id(self.holder_id(command.resident_id))
         certificate = command.collection_certificate
         submitted, reservation = decisions.submit_claim(
@@ -106,7 +117,7 @@ class ClaimUseCases(Application[UUID]):
             certificate_owner=self.holder_of_certificate(certificate) if certificate else None,
         )
         try:
-            self._record_claim_events(submitted, reservation)
+            self._record_claim_events(command, submitted, reservation)
         except EventSourcingError:
             # Another submission of the same invoice committed between our read and our write.
             rules.invoice_not_claimed(
@@ -126,18 +137,18 @@ class ClaimUseCases(Application[UUID]):
             ledger = self.benefit_ledger(claim.holder_id, year)
             return decisions.approve_claim(claim, ledger, command, ctx)
 
-        return self._decide(command.claim_id, decide, ReimbursementClaimApproved)
+        return self._decide(command, decide, ReimbursementClaimApproved)
 
     def reject_claim(self, command: RejectClaim) -> ReimbursementClaimRejected:
         return self._decide(
-            command.claim_id,
+            command,
             lambda claim, ctx: [decisions.reject_claim(claim, command, ctx)],
             ReimbursementClaimRejected,
         )
 
     def pay_claim(self, command: PayClaim) -> ReimbursementClaimPaid:
         return self._decide(
-            command.claim_id,
+            command,
             lambda claim, ctx: [decisions.pay_claim(claim, command, ctx)],
             ReimbursementClaimPaid,
         )
@@ -145,7 +156,7 @@ class ClaimUseCases(Application[UUID]):
     def withdraw_claim(self, command: WithdrawClaim) -> ReimbursementClaimWithdrawn:
         holder_id = self.holder_id(command.resident_id)
         return self._decide(
-            command.claim_id,
+            command,
             lambda claim, ctx: [decisions.withdraw_claim(claim, holder_id, command, ctx)],
             ReimbursementClaimWithdrawn,
         )
@@ -190,22 +201,65 @@ class ClaimUseCases(Application[UUID]):
 
     # ---- the one write path --------------------------------------------------------------
 
-    def _record_claim_events(self, *events: DomainEvent) -> None:
-        """All events of one claim command, in one transaction: all recorded or none."""
-        self.save(*events)
+    def _record_claim_events(self, command: ClaimCommand, *events: DomainEvent) -> None:
+        """All events of one claim command, in one transaction: all recorded or none; with the
+        record of its request id, when it has one (its first event answers a retry)."""
+        extra = []
+        if command.request_id is not None:
+            extra.append(record_request(command.request_id, command, events[0]))
+        self.save(*events, *extra)
+
+    def _earlier_answer(self, command: ClaimCommand, expected: type[E]) -> E | None:
+        """What an earlier command with this request id recorded (None without one)."""
+        if command.request_id is None:
+            return None
+        earlier = self._answered(command.request_id, command)
+        if earlier is None:
+            return None
+        assert isinstance(earlier, expected)
+        return earlier
+
+    def _answered_if_raced(
+        self, command: ClaimCommand, expected: type[E], attempt: Callable[[], E]
+    ) -> E:
+        """Run ``attempt``; when it is refused (the claim already decided, the invoice already
+        claimed) or loses a race because the same request, resent while it ran, was recorded
+        meanwhile, the answer is that request's first result, as for any retry."""
+        try:
+            return attempt()
+        except (DomainError, EventSourcingError):
+            earlier = self._earlier_answer(command, expected)
+            if earlier is None:
+                raise
+            return earlier
 
     def _decide(
         self,
-        claim_id: UUID,
+        command: ClaimDecision,
         decide: Callable[[Claim, decisions.ClaimContext], Sequence[DomainEvent]],
         expected: type[E],
     ) -> E:
-        """Load, decide, save; decided again (bounded) when a concurrent command won the race."""
+        """Load, decide, save; decided again (bounded) when a concurrent command won the race;
+        a retry of an earlier request is answered from its record, writing nothing."""
+        earlier = self._earlier_answer(command, expected)
+        if earlier is not None:
+            return earlier
+        return self._answered_if_raced(
+            command, expected, lambda: self._decide_and_save(command, decide, expected)
+        )
+
+    def _decide_and_save(
+        self,
+        command: ClaimDecision,
+        decide: Callable[[Claim, decisions.ClaimContext], Sequence[DomainEvent]],
+        expected: type[E],
+    ) -> E:
+        claim_id = command.claim_id
         for _ in range(self.MAX_CLAIM_ATTEMPTS):
             claim = self.claim(claim_id)
             events = decide(claim, self._claim_context(claim.region_code))
             try:
-                self._record_claim_events(*events)
+                self._record_claim_events(command, *events)
             except EventSourcingError:
                 if any(self._stream_taken(e) for e in events):
                     continue
