@@ -163,8 +163,11 @@ class Follower(Generic[P, T]):
 
         try:
             self.handler.handle(batch, commit, pulse)
-        except PositionConflict:
-            pulse.note(f"another runner of {self.name} recorded this stretch first; following it")
+        except PositionConflict as conflict:
+            pulse.note(
+                f"another runner of {self.name} recorded this stretch first ({conflict}); "
+                "following it"
+            )
             self.forget()
             return 0
         if not committed:

@@ -71,15 +71,22 @@ class KafkaPositions:
                     .values(last_offset=offset)
                 ).rowcount
             else:
-                # Inserted by nobody else meanwhile: DO NOTHING leaves rowcount 0 if one was.
+                # Inserted by nobody else meanwhile: DO NOTHING returns no row if one was.
+                # (Not rowcount: SQLAlchemy 2.1 on psycopg reports -1 for a Core INSERT.)
                 insert = pg_dialect.insert if tx.dialect == "postgres" else sqlite_dialect.insert
-                moved = tx.execute(
-                    insert(offsets_table)
-                    .values(
-                        consumer=name, topic=self.topic, partition=partition, last_offset=offset
-                    )
-                    .on_conflict_do_nothing()
-                ).rowcount
+                moved = len(
+                    tx.execute(
+                        insert(offsets_table)
+                        .values(
+                            consumer=name,
+                            topic=self.topic,
+                            partition=partition,
+                            last_offset=offset,
+                        )
+                        .on_conflict_do_nothing()
+                        .returning(o.partition)
+                    ).all()
+                )
             if moved != 1:
                 raise PositionConflict(
                     f"{name}: partition {partition} of {self.topic} is no longer at "
