@@ -9,10 +9,20 @@ new year is never presented as official. Add a year here when its notice appears
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Literal
 
 DueDateBasis = Literal["official_calendar", "weekdays_only"]
+
+# China keeps one time zone, UTC+8, without daylight saving: the store's UTC instants become
+# business dates (a holder's age, the day an application is made) on this clock, never on UTC's,
+# whose date lags Beijing's from 00:00 to 08:00 every day.
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+
+
+def business_date(at: datetime) -> date:
+    """The date in China at the instant ``at``."""
+    return at.astimezone(CHINA_STANDARD_TIME).date()
 
 
 def _span(first: date, last: date) -> frozenset[date]:

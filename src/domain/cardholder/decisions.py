@@ -39,7 +39,7 @@ from domain.cardholder.events import (
 from domain.cardholder.state import Cardholder
 from domain.event import Actor, DomainEvent
 from domain.region_policy import LapseOutcome, RegionPolicy
-from domain.working_days import add_working_days
+from domain.working_days import add_working_days, business_date
 
 E = TypeVar("E", bound=DomainEvent)
 
@@ -147,7 +147,7 @@ def authorize_proxy(holder: Cardholder, command: AuthorizeProxy, ctx: Context) -
         command.agent_resident_id,
         command.grounds,
         command.documents,
-        ctx.now.date(),
+        business_date(ctx.now),
     )
     return _next(
         ProxyAuthorized,
@@ -172,7 +172,8 @@ def report_loss_formally(
         holder, command.applicant, command.agent_resident_id, command.identity_documents
     )
     converting = rules.check_photo(card, command.photo_provided)
-    due = add_working_days(ctx.now.date(), ctx.policy.production_days_at(command.collection_outlet))
+    outlet = command.collection_outlet
+    due = add_working_days(business_date(ctx.now), ctx.policy.production_days_at(outlet))
     return _next(
         LossFormallyReported,
         holder,
