@@ -469,7 +469,12 @@ def test_a_history_replayed_from_scratch_equals_the_cached_state(office, clock):
     office.pre_report_loss(pre_report(holder))
     clock.advance(days=2)
     office.report_loss_formally(report(holder))
+    # The office keeps states in its cache and brings them forward with each new event; the
+    # state it answers with must be the one a replay from the first event gives.
+    assert office.repository.cache is not None
+    office.repository.cache.get(office.holder_id(holder))  # KeyError if it were not cached
     cached = office.holder(holder)
+    assert cached.version == 3
     assert project(None, office.history(holder)) == cached
 
 
