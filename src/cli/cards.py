@@ -145,7 +145,7 @@ def _add_card_commands(commands: Any) -> None:
     activate.set_defaults(handler=_activate)
 
     whose = card_commands.add_parser("whose", help="which holder a card number belongs to")
-    whose.add_argument("card_number")
+    whose.add_argument("card_number", help="the card number (9 characters)")
     whose.set_defaults(handler=_whose)
 
 
