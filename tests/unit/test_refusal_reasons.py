@@ -150,6 +150,20 @@ def identity_check_short(c: Counter) -> str:
     return _reason(c, lambda: c.office.report_loss_formally(command))
 
 
+def an_agent_without_the_holders_id_copy(c: Counter) -> str:
+    c.office.authorize_proxy(authorize(c.holder, AGENT))
+    documents = AGENT_DOCS - {ProxyDocument.HOLDER_ID_COPY}
+    command = report(c.holder, agent=AGENT, documents=documents)
+    return _reason(c, lambda: c.office.report_loss_formally(command))
+
+
+def an_agent_without_their_own_id(c: Counter) -> str:
+    c.office.authorize_proxy(authorize(c.holder, AGENT))
+    documents = AGENT_DOCS - {ProxyDocument.AGENT_ID_ORIGINAL, ProxyDocument.AGENT_ID_COPY}
+    command = report(c.holder, agent=AGENT, documents=documents)
+    return _reason(c, lambda: c.office.report_loss_formally(command))
+
+
 def a_medical_insurance_card_without_a_photo(c: Counter) -> str:
     other = resident_id()
     c.office.issue_card(issue(other, number="R00000009", kind=CardKind.MEDICAL_INSURANCE_IC))
@@ -345,6 +359,11 @@ REASONS: list[tuple[Callable[[Counter], str], str]] = [
     ),
     (an_agent_without_an_id, "an agent acts: the agent's resident ID number is required"),
     (identity_check_short, "the identity check needs: holder_id_original"),
+    (an_agent_without_the_holders_id_copy, "the identity check needs: holder_id_copy"),
+    (
+        an_agent_without_their_own_id,
+        "the identity check needs: agent_id_copy, agent_id_original",
+    ),
     (
         a_medical_insurance_card_without_a_photo,
         "card R00000009 is a medical-insurance IC card: converting it needs a one-inch colour "

@@ -1,6 +1,15 @@
-from datetime import date
+from datetime import UTC, date, datetime
 
-from domain.working_days import add_working_days, is_working_day, working_days_between
+import pytest
+
+from domain.working_days import (
+    _days,
+    _span,
+    add_working_days,
+    business_date,
+    is_working_day,
+    working_days_between,
+)
 
 
 def test_weekends_and_holidays_are_days_off_and_adjusted_weekends_are_workdays():
@@ -39,3 +48,29 @@ def test_an_unpublished_year_falls_back_to_weekdays_and_says_so():
 def test_working_days_between_counts_after_first_through_last():
     assert working_days_between(date(2026, 9, 18), date(2026, 10, 15)) == 15
     assert working_days_between(date(2026, 10, 15), date(2026, 10, 15)) == 0
+
+
+def test_a_negative_number_of_working_days_is_refused():
+    with pytest.raises(ValueError, match=r"^working_days must not be negative$"):
+        add_working_days(date(2026, 5, 6), -1)
+
+
+def test_holiday_runs_are_written_as_inclusive_spans():
+    # The calendar above is built from (first, last) pairs by these two helpers.
+    assert _span(date(2026, 1, 1), date(2026, 1, 3)) == {
+        date(2026, 1, 1),
+        date(2026, 1, 2),
+        date(2026, 1, 3),
+    }
+    assert _span(date(2026, 5, 1), date(2026, 5, 1)) == {date(2026, 5, 1)}
+    assert _days((date(2026, 1, 1), date(2026, 1, 2)), (date(2026, 5, 1), date(2026, 5, 1))) == {
+        date(2026, 1, 1),
+        date(2026, 1, 2),
+        date(2026, 5, 1),
+    }
+    assert _days() == frozenset()
+
+
+def test_business_dates_are_chinas():
+    assert business_date(datetime(2026, 3, 2, 15, 59, tzinfo=UTC)) == date(2026, 3, 2)
+    assert business_date(datetime(2026, 3, 2, 16, 0, tzinfo=UTC)) == date(2026, 3, 3)
