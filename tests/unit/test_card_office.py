@@ -216,3 +216,5 @@ def test_a_domain_error_keeps_its_reason_when_it_travels():
     assert isinstance(travelled, DomainError)
     assert travelled.reason == error.reason
     assert str(travelled) == "card T00000001 is already pre-reported lost"
+    # What a debugger, a %r in a log line or an error tracker shows.
+    assert repr(error) == "CardAlreadySuspended('card T00000001 is already pre-reported lost')"

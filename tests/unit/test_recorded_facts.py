@@ -316,15 +316,42 @@ def test_cancellations_and_lapses_recorded_in_full():
     )
     assert state.suspensions == (SuspensionWindow("S00000012", at(2)),), "still suspended"
 
-    clock.now = deadline + timedelta(hours=1)
+    clock.now = second = deadline + timedelta(hours=1)
     office.pre_report_loss(pre_report(beijing))
     state = office.holder(beijing)
     assert state.suspensions == (
         SuspensionWindow("S00000011", at(1), at(2), "pre_report_cancelled"),
-        SuspensionWindow("S00000011", clock.now),
+        SuspensionWindow("S00000011", second),
     )
-    office.report_loss_formally(report(beijing))  # already suspended: no second window
+    clock.now = third = second + timedelta(hours=1)
+    office.cancel_pre_report(cancel(beijing))  # closes the second window, keeps the first
+    assert office.holder(beijing).suspensions == (
+        SuspensionWindow("S00000011", at(1), at(2), "pre_report_cancelled"),
+        SuspensionWindow("S00000011", second, third, "pre_report_cancelled"),
+    )
+    office.pre_report_loss(pre_report(beijing))
+    state = office.holder(beijing)
+    office.report_loss_formally(report(beijing))  # already suspended: no new window
     assert office.holder(beijing).suspensions == state.suspensions
+
+
+def test_a_lapse_that_unblocks_and_a_formal_report_without_pre_report_recorded_in_full():
+    clock = Clock(T0)
+    office = memory_office(clock)
+    shanghai, beijing = resident_id(region="310104"), resident_id()
+    office.issue_card(issue(shanghai, region="310000", number="S00000021"))
+    office.issue_card(issue(beijing, number="S00000022"))
+    reported = office.pre_report_loss(pre_report(shanghai))
+    deadline = T0 + timedelta(days=5)
+    office.lapse_pre_report(reported.originator_id, 2, deadline)
+    state = office.holder(shanghai)
+    assert state.card == Card(
+        "S00000021", CardKind.SOCIAL_SECURITY_CARD, CardStatus.NORMAL, deadline
+    )
+    assert state.suspensions == (SuspensionWindow("S00000021", T0, deadline, "pre_report_lapsed"),)
+    clock.now = at(3)
+    office.report_loss_formally(report(beijing))  # settlement stops at the formal report
+    assert office.holder(beijing).suspensions == (SuspensionWindow("S00000022", at(3)),)
 
 
 def vars_of(obj: Any) -> dict[str, Any]:

@@ -70,3 +70,8 @@ def test_a_bad_policy_file_is_refused_with_where_and_why(text, reason):
     with pytest.raises(InvalidInput) as caught:
         RegionPolicies.from_json(text, source="p.json")
     assert str(caught.value) == reason
+
+
+def test_a_policy_text_without_a_source_is_called_a_string():
+    with pytest.raises(InvalidInput, match=r"^region policy file <string> is invalid: "):
+        RegionPolicies.from_json("{")
