@@ -16,7 +16,7 @@ from domain.application import CardOffice
 from domain.cardholder.events import Applicant, CardKind, IdentityDocument, ProxyScope
 from domain.errors import DomainError
 from domain.event import Actor, Channel, Role
-from domain.identifiers import mask_resident_id
+from domain.identifiers import compose_resident_id, mask_resident_id
 from domain.region_policy import ProxyDocument, ProxyGrounds
 from tests.support import (
     AGENT_DOCS,
@@ -112,7 +112,7 @@ def an_agent_on_grounds_the_region_refuses(c: Counter) -> str:
 
 
 def an_agent_for_a_holder_not_yet_elderly(c: Counter) -> str:
-    chengdu = resident_id(region="510104", born=date(1956, 3, 3))  # 70 tomorrow
+    chengdu = compose_resident_id("510104", date(1956, 3, 3), 903)  # 70 tomorrow
     c.office.issue_card(issue(chengdu, region="510100", number="R00000009"))
     command = authorize(chengdu, AGENT, grounds=ProxyGrounds.ELDERLY)
     return _reason(c, lambda: c.office.authorize_proxy(command))
