@@ -86,7 +86,7 @@ def published_events(backoffice: BackOffice) -> dict[UUID, tuple[UUID, int]]:
 
 def check_topic(settings: Settings, expected: dict[UUID, tuple[UUID, int]]) -> int:
     """Every stored event is on the topic, per-key order never skips ahead; returns duplicates."""
-    records = read_topic(settings.bootstrap_servers, topics(settings).card_events, timeout=120)
+    records = read_topic(settings.bootstrap_servers, topics(settings).card_events)
     seen: dict[bytes, int] = defaultdict(int)
     received: set[UUID] = set()
     for record in records:
