@@ -235,5 +235,9 @@ def test_a_running_relay_is_woken_by_new_events(wired: BackOffice, clock: Clock)
     assert not follower.is_alive(), "the relay did not stop"
     records = read_topic(wired.settings.bootstrap_servers, topics(wired.settings).card_events)
     on_the_topic = [parse_card_event(r.value).event_id for r in records]
-    missing = [e for e in recorded if e.event_id not in on_the_topic]
+    missing = [
+        f"{type(e).__name__} v{e.originator_version}"
+        for e in recorded
+        if e.event_id not in on_the_topic
+    ]
     assert missing == [], "events the relay was woken for are missing from the topic"
