@@ -105,12 +105,18 @@ class Clock:
 
 
 def memory_office(clock: Clock | None = None, **kwargs: Any) -> CardOffice:
-    """The card office on the library's in-memory store: unit tests, milliseconds."""
+    """The card office on the library's in-memory store: unit tests, milliseconds.
+
+    With an aggregate cache, as the composition root builds it (``service.bootstrap``): the
+    office then answers from cached states brought forward, which a replay from scratch can be
+    held to."""
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.popo",
         "MAPPER_TOPIC": MAPPER_TOPIC,
         "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
         "HOLDER_ID_KEY": HOLDER_ID_KEY,
+        "AGGREGATE_CACHE_MAXSIZE": "1000",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
     kwargs.setdefault("calendar", CALENDAR)
     return CardOffice(env=env, clock=clock or Clock(), **kwargs)
