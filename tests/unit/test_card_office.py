@@ -18,17 +18,21 @@ from domain.application import (
     utc_now,
 )
 from domain.cardholder.errors import CardAlreadySuspended
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidInput
+from domain.event import DomainEvent
 from domain.references import card_number_stream_id, certificate_stream_id
 from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC
 from tests.support import (
+    CALENDAR,
     HOLDER_ID_KEY,
     Clock,
     authorize,
     card_number,
+    head,
     issue,
     memory_office,
     pre_report,
+    pre_report_online,
     produce,
     report,
     resident_id,
@@ -67,19 +71,43 @@ def test_a_command_that_loses_a_race_is_decided_again_on_the_new_state():
     assert kinds == ["CardIssued", "ProxyAuthorized", "LossPreReported"]
 
 
-def test_a_race_lost_to_the_same_command_ends_in_its_refusal():
+def test_a_race_lost_to_the_same_command_ends_already_recorded_with_the_winners_event():
+    """Decided again on the new state, the same pre-report is refused by the rules; the office
+    then sees it is a plain repeat of the fact just recorded and answers with that event."""
+    clock = MeddlingClock()
+    office = memory_office(clock)
+    holder = resident_id()
+    office.issue_card(issue(holder))
+    won: list[DomainEvent] = []
+
+    def the_same_pre_report_elsewhere() -> Iterator[None]:
+        won.append(office.pre_report_loss(pre_report(holder)))
+        yield
+
+    clock.meddle = the_same_pre_report_elsewhere()
+    outcome = office.execute(pre_report(holder))
+    assert (outcome.status, outcome.event) == ("already_recorded", won[0])
+    kinds = [type(e).__name__ for e in office.history(holder)]
+    assert kinds == ["CardIssued", "LossPreReported"]
+
+
+def test_a_race_lost_to_another_command_ends_in_its_refusal():
     clock = MeddlingClock()
     office = memory_office(clock)
     holder = resident_id()
     office.issue_card(issue(holder))
 
-    def the_same_pre_report_elsewhere() -> Iterator[None]:
-        office.pre_report_loss(pre_report(holder))
+    heads: list[int] = []
+
+    def the_holder_online_first() -> Iterator[None]:
+        office.pre_report_loss(pre_report_online(holder))
+        heads.append(head(office))
         yield
 
-    clock.meddle = the_same_pre_report_elsewhere()
+    clock.meddle = the_holder_online_first()
     with pytest.raises(CardAlreadySuspended):
         office.pre_report_loss(pre_report(holder))
+    assert heads == [head(office)], "the refused command wrote nothing"
 
 
 def test_a_command_that_keeps_losing_gives_up_and_says_so():
@@ -179,24 +207,48 @@ def test_the_office_needs_its_holder_id_key():
         "stream ids)"
     )
     with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
-        CardOffice(env=env)
-    keyed = CardOffice(env=env | {"HOLDER_ID_KEY": HOLDER_ID_KEY})
-    assert keyed.holder_id(resident_id()) != CardOffice(
-        env=env | {"HOLDER_ID_KEY": "another-key-0000000000000"}
-    ).holder_id(resident_id())
+        CardOffice(env=env, calendar=CALENDAR)
+    keyed = CardOffice(env=env | {"HOLDER_ID_KEY": HOLDER_ID_KEY}, calendar=CALENDAR)
+    someone = resident_id()
+    assert keyed.holder_id(someone) != CardOffice(
+        env=env | {"HOLDER_ID_KEY": "another-key-0000000000000"}, calendar=CALENDAR
+    ).holder_id(someone)
 
 
-def test_the_scheduler_lapses_on_its_own_clock():
-    """After downtime the scheduler passes the time it runs at; the office must use it."""
+def test_the_scheduler_lapses_at_the_instant_it_gives():
+    """After downtime the scheduler catches up and says when it ran (``tick --at``): the office
+    judges the deadline and dates the lapse by that instant, not by its own clock."""
     clock = Clock()
     office = memory_office(clock)
     holder = resident_id(region="310104")
     office.issue_card(issue(holder, region="310000"))
     reported = office.pre_report_loss(pre_report(holder))
-    late = clock.now + timedelta(days=6)  # the office's own clock has not moved
-    lapsed = office.lapse_pre_report(reported.originator_id, reported.originator_version, late)
+    clock.advance(days=8)  # the office's clock is well past the deadline
+    version = reported.originator_version
+    just_before = reported.lapses_at - timedelta(microseconds=1)
+    assert office.lapse_pre_report(reported.originator_id, version, just_before) is None
+    late = reported.lapses_at + timedelta(hours=1)
+    lapsed = office.lapse_pre_report(reported.originator_id, version, late)
     assert lapsed is not None
     assert lapsed.occurred_at == late
+    assert lapsed.deadline == reported.lapses_at
+
+
+def test_an_instant_a_little_ahead_of_the_clock_is_allowed_for_skew_and_no_more():
+    clock = Clock()
+    office = memory_office(clock)
+    holder = resident_id(region="310104")
+    office.issue_card(issue(holder, region="310000"))
+    reported = office.pre_report_loss(pre_report(holder))
+    clock.now = reported.lapses_at - timedelta(minutes=5)
+    beyond = reported.lapses_at + timedelta(microseconds=1)
+    with pytest.raises(InvalidInput, match="is in the future"):
+        office.lapse_pre_report(reported.originator_id, reported.originator_version, beyond)
+    lapsed = office.lapse_pre_report(
+        reported.originator_id, reported.originator_version, reported.lapses_at
+    )
+    assert lapsed is not None
+    assert lapsed.occurred_at == reported.lapses_at
 
 
 def test_a_holder_can_be_read_as_of_an_earlier_version():

@@ -109,9 +109,19 @@ def test_the_first_birth_year_accepted_is_1900():
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
+        ("11010519491231002", "resident ID number must be 18 characters, got 17"),
         (
-            "11010519491231002",
-            "resident ID number must be 17 digits followed by a digit or X (got 17 characters)",
+            "1101051949123100AX",
+            "resident ID number: the first 17 characters must be the digits 0-9",
+        ),
+        # A full-width digit is a digit to Python's str.isdigit, never on an ID card.
+        (
+            "1101051949123100\uff12X",
+            "resident ID number: the first 17 characters must be the digits 0-9",
+        ),
+        (
+            "11010519491231002Y",
+            "resident ID number: the check character (the 18th) must be 0-9 or X",
         ),
         ("110105194902300021", "resident ID number has an impossible birth date 19490230"),
         (

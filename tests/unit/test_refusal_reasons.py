@@ -18,6 +18,7 @@ from domain.errors import DomainError
 from domain.event import Actor, Channel, Role
 from domain.identifiers import compose_resident_id, mask_resident_id
 from domain.region_policy import ProxyDocument, ProxyGrounds
+from samples.stories import replace_damaged
 from tests.support import (
     AGENT_DOCS,
     Clock,
@@ -77,8 +78,9 @@ def pre_report_during_a_replacement(c: Counter) -> str:
 
 
 def pre_report_twice(c: Counter) -> str:
+    """Another pre-report (not a repeat of the same one, which is "already recorded")."""
     c.office.pre_report_loss(pre_report(c.holder))
-    return _reason(c, lambda: c.office.pre_report_loss(pre_report(c.holder)))
+    return _reason(c, lambda: c.office.pre_report_loss(pre_report(c.holder, outlet="BJ-XC-009")))
 
 
 def pre_report_a_cancelled_card(c: Counter) -> str:
@@ -172,7 +174,8 @@ def a_medical_insurance_card_without_a_photo(c: Counter) -> str:
 
 def a_second_application(c: Counter) -> str:
     c.applied()
-    return _reason(c, lambda: c.office.report_loss_formally(report(c.holder)))
+    command = report(c.holder, collection_outlet="BJ-XC-009")
+    return _reason(c, lambda: c.office.report_loss_formally(command))
 
 
 def production_for_an_unknown_certificate(c: Counter) -> str:
@@ -219,7 +222,10 @@ def collection_twice(c: Counter) -> str:
     certificate = c.produced()
     c.clock.advance(days=20)
     c.office.record_collection(collect(c.holder, certificate))
-    return _reason(c, lambda: c.office.record_collection(collect(c.holder, certificate)))
+    command = collect(c.holder, certificate).model_copy(
+        update={"identity_document": IdentityDocument.HOUSEHOLD_REGISTER}
+    )
+    return _reason(c, lambda: c.office.record_collection(command))
 
 
 def collection_at_another_outlet(c: Counter) -> str:
@@ -313,6 +319,58 @@ def a_clerk_recording_an_online_pre_report(c: Counter) -> str:
 
 def an_unknown_region(c: Counter) -> str:
     return _reason(c, lambda: c.office.issue_card(issue(resident_id(), region="990000")))
+
+
+def a_damaged_card_while_a_loss_replacement_is_under_way(c: Counter) -> str:
+    c.applied()
+    return _reason(c, lambda: c.office.replace_damaged_card(replace_damaged(c.holder)))
+
+
+def a_loss_report_while_a_damaged_card_is_exchanged(c: Counter) -> str:
+    c.office.replace_damaged_card(replace_damaged(c.holder))
+    return _reason(c, lambda: c.office.report_loss_formally(report(c.holder)))
+
+
+def a_damaged_card_already_pre_reported_lost(c: Counter) -> str:
+    c.office.pre_report_loss(pre_report(c.holder))
+    return _reason(c, lambda: c.office.replace_damaged_card(replace_damaged(c.holder)))
+
+
+def activating_a_card_not_yet_collected(c: Counter) -> str:
+    c.produced()
+    return _reason(c, lambda: c.office.activate_card(activate(c.holder, "R00000002")))
+
+
+def an_unknown_outlet(c: Counter) -> str:
+    return _reason(c, lambda: c.office.pre_report_loss(pre_report(c.holder, outlet="XX-NOPE-999")))
+
+
+def an_unknown_collection_outlet(c: Counter) -> str:
+    command = report(c.holder, collection_outlet="XX-NOPE-998")
+    return _reason(c, lambda: c.office.report_loss_formally(command))
+
+
+def a_request_id_reused_for_other_content(c: Counter) -> str:
+    c.office.execute(pre_report(c.holder, request_id="req-7"))
+    command = cancel(c.holder).model_copy(update={"request_id": "req-7"})
+    return _reason(c, lambda: c.office.execute(command))
+
+
+def a_lapse_dated_in_the_future(c: Counter) -> str:
+    reported = c.office.pre_report_loss(pre_report(c.holder))
+    later = datetime(2026, 3, 2, 1, 5, 1, tzinfo=UTC)  # beyond five minutes of clock skew
+    return _reason(c, lambda: c.office.lapse_pre_report(reported.originator_id, 2, later))
+
+
+def a_lapse_dated_before_the_previous_event(c: Counter) -> str:
+    c.clock.advance(hours=1)
+    reported = c.office.pre_report_loss(pre_report(c.holder))
+    return _reason(c, lambda: c.office.lapse_pre_report(reported.originator_id, 2, START))
+
+
+def a_card_issued_tomorrow(c: Counter) -> str:
+    command = issue(resident_id()).model_copy(update={"issued_on": date(2026, 3, 3)})
+    return _reason(c, lambda: c.office.issue_card(command))
 
 
 HOLDER = "<holder>"  # stands for the masked ID number in the table below
@@ -447,6 +505,43 @@ REASONS: list[tuple[Callable[[Counter], str], str]] = [
         "an outlet clerk records pre-reports made at the outlet",
     ),
     (an_unknown_region, "unknown region 990000: no region policy is configured for it"),
+    (
+        a_damaged_card_while_a_loss_replacement_is_under_way,
+        "card R00000001 was formally reported lost on 2026-03-02 and its replacement "
+        "(certificate 110000-0000000001) is under way",
+    ),
+    (
+        a_loss_report_while_a_damaged_card_is_exchanged,
+        "card R00000001 was surrendered as damaged on 2026-03-02 and its replacement "
+        "(certificate 110000-0000000001) is under way",
+    ),
+    (
+        a_damaged_card_already_pre_reported_lost,
+        "card R00000001 is temporarily_lost; only an active card is exchanged as damaged (a "
+        "card reported lost is replaced after a formal report)",
+    ),
+    (
+        activating_a_card_not_yet_collected,
+        "card R00000002 has not been collected yet; it is activated after collection",
+    ),
+    (an_unknown_outlet, "unknown outlet 'XX-NOPE-999': no such outlet is configured"),
+    (an_unknown_collection_outlet, "unknown outlet 'XX-NOPE-998': no such outlet is configured"),
+    (
+        a_request_id_reused_for_other_content,
+        "request id 'req-7' was already used for a different PreReportLoss command; use a new "
+        "id for a new request",
+    ),
+    (
+        a_lapse_dated_in_the_future,
+        "instant 2026-03-02T01:05:01+00:00 is in the future (the clock says "
+        "2026-03-02T01:00:00+00:00)",
+    ),
+    (
+        a_lapse_dated_before_the_previous_event,
+        "2026-03-02T01:00:00+00:00 is before the holder's previous event "
+        "(2026-03-02T02:00:00+00:00); events are recorded in order",
+    ),
+    (a_card_issued_tomorrow, "a card cannot be issued in the future (2026-03-03 > 2026-03-02)"),
 ]
 
 
