@@ -89,7 +89,8 @@ INVERSIONS: dict[str, tuple[str, str]] = {
         "if False:",
     ),
     "pre_report_during_case": (
-        '    if holder.case is not None:\n        raise _case_under_way(holder.case)\n    if holder.card.status is CardStatus.TEMPORARILY_LOST:',
+        "    if holder.case is not None:\n        raise _case_under_way(holder.case)\n"
+        "    if holder.card.status is CardStatus.TEMPORARILY_LOST:",
         "    if holder.card.status is CardStatus.TEMPORARILY_LOST:",
     ),
     "formal_report_cancelled": (
@@ -105,7 +106,8 @@ INVERSIONS: dict[str, tuple[str, str]] = {
         "pass",
     ),
     "holder_with_agent_id_accepted": (
-        "            raise InvalidCommand(\"an agent ID number was given but the holder acts in person\")",
+        '            raise InvalidCommand("an agent ID number was given but the holder acts in '
+        'person")',
         "            pass",
     ),
     "damaged_exchange_of_pre_reported_card": (
@@ -155,7 +157,8 @@ INVERSIONS: dict[str, tuple[str, str]] = {
         "if False:",
     ),
     "activated_before_collection": (
-        "if case is not None and case.new_card_number == card_number and case.collected_at is None:",
+        "if case is not None and case.new_card_number == card_number and case.collected_at is "
+        "None:",
         "if False:",
     ),
     "other_card_activated": (
@@ -173,8 +176,17 @@ INVERSIONS: dict[str, tuple[str, str]] = {
 }
 
 
-def run(name: str, root: Path) -> tuple[bool, float]:
-    """Whether the state machine failed with this inversion applied, and how long it took."""
+def _reason(output: str) -> str:
+    """The first assertion line of a failure: the model's disagreement, or a reach shortfall."""
+    for line in output.splitlines():
+        if line.startswith("E "):
+            return line[2:].strip()[:150]
+    return "(no assertion line)"
+
+
+def run(name: str, root: Path) -> tuple[bool, float, str]:
+    """Whether the state machine failed with this inversion applied, how long it took, and
+    why it failed."""
     original, broken = INVERSIONS[name]
     source = (root / RULES).read_text()
     if source.count(original) != 1:
@@ -183,7 +195,9 @@ def run(name: str, root: Path) -> tuple[bool, float]:
         copy = Path(scratch)
         for part in ("src", "tests", "contracts", "pyproject.toml"):
             if (root / part).is_dir():
-                shutil.copytree(root / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+                shutil.copytree(
+                    root / part, copy / part, ignore=shutil.ignore_patterns("__pycache__")
+                )
             elif (root / part).exists():
                 shutil.copy(root / part, copy / part)
         (copy / RULES).write_text(source.replace(original, broken))
@@ -195,7 +209,9 @@ def run(name: str, root: Path) -> tuple[bool, float]:
             text=True,
             check=False,
         )
-        return outcome.returncode != 0, time.monotonic() - started
+        failed = outcome.returncode != 0
+        reason = _reason(outcome.stdout) if failed else ""
+        return failed, time.monotonic() - started, reason
 
 
 def main(names: list[str]) -> int:
@@ -205,8 +221,8 @@ def main(names: list[str]) -> int:
         raise SystemExit(f"no such inversion: {', '.join(unknown)}")
     caught = missed = 0
     for name in names or list(INVERSIONS):
-        failed, seconds = run(name, root)
-        print(f"{'caught' if failed else 'MISSED'} {name} ({seconds:.0f} s)", flush=True)
+        failed, seconds, reason = run(name, root)
+        print(f"{'caught' if failed else 'MISSED'} {name} ({seconds:.0f} s) {reason}", flush=True)
         caught += failed
         missed += not failed
     print(f"caught={caught} missed={missed}")
