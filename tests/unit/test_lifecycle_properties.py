@@ -768,7 +768,22 @@ class CardLifecycle(RuleBasedStateMachine):
     def a_stale_schedule_entry(self, data: st.DataObject) -> None:
         """An entry the schedule listed before its pre-report was cancelled, made formal or
         lapsed (or the current one, after it lapsed) comes round again."""
-        rid, version = data.draw(st.sampled_from(self.pre_reports))
+        superseded = [
+            (rid, version)
+            for rid, version in self.pre_reports
+            if (current := self.known(rid).pre_report) is not None and current.version != version
+        ]
+        if superseded and chance(data, 50):
+            # The scheduler, down while a newer pre-report fell due, comes back with the entry
+            # of the older one first: that entry must not lapse the newer pre-report.
+            rid, version = data.draw(st.sampled_from(superseded))
+            current = self.known(rid).pre_report
+            assert current is not None
+            if current.lapses_at >= self.clock.now:
+                self.clock.now = current.lapses_at
+                tally("stale entry at a newer pre-report's deadline")
+        else:
+            rid, version = data.draw(st.sampled_from(self.pre_reports))
         self.lapse(rid, version)
 
     def time_passes_and_the_scheduler_ticks(self, data: st.DataObject) -> None:
