@@ -22,7 +22,10 @@ from pathlib import Path
 RULES = Path("src/domain/cardholder/rules.py")
 STATE_MACHINE = "tests/unit/test_lifecycle_properties.py"
 
-# name -> (the original text, exactly once in rules.py; the broken text)
+# name -> (the original text, exactly once in rules.py; the broken text). Not here: dropping
+# SEALED from _REPLACEABLE. A card is sealed only between its collection and its activation,
+# while its case is still open, and can_report_formally refuses an open case first, so no
+# command can tell the difference (mutmut's mutants of that set are listed as equivalent).
 INVERSIONS: dict[str, tuple[str, str]] = {
     "collect_checks_apply_scope": (
         "check_applicant(holder, collector, agent_resident_id, ProxyScope.COLLECT)",
@@ -96,10 +99,6 @@ INVERSIONS: dict[str, tuple[str, str]] = {
     "formal_report_cancelled": (
         "    if holder.case is not None:\n        raise FormalReportIrreversible(",
         "    if False:\n        raise FormalReportIrreversible(",
-    ),
-    "sealed_card_not_replaceable": (
-        "CardStatus.CANCELLED, CardStatus.SEALED}",
-        "CardStatus.CANCELLED}",
     ),
     "agent_documents_not_required": (
         "documents |= {ProxyDocument.AGENT_ID_ORIGINAL, ProxyDocument.AGENT_ID_COPY}",
