@@ -666,3 +666,33 @@ def test_the_ledger_event_carries_the_running_totals(office: CardOffice):
         (180_000, 224_000),
         (180_000, 574_000),
     ]
+
+
+class OneMeddle(Clock):
+    """A clock that, the first time the office reads it after ``meddle`` is set, lets another
+    officer write first: the office then decides on a claim that is already stale."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self.meddle: Callable[[], object] | None = None
+
+    def __call__(self) -> datetime:
+        meddle, self.meddle = self.meddle, None
+        if meddle is not None:
+            meddle()
+        return self.now
+
+
+def test_a_decision_that_loses_a_race_is_decided_again_on_the_claim_as_it_now_is():
+    clock = OneMeddle(at_local(date(2026, 3, 2), 10))
+    office = memory_office(clock)
+    rid = blocked_holder(office)
+    claim_id = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    clock.meddle = lambda: office.reject_claim(reject(claim_id))  # another officer, first
+    # Not the store's conflict: the approval is decided again and refused on the rejected claim.
+    with pytest.raises(ClaimAlreadyDecided):
+        office.approve_claim(approve(claim_id))
+    assert [s.status for s in office.claim(claim_id).steps] == [
+        ClaimStatus.SUBMITTED,
+        ClaimStatus.REJECTED,
+    ]
