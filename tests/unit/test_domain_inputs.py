@@ -4,19 +4,24 @@ zones the office checks. Held here in memory, so mutation testing of src/domain 
 
 from __future__ import annotations
 
+import hashlib
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import BaseModel
 
-from domain.claims.amounts import Computation, parse_yuan
+from domain.cardholder.events import ProxyScope
+from domain.claims.amounts import Computation, format_yuan, parse_yuan
 from domain.errors import InvalidInput
 from domain.hospitals import HospitalRegistry
 from domain.outlets import OutletRegistry
 from domain.region_policy import ReimbursementPolicy
-from domain.values import not_in_future
+from domain.requests import fingerprint
+from domain.values import not_in_future, parse_instant, parse_number, positive_number, quote
 from domain.working_days import PublishedCalendar, PublishedDays
 from tests.support import issue, memory_office, resident_id
 
@@ -142,3 +147,95 @@ def test_a_holder_s_times_are_shown_in_the_zone_of_their_region():
     zone = office.zone_of(office.holder_id(rid))
     assert zone == ZoneInfo("Asia/Shanghai")
     assert zone == office.policies.policy_for("110000").zone
+
+
+class _Sample(BaseModel):
+    """A command-shaped model with every kind of field the canonical form handles."""
+
+    request_id: str | None = None
+    text: str
+    at: date
+    kinds: frozenset[ProxyScope]
+    items: tuple[int, date]
+    mapping: dict[Any, Any]
+
+
+def test_a_fingerprint_is_the_hash_of_one_canonical_text_without_the_request_id():
+    """Fingerprints are stored with request records and compared in later releases and other
+    processes: the canonical text is pinned here, character for character."""
+    sample = _Sample(
+        text="发票遗失",
+        at=date(2026, 3, 2),
+        kinds=frozenset({ProxyScope.COLLECT, ProxyScope.APPLY}),
+        items=(1, date(2026, 3, 3)),
+        mapping={"b": 1, 2: ["x", date(2026, 3, 4)]},
+    )
+    canonical = (
+        '["_Sample", {"at": "2026-03-02", "items": [1, "2026-03-03"], '
+        '"kinds": ["apply", "collect"], "mapping": {"2": ["x", "2026-03-04"], "b": 1}, '
+        '"text": "发票遗失"}]'
+    )
+    expected = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    assert fingerprint(sample) == expected
+    assert fingerprint(sample.model_copy(update={"request_id": "req-1"})) == expected
+
+
+@pytest.mark.parametrize(
+    ("fen", "shown"),
+    [(123_450, "1234.50"), (5, "0.05"), (0, "0.00"), (-1, "-0.01"), (-12_345, "-123.45")],
+)
+def test_fen_are_shown_as_yuan_with_two_places(fen: int, shown: str):
+    assert format_yuan(fen) == shown
+
+
+def test_quotes_are_cut_after_the_limit_and_say_how_long_the_text_was():
+    assert quote("a" * 40) == repr("a" * 40)
+    assert quote("a" * 41) == repr("a" * 40 + "…") + " (41 characters)"
+    assert quote("ab\x1b", limit=3) == repr("ab\x1b")
+
+
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2000-01-01T00:00:00Z", datetime(2000, 1, 1, tzinfo=UTC)),
+        ("2000-01-01T08:00:00+08:00", datetime(2000, 1, 1, tzinfo=UTC)),
+        ("9000-12-31T23:59:59Z", datetime(9000, 12, 31, 23, 59, 59, tzinfo=UTC)),
+    ],
+)
+def test_instants_at_the_edges_of_the_range_are_accepted_in_utc(text: str, utc: datetime):
+    parsed = parse_instant(text)
+    assert parsed == utc
+    assert parsed.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("soon", "at 'soon' is not an ISO-8601 instant"),
+        (
+            "2026-03-02T10:00:00",
+            "at '2026-03-02T10:00:00' has no time zone offset (add Z or +08:00)",
+        ),
+        ("1999-12-31T23:59:59Z", "at '1999-12-31T23:59:59Z' is out of range (from 2000-01-01 on)"),
+        ("9001-01-01T00:00:00Z", "at '9001-01-01T00:00:00Z' is out of range (from 2000-01-01 on)"),
+        ("0001-01-01T00:00:00+01:00", "at '0001-01-01T00:00:00+01:00' is out of range"),
+    ],
+)
+def test_instants_out_of_shape_or_range_are_refused_with_what_was_typed(text: str, message: str):
+    with pytest.raises(InvalidInput) as caught:
+        parse_instant(text, "at")
+    assert str(caught.value) == message
+
+
+def test_numbers_are_finite_and_above_zero():
+    assert parse_number("0.5", "rate") == 0.5
+    assert positive_number(0.25, "rate") == 0.25
+    for text, message in [
+        ("fast", "rate 'fast' is not a number"),
+        ("0", "rate must be a finite number above 0, got 0.0"),
+        ("nan", "rate must be a finite number above 0, got nan"),
+        ("-inf", "rate must be a finite number above 0, got -inf"),
+    ]:
+        with pytest.raises(InvalidInput) as caught:
+            parse_number(text, "rate")
+        assert str(caught.value) == message
