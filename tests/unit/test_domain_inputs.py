@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from domain.cardholder.events import ProxyScope
 from domain.claims.amounts import Computation, format_yuan, parse_yuan
+from domain.claims.events import validate_payment_reference
 from domain.errors import InvalidInput
 from domain.hospitals import HospitalRegistry
 from domain.outlets import OutletRegistry
@@ -239,3 +240,47 @@ def test_numbers_are_finite_and_above_zero():
         with pytest.raises(InvalidInput) as caught:
             parse_number(text, "rate")
         assert str(caught.value) == message
+
+
+def test_outside_the_published_years_the_published_days_are_plain_weekdays():
+    published = PublishedCalendar.packaged()
+    days = PublishedDays(published)
+    later = max(published.years) + 1
+    monday = next(date(later, 1, d) for d in range(1, 8) if date(later, 1, d).weekday() == 0)
+    assert days.is_working_day(monday)
+    assert not days.is_working_day(monday + timedelta(days=5))
+
+
+@pytest.mark.parametrize(
+    ("text", "start"),
+    [
+        (
+            '{"years": {"2027": {"notice": []}}}',
+            "holiday calendar <string> is invalid at years.2027.",
+        ),
+        ("[]", "holiday calendar <string> is invalid at top level: "),
+        ("{", "holiday calendar <string> is invalid: "),
+    ],
+)
+def test_an_invalid_holiday_calendar_says_where(text: str, start: str):
+    with pytest.raises(InvalidInput) as caught:
+        PublishedCalendar.from_json(text)
+    assert str(caught.value).startswith(start), str(caught.value)
+
+
+def test_an_invalid_holiday_file_is_named_in_the_refusal(tmp_path: Path):
+    path = tmp_path / "holidays.json"
+    path.write_text("[]", encoding="utf-8")
+    with pytest.raises(InvalidInput) as caught:
+        PublishedCalendar.from_file(path)
+    assert str(caught.value).startswith(f"holiday calendar {path} is invalid at top level")
+
+
+def test_a_payment_reference_out_of_shape_is_refused_with_its_shape():
+    assert validate_payment_reference(" BANK-0001 ") == "BANK-0001"
+    with pytest.raises(InvalidInput) as caught:
+        validate_payment_reference("x" * 70)
+    assert str(caught.value) == (
+        f"payment reference {quote('x' * 60)} is not valid: 4-40 characters of letters, "
+        "digits, '.', '_', '/', '-'"
+    )
