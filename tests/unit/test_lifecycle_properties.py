@@ -392,6 +392,8 @@ class CardLifecycle(RuleBasedStateMachine):
                 f"the model says {value!r}"
             )
         assert event.occurred_at == dated, f"dated {event.occurred_at}, the model says {dated}"
+        where = getattr(c, "outlet", None)  # where the act took place; none online or by batch
+        assert event.outlet == where, f"{type(event).__name__} at {event.outlet}, not {where}"
         writes = 1 + (c.name in RESERVING) + (c.request_id is not None)
         assert head(self.office) == before + writes, "written: the event, its reservation, its id"
         certificate = getattr(event, "certificate_number", None)
