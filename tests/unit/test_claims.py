@@ -39,7 +39,7 @@ from domain.claims.events import (
     ReimbursementClaimApproved,
     RejectionReason,
 )
-from domain.claims.state import ClaimStatus, project_claim
+from domain.claims.state import ClaimStatus, apply_consumption, project_claim
 from domain.errors import DomainError, InvalidInput
 from domain.event import Actor, Channel, Role
 from domain.hospitals import HospitalRegistry
@@ -547,7 +547,11 @@ def test_a_claim_absorbed_by_the_deductible_is_approved_with_nothing_to_pay(offi
     assert approved.payable_fen == 0
     assert approved.computation.deductible_applied_fen == 100_000
     assert not office.claim(small.originator_id).awaiting_action
-    refused(office, ClaimNotPayable, lambda: office.pay_claim(pay(small.originator_id)))
+    message = refused(office, ClaimNotPayable, lambda: office.pay_claim(pay(small.originator_id)))
+    assert message == (
+        f"claim {small.originator_id} was approved with nothing payable (the deductible or the "
+        "annual cap absorbed it)"
+    )
 
 
 def test_unknown_claims_and_holders_are_not_found(office: CardOffice):
@@ -557,6 +561,10 @@ def test_unknown_claims_and_holders_are_not_found(office: CardOffice):
     with pytest.raises(ClaimNotFound):
         office.claim(office.holder_id(rid))  # a holder's stream is no claim
     refused(office, ClaimNotFound, lambda: office.approve_claim(approve(uuid4())))
+    unknown = uuid4()
+    with pytest.raises(ClaimNotFound) as caught:
+        office.claim_history(unknown)
+    assert str(caught.value) == f"no claim {unknown}"
     refused(
         office, HolderNotFound, lambda: office.submit_claim(submit(resident_id(), date(2026, 3, 2)))
     )
@@ -696,3 +704,16 @@ def test_a_decision_that_loses_a_race_is_decided_again_on_the_claim_as_it_now_is
         ClaimStatus.SUBMITTED,
         ClaimStatus.REJECTED,
     ]
+
+
+def test_a_withdrawal_records_the_holders_explanation(office: CardOffice):
+    rid = blocked_holder(office)
+    claim_id = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    command = withdraw(claim_id, rid).model_copy(update={"explanation": "paid by my employer"})
+    assert office.withdraw_claim(command).explanation == "paid by my employer"
+
+
+def test_a_benefit_ledger_is_built_from_consumptions_only(office: CardOffice):
+    issued = office.issue_card(issue(resident_id()))
+    with pytest.raises(ValueError, match=r"^unknown benefit ledger event CardIssued$"):
+        apply_consumption(None, issued)

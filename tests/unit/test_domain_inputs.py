@@ -19,10 +19,18 @@ from domain.claims.amounts import Computation, format_yuan, parse_yuan
 from domain.claims.events import validate_payment_reference
 from domain.errors import InvalidInput
 from domain.hospitals import HospitalRegistry
+from domain.identifiers import validate_resident_id
 from domain.outlets import OutletRegistry
 from domain.region_policy import ReimbursementPolicy
 from domain.requests import fingerprint
-from domain.values import not_in_future, parse_instant, parse_number, positive_number, quote
+from domain.values import (
+    not_in_future,
+    parse_date,
+    parse_instant,
+    parse_number,
+    positive_number,
+    quote,
+)
 from domain.working_days import PublishedCalendar, PublishedDays
 from tests.support import issue, memory_office, resident_id
 
@@ -284,3 +292,25 @@ def test_a_payment_reference_out_of_shape_is_refused_with_its_shape():
         f"payment reference {quote('x' * 60)} is not valid: 4-40 characters of letters, "
         "digits, '.', '_', '/', '-'"
     )
+
+
+def test_an_x_before_the_check_character_is_named_as_such():
+    with pytest.raises(InvalidInput) as caught:
+        validate_resident_id("1101051949123X002X")
+    assert str(caught.value) == (
+        "resident ID number: the first 17 characters must be the digits 0-9"
+    )
+
+
+def test_values_are_named_by_their_defaults_unless_told_otherwise():
+    with pytest.raises(InvalidInput, match=r"^date 'soon' is not a date \(YYYY-MM-DD\)$"):
+        parse_date("soon")
+    with pytest.raises(InvalidInput, match=r"^instant 'soon' is not an ISO-8601 instant$"):
+        parse_instant("soon")
+
+
+def test_a_holiday_span_that_ends_before_it_starts_is_refused():
+    text = json.dumps({"years": {"2027": {"notice": "x", "days_off": ["2027-02-10/2027-02-01"]}}})
+    with pytest.raises(InvalidInput) as caught:
+        PublishedCalendar.from_json(text)
+    assert str(caught.value).endswith("2027-02-10/2027-02-01: the span ends before it starts")
