@@ -84,7 +84,11 @@ def test_a_request_id_is_recorded_in_the_same_transaction_as_the_event(office):
     office.execute(pre_report(holder).model_copy(update={"request_id": "atomic-1"}))
     records = office.recorder.select_notifications(start=before + 1, limit=10)
     assert len(records) == 2
-    assert {r.originator_id for r in records} >= {office.holder_id(holder)}
+    holder_id = office.holder_id(holder)
+    assert {r.originator_id for r in records} >= {holder_id}
+    # The request's own stream starts at version 1, like every stream the office opens.
+    (request,) = [r for r in records if r.originator_id != holder_id]
+    assert request.originator_version == 1
 
 
 def test_racing_retries_with_one_request_id_record_one_event():
