@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -39,7 +39,8 @@ from domain.claims.events import (
     ReimbursementClaimApproved,
     RejectionReason,
 )
-from domain.claims.state import ClaimStatus, apply_consumption, project_claim
+from domain.claims.office import ClaimContention
+from domain.claims.state import BenefitLedger, ClaimStatus, Step, apply_consumption, project_claim
 from domain.errors import DomainError, InvalidInput
 from domain.event import Actor, Channel, Role
 from domain.hospitals import HospitalRegistry
@@ -717,3 +718,83 @@ def test_a_benefit_ledger_is_built_from_consumptions_only(office: CardOffice):
     issued = office.issue_card(issue(resident_id()))
     with pytest.raises(ValueError, match=r"^unknown benefit ledger event CardIssued$"):
         apply_consumption(None, issued)
+
+
+def test_a_claims_state_says_what_its_events_say(office: CardOffice, clock: Clock):
+    rid = blocked_holder(office)
+    command = submit(rid, date(2026, 3, 2))
+    submitted = office.submit_claim(command)
+    claim_id = submitted.originator_id
+    claim = office.claim(claim_id)
+    assert (
+        claim.hospital_code,
+        claim.filed_on,
+        claim.invoice_number,
+        claim.documents,
+        claim.collection_certificate,
+        claim.window,
+    ) == (
+        BEIJING_HOSPITAL,
+        date(2026, 3, 2),
+        command.invoice_number,
+        CLAIM_DOCS,
+        None,
+        submitted.window,
+    )
+    assert claim.steps == (Step(ClaimStatus.SUBMITTED, submitted.occurred_at, CLERK, OUTLET),)
+    clock.advance(hours=1)
+    rejected = office.reject_claim(reject(claim_id))
+    assert office.claim(claim_id).steps[1:] == (
+        Step(ClaimStatus.REJECTED, rejected.occurred_at, OFFICER, None),
+    )
+    assert office.claim(claim_id, version=1) == claim  # as it was before the rejection
+    assert [e.originator_version for e in office.claim_history(claim_id)] == [1, 2]
+    assert all(e.outlet == OUTLET for e in office.claim_history(claim_id)[:1])
+
+    other = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    at_the_counter = withdraw(other, rid, actor=CLERK).model_copy(update={"explanation": "paid"})
+    withdrawn = office.withdraw_claim(at_the_counter)
+    state = office.claim(other)
+    assert (state.steps[-1], state.withdrawal_explanation) == (
+        Step(ClaimStatus.WITHDRAWN, withdrawn.occurred_at, CLERK, OUTLET),
+        "paid",
+    )
+    approved_id = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    office.approve_claim(approve(approved_id))
+    assert office.claim(approved_id).benefit_year == 2026
+
+
+def test_each_holder_has_a_ledger_of_their_own(office: CardOffice):
+    first, second = blocked_holder(office), blocked_holder(office)
+    office.approve_claim(
+        approve(office.submit_claim(submit(first, date(2026, 3, 2))).originator_id)
+    )
+    ledger = office.benefit_ledger(office.holder_id(second), 2026)
+    assert (ledger.holder_id, ledger.paid_fen, ledger.claims) == (office.holder_id(second), 0, ())
+
+
+def test_a_decision_that_keeps_losing_gives_up_and_says_so(office: CardOffice):
+    rid = blocked_holder(office)
+    target = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    others = iter(
+        [
+            office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+            for _ in range(CardOffice.MAX_CLAIM_ATTEMPTS)
+        ]
+    )
+    read_ledger = office.benefit_ledger
+
+    def a_ledger_another_approval_moves_on(holder_id: UUID, year: int) -> BenefitLedger:
+        ledger = read_ledger(holder_id, year)
+        office.benefit_ledger = read_ledger  # type: ignore[method-assign]
+        office.approve_claim(approve(next(others)))  # the same holder's, first
+        office.benefit_ledger = a_ledger_another_approval_moves_on  # type: ignore[method-assign]
+        return ledger
+
+    office.benefit_ledger = a_ledger_another_approval_moves_on  # type: ignore[method-assign]
+    with pytest.raises(ClaimContention) as caught:
+        office.approve_claim(approve(target))
+    assert str(caught.value) == (
+        f"claim {target} or its holder's benefit ledger changed repeatedly while this command "
+        "ran; try again"
+    )
