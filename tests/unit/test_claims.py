@@ -40,7 +40,14 @@ from domain.claims.events import (
     RejectionReason,
 )
 from domain.claims.office import ClaimContention
-from domain.claims.state import BenefitLedger, ClaimStatus, Step, apply_consumption, project_claim
+from domain.claims.state import (
+    BenefitLedger,
+    ClaimStatus,
+    Step,
+    apply_claim,
+    apply_consumption,
+    project_claim,
+)
 from domain.errors import DomainError, InvalidInput
 from domain.event import Actor, Channel, Role
 from domain.hospitals import HospitalRegistry
@@ -185,7 +192,10 @@ def test_a_holder_whose_card_was_never_blocked_has_no_window(office: CardOffice)
     reason = refused(
         office, TreatmentOutsideWindow, lambda: office.submit_claim(submit(rid, date(2026, 3, 2)))
     )
-    assert "never blocked" in reason
+    assert reason == (
+        "treatment date 2026-03-02 lies outside every period in which the holder's card was "
+        "blocked (the card was never blocked)"
+    )
 
 
 def test_a_cancelled_pre_report_closes_its_window(office: CardOffice, clock: Clock):
@@ -274,8 +284,12 @@ def test_a_treatment_between_two_windows_is_refused(office: CardOffice, clock: C
     clock.advance(days=5)  # 7 March
     office.pre_report_loss(pre_report(rid))  # window 2: from 7 March
     clock.advance(days=1)
-    refused(
+    reason = refused(
         office, TreatmentOutsideWindow, lambda: office.submit_claim(submit(rid, date(2026, 3, 4)))
+    )
+    assert reason == (  # local (Beijing) dates
+        "treatment date 2026-03-04 lies outside every period in which the holder's card was "
+        "blocked (2026-03-02 to 2026-03-02; 2026-03-07 to today)"
     )
     window = office.submit_claim(submit(rid, date(2026, 3, 8))).window
     assert window.started_at == at_local(date(2026, 3, 7), 10)
@@ -500,11 +514,21 @@ def test_the_hotline_takes_no_claims_and_clerks_name_their_outlet(office: CardOf
         NotAuthorized,
         lambda: office.submit_claim(submit(rid, date(2026, 3, 2), outlet=None)),
     )
-    refused(
+    reason = refused(
         office,
         NotAuthorized,
         lambda: office.submit_claim(submit(rid, date(2026, 3, 2), actor=HOLDER_ONLINE)),
     )
+    assert reason == "a holder acting through a channel names no outlet"
+    filed = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    reason = refused(office, NotAuthorized, lambda: office.approve_claim(approve(filed, CLERK)))
+    assert reason.endswith("allowed roles: claims_officer"), reason
+    reason = refused(
+        office,
+        NotAuthorized,
+        lambda: office.submit_claim(submit(rid, date(2026, 3, 2), actor=OFFICER, outlet=None)),
+    )
+    assert reason.endswith("allowed roles: cardholder, outlet_clerk"), reason
 
 
 def test_a_holder_withdraws_only_their_own_claim(office: CardOffice):
@@ -798,3 +822,27 @@ def test_a_decision_that_keeps_losing_gives_up_and_says_so(office: CardOffice):
         f"claim {target} or its holder's benefit ledger changed repeatedly while this command "
         "ran; try again"
     )
+
+
+def test_a_claim_without_any_document_names_everything_missing(office: CardOffice):
+    rid = blocked_holder(office)
+    reason = refused(
+        office,
+        ClaimDocumentsMissing,
+        lambda: office.submit_claim(submit(rid, date(2026, 3, 2), documents=frozenset())),
+    )
+    assert reason.startswith("a claim needs: "), reason
+    assert reason.endswith(", prescription or discharge_summary"), reason
+
+
+def test_a_claim_stream_starts_with_a_submission_and_holds_claim_events_only(office: CardOffice):
+    rid = blocked_holder(office)
+    claim_id = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    rejected = office.reject_claim(reject(claim_id))
+    with pytest.raises(
+        ValueError, match=r"^ReimbursementClaimRejected cannot start a claim stream$"
+    ):
+        apply_claim(None, rejected)
+    issued = office.issue_card(issue(resident_id()))
+    with pytest.raises(ValueError, match=r"^unknown claim event CardIssued$"):
+        apply_claim(office.claim(claim_id), issued)
