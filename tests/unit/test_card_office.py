@@ -270,3 +270,22 @@ def test_a_domain_error_keeps_its_reason_when_it_travels():
     assert str(travelled) == "card T00000001 is already pre-reported lost"
     # What a debugger, a %r in a log line or an error tracker shows.
     assert repr(error) == "CardAlreadySuspended('card T00000001 is already pre-reported lost')"
+
+
+def test_an_issue_that_loses_the_race_to_the_same_issue_ends_already_recorded():
+    """Both opened the holder's stream at once: the loser, decided again, finds the very card
+    it would have issued and answers with the winner's event."""
+    clock = MeddlingClock()
+    office = memory_office(clock)
+    command = issue(resident_id())
+    holder = command.resident_id
+    won: list[DomainEvent] = []
+
+    def the_same_issue_elsewhere() -> Iterator[None]:
+        won.append(office.issue_card(command))
+        yield
+
+    clock.meddle = the_same_issue_elsewhere()
+    outcome = office.execute(command)
+    assert (outcome.status, outcome.event) == ("already_recorded", won[0])
+    assert [type(e).__name__ for e in office.history(holder)] == ["CardIssued"]
