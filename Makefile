@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-fast lint layout-check typecheck bench infra-up infra-down clean lock
+.PHONY: venv run test test-fast test-deep mutation lint layout-check typecheck bench infra-up infra-down clean lock
 
 venv: $(STAMP)
 
@@ -27,6 +27,20 @@ test: venv lint
 # Unit tests only (in-memory, seconds).
 test-fast: venv
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# The unit tests with the state machine's deep profile: many more histories, freshly drawn,
+# shrunk to a minimal one on failure and remembered in .hypothesis/ for the next run.
+test-deep: venv
+	$(BIN)/python -m pytest tests/unit --hypothesis-profile=deep $(PYTEST_ARGS)
+
+# Mutation testing of src/domain (mutmut 3, configured in pyproject.toml) against tests/unit,
+# from scratch each time. Not part of `make test`: it takes a while (README, Tests). The last
+# line is `killed=<k> survived=<s> score=<x>`. CI is unset for it: its pytest runs are partial
+# on purpose.
+mutation: venv
+	rm -rf mutants
+	env -u CI $(BIN)/mutmut run
+	$(BIN)/python tests/mutation_score.py
 
 lint: venv
 	$(BIN)/ruff check src tests
@@ -59,4 +73,4 @@ lock:
 	/tmp/sscard-lock/bin/pip freeze --exclude sscard > constraints.txt
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis mutants

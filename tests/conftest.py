@@ -9,6 +9,8 @@ silently skips proves nothing.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import Phase, Verbosity
+from hypothesis import settings as hypothesis_settings
 
 from devinfra.local_kafka import LocalKafka, wait_until_ready
 from devinfra.local_postgres import LocalPostgres
@@ -25,6 +29,33 @@ from tests.ports import free_ports
 from tests.support import HOLDER_ID_KEY, Clock
 
 TEST_DATABASE = "sscard_test"
+
+# Hypothesis profiles (pick one with --hypothesis-profile):
+# - "suite" (`make test`): the same examples every time, no hill-climbing on target() scores and
+#   no shrinking: a failure reports the whole sequence and the command the model disagreed with,
+#   at once, rather than after minutes of shrinking a 60-step history;
+# - "deep" (`make test-deep`): many more examples, freshly drawn, targeted and shrunk;
+# - "mutation" (`make mutation`): fewer examples, since only "does a test fail" matters.
+hypothesis_settings.register_profile(
+    "suite",
+    derandomize=True,
+    max_examples=100,
+    stateful_step_count=60,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+)
+hypothesis_settings.register_profile(
+    "deep", max_examples=2_000, stateful_step_count=100, verbosity=Verbosity.normal
+)
+hypothesis_settings.register_profile(
+    "mutation",
+    derandomize=True,
+    max_examples=20,
+    stateful_step_count=50,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+)
+hypothesis_settings.load_profile("suite")
 
 
 def _docker_engine_answers() -> bool:
@@ -37,8 +68,20 @@ def _docker_engine_answers() -> bool:
     return True
 
 
+# ---- real servers, and which tests really used one ---------------------------------------------
+
+
+def used_real_server(request: pytest.FixtureRequest, kind: str) -> None:
+    """Record on the test item that it ran against a real server (``kafka`` or ``postgres``).
+
+    The closing counts and the CI checks read this record, not markers or keywords: a test
+    counts only when a server fixture was actually set up for it."""
+    if ("real_server", kind) not in request.node.user_properties:
+        request.node.user_properties.append(("real_server", kind))
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def shared_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Kafka broker for the whole run."""
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if given:
@@ -62,8 +105,15 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     broker.stop()
 
 
+@pytest.fixture
+def kafka_bootstrap(shared_kafka: str, request: pytest.FixtureRequest) -> str:
+    """The shared broker's bootstrap servers, for one test that uses it."""
+    used_real_server(request, "kafka")
+    return shared_kafka
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def shared_postgres() -> Iterator[str]:
     """A real PostgreSQL database for the whole run; each test gets its own schema in it."""
     given = os.environ.get("DATABASE_URL")
     if given:
@@ -80,6 +130,13 @@ def postgres_url() -> Iterator[str]:
     local.ensure_role()
     local.ensure_database(TEST_DATABASE)
     yield f"postgresql://{local.user}:{local.password}@{local.host}:{local.port}/{TEST_DATABASE}"
+
+
+@pytest.fixture
+def postgres_url(shared_postgres: str, request: pytest.FixtureRequest) -> str:
+    """The shared database's URL, for one test that uses it."""
+    used_real_server(request, "postgres")
+    return shared_postgres
 
 
 @pytest.fixture
@@ -141,19 +198,123 @@ def backoffice(settings: Settings, clock: Clock) -> Iterator[BackOffice]:
         yield wired
 
 
+# ---- what ran against real servers; CI fails a run that proved less than the suite holds -------
+
+_INTEGRATION_HELD = pytest.StashKey[set[str]]()
+_INTEGRATION_DESELECTED = pytest.StashKey[list[str]]()
+# Integration tests whose body ran (passed or failed); module level because the report hook
+# is given no config.
+_INTEGRATION_RAN: set[str] = set()
+# Set in the child run that counts the suite's integration tests, so it does not count again.
+_COUNTING = "SSCARD_COUNTING_INTEGRATION_TESTS"
+
+
+def ci_enabled() -> bool:
+    """CI is on for a true value only: CI=false or CI=0 is a developer saying it is off."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def _is_integration(item: pytest.Item) -> bool:
+    """By marker, never by keyword: every test under tests/integration has the keyword."""
+    return item.get_closest_marker("integration") is not None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_INTEGRATION_HELD] = set()
+    config.stash[_INTEGRATION_DESELECTED] = []
+    _INTEGRATION_RAN.clear()
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _is_integration(item):
+            item.config.stash[_INTEGRATION_DESELECTED].append(item.nodeid)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under mutmut (which names the active mutant in MUTANT_UNDER_TEST) the state machine runs
+    last: most mutants fall to a millisecond test first, and the run stops at the first failure."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        items.sort(key=lambda item: "test_lifecycle_properties" in item.nodeid)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Every integration test this run collected, selected or not."""
+    held = session.config.stash[_INTEGRATION_HELD]
+    held.update(item.nodeid for item in session.items if _is_integration(item))
+    held.update(session.config.stash[_INTEGRATION_DESELECTED])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if call.when == "call" and _is_integration(item):
+        _INTEGRATION_RAN.add(item.nodeid)
+    return report
+
+
+def _passed_against(terminalreporter: Any, kind: str | None) -> int:
+    return sum(
+        1
+        for report in terminalreporter.stats.get("passed", [])
+        if any(
+            name == "real_server" and (kind is None or value == kind)
+            for name, value in report.user_properties
+        )
+    )
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Say how many tests ran against the real servers: the proof that they were not skipped."""
-    passed = terminalreporter.stats.get("passed", [])
-    for marker in ("postgres", "kafka", "integration"):
-        count = sum(1 for report in passed if marker in report.keywords)
-        terminalreporter.write_line(f"{marker} tests passed against real servers: {count}")
+    """How many tests passed against the real servers: the proof that they were not skipped.
+    Counted from what each test's fixtures recorded (``used_real_server``)."""
+    for kind in ("postgres", "kafka"):
+        count = _passed_against(terminalreporter, kind)
+        terminalreporter.write_line(f"{kind} tests passed against real servers: {count}")
+    count = _passed_against(terminalreporter, None)
+    terminalreporter.write_line(f"integration tests passed against real servers: {count}")
+
+
+def _integration_tests_in_the_suite(config: pytest.Config) -> int:
+    """How many integration tests the suite holds. A run given no paths collected the whole
+    suite; otherwise a child pytest collects it (marker selection, nothing run)."""
+    if config.args_source is pytest.Config.ArgsSource.TESTPATHS:
+        return len(config.stash[_INTEGRATION_HELD])
+    collect = ["--collect-only", "-q", "-m", "integration", "-p", "no:cacheprovider"]
+    child = subprocess.run(
+        [sys.executable, "-m", "pytest", *collect],
+        cwd=config.rootpath,
+        env=os.environ | {_COUNTING: "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"could not collect the suite's integration tests:\n{child.stdout}")
+    return sum(1 for line in child.stdout.splitlines() if "::" in line)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """In CI a skipped test is a failure: it means a server was missing and nothing was proved."""
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    """In CI a run fails unless it proved everything the suite holds: no test skipped, no
+    integration test deselected (-m, -k, --deselect) or left out, every one of them run."""
+    if not ci_enabled() or os.environ.get(_COUNTING):
+        return
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    problems = []
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
-    if os.environ.get("CI") and skipped:
+    if skipped:
+        problems.append(f"{skipped} tests were skipped")
+    deselected = config.stash[_INTEGRATION_DESELECTED]
+    if deselected:
+        problems.append(f"{len(deselected)} integration tests were deselected")
+    ran = len(_INTEGRATION_RAN)
+    held = _integration_tests_in_the_suite(config)
+    if ran < held:
+        problems.append(f"{ran} of the suite's {held} integration tests ran")
+    if problems:
         if reporter:
-            reporter.write_line(f"CI: {skipped} tests were skipped; failing the run", red=True)
+            reporter.ensure_newline()
+            reporter.write_line(f"CI: {'; '.join(problems)}: failing the run", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import psycopg
+from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 KEYS_TABLE = "sscard_data_keys"
@@ -78,10 +79,12 @@ class KeyTable(Protocol):
 
 
 class MemoryKeyTable:
-    """For the in-memory store (unit tests): keys in a dict, no raw records."""
+    """For the in-memory store (unit tests): keys in a dict; raw records read from the
+    recorder it is attached to."""
 
     def __init__(self) -> None:
         self._rows: dict[str, KeyRow] = {}
+        self._select_events: Callable[..., Sequence[StoredEvent]] | None = None
         self._lock = threading.Lock()
 
     def create(self) -> None:
@@ -103,8 +106,17 @@ class MemoryKeyTable:
             self._rows[owner] = KeyRow(None, before.kek_id if before else "")
             return before is not None and before.wrapped is not None
 
-    def record(self, stream_id: UUID, version: int) -> RawRecord | None:  # noqa: ARG002
-        return None  # the in-memory store's mapper always knows its streams' heads
+    def attach(self, select_events: Callable[..., Sequence[StoredEvent]]) -> None:
+        """The in-memory recorder's ``select_events``, to read a predecessor from."""
+        self._select_events = select_events
+
+    def record(self, stream_id: UUID, version: int) -> RawRecord | None:
+        if self._select_events is None:
+            return None
+        found = self._select_events(stream_id, gt=version - 1, lte=version)
+        if not found:
+            return None
+        return RawRecord(0, stream_id, version, found[0].topic, found[0].state)
 
     def records(
         self,

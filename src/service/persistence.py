@@ -201,7 +201,7 @@ class PydanticMapper(Mapper[UUID]):
         stream = _uuid(stored_event.originator_id)
         state["originator_id"] = stream
         state["originator_version"] = stored_event.originator_version
-        self.heads.remember(
+        self.heads.confirm(
             stream, stored_event.originator_version, stored_event.topic, stored_event.state
         )
         return cls.model_validate(state, context=ERASED_CONTEXT if erased else None)

@@ -5,6 +5,7 @@ Every refusal must exit non-zero with exactly one line of reason and leave the s
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -261,23 +262,35 @@ def test_contracts_export_writes_valid_json_schemas_equal_to_the_committed_ones(
 
 
 def _all_subparsers(parser, prefix=()):
+    """Every (sub)command: its path, its parser, and the help line its parent lists it with."""
     for action in parser._actions:
-        if hasattr(action, "choices") and isinstance(action.choices, dict):
+        if isinstance(action, argparse._SubParsersAction):
+            listed = {choice.dest: choice.help for choice in action._choices_actions}
             for name, sub in action.choices.items():
-                yield (*prefix, name), sub
+                yield (*prefix, name), sub, listed.get(name)
                 yield from _all_subparsers(sub, (*prefix, name))
 
 
+def _shown(text: str | None) -> bool:
+    return bool(text and text.strip()) and text != argparse.SUPPRESS
+
+
 def test_every_command_has_help_text():
-    missing = [
+    """Each command says what it does where argparse shows it (in its parent's list, or as its
+    own description), and each argument and option says what it is."""
+    commands = list(_all_subparsers(build_parser(load_all_tools=True)))
+    assert len(commands) > 20, "the tools' commands were not loaded"
+    unexplained = [
         " ".join(path)
-        for path, sub in _all_subparsers(build_parser(load_all_tools=True))
-        if not (sub.description or sub.format_help().count("\n") > 3)
+        for path, sub, listed in commands
+        if not (_shown(sub.description) or _shown(listed))
     ]
-    assert missing == []
-    for path, sub in _all_subparsers(build_parser(load_all_tools=True)):
-        for action in sub._actions:
-            if action.option_strings and action.dest != "help":
-                assert action.help, (
-                    f"sscard {' '.join(path)} {action.option_strings[0]} has no help"
-                )
+    assert unexplained == []
+    silent = [
+        f"sscard {' '.join(path)} {(action.option_strings or [action.dest])[0]}"
+        for path, sub, _ in commands
+        for action in sub._actions
+        if not isinstance(action, argparse._SubParsersAction | argparse._HelpAction)
+        and not _shown(action.help)
+    ]
+    assert silent == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -84,10 +85,17 @@ def test_a_refused_command_leaves_the_store_unchanged(
     assert head(backoffice) == before
 
 
+_UNFINISHED = object()
+
+
 def _race(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run the calls at the same moment on separate threads; collect results or errors."""
+    """Run the calls at the same moment on separate threads; collect results or domain errors.
+
+    Any other error (a database error, a bug) fails the test with its traceback, and so does a
+    call that never returns: neither is a result to be counted."""
     barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
+    results: list[Any] = [_UNFINISHED] * len(calls)
+    crashes: list[BaseException] = []
 
     def run(i: int) -> None:
         barrier.wait()
@@ -95,12 +103,18 @@ def _race(calls: list[Callable[[], Any]]) -> list[Any]:
             results[i] = calls[i]()
         except DomainError as exc:
             results[i] = exc
+        except BaseException as exc:
+            crashes.append(exc)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + 120
     for thread in threads:
-        thread.join()
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    if crashes:
+        raise crashes[0]
+    assert _UNFINISHED not in results, "a racing call never finished"
     return results
 
 

@@ -171,6 +171,7 @@ def test_commands_are_accepted_while_kafka_is_down_and_the_outage_is_logged_once
             stop.set()
             thread.join(timeout=60)
             relay.close()
+        assert not thread.is_alive(), "the relay did not stop"
         assert relay.status().published == 0
         assert relay.status().lag == backoffice.source.head() > 0
     ours = [r for r in caplog.records if r.name.startswith(("relay", "service", "tracking"))]
@@ -205,29 +206,39 @@ def test_topics_that_contradict_ours_are_refused(kafka_settings: Settings):
     assert f"{names.card_events} has 1 partitions, the back office needs 3" in message
 
 
-def test_a_running_relay_follows_new_events_within_moments(wired: BackOffice, clock: Clock):
-    """On PostgreSQL the relay wakes on NOTIFY, on SQLite it polls; either way it keeps up."""
+def test_a_running_relay_is_woken_by_new_events(wired: BackOffice, clock: Clock):
+    """On PostgreSQL the relay wakes on NOTIFY, on SQLite it polls; either way it keeps up.
+
+    Its idle wait is ten minutes and the test waits for each event at most two: an event
+    published in time was picked up because the relay was woken, never because it timed out,
+    and a loaded machine has two minutes, not two seconds."""
     relay = relay_for(wired)
     stop = threading.Event()
-    follower = threading.Thread(target=relay.run, args=(stop,), kwargs={"idle_wait": 5.0})
+    follower = threading.Thread(target=relay.run, args=(stop,), kwargs={"idle_wait": 600.0})
     follower.start()
+    recorded: list[DomainEvent] = []
     try:
         for _ in range(3):
             holder = resident_id()
-            wired.office.issue_card(issue(holder))
-            reported = wired.office.pre_report_loss(pre_report(holder))
+            recorded.append(wired.office.issue_card(issue(holder)))
+            recorded.append(wired.office.pre_report_loss(pre_report(holder)))
             head = wired.source.head()
-            started = time.monotonic()
+            deadline = time.monotonic() + 120
             while wired.views.position(RELAY) < head:
-                # Well under the 5 s idle wait: the relay was woken, not timed out.
-                assert time.monotonic() - started < 2.0, "the relay did not wake up"
+                assert time.monotonic() < deadline, "the relay was not woken by a new event"
                 time.sleep(0.01)
     finally:
         stop.set()
-        follower.join(timeout=30)
+        # One more event wakes it to see the stop now rather than at the end of its idle wait.
+        wired.office.issue_card(issue(resident_id()))
+        follower.join(timeout=120)
         relay.close()
+    assert not follower.is_alive(), "the relay did not stop"
     records = read_topic(wired.settings.bootstrap_servers, topics(wired.settings).card_events)
-    assert parse_card_event(records[-1].value).event_id in {
-        parse_card_event(r.value).event_id for r in records
-    }
-    assert reported.event_id in {parse_card_event(r.value).event_id for r in records}
+    on_the_topic = [parse_card_event(r.value).event_id for r in records]
+    missing = [
+        f"{type(e).__name__} v{e.originator_version}"
+        for e in recorded
+        if e.event_id not in on_the_topic
+    ]
+    assert missing == [], "events the relay was woken for are missing from the topic"

@@ -6,6 +6,7 @@ alone with it and SQLite does not wait for that, so without care one of them fai
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from service.bootstrap import build
@@ -29,11 +30,17 @@ def test_first_use_of_a_store_by_several_at_once(tmp_path: Path):
         settings = make_settings(tmp_path / f"attempt-{attempt}")
         start = threading.Barrier(4)
         threads = [
-            threading.Thread(target=first_command, args=(settings, start, failures))
+            # Daemons: a stuck one fails the test below and must not hang the run at exit.
+            threading.Thread(target=first_command, args=(settings, start, failures), daemon=True)
             for _ in range(4)
         ]
         for thread in threads:
             thread.start()
+        deadline = time.monotonic() + 120  # one bound for all four, far above what they need
         for thread in threads:
-            thread.join(timeout=60)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        # A thread still running has neither succeeded nor failed: it is stuck (a lock never
+        # released, say), which is a failure too.
+        stuck = [t.name for t in threads if t.is_alive()]
+        assert stuck == [], f"attempt {attempt}: {stuck} never finished"
     assert failures == []

@@ -6,7 +6,7 @@ Each refused command must name its reason and leave the store exactly as it was.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -40,6 +40,7 @@ from domain.cardholder.events import CardKind, FeeWaiver, IdentityDocument, Prox
 from domain.cardholder.state import CardStatus, project
 from domain.errors import DomainError, InvalidInput
 from domain.event import Actor, Role
+from domain.identifiers import compose_resident_id
 from domain.region_policy import ProxyDocument, ProxyGrounds
 from tests.support import (
     AGENT_DOCS,
@@ -487,5 +488,39 @@ def test_a_history_replayed_from_scratch_equals_the_cached_state(office, clock):
     office.pre_report_loss(pre_report(holder))
     clock.advance(days=2)
     office.report_loss_formally(report(holder))
+    # The office keeps states in its cache and brings them forward with each new event; the
+    # state it answers with must be the one a replay from the first event gives.
+    assert office.repository.cache is not None
+    office.repository.cache.get(office.holder_id(holder))  # KeyError if it were not cached
     cached = office.holder(holder)
+    assert cached.version == 3
     assert project(None, office.history(holder)) == cached
+
+
+# ---- business dates are China's, not UTC's -----------------------------------------------------
+
+
+def test_a_holder_is_elderly_from_their_birthday_in_china_even_before_utc_reaches_it(office, clock):
+    # 2026-05-17 00:30 in Beijing is still 2026-05-16 in UTC.
+    clock.now = datetime(2026, 5, 16, 16, 30, tzinfo=UTC)
+    # Composed here: the shared counter behind resident_id() shifts birth dates in long runs.
+    seventy_today = compose_resident_id("510104", date(1956, 5, 17), 901)
+    office.issue_card(issue(seventy_today, region="510100"))
+    office.authorize_proxy(authorize(seventy_today, resident_id(), grounds=ProxyGrounds.ELDERLY))
+    seventy_tomorrow = compose_resident_id("510104", date(1956, 5, 18), 902)
+    office.issue_card(issue(seventy_tomorrow, region="510100"))
+    refused(
+        office,
+        ProxyNotAllowed,
+        lambda: office.authorize_proxy(
+            authorize(seventy_tomorrow, resident_id(), grounds=ProxyGrounds.ELDERLY)
+        ),
+    )
+
+
+def test_an_instant_issue_card_is_due_on_the_day_of_the_application_in_china(office, clock):
+    clock.now = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)  # 2026-03-03 01:00 in Shanghai
+    holder = resident_id(region="310104")
+    office.issue_card(issue(holder, region="310000"))
+    event = office.report_loss_formally(report(holder, collection_outlet="SH-XUHUI-01"))
+    assert event.production_due_on == date(2026, 3, 3)

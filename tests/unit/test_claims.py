@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -39,7 +39,15 @@ from domain.claims.events import (
     ReimbursementClaimApproved,
     RejectionReason,
 )
-from domain.claims.state import ClaimStatus, project_claim
+from domain.claims.office import ClaimContention
+from domain.claims.state import (
+    BenefitLedger,
+    ClaimStatus,
+    Step,
+    apply_claim,
+    apply_consumption,
+    project_claim,
+)
 from domain.errors import DomainError, InvalidInput
 from domain.event import Actor, Channel, Role
 from domain.hospitals import HospitalRegistry
@@ -184,7 +192,10 @@ def test_a_holder_whose_card_was_never_blocked_has_no_window(office: CardOffice)
     reason = refused(
         office, TreatmentOutsideWindow, lambda: office.submit_claim(submit(rid, date(2026, 3, 2)))
     )
-    assert "never blocked" in reason
+    assert reason == (
+        "treatment date 2026-03-02 lies outside every period in which the holder's card was "
+        "blocked (the card was never blocked)"
+    )
 
 
 def test_a_cancelled_pre_report_closes_its_window(office: CardOffice, clock: Clock):
@@ -273,8 +284,12 @@ def test_a_treatment_between_two_windows_is_refused(office: CardOffice, clock: C
     clock.advance(days=5)  # 7 March
     office.pre_report_loss(pre_report(rid))  # window 2: from 7 March
     clock.advance(days=1)
-    refused(
+    reason = refused(
         office, TreatmentOutsideWindow, lambda: office.submit_claim(submit(rid, date(2026, 3, 4)))
+    )
+    assert reason == (  # local (Beijing) dates
+        "treatment date 2026-03-04 lies outside every period in which the holder's card was "
+        "blocked (2026-03-02 to 2026-03-02; 2026-03-07 to today)"
     )
     window = office.submit_claim(submit(rid, date(2026, 3, 8))).window
     assert window.started_at == at_local(date(2026, 3, 7), 10)
@@ -499,10 +514,22 @@ def test_the_hotline_takes_no_claims_and_clerks_name_their_outlet(office: CardOf
         NotAuthorized,
         lambda: office.submit_claim(submit(rid, date(2026, 3, 2), outlet=None)),
     )
-    refused(
+    reason = refused(
         office,
         NotAuthorized,
         lambda: office.submit_claim(submit(rid, date(2026, 3, 2), actor=HOLDER_ONLINE)),
+    )
+    assert reason == "a holder acting through a channel names no outlet"
+    filed = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    reason = refused(office, NotAuthorized, lambda: office.approve_claim(approve(filed, CLERK)))
+    assert reason.endswith("allowed roles: claims_officer"), reason
+    reason = refused(
+        office,
+        NotAuthorized,
+        lambda: office.withdraw_claim(withdraw(filed, rid, actor=OFFICER)),
+    )
+    assert reason == (
+        "a claims_officer may not withdraw a claim; allowed roles: cardholder, outlet_clerk"
     )
 
 
@@ -547,7 +574,11 @@ def test_a_claim_absorbed_by_the_deductible_is_approved_with_nothing_to_pay(offi
     assert approved.payable_fen == 0
     assert approved.computation.deductible_applied_fen == 100_000
     assert not office.claim(small.originator_id).awaiting_action
-    refused(office, ClaimNotPayable, lambda: office.pay_claim(pay(small.originator_id)))
+    message = refused(office, ClaimNotPayable, lambda: office.pay_claim(pay(small.originator_id)))
+    assert message == (
+        f"claim {small.originator_id} was approved with nothing payable (the deductible or the "
+        "annual cap absorbed it)"
+    )
 
 
 def test_unknown_claims_and_holders_are_not_found(office: CardOffice):
@@ -557,6 +588,10 @@ def test_unknown_claims_and_holders_are_not_found(office: CardOffice):
     with pytest.raises(ClaimNotFound):
         office.claim(office.holder_id(rid))  # a holder's stream is no claim
     refused(office, ClaimNotFound, lambda: office.approve_claim(approve(uuid4())))
+    unknown = uuid4()
+    with pytest.raises(ClaimNotFound) as caught:
+        office.claim_history(unknown)
+    assert str(caught.value) == f"no claim {unknown}"
     refused(
         office, HolderNotFound, lambda: office.submit_claim(submit(resident_id(), date(2026, 3, 2)))
     )
@@ -666,3 +701,150 @@ def test_the_ledger_event_carries_the_running_totals(office: CardOffice):
         (180_000, 224_000),
         (180_000, 574_000),
     ]
+
+
+class OneMeddle(Clock):
+    """A clock that, the first time the office reads it after ``meddle`` is set, lets another
+    officer write first: the office then decides on a claim that is already stale."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self.meddle: Callable[[], object] | None = None
+
+    def __call__(self) -> datetime:
+        meddle, self.meddle = self.meddle, None
+        if meddle is not None:
+            meddle()
+        return self.now
+
+
+def test_a_decision_that_loses_a_race_is_decided_again_on_the_claim_as_it_now_is():
+    clock = OneMeddle(at_local(date(2026, 3, 2), 10))
+    office = memory_office(clock)
+    rid = blocked_holder(office)
+    claim_id = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    clock.meddle = lambda: office.reject_claim(reject(claim_id))  # another officer, first
+    # Not the store's conflict: the approval is decided again and refused on the rejected claim.
+    with pytest.raises(ClaimAlreadyDecided):
+        office.approve_claim(approve(claim_id))
+    assert [s.status for s in office.claim(claim_id).steps] == [
+        ClaimStatus.SUBMITTED,
+        ClaimStatus.REJECTED,
+    ]
+
+
+def test_a_withdrawal_records_the_holders_explanation(office: CardOffice):
+    rid = blocked_holder(office)
+    claim_id = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    command = withdraw(claim_id, rid).model_copy(update={"explanation": "paid by my employer"})
+    assert office.withdraw_claim(command).explanation == "paid by my employer"
+
+
+def test_a_benefit_ledger_is_built_from_consumptions_only(office: CardOffice):
+    issued = office.issue_card(issue(resident_id()))
+    with pytest.raises(ValueError, match=r"^unknown benefit ledger event CardIssued$"):
+        apply_consumption(None, issued)
+
+
+def test_a_claims_state_says_what_its_events_say(office: CardOffice, clock: Clock):
+    rid = blocked_holder(office)
+    command = submit(rid, date(2026, 3, 2))
+    submitted = office.submit_claim(command)
+    claim_id = submitted.originator_id
+    claim = office.claim(claim_id)
+    assert (
+        claim.hospital_code,
+        claim.filed_on,
+        claim.invoice_number,
+        claim.documents,
+        claim.collection_certificate,
+        claim.window,
+    ) == (
+        BEIJING_HOSPITAL,
+        date(2026, 3, 2),
+        command.invoice_number,
+        CLAIM_DOCS,
+        None,
+        submitted.window,
+    )
+    assert claim.steps == (Step(ClaimStatus.SUBMITTED, submitted.occurred_at, CLERK, OUTLET),)
+    clock.advance(hours=1)
+    rejected = office.reject_claim(reject(claim_id))
+    assert office.claim(claim_id).steps[1:] == (
+        Step(ClaimStatus.REJECTED, rejected.occurred_at, OFFICER, None),
+    )
+    assert office.claim(claim_id, version=1) == claim  # as it was before the rejection
+    assert [e.originator_version for e in office.claim_history(claim_id)] == [1, 2]
+    assert all(e.outlet == OUTLET for e in office.claim_history(claim_id)[:1])
+
+    other = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    at_the_counter = withdraw(other, rid, actor=CLERK).model_copy(update={"explanation": "paid"})
+    withdrawn = office.withdraw_claim(at_the_counter)
+    state = office.claim(other)
+    assert (state.steps[-1], state.withdrawal_explanation) == (
+        Step(ClaimStatus.WITHDRAWN, withdrawn.occurred_at, CLERK, OUTLET),
+        "paid",
+    )
+    approved_id = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    office.approve_claim(approve(approved_id))
+    assert office.claim(approved_id).benefit_year == 2026
+
+
+def test_each_holder_has_a_ledger_of_their_own(office: CardOffice):
+    first, second = blocked_holder(office), blocked_holder(office)
+    office.approve_claim(
+        approve(office.submit_claim(submit(first, date(2026, 3, 2))).originator_id)
+    )
+    ledger = office.benefit_ledger(office.holder_id(second), 2026)
+    assert (ledger.holder_id, ledger.paid_fen, ledger.claims) == (office.holder_id(second), 0, ())
+
+
+def test_a_decision_that_keeps_losing_gives_up_and_says_so(office: CardOffice):
+    rid = blocked_holder(office)
+    target = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    others = iter(
+        [
+            office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+            for _ in range(CardOffice.MAX_CLAIM_ATTEMPTS)
+        ]
+    )
+    read_ledger = office.benefit_ledger
+
+    def a_ledger_another_approval_moves_on(holder_id: UUID, year: int) -> BenefitLedger:
+        ledger = read_ledger(holder_id, year)
+        office.benefit_ledger = read_ledger  # type: ignore[method-assign]
+        office.approve_claim(approve(next(others)))  # the same holder's, first
+        office.benefit_ledger = a_ledger_another_approval_moves_on  # type: ignore[method-assign]
+        return ledger
+
+    office.benefit_ledger = a_ledger_another_approval_moves_on  # type: ignore[method-assign]
+    with pytest.raises(ClaimContention) as caught:
+        office.approve_claim(approve(target))
+    assert str(caught.value) == (
+        f"claim {target} or its holder's benefit ledger changed repeatedly while this command "
+        "ran; try again"
+    )
+
+
+def test_a_claim_without_any_document_names_everything_missing(office: CardOffice):
+    rid = blocked_holder(office)
+    reason = refused(
+        office,
+        ClaimDocumentsMissing,
+        lambda: office.submit_claim(submit(rid, date(2026, 3, 2), documents=frozenset())),
+    )
+    assert reason.startswith("a claim needs: "), reason
+    assert reason.endswith(", prescription or discharge_summary"), reason
+
+
+def test_a_claim_stream_starts_with_a_submission_and_holds_claim_events_only(office: CardOffice):
+    rid = blocked_holder(office)
+    claim_id = office.submit_claim(submit(rid, date(2026, 3, 2))).originator_id
+    rejected = office.reject_claim(reject(claim_id))
+    with pytest.raises(
+        ValueError, match=r"^ReimbursementClaimRejected cannot start a claim stream$"
+    ):
+        apply_claim(None, rejected)
+    issued = office.issue_card(issue(resident_id()))
+    with pytest.raises(ValueError, match=r"^unknown claim event CardIssued$"):
+        apply_claim(office.claim(claim_id), issued)

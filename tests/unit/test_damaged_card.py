@@ -19,8 +19,10 @@ from domain.cardholder.state import CardStatus, CaseKind
 from domain.settlement import SettlementReason, SettlementStatus, settlement_changes
 from samples.stories import replace_damaged
 from tests.support import (
+    HOLDER_DOCS,
     Clock,
     activate,
+    authorize,
     collect,
     head,
     issue,
@@ -166,3 +168,18 @@ def test_a_region_may_set_its_own_fee_for_damaged_cards():
     office.issue_card(issue(holder))
     event = office.replace_damaged_card(replace_damaged(holder, DamageCause.WEAR_OR_ACCIDENT))
     assert event.fee_fen == 1000
+
+
+def test_an_authorized_agent_shows_their_own_id_card_too(office):
+    holder, agent = resident_id(), resident_id()
+    office.issue_card(issue(holder))
+    office.authorize_proxy(authorize(holder, agent))
+    by_agent = {"applicant": "agent", "agent_resident_id": agent}
+    with pytest.raises(DocumentsMissing) as caught:
+        office.replace_damaged_card(replace_damaged(holder, **by_agent))
+    assert str(caught.value) == "the identity check needs: agent_id_copy, agent_id_original"
+    both = HOLDER_DOCS | {"agent_id_original", "agent_id_copy"}
+    applied = office.replace_damaged_card(
+        replace_damaged(holder, identity_documents=both, **by_agent)
+    )
+    assert (applied.applicant, applied.agent_resident_id) == ("agent", agent)

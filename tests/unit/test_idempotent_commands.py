@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,7 +84,11 @@ def test_a_request_id_is_recorded_in_the_same_transaction_as_the_event(office):
     office.execute(pre_report(holder).model_copy(update={"request_id": "atomic-1"}))
     records = office.recorder.select_notifications(start=before + 1, limit=10)
     assert len(records) == 2
-    assert {r.originator_id for r in records} >= {office.holder_id(holder)}
+    holder_id = office.holder_id(holder)
+    assert {r.originator_id for r in records} >= {holder_id}
+    # The request's own stream starts at version 1, like every stream the office opens.
+    (request,) = [r for r in records if r.originator_id != holder_id]
+    assert request.originator_version == 1
 
 
 def test_racing_retries_with_one_request_id_record_one_event():
@@ -104,6 +109,30 @@ def test_racing_retries_with_one_request_id_record_one_event():
         thread.join()
     assert head(office) == before + 2  # the event and its request record, once
     assert len({o.event.event_id for o in outcomes if o.event}) == 1
+
+
+def test_a_retry_overtaken_by_its_own_first_attempt_gets_the_first_result_as_repeated():
+    """The first attempt commits between the retry's look at the request ids and its load of
+    the holder: the retry finds the fact already recorded, and answers with the first result
+    ("repeated"), not a bare "already recorded", because the request id is the same."""
+    office = memory_office(Clock())
+    holder = resident_id()
+    office.issue_card(issue(holder))
+    command = pre_report(holder).model_copy(update={"request_id": "race-2"})
+    load = office._load
+    first: list[Any] = []
+
+    def the_first_attempt_lands_now(*args: Any) -> Any:
+        office._load = load  # type: ignore[method-assign]
+        first.append(office.execute(command))
+        return load(*args)
+
+    office._load = the_first_attempt_lands_now  # type: ignore[method-assign]
+    before = head(office)
+    retry = office.execute(command)
+    assert first[0].status == "recorded"
+    assert (retry.status, retry.event) == ("repeated", first[0].event)
+    assert head(office) == before + 2  # the first attempt's event and request record only
 
 
 def test_without_a_request_id_a_repeat_of_the_latest_fact_is_already_recorded(office):

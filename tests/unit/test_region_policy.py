@@ -44,3 +44,34 @@ def test_a_region_configured_twice_is_refused():
     )
     with pytest.raises(InvalidInput, match="configured twice"):
         RegionPolicies.from_json(f'{{"regions": [{region}, {region}]}}')
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            '{"regions": [{"region_code": "110000", "name": "x", "lapse_days": 0}]}',
+            "region policy file p.json is invalid at regions.0.lapse_days: "
+            "Input should be greater than or equal to 1",
+        ),
+        (
+            "[]",
+            "region policy file p.json is invalid at top level: Input should be a valid "
+            "dictionary or instance of RegionPolicies",
+        ),
+        (
+            "{",
+            "region policy file p.json is invalid: Expecting property name enclosed in double "
+            "quotes: line 1 column 2 (char 1)",
+        ),
+    ],
+)
+def test_a_bad_policy_file_is_refused_with_where_and_why(text, reason):
+    with pytest.raises(InvalidInput) as caught:
+        RegionPolicies.from_json(text, source="p.json")
+    assert str(caught.value) == reason
+
+
+def test_a_policy_text_without_a_source_is_called_a_string():
+    with pytest.raises(InvalidInput, match=r"^region policy file <string> is invalid: "):
+        RegionPolicies.from_json("{")

@@ -90,3 +90,8 @@ def test_the_packaged_years_agree_with_the_holidays_package(year: int):
 def test_working_days_between_counts_after_first_through_last():
     assert working_days_between(CALENDAR, date(2026, 9, 18), date(2026, 10, 15)) == 15
     assert working_days_between(CALENDAR, date(2026, 10, 15), date(2026, 10, 15)) == 0
+
+
+def test_a_negative_number_of_working_days_is_refused():
+    with pytest.raises(ValueError, match=r"^working_days must not be negative$"):
+        add_working_days(CALENDAR, date(2026, 5, 6), -1)
