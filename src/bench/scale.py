@@ -37,6 +37,8 @@ from service.settings import Settings
 from service.views import (
     VerifyReport,
     consumer_lag,
+    feed_topic,
+    model_named,
     topic_end_offsets,
     verify,
     view_consumer,
@@ -47,19 +49,22 @@ Say = Callable[[str], None]
 
 
 def _consume(settings: Settings, name: str, say: Say) -> float:
+    """One consumer of ``name`` per topic it reads, each until it has read its topic to the
+    end as it was when it started."""
     started = time.perf_counter()
     with build(settings) as backoffice:
-        consumer = view_consumer(settings, backoffice.views, name)
-        consumer.prepare()
-        ends = topic_end_offsets(settings, Topics(settings.topic_prefix).card_events)
-        pulse = Pulse.quiet()
-        try:
-            while (lag := consumer_lag(consumer.positions.load(name), ends)) > 0:
-                consumer.follower.step(pulse)
-                if time.perf_counter() - started > 3600:
-                    raise RuntimeError(f"{name} still {lag} behind after an hour")
-        finally:
-            consumer.close()
+        for feed in model_named(settings, name).feeds:
+            consumer = view_consumer(settings, backoffice.views, name, feed)
+            consumer.prepare()
+            ends = topic_end_offsets(settings, feed_topic(settings, feed))
+            pulse = Pulse.quiet()
+            try:
+                while (lag := consumer_lag(consumer.positions.load(name), ends)) > 0:
+                    consumer.follower.step(pulse)
+                    if time.perf_counter() - started > 3600:
+                        raise RuntimeError(f"{name} still {lag} behind after an hour")
+            finally:
+                consumer.close()
     seconds = time.perf_counter() - started
     say(f"consumer {name}: caught up in {seconds:.1f} s")
     return seconds
