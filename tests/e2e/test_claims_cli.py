@@ -7,63 +7,19 @@ A refusal exits 1 (the rules) or 2 (bad input) with exactly one line and writes 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.bootstrap import build
-from tests.conftest import make_settings
-from tests.support import HOLDER_ID_KEY, card_number, resident_id
+from tests.e2e.test_cli import Cli
+from tests.support import card_number, resident_id
 
-SSCARD = str(Path(sys.executable).parent / "sscard")
 CLERK = ["--outlet", "BJ-DC-001", "--staff", "clerk-01"]
 OFFICER = ["--officer", "officer-01"]
 DOCS = "invoice_original,itemised_list,prescription"
 HOSPITAL = "H11010500007"
-
-
-class Cli:
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("SSCARD_", "POSTGRES_")) and k not in ("DATABASE_URL",)
-        }
-        self.env |= {
-            "SSCARD_DATA_DIR": str(tmp_path / "data"),
-            "SSCARD_STATE_DIR": str(tmp_path / "state"),
-            "SSCARD_HOLDER_ID_KEY": HOLDER_ID_KEY,
-        }
-
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [SSCARD, *args], env=self.env, capture_output=True, text=True, timeout=60, check=False
-        )
-
-    def ok(self, *args: str) -> str:
-        result = self(*args)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def head(self) -> int:
-        with build(make_settings(self.tmp_path)) as backoffice:
-            return backoffice.source.head()
-
-    def refused(self, exit_code: int, *args: str) -> str:
-        before = self.head()
-        result = self(*args)
-        assert result.returncode == exit_code, (result.stdout, result.stderr)
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1, f"expected one line of reason, got: {result.stderr!r}"
-        assert "Traceback" not in result.stderr
-        assert self.head() == before, "a refused command changed the store"
-        return lines[0]
 
 
 @pytest.fixture

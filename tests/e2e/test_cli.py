@@ -58,6 +58,7 @@ class Cli:
         assert result.returncode == exit_code, (result.stdout, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, f"expected one line of reason, got: {result.stderr!r}"
+        assert "Traceback" not in result.stderr
         assert self.head() == before, "a refused command changed the store"
         return lines[0]
 
