@@ -90,6 +90,10 @@ class KafkaSource:
     def consumer(self) -> Consumer:
         if self._consumer is None:
             consumer = self._new_consumer()
+            # Learn the topic's partitions before joining the group: a member that joined
+            # first and learned them after was given none and, with kafka-python 3.0, could
+            # keep none (seen for 90 s under `sscard run` on a loaded machine).
+            consumer.partitions_for_topic(self.topic)
             consumer.subscribe([self.topic], listener=_Listener(self))
             self._consumer = consumer
         return self._consumer
