@@ -3,11 +3,14 @@ checking what reached Kafka."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -18,7 +21,7 @@ from service.bootstrap import BackOffice, build
 from service.kafka_wiring import topics
 from service.settings import Settings
 from tests.kafka_support import read_topic
-from tests.support import HOLDER_ID_KEY
+from tests.support import HOLDER_ID_KEY, Clock, cancel, issue, pre_report, resident_id
 
 SSCARD = str(Path(sys.executable).parent / "sscard")
 
@@ -91,3 +94,33 @@ def wait_until_published(settings: Settings, timeout: float) -> None:
         while backoffice.views.position(RELAY) < backoffice.source.head():
             assert time.monotonic() < deadline, "the relay did not catch up"
             time.sleep(0.2)
+
+
+def write_burst(
+    settings: Settings,
+    holders: int,
+    seconds: float,
+    done: threading.Event,
+    until: threading.Event | None = None,
+) -> None:
+    """Five published events per holder (issue, pre-report, cancel, pre-report, cancel), paced
+    at ``holders`` per ``seconds``; with ``until``, going on past ``holders`` until it is set.
+    Dated now: a pre-report dated in the past would be due to lapse, and a running
+    ``sscard run`` would lapse it before its cancellation."""
+    try:
+        with build(settings, clock=Clock(datetime.now(UTC))) as backoffice:
+            office = backoffice.office
+            start = time.monotonic()
+            for i in itertools.count():
+                if i >= holders and (until is None or until.is_set()):
+                    return
+                holder = resident_id()
+                office.issue_card(issue(holder))
+                for _ in range(2):
+                    office.pre_report_loss(pre_report(holder))
+                    office.cancel_pre_report(cancel(holder))
+                ahead = start + seconds * (i + 1) / holders - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+    finally:
+        done.set()

@@ -34,10 +34,11 @@ from tests.back_office import (
     sscard_env,
     start_sscard,
     wait_until_published,
+    write_burst,
 )
 from tests.conftest import make_settings
 from tests.pg_cluster import PrivateCluster
-from tests.support import Clock, cancel, issue, pre_report, resident_id
+from tests.support import Clock, issue, pre_report, resident_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -170,7 +171,7 @@ def test_killing_the_whole_run_process_group_during_a_burst_loses_nothing(
     ensure_topics(settings)
     log = tmp_path / "run.log"
     done = threading.Event()
-    writer = threading.Thread(target=_burst, args=(settings, 600, 15.0, done))
+    writer = threading.Thread(target=write_burst, args=(settings, 600, 15.0, done))
     writer.start()
     kills = 0
     with build(settings) as watcher:
@@ -201,24 +202,6 @@ def test_killing_the_whole_run_process_group_during_a_burst_loses_nothing(
     duplicates = check_topic(settings, expected)
     assert duplicates <= kills * 200
     print(f"\nprocess group kill test: {kills} kills, {duplicates} duplicates")
-
-
-def _burst(settings: Settings, holders: int, seconds: float, done: threading.Event) -> None:
-    try:
-        with build(settings, clock=Clock()) as backoffice:
-            office = backoffice.office
-            start = time.monotonic()
-            for i in range(holders):
-                holder = resident_id()
-                office.issue_card(issue(holder))
-                for _ in range(2):
-                    office.pre_report_loss(pre_report(holder))
-                    office.cancel_pre_report(cancel(holder))
-                ahead = start + seconds * (i + 1) / holders - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
-    finally:
-        done.set()
 
 
 def test_sigterm_with_kafka_down_stops_within_two_seconds(tmp_path: Path):

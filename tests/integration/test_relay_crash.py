@@ -6,7 +6,6 @@ process killed with SIGKILL at random moments, and the broker a real one stopped
 
 from __future__ import annotations
 
-import itertools
 import random
 import signal
 import subprocess
@@ -22,42 +21,19 @@ from relay.publisher import RELAY
 from service.bootstrap import build
 from service.kafka_wiring import ensure_topics, relay_for
 from service.settings import Settings
-from tests.back_office import check_topic, published_events, start_sscard, wait_until_published
+from tests.back_office import (
+    check_topic,
+    published_events,
+    start_sscard,
+    wait_until_published,
+    write_burst,
+)
 from tests.conftest import make_settings, used_real_server
 from tests.ports import free_ports
-from tests.support import Clock, cancel, issue, pre_report, resident_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 BATCH = 200
-
-
-def write_burst(
-    settings: Settings,
-    holders: int,
-    seconds: float,
-    done: threading.Event,
-    until: threading.Event | None = None,
-) -> None:
-    """Five published events per holder (issue, pre-report, cancel, pre-report, cancel), paced
-    at ``holders`` per ``seconds``; with ``until``, going on past ``holders`` until it is set."""
-    try:
-        with build(settings, clock=Clock()) as backoffice:
-            office = backoffice.office
-            start = time.monotonic()
-            for i in itertools.count():
-                if i >= holders and (until is None or until.is_set()):
-                    return
-                holder = resident_id()
-                office.issue_card(issue(holder))
-                for _ in range(2):
-                    office.pre_report_loss(pre_report(holder))
-                    office.cancel_pre_report(cancel(holder))
-                ahead = start + seconds * (i + 1) / holders - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
-    finally:
-        done.set()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
