@@ -35,7 +35,8 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -187,42 +188,28 @@ def run_relay_bench(
         raise ValueError("events and latency_commands must be at least 1")
     if command_rate is not None and command_rate <= 0:
         raise ValueError("command_rate must be positive")
-    if store == "postgres" and not settings.uses_postgres:
-        raise ValueError("--store postgres needs DATABASE_URL (the server to make a schema in)")
-    workdir = Path(tempfile.mkdtemp(prefix="sscard-bench-"))
-    prefix = f"bench{uuid.uuid4().hex[:8]}"
-    bench = bench_settings(settings, workdir, prefix)
-    schema = None
-    if store == "postgres":
-        schema = prefix
-        create_schema(settings, schema)
-        bench = bench.model_copy(
-            update={"database_url": _database_url(settings), "postgres_schema": schema}
-        )
-    bare = bench.model_copy(update={"topic_prefix": f"{prefix}-bare"})
-    where = f"PostgreSQL schema {schema}" if schema else f"SQLite in {workdir}"
-    say(f"bench: broker {bench.bootstrap_servers}, topics {prefix}.*, store {where}")
-    load = os.getloadavg()
-    say(f"bench: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    provisioned: list[str] = []  # prefixes whose topics exist (and are deleted at the end)
-    try:
-        for topic_settings in (bench, bare):
-            ensure_topics(topic_settings)
-            provisioned.append(topic_settings.topic_prefix)
-        with build(bench) as backoffice:
-            written = populate(
-                backoffice.office, events, Identities("110105", "B", born=BENCH_BIRTHS), say
-            )
-            relay_figures = _measure_relay(backoffice, say)
-            bare_seconds = _measure_bare(bench, bare, relay_figures.messages, say)
-            holders = register(backoffice.office, latency_commands, say)
-            latency = measure_latency(backoffice, holders, command_rate, say)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if schema is not None:
-            drop_schema(settings, schema)
-        if provisioned:
-            _delete_topics(bench, provisioned, say)
+    with scratch(settings, store) as own:
+        bench, prefix = own.settings, own.prefix
+        bare = bench.model_copy(update={"topic_prefix": f"{prefix}-bare"})
+        say(f"bench: broker {bench.bootstrap_servers}, topics {prefix}.*, store {own.where}")
+        load = os.getloadavg()
+        say(f"bench: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        provisioned: list[str] = []  # prefixes whose topics exist (and are deleted at the end)
+        try:
+            for topic_settings in (bench, bare):
+                ensure_topics(topic_settings)
+                provisioned.append(topic_settings.topic_prefix)
+            with build(bench) as backoffice:
+                written = populate(
+                    backoffice.office, events, Identities("110105", "B", born=BENCH_BIRTHS), say
+                )
+                relay_figures = _measure_relay(backoffice, say)
+                bare_seconds = _measure_bare(bench, bare, relay_figures.messages, say)
+                holders = register(backoffice.office, latency_commands, say)
+                latency = measure_latency(backoffice, holders, command_rate, say)
+        finally:
+            if provisioned:
+                _delete_topics(bench, provisioned, say)
     if relay_figures.card_events != written:
         raise RuntimeError(
             f"the relay published {relay_figures.card_events} card events, {written} were written"
@@ -282,6 +269,43 @@ def create_schema(settings: Settings, schema: str) -> None:
 def drop_schema(settings: Settings, schema: str) -> None:
     with psycopg.connect(settings.postgres().dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """A bench's own store and topic prefix: a temporary folder, and on PostgreSQL a schema."""
+
+    settings: Settings
+    prefix: str
+    workdir: Path
+    schema: str | None
+
+    @property
+    def where(self) -> str:
+        return f"PostgreSQL schema {self.schema}" if self.schema else f"SQLite in {self.workdir}"
+
+
+@contextmanager
+def scratch(settings: Settings, store: str) -> Iterator[Scratch]:
+    """A store of the bench's own (``store``: sqlite or postgres), removed afterwards."""
+    if store == "postgres" and not settings.uses_postgres:
+        raise ValueError("--store postgres needs DATABASE_URL (the server to make a schema in)")
+    workdir = Path(tempfile.mkdtemp(prefix="sscard-bench-"))
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    bench = bench_settings(settings, workdir, prefix)
+    schema = None
+    try:
+        if store == "postgres":
+            schema = prefix
+            create_schema(settings, schema)
+            bench = bench.model_copy(
+                update={"database_url": _database_url(settings), "postgres_schema": schema}
+            )
+        yield Scratch(bench, prefix, workdir, schema)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if schema is not None:
+            drop_schema(settings, schema)
 
 
 # ---- throughput ---------------------------------------------------------------------------------

@@ -15,14 +15,10 @@ each stage.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
-from pathlib import Path
 
-from bench.relay import _database_url, _delete_topics, bench_settings, create_schema, drop_schema
+from bench.relay import _delete_topics, scratch
 from bench.workload import BENCH_BIRTHS, populate
 from consumers.settlement_client import Contract, SettlementSubscriber
 from projections.catalogue import VIEW_NAMES
@@ -111,41 +107,30 @@ def _audit(
 def run_scale_bench(
     settings: Settings, events: int = 100_000, store: str = "sqlite", say: Say = print
 ) -> bool:
-    workdir = Path(tempfile.mkdtemp(prefix="sscard-bench-"))
-    prefix = f"bench{uuid.uuid4().hex[:8]}"
-    bench = bench_settings(settings, workdir, prefix)
-    schema = None
-    if store == "postgres":
-        if not settings.uses_postgres:
-            raise ValueError("--store postgres needs DATABASE_URL")
-        schema = prefix
-        create_schema(settings, schema)
-        bench = bench.model_copy(
-            update={"database_url": _database_url(settings), "postgres_schema": schema}
-        )
-    say(f"bench: store {'PostgreSQL schema ' + schema if schema else 'SQLite in ' + str(workdir)}")
-    stages: dict[str, float] = {}
-    try:
-        ensure_topics(bench)
-        started = time.perf_counter()
-        with build(bench) as backoffice:
-            populate(backoffice.office, events, Identities("110105", "V", born=BENCH_BIRTHS), say)
-            stages["populate_s"] = time.perf_counter() - started
+    with scratch(settings, store) as own:
+        bench, prefix = own.settings, own.prefix
+        say(f"bench: store {own.where}")
+        stages: dict[str, float] = {}
+        try:
+            ensure_topics(bench)
             started = time.perf_counter()
-            relay = relay_for(backoffice)
-            try:
-                relay.publish_pending()
-            finally:
-                relay.close()
-            stages["relay_s"] = time.perf_counter() - started
-            say(f"relay: published in {stages['relay_s']:.1f} s")
-        stages["consume_s"] = sum(_consume(bench, name, say) for name in VIEW_NAMES)
-        reports, differing = _audit(bench, prefix, stages, say)
-    finally:
-        _delete_topics(bench, [prefix], say)
-        shutil.rmtree(workdir, ignore_errors=True)
-        if schema is not None:
-            drop_schema(settings, schema)
+            with build(bench) as backoffice:
+                populate(
+                    backoffice.office, events, Identities("110105", "V", born=BENCH_BIRTHS), say
+                )
+                stages["populate_s"] = time.perf_counter() - started
+                started = time.perf_counter()
+                relay = relay_for(backoffice)
+                try:
+                    relay.publish_pending()
+                finally:
+                    relay.close()
+                stages["relay_s"] = time.perf_counter() - started
+                say(f"relay: published in {stages['relay_s']:.1f} s")
+            stages["consume_s"] = sum(_consume(bench, name, say) for name in VIEW_NAMES)
+            reports, differing = _audit(bench, prefix, stages, say)
+        finally:
+            _delete_topics(bench, [prefix], say)
     equal = all(r.equal for r in reports)
     timings = " ".join(f"{k}={v:.1f}" for k, v in stages.items())
     say(

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 from eventsourcing.utils import get_topic
 
-from bench.relay import _database_url, bench_settings, create_schema, drop_schema
+from bench.relay import scratch
 from bench.workload import BENCH_BIRTHS, populate
 from consumers.settlement_client import Contract, SettlementSubscriber
 from projections.catalogue import VIEW_NAMES
@@ -102,29 +102,13 @@ def raw_scan(source: StoreEventSource, batch: int = 500) -> int:
 def run_replay_bench(
     settings: Settings, events: int = 20_000, store: str = "sqlite", say: Say = print
 ) -> ReplayFigures:
-    workdir = Path(tempfile.mkdtemp(prefix="sscard-bench-"))
-    prefix = f"bench{uuid.uuid4().hex[:8]}"
-    bench = bench_settings(settings, workdir, prefix)
-    schema = None
-    if store == "postgres":
-        if not settings.uses_postgres:
-            raise ValueError("--store postgres needs DATABASE_URL")
-        schema = prefix
-        create_schema(settings, schema)
-        bench = bench.model_copy(
-            update={"database_url": _database_url(settings), "postgres_schema": schema}
-        )
-    say(f"bench: store {'PostgreSQL schema ' + schema if schema else 'SQLite in ' + str(workdir)}")
-    load = os.getloadavg()
-    say(f"bench: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    try:
-        with build(bench) as backoffice:
+    with scratch(settings, store) as own:
+        say(f"bench: store {own.where}")
+        load = os.getloadavg()
+        say(f"bench: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        with build(own.settings) as backoffice:
             populate(backoffice.office, events, Identities("110105", "R", born=BENCH_BIRTHS), say)
-            figures = _measure_replay(bench, backoffice.source, say)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if schema is not None:
-            drop_schema(settings, schema)
+            figures = _measure_replay(own.settings, backoffice.source, say)
     say("")
     say("== replay from the store vs a raw scan of it ==")
     say(
