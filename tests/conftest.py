@@ -99,6 +99,7 @@ def shared_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         port=port,
         controller_port=controller_port,
         state_dir=tmp_path_factory.mktemp("kafka-state") / f"kafka-{port}",
+        die_with_parent=True,
     )
     broker.start(timeout=120)
     yield broker.bootstrap_servers

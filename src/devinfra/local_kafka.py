@@ -65,6 +65,9 @@ class LocalKafka:
     state_dir: Path
     kafka_version: str = DEFAULT_VERSION
     heap_mb: int = 512
+    # A test's broker ends with the process that started it, even one killed with SIGKILL
+    # (each orphan keeps half a gigabyte); `sscard infra up`'s broker outlives its command.
+    die_with_parent: bool = False
 
     @classmethod
     def default(
@@ -196,6 +199,7 @@ class LocalKafka:
 
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         cmd = [
+            *self._with_parent(),
             java,
             f"-Xms{self.heap_mb}M",
             f"-Xmx{self.heap_mb}M",
@@ -227,6 +231,12 @@ class LocalKafka:
         self.pid_file.write_text(f"{process.pid}\n")
         self._wait_for_own_broker(process.pid, offset=offset, timeout=timeout)
         progress(f"Kafka ready on {self.bootstrap_servers} in {time.monotonic() - started:.1f} s")
+
+    def _with_parent(self) -> list[str]:
+        """util-linux's setpriv asks the kernel to kill the broker when its parent dies, then
+        runs it in its own place (same pid)."""
+        setpriv = shutil.which("setpriv") if self.die_with_parent else None
+        return [setpriv, "--pdeathsig", "KILL"] if setpriv else []
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop gracefully (SIGTERM lets KRaft flush and close), SIGKILL if that takes too long."""

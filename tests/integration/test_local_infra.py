@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -298,3 +299,36 @@ def test_ensure_role_creates_and_repairs_a_role(postgres: LocalPostgres) -> None
         local.drop_database(role)
     finally:
         _superuser_sql(f"DROP DATABASE IF EXISTS {role} WITH (FORCE); DROP ROLE IF EXISTS {role};")
+
+
+@pytest.mark.kafka
+def test_a_tests_broker_ends_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """A pytest killed with SIGKILL must not leave its brokers running."""
+    port, controller_port = free_ports(2)
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from devinfra.local_kafka import LocalKafka\n"
+        f"b = LocalKafka(port={port}, controller_port={controller_port}, "
+        f"state_dir=Path({str(tmp_path)!r}), die_with_parent=True)\n"
+        "b.start(timeout=120, progress=lambda _: None)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=Path(__file__).parents[2]
+    )
+    kafka = LocalKafka(port=port, controller_port=controller_port, state_dir=tmp_path)
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline() == b"ready\n"
+        assert kafka.status().running
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while kafka.status().running:
+            assert time.monotonic() < deadline, "the broker outlived its parent"
+            time.sleep(0.2)
+    finally:
+        parent.kill()
+        kafka.stop()

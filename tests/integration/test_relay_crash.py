@@ -117,7 +117,12 @@ def private_broker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[L
     """A broker of this test's own, so stopping it disturbs no other test."""
     used_real_server(request, "kafka")
     port, controller_port = free_ports(2)
-    broker = LocalKafka(port=port, controller_port=controller_port, state_dir=tmp_path / "broker")
+    broker = LocalKafka(
+        port=port,
+        controller_port=controller_port,
+        state_dir=tmp_path / "broker",
+        die_with_parent=True,
+    )
     broker.start(timeout=120)
     yield broker
     broker.stop()
