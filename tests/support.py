@@ -3,6 +3,7 @@ and fresh identities for the whole run."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -61,6 +62,10 @@ __all__ = [
 
 HOLDER_ID_KEY = "test-holder-id-key-000000"
 MASTER_KEY = "test-master-key-0000000000000000000000"
+# The shape of a resident ID number standing alone. A run of 18 digits inside a longer run of
+# letters and digits is not one: a SHA-256 in hex (the hash chain's links) holds such a run in
+# about one digest in a hundred.
+RESIDENT_ID_SHAPE = re.compile(rb"(?<![0-9A-Za-z])\d{17}[\dX](?![0-9A-Za-z])")
 
 # One source of identities for the whole run: no two tests (or two stores) share a number.
 IDS = Identities(district="110105", card_prefix="T")

@@ -9,7 +9,6 @@ the chain still verifies, and the lapse schedule still rebuilds.
 from __future__ import annotations
 
 import json
-import re
 import stat
 import uuid
 from pathlib import Path
@@ -25,12 +24,11 @@ from service.settings import Settings
 from tests.conftest import make_settings
 from tests.e2e.test_cli import CLERK, Cli
 from tests.kafka_support import read_topic
-from tests.support import card_number, elderly_resident_id, resident_id
+from tests.support import RESIDENT_ID_SHAPE, card_number, elderly_resident_id, resident_id
 from tracking.projecting import catch_up, prepare
 
 pytestmark = [pytest.mark.kafka]
 
-ID_SHAPE = re.compile(rb"\d{17}[\dX]")
 AGENT_DOCS = "holder_id_original,holder_id_copy,agent_id_original,agent_id_copy,power_of_attorney"
 
 
@@ -46,7 +44,7 @@ def _replacement_by_proxy(cli: Cli, holder: str, agent: str) -> None:
                       "--agent", agent, "--collection-outlet", "BJ-HD-003",
                       "--documents", AGENT_DOCS)  # fmt: skip
     certificate = json.loads(reported)["certificate_number"]
-    assert ID_SHAPE.search(reported.encode()) is None, "--json shows masked numbers only"
+    assert RESIDENT_ID_SHAPE.search(reported.encode()) is None, "--json shows masked numbers only"
     cli.ok("card", "produce", "--certificate", certificate, "--new-card-number", new,
            "--staff", "centre-01")  # fmt: skip
     cli.ok("card", "collect", "--resident-id", holder, "--outlet", "BJ-HD-003", "--staff",
@@ -63,7 +61,7 @@ def test_no_topic_and_no_stored_byte_holds_an_id_number_or_a_name(
     cli.env |= {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "SSCARD_TOPIC_PREFIX": prefix}
     settings = make_settings(tmp_path, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
     demo = cli.ok("demo")
-    assert ID_SHAPE.search(demo.encode()) is None
+    assert RESIDENT_ID_SHAPE.search(demo.encode()) is None
     holder, agent = elderly_resident_id(), resident_id()
     _replacement_by_proxy(cli, holder, agent)
 
@@ -83,7 +81,7 @@ def test_no_topic_and_no_stored_byte_holds_an_id_number_or_a_name(
             elif isinstance(event, ProxyAuthorized):
                 used |= {event.agent_resident_id, event.agent_name}
     assert {holder, agent, "王秀英", "李建国", "陈思远", "赵德明", "赵小红"} <= used
-    assert len([u for u in used if ID_SHAPE.fullmatch(u.encode())]) >= 5
+    assert len([u for u in used if RESIDENT_ID_SHAPE.fullmatch(u.encode())]) >= 5
 
     _scan_topics_and_files(settings, kafka_bootstrap, used)
     _erase_and_audit(cli, settings, holder)
@@ -97,7 +95,7 @@ def _scan_topics_and_files(settings: Settings, kafka_bootstrap: str, used: set[s
     for record in records:
         blobs = [record.key or b"", record.value, *(v for _, v in record.headers)]
         for blob in blobs:
-            assert ID_SHAPE.search(blob) is None, blob
+            assert RESIDENT_ID_SHAPE.search(blob) is None, blob
             for person in used:
                 assert person.encode() not in blob, (person, blob)
 

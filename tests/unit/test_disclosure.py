@@ -6,7 +6,6 @@ message is scanned for an 18-character resident ID pattern and for the names use
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 from typing import cast
 
@@ -32,11 +31,17 @@ from relay.wire import messages_for, parse_card_event, parse_claim_event
 from samples.claims import approve, pay, reject, submit, withdraw
 from samples.stories import erase
 from service.persistence import PydanticMapper
-from tests.support import Clock, every_kind_of_event, memory_office, pre_report, resident_id
+from tests.support import (
+    RESIDENT_ID_SHAPE,
+    Clock,
+    every_kind_of_event,
+    memory_office,
+    pre_report,
+    resident_id,
+)
 from tests.support import issue as issue_card
 from tracking.source import StoredForm
 
-RESIDENT_ID = re.compile(rb"\d{17}[\dX]")
 NAMES = ("张三", "李四", "王秀英", "李建国")
 
 
@@ -96,7 +101,7 @@ def test_no_message_of_any_event_type_carries_an_id_number_or_a_name():
     assert published == {topics.card_events, topics.settlement, topics.reimbursement_events}
     for message in messages:
         for blob in (message.key, message.value, *(v for _, v in message.headers)):
-            assert RESIDENT_ID.search(blob) is None, message.value
+            assert RESIDENT_ID_SHAPE.search(blob) is None, message.value
             for name in NAMES:
                 assert name.encode() not in blob, message.value
     types = {parse_card_event(m.value).event_type for m in messages if m.topic.endswith("events")
@@ -138,7 +143,7 @@ def test_masks_and_age_band_of_a_holder():
 def test_the_masked_form_people_see_keeps_no_full_id_or_name():
     proxy = next(s for s in stored_forms() if s.event_type is ProxyAuthorized)
     shown = orjson.dumps(masked_form(ProxyAuthorized, proxy.form))
-    assert RESIDENT_ID.search(shown) is None
+    assert RESIDENT_ID_SHAPE.search(shown) is None
     assert "李四".encode() not in shown
 
 
