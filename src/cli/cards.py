@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cli.arguments import add_request_id, choices
 from cli.output import BEIJING, outcome_json, outcome_line
 from cli.production_batch import run_batch
 from domain.cardholder.commands import (
@@ -40,10 +41,6 @@ from service.bootstrap import build
 from service.settings import Settings
 
 
-def _choices(enum: Any) -> list[str]:
-    return [member.value for member in enum]
-
-
 def _csv(enum: Any) -> Any:
     """An argparse type for comma-separated enum values, with the valid values in the error."""
 
@@ -53,7 +50,7 @@ def _csv(enum: Any) -> Any:
             return frozenset(enum(v) for v in values)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"{quote(text)}: each value must be one of {', '.join(_choices(enum))}"
+                f"{quote(text)}: each value must be one of {', '.join(choices(enum))}"
             ) from None
 
     return parse
@@ -75,11 +72,7 @@ def _output_args(parser: argparse.ArgumentParser) -> None:
 
 def _write_args(parser: argparse.ArgumentParser) -> None:
     _output_args(parser)
-    parser.add_argument(
-        "--request-id",
-        help="the client's id for this request (a UUID): a retry with the same id and the same "
-        "options prints the first result and records nothing",
-    )
+    add_request_id(parser)
 
 
 def _holder_args(parser: argparse.ArgumentParser) -> None:
@@ -126,7 +119,7 @@ def _add_card_commands(commands: Any) -> None:
     issue.add_argument("--card-number", required=True, help="9-character card number")
     issue.add_argument(
         "--kind",
-        choices=_choices(CardKind),
+        choices=choices(CardKind),
         default=CardKind.SOCIAL_SECURITY_CARD,
         help="card kind (medical_insurance_ic: an old IC card, converted on replacement)",
     )
@@ -170,7 +163,7 @@ def _add_card_commands(commands: Any) -> None:
     collect.add_argument("--agent", help="the collecting agent's ID number (absent: the holder)")
     collect.add_argument(
         "--document",
-        choices=_choices(IdentityDocument),
+        choices=choices(IdentityDocument),
         default=IdentityDocument.RESIDENT_ID_CARD,
         help="identity document shown by the collector",
     )
@@ -202,7 +195,7 @@ def _add_replace_damaged(card_commands: Any) -> None:
     damaged.add_argument(
         "--cause",
         required=True,
-        choices=_choices(DamageCause),
+        choices=choices(DamageCause),
         help="why the card failed: wear_or_accident (fee due), card_defect or "
         "data_error_not_by_holder (fee waived)",
     )
@@ -214,7 +207,7 @@ def _add_replace_damaged(card_commands: Any) -> None:
         "--documents",
         required=True,
         type=_csv(ProxyDocument),
-        help=f"documents checked, comma-separated: {', '.join(_choices(ProxyDocument))}",
+        help=f"documents checked, comma-separated: {', '.join(choices(ProxyDocument))}",
     )
     damaged.add_argument(
         "--photo", action="store_true", help="one-inch colour photo provided (IC card conversion)"
@@ -231,7 +224,7 @@ def _add_loss_commands(commands: Any) -> None:
     _holder_args(pre)
     pre.add_argument(
         "--channel",
-        choices=_choices(Channel),
+        choices=choices(Channel),
         default=Channel.OUTLET,
         help="where the holder reports (hotline/online: no outlet, no staff)",
     )
@@ -239,7 +232,7 @@ def _add_loss_commands(commands: Any) -> None:
     pre.add_argument("--staff", help="clerk's staff id (channel outlet)")
     pre.add_argument(
         "--document",
-        choices=_choices(IdentityDocument),
+        choices=choices(IdentityDocument),
         help="identity document shown (default: resident_id_card at an outlet, "
         "else online_identity)",
     )
@@ -251,7 +244,7 @@ def _add_loss_commands(commands: Any) -> None:
     _clerk_args(cancel)
     cancel.add_argument(
         "--reason",
-        choices=_choices(PreReportCancelReason),
+        choices=choices(PreReportCancelReason),
         default=PreReportCancelReason.CARD_FOUND,
         help="why the pre-report is cancelled",
     )
@@ -271,11 +264,11 @@ def _add_loss_commands(commands: Any) -> None:
         "--documents",
         required=True,
         type=_csv(ProxyDocument),
-        help=f"documents checked, comma-separated: {', '.join(_choices(ProxyDocument))}",
+        help=f"documents checked, comma-separated: {', '.join(choices(ProxyDocument))}",
     )
     report.add_argument(
         "--fee-waiver",
-        choices=_choices(FeeWaiver),
+        choices=choices(FeeWaiver),
         help="waive the replacement fee (defect or data error not caused by the holder)",
     )
     report.add_argument(
@@ -298,7 +291,7 @@ def _add_proxy_commands(commands: Any) -> None:
     )
     authorize.add_argument(
         "--grounds",
-        choices=_choices(ProxyGrounds),
+        choices=choices(ProxyGrounds),
         default=ProxyGrounds.OTHER,
         help="why the holder sends an agent (some regions accept only elderly/limited_mobility)",
     )
@@ -306,7 +299,7 @@ def _add_proxy_commands(commands: Any) -> None:
         "--documents",
         required=True,
         type=_csv(ProxyDocument),
-        help=f"documents presented, comma-separated: {', '.join(_choices(ProxyDocument))}",
+        help=f"documents presented, comma-separated: {', '.join(choices(ProxyDocument))}",
     )
     authorize.add_argument("--relationship", help="the agent's relationship to the holder")
     _write_args(authorize)

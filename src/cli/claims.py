@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from cli.arguments import add_request_id, choices
 from cli.claim_output import (
     CLAIM_STATUSES,
     claim_event_line,
@@ -47,10 +48,6 @@ from service.claims_view import claims_listing
 from service.settings import Settings
 
 
-def _choices(enum: Any) -> list[str]:
-    return [member.value for member in enum]
-
-
 def _yuan(what: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -83,16 +80,8 @@ def _documents(text: str) -> frozenset[ClaimDocument]:
         return frozenset(ClaimDocument(v) for v in values)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text[:40]!r}: each value must be one of {', '.join(_choices(ClaimDocument))}"
+            f"{text[:40]!r}: each value must be one of {', '.join(choices(ClaimDocument))}"
         ) from None
-
-
-def _request_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--request-id",
-        help="the client's id for this request (a UUID): a retry with the same id and the same "
-        "options prints the first result and records nothing",
-    )
 
 
 def _claim_arg(parser: argparse.ArgumentParser) -> None:
@@ -171,7 +160,7 @@ def add_commands(commands: Any) -> None:
         "--documents",
         required=True,
         type=_documents,
-        help=f"documents handed in, comma-separated: {', '.join(_choices(ClaimDocument))}",
+        help=f"documents handed in, comma-separated: {', '.join(choices(ClaimDocument))}",
     )
     submit.add_argument(
         "--certificate",
@@ -179,7 +168,7 @@ def add_commands(commands: Any) -> None:
     )
     submit.add_argument("--officer", help="a claims officer files it (instead of a clerk)")
     _taker_args(submit, [Channel.ONLINE.value])
-    _request_arg(submit)
+    add_request_id(submit)
     submit.set_defaults(handler=_submit)
 
     approve = actions.add_parser(
@@ -189,7 +178,7 @@ def add_commands(commands: Any) -> None:
     )
     _claim_arg(approve)
     _officer_arg(approve)
-    _request_arg(approve)
+    add_request_id(approve)
     approve.set_defaults(handler=_approve)
 
     reject = actions.add_parser(
@@ -200,12 +189,12 @@ def add_commands(commands: Any) -> None:
     _claim_arg(reject)
     _officer_arg(reject)
     reject.add_argument(
-        "--reason", required=True, choices=_choices(RejectionReason), help="reason code"
+        "--reason", required=True, choices=choices(RejectionReason), help="reason code"
     )
     reject.add_argument(
         "--explanation", required=True, help="what the holder is told (up to 500 characters)"
     )
-    _request_arg(reject)
+    add_request_id(reject)
     reject.set_defaults(handler=_reject)
 
     pay = actions.add_parser(
@@ -216,7 +205,7 @@ def add_commands(commands: Any) -> None:
     _claim_arg(pay)
     _officer_arg(pay)
     pay.add_argument("--reference", required=True, help="the payment's reference (bank, fund)")
-    _request_arg(pay)
+    add_request_id(pay)
     pay.set_defaults(handler=_pay)
 
     withdraw = actions.add_parser(
@@ -230,7 +219,7 @@ def add_commands(commands: Any) -> None:
     )
     withdraw.add_argument("--explanation", help="why, in the holder's words")
     _taker_args(withdraw, [Channel.ONLINE.value, Channel.HOTLINE_12333.value])
-    _request_arg(withdraw)
+    add_request_id(withdraw)
     withdraw.set_defaults(handler=_withdraw)
 
     listing = actions.add_parser(

@@ -13,6 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from cli.arguments import choices
 from cli.cards import _holder_args, _output_args, _request, _write_args
 from cli.output import (
     event_json,
@@ -37,10 +38,6 @@ log = logging.getLogger("sscard.audit")
 
 class UnmaskedForbidden(DomainError):
     code = "unmasked_forbidden"
-
-
-def _choices(enum: Any) -> list[str]:
-    return [member.value for member in enum]
 
 
 def _instant(text: str) -> datetime:
@@ -92,7 +89,7 @@ def add_commands(commands: Any) -> None:
     erase.add_argument("--staff", required=True, help="the auditor's staff id")
     erase.add_argument(
         "--reason",
-        choices=_choices(ErasureReason),
+        choices=choices(ErasureReason),
         default=ErasureReason.HOLDER_REQUEST,
         help="why the data is erased",
     )
