@@ -9,7 +9,11 @@ Run from the repository root after ``mutmut run``. A mutant counts as
 
 Only the file that ``[tool.mutmut] equivalent_mutants`` in ``pyproject.toml`` names takes a
 survivor out of the count: one mutant per line, its name, then why no test can tell it from the
-original. A listed mutant that a test kills is not equivalent, and fails the report.
+original. A listed mutant that a test kills is not equivalent, and fails the report; so does a
+listed name that mutmut no longer generates (the code moved on, and the reason may no longer hold).
+
+``--check-list`` generates the mutants only (seconds, in a scratch copy of the tree, no test run)
+and fails on listed names that are no longer generated; the unit suite runs it.
 
 The last line is ``killed=<k> survived=<s> score=<x>`` with score = killed / (killed + survived).
 """
@@ -17,7 +21,11 @@ The last line is ``killed=<k> survived=<s> score=<x>`` with score = killed / (ki
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -67,7 +75,53 @@ def results(root: Path) -> dict[str, str]:
     return status
 
 
+_GENERATE = """
+import os
+import mutmut.__main__ as m
+m.set_mutant_under_test("mutant_generation")
+os.makedirs("mutants", exist_ok=True)
+m.copy_src_dir()
+m.copy_also_copy_files()
+m.setup_source_paths()
+m.create_mutants(os.cpu_count() or 2)
+"""
+
+
+def generated_names(root: Path) -> set[str]:
+    """Every mutant name mutmut generates for the tree at ``root``, without running a test:
+    mutmut's own generation step, in a scratch copy so that ``mutants/`` of a real run stays."""
+    with tempfile.TemporaryDirectory(prefix="sscard-mutants-") as scratch:
+        copy = Path(scratch)
+        for part in ("src", "tests", "contracts", "pyproject.toml"):
+            source = root / part
+            if source.is_dir():
+                shutil.copytree(source, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+            elif source.exists():
+                shutil.copy(source, copy / part)
+        env = {k: v for k, v in os.environ.items() if k != "CI"}
+        subprocess.run(
+            [sys.executable, "-c", _GENERATE], cwd=copy, env=env, check=True, capture_output=True
+        )
+        return set(results(copy))
+
+
+def stale_names(root: Path) -> list[str]:
+    """Names in the equivalent list that mutmut no longer generates."""
+    generated = generated_names(root)
+    return sorted(n for n in equivalent_mutants(root) if n not in generated)
+
+
+def check_list() -> int:
+    stale = stale_names(Path.cwd())
+    for name in stale:
+        print(f"listed as equivalent but no longer generated: {name}")
+    print(f"stale={len(stale)}")
+    return 1 if stale else 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--check-list"]:
+        return check_list()
     root = Path.cwd()
     status = results(root)
     if not status:
@@ -88,8 +142,7 @@ def main() -> int:
     print(f"killed={killed} survived={len(survivors)} score={score:.3f}")
     if killed_but_listed:
         print(f"listed as equivalent but killed by a test: {', '.join(killed_but_listed)}")
-        return 1
-    return 0
+    return 1 if killed_but_listed or gone else 0
 
 
 if __name__ == "__main__":

@@ -208,9 +208,21 @@ def run(name: str, root: Path) -> tuple[bool, float, str]:
             text=True,
             check=False,
         )
-        failed = outcome.returncode != 0
-        reason = _reason(outcome.stdout) if failed else ""
-        return failed, time.monotonic() - started, reason
+        return _verdict(name, outcome), time.monotonic() - started, _reason(outcome.stdout)
+
+
+def _verdict(name: str, outcome: subprocess.CompletedProcess[str]) -> bool:
+    """Whether the state machine caught the inversion: pytest's exit 1 (a test failed) only.
+    Any other non-zero exit (2 interrupted, e.g. by a collection error; 3 internal error; 4
+    usage error; 5 no test collected) means the state machine never judged the broken rule, so
+    the run stops there instead of counting it as a catch."""
+    if outcome.returncode in (0, 1):
+        return outcome.returncode == 1
+    raise SystemExit(
+        f"{name}: pytest exited {outcome.returncode} without judging the inversion "
+        f"(a collection or usage error), not a catch:\n"
+        f"{outcome.stdout[-2000:]}{outcome.stderr[-2000:]}"
+    )
 
 
 def main(names: list[str]) -> int:

@@ -337,10 +337,36 @@ def test_a_registry_whose_code_contradicts_its_region_is_refused():
 # ---- the invoice was never claimed before -------------------------------------------------------
 
 
-def test_an_invoice_is_claimed_once_whatever_became_of_the_first_claim(office: CardOffice):
+def _withdrawn(office: CardOffice, claim_id: UUID, rid: str) -> None:
+    office.withdraw_claim(withdraw(claim_id, rid))
+
+
+def _rejected(office: CardOffice, claim_id: UUID, rid: str) -> None:
+    office.reject_claim(reject(claim_id))
+
+
+def _approved(office: CardOffice, claim_id: UUID, rid: str) -> None:
+    office.approve_claim(approve(claim_id))
+
+
+def _paid(office: CardOffice, claim_id: UUID, rid: str) -> None:
+    office.approve_claim(approve(claim_id))
+    office.pay_claim(pay(claim_id, "BANK-0001"))
+
+
+def _pending(office: CardOffice, claim_id: UUID, rid: str) -> None:
+    """The first claim is still waiting for its decision."""
+
+
+@pytest.mark.parametrize(
+    "first_outcome", [_pending, _withdrawn, _rejected, _approved, _paid], ids=lambda f: f.__name__
+)
+def test_an_invoice_is_claimed_once_whatever_became_of_the_first_claim(
+    office: CardOffice, first_outcome: Callable[[CardOffice, UUID, str], None]
+):
     rid = blocked_holder(office)
     first = office.submit_claim(submit(rid, date(2026, 3, 2), invoice="0012345678"))
-    office.withdraw_claim(withdraw(first.originator_id, rid))
+    first_outcome(office, first.originator_id, rid)
     for someone in (rid, blocked_holder(office)):
         reason = refused(
             office,
