@@ -172,6 +172,10 @@ INVERSIONS: dict[str, tuple[str, str]] = {
         "if issued_on > today:",
         "if issued_on >= today:",
     ),
+    "card_issued_in_the_future_accepted": (
+        "if issued_on > today:",
+        "if (issued_on - today).days > 1:",
+    ),
 }
 
 

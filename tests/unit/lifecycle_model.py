@@ -229,6 +229,7 @@ class Issue:
     now: datetime
     role: str = "outlet_clerk"
     request_id: str | None = None
+    issued_on: date = date(2020, 1, 1)  # the date printed on the card
     name = "issue"
 
 
@@ -496,6 +497,11 @@ REFUSALS: dict[str, tuple[Row, ...]] = {
             "holder_already_registered",
             "the holder has a card already",
             lambda m, h, c: h is not None,
+        ),
+        Row(
+            "invalid_command",
+            "a card issued after today, the region's date",
+            lambda m, h, c: c.issued_on > m.regions[c.region_code].business_date(c.now),
         ),
         Row(
             "card_number_in_use",
@@ -798,6 +804,7 @@ def _application_facts(m: World, h: Holder, c: Report | ReplaceDamaged) -> dict[
 EVENT_FACTS: dict[str, Callable[[World, Holder | None, Any], dict[str, Any]]] = {
     "issue": lambda m, h, c: {
         "resident_id": c.resident_id,
+        "issued_on": c.issued_on,
         "region_code": c.region_code,
         "card_number": c.card,
         "card_kind": c.card_kind,

@@ -91,7 +91,7 @@ START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 DECEMBER = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 MAX_HOLDERS = 6
 APPLY, COLLECT = model.APPLY, model.COLLECT
-HOLDER_NAME, AGENT_NAME, ISSUED_ON = "张三", "李四", date(2020, 1, 1)
+HOLDER_NAME, AGENT_NAME = "张三", "李四"
 # Commands whose event reserves a number (a card number, a certificate number) beside it.
 RESERVING = frozenset({"issue", "report", "replace_damaged", "produce"})
 
@@ -169,7 +169,7 @@ def office_command(c: model.Command) -> Command:
                 region_code=c.region_code,
                 card_number=c.card,
                 card_kind=CardKind(c.card_kind),
-                issued_on=ISSUED_ON,
+                issued_on=c.issued_on,
                 request_id=c.request_id,
             )
         case model.PreReport():
@@ -520,7 +520,16 @@ class CardLifecycle(RuleBasedStateMachine):
             c = model.Issue(rid, self.known(rid).born, region, card, kind, outlet, self.clock.now)
             self.run(replace(c, request_id=self.request_id(data)))
             return
-        self.register_in(region, chance(data, 30), born, card, outlet, self.request_id(data))
+        # The card's date: long ago, or on either side of the region's today (refused after it).
+        today = local.business_date(self.clock.now)
+        issued_on = data.draw(
+            st.sampled_from(
+                [date(2020, 1, 1)] * 7 + [today + timedelta(days=d) for d in (-1, 0, 1)]
+            )
+        )
+        self.register_in(
+            region, chance(data, 30), born, card, outlet, self.request_id(data), issued_on
+        )
 
     def register_in(
         self,
@@ -530,11 +539,20 @@ class CardLifecycle(RuleBasedStateMachine):
         card: str,
         outlet: str = OUTLET,
         request_id: str | None = None,
+        issued_on: date = date(2020, 1, 1),
     ) -> None:
         rid = self.new_person(region, born)
         kind = model.MEDICAL_INSURANCE_IC if ic else model.SOCIAL_SECURITY_CARD
         c = model.Issue(
-            rid, born, region, card, kind, outlet, self.clock.now, request_id=request_id
+            rid,
+            born,
+            region,
+            card,
+            kind,
+            outlet,
+            self.clock.now,
+            request_id=request_id,
+            issued_on=issued_on,
         )
         if self.run(c) is not None:
             self.holders.append(rid)
@@ -575,6 +593,8 @@ class CardLifecycle(RuleBasedStateMachine):
         variant = data.draw(st.integers(0, 99))
         if variant >= 90:  # one short
             documents -= {data.draw(st.sampled_from(sorted(documents)))}
+        elif variant >= 85 and model.MOBILITY_PROOF in documents:  # the proof of the grounds
+            documents -= {model.MOBILITY_PROOF}
         elif variant >= 80:  # what another region asks for
             other = self.model.regions[data.draw(st.sampled_from(sorted(self.model.regions)))]
             documents = other.proxy_documents(data.draw(st.sampled_from(model.GROUNDS)))
