@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from typing import NoReturn
 
 import psycopg
@@ -20,7 +22,7 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from cli import audit, cards, claims, holders, operations, views
+from cli import audit, cards, claims, help_texts, holders, operations, views
 from domain.errors import DomainError, InvalidInput
 from domain.values import QUOTE_LIMIT
 from service.bootstrap import DATABASE_ERRORS, InfrastructureError
@@ -83,6 +85,7 @@ def build_parser(
             "Configuration comes from the environment (see README: Configuration)."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"sscard {_version()}")
     parser.add_argument("--json", action="store_true", help="print recorded events as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -97,7 +100,15 @@ def build_parser(
         group = commands.add_parser(name, help=help_text, description=help_text)
         if load_all_tools or name == wanted:
             importlib.import_module(module).add_actions(group)
+    help_texts.document(parser)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("sscard")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def _first_command(argv: Sequence[str] | None) -> str | None:
@@ -115,6 +126,18 @@ def one_line(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _run(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`sscard ... | head`): stop quietly, as other Unix tools do, and
+        # point stdout at /dev/null so that the interpreter's last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # ended by SIGPIPE, as the shell reports it
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -146,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except INFRASTRUCTURE_ERRORS as exc:
         print(f"sscard: infrastructure error: {one_line(exc)}", file=sys.stderr)
         return EXIT_INFRASTRUCTURE
+    except BrokenPipeError:
+        raise  # not the store's trouble: the reader of stdout went away (main)
     except (
         EventSourcingError,
         OSError,
