@@ -78,7 +78,13 @@ def claim_summary(
     """Everything a claims officer needs to see about one claim, oldest step first."""
     window = claim.window
     window_end = f"to {local(window.ended_at, zone)}" if window.ended_at else "(open at filing)"
-    hospital_name = f" {hospital.name}" if hospital else " (no longer in the registry)"
+    hospital_name = (
+        f" {hospital.name}"
+        if hospital
+        else ""
+        if claim.hospital_code == ERASED
+        else " (no longer in the registry)"
+    )
     bill = claim.bill
     amounts = (
         f"total {yuan(bill.total_fen)}, within policy scope {yuan(bill.in_scope_fen)}, "

@@ -40,6 +40,7 @@ from domain.claims.events import (
     ReimbursementClaimApproved,
     RejectionReason,
 )
+from domain.erasure import ERASED
 from domain.errors import DomainError, InvalidInput
 from domain.event import Actor, Channel, Role
 from domain.identifiers import mask_resident_id
@@ -346,7 +347,10 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
         claim = office.claim(args.claim)
         holder = mask_resident_id(office.holder_by_id(claim.holder_id).resident_id)
         zone = office.policies.policy_for(claim.region_code).zone
-        hospital = office.hospitals.find(claim.hospital_code)
+        # An erased holder's medical details read as erased: no hospital to look up.
+        hospital = (
+            None if claim.hospital_code == ERASED else office.hospitals.find(claim.hospital_code)
+        )
     if args.json:
         print(json.dumps(claim_json(claim, holder, zone), ensure_ascii=False))
         return 0

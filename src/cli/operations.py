@@ -13,9 +13,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from cli.output import event_data, event_line, local
+from cli.output import BEIJING, event_data, event_line, local
 from domain.errors import InvalidInput
 from domain.values import check_not_future, parse_instant
 from relay.contracts import export_contracts
@@ -158,9 +157,6 @@ def _relay_status(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
 
-BEIJING = ZoneInfo("Asia/Shanghai")
-
-
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     report = status(settings)
     with build(settings) as backoffice:
@@ -199,7 +195,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 def _tick(args: argparse.Namespace, settings: Settings) -> int:
     if args.at is not None:
         # Lapsing "as of" a future instant would unblock cards reported lost today.
-        check_not_future(args.at, datetime.now(UTC), "--at")
+        check_not_future(args.at, datetime.now(UTC), BEIJING, "--at")
     with build(settings) as backoffice:
         scheduler = LapseScheduler(backoffice)
         report = scheduler.tick(args.at)

@@ -8,7 +8,7 @@ Times are shown in the holder's region's time zone with their offset (``2026-09-
 from __future__ import annotations
 
 import json
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -69,10 +69,7 @@ def describe(event: DomainEvent, zone: tzinfo = BEIJING, unmasked: bool = False)
                 "settlement resumed"
             )
         case LossPreReportLapsed():
-            return (
-                f"pre-report of card {event.card_number} lapsed at its deadline "
-                f"{local(event.deadline, zone)}: card {event.result.value}"
-            )
+            return _lapse(event, zone)
         case ProxyAuthorized():
             scope = ",".join(sorted(s.value for s in event.scope))
             return (
@@ -115,6 +112,25 @@ def describe(event: DomainEvent, zone: tzinfo = BEIJING, unmasked: bool = False)
                 "destroyed; the record is closed"
             )
     return type(event).__name__
+
+
+# A lapse handled this long after its deadline says so: settlement stayed suspended until then.
+_LAPSE_LATE = timedelta(minutes=1)
+
+
+def _lapse(event: LossPreReportLapsed, zone: tzinfo) -> str:
+    """A lapse is dated when the system handled it; after downtime that is later than the
+    deadline, and the card stayed blocked meanwhile (its suspension window runs to then)."""
+    deadline = local(event.deadline, zone)
+    if event.occurred_at - event.deadline <= _LAPSE_LATE:
+        return f"pre-report of card {event.card_number} lapsed at its deadline {deadline}: " + (
+            f"card {event.result.value}"
+        )
+    return (
+        f"pre-report of card {event.card_number} lapsed: its deadline was {deadline}, handled "
+        f"late at {local(event.occurred_at, zone)} (settlement stayed suspended until then): "
+        f"card {event.result.value}"
+    )
 
 
 def event_line(event: DomainEvent, zone: tzinfo = BEIJING, unmasked: bool = False) -> str:

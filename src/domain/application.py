@@ -27,7 +27,7 @@ from domain.cardholder.commands import (
     ReplaceDamagedCard,
     ReportLossFormally,
 )
-from domain.cardholder.errors import HolderNotFound, NoOpenApplication
+from domain.cardholder.errors import CertificateMismatch, HolderNotFound, NoOpenApplication
 from domain.cardholder.events import (
     CardActivated,
     CardCollected,
@@ -171,12 +171,37 @@ class CardOffice(ClaimUseCases, WritePath):
             raise NoOpenApplication(
                 f"no replacement application carries certificate {command.certificate_number}"
             )
-        return self._write(
-            command,
-            holder_id,
-            lambda holder, ctx: decisions.record_production(require_holder(holder), command, ctx),
-            at=command.produced_at,
-        )
+        try:
+            return self._write(
+                command,
+                holder_id,
+                lambda holder, ctx: decisions.record_production(
+                    require_holder(holder), command, ctx
+                ),
+                at=command.produced_at,
+            )
+        except (NoOpenApplication, CertificateMismatch):
+            # The holder's case moved on since (collected and activated, or a newer case).
+            earlier = self._production_recorded(holder_id, command)
+            if earlier is None:
+                raise
+            return Outcome(earlier, "already_recorded")
+
+    def _production_recorded(
+        self, holder_id: UUID, command: RecordProduction
+    ) -> CardProduced | None:
+        """The production this command reports, if it was recorded before: a batch row sent
+        again is answered "already recorded" whatever became of the card since (collected,
+        activated, even replaced again), so re-sending a batch stays safe."""
+        number = command.new_card_number.strip().upper()
+        for event in self.events.get(holder_id):
+            if (
+                isinstance(event, CardProduced)
+                and event.certificate_number == command.certificate_number
+                and event.new_card_number == number
+            ):
+                return event
+        return None
 
     def record_collection(self, command: RecordCollection) -> CardCollected:
         return _event(self._run(command, decisions.record_collection), CardCollected)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -90,11 +90,18 @@ def parse_instant(text: str, what: str = "instant") -> datetime:
     return utc
 
 
-def check_not_future(at: datetime, now: datetime, what: str = "instant") -> datetime:
-    """Nobody may date an event in the future (beyond the small clock-skew allowance)."""
+def local_instant(at: datetime, zone: tzinfo) -> str:
+    """An instant as people read it in messages: the region's local time with its offset."""
+    return at.astimezone(zone).isoformat(sep=" ", timespec="seconds")
+
+
+def check_not_future(at: datetime, now: datetime, zone: tzinfo, what: str = "instant") -> datetime:
+    """Nobody may date an event in the future (beyond the small clock-skew allowance). The
+    refusal speaks the region's local time (``zone``): the store's UTC is not what people typed."""
     if at > now + CLOCK_SKEW:
         raise InvalidInput(
-            f"{what} {at.isoformat()} is in the future (the clock says {now.isoformat()})"
+            f"{what} {local_instant(at, zone)} is in the future "
+            f"(the clock says {local_instant(now, zone)})"
         )
     return at
 

@@ -12,7 +12,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Generic, Literal, TypeVar
 from uuid import UUID
 
@@ -42,7 +42,7 @@ from domain.references import (
 )
 from domain.region_policy import RegionPolicies
 from domain.requests import RequestLedger, RequestRecorded, record_request
-from domain.values import check_not_future
+from domain.values import check_not_future, local_instant
 from domain.working_days import WorkingCalendar
 
 E = TypeVar("E", bound=DomainEvent)
@@ -137,11 +137,11 @@ class WritePath(RequestLedger):
             holder = self._load(holder_id)
             if holder is None and region_code is None:
                 raise HolderNotFound("no cardholder with that resident ID number is registered")
+            ctx = self._context(region_code or require_holder(holder).region_code, holder, at)
             if holder is not None and command is not None and not isinstance(command, EraseHolder):
                 # System acts (a pre-report lapsing at its deadline) still run: they change
                 # the card, not the person, and keep the card's state true to policy.
-                rules.not_erased(holder)
-            ctx = self._context(region_code or require_holder(holder).region_code, holder, at)
+                rules.not_erased(holder, ctx.policy.zone)
             try:
                 event = decide(holder, ctx)
             except RuleViolation:
@@ -214,16 +214,17 @@ class WritePath(RequestLedger):
     def _context(
         self, region_code: str, holder: Cardholder | None, at: datetime | None
     ) -> decisions.Context:
+        policy = self.policies.policy_for(region_code)
         return decisions.Context(
-            now=self._event_time(holder, at),
-            policy=self.policies.policy_for(region_code),
+            now=self._event_time(holder, at, policy.zone),
+            policy=policy,
             outlets=self.outlets,
             calendar=self.calendar,
             new_event_id=uuid.uuid4,
             new_certificate_number=self._certificate_numbers,
         )
 
-    def _event_time(self, holder: Cardholder | None, at: datetime | None) -> datetime:
+    def _event_time(self, holder: Cardholder | None, at: datetime | None, zone: tzinfo) -> datetime:
         """When the new event is dated. An instant given by hand (a tick ``--at``, a batch's
         production time) is refused in the future or before the holder's previous event; the
         office's own clock, if it steps back (NTP), is held at the previous event instead: the
@@ -235,11 +236,11 @@ class WritePath(RequestLedger):
         previous = holder.updated_at if holder is not None else None
         if at is None:
             return max(clock, previous) if previous is not None else clock
-        at = check_not_future(at.astimezone(UTC), clock)
+        at = check_not_future(at.astimezone(UTC), clock, zone)
         if previous is not None and at < previous:
             raise InvalidInput(
-                f"{at.isoformat()} is before the holder's previous event "
-                f"({previous.isoformat()}); events are recorded in order"
+                f"{local_instant(at, zone)} is before the holder's previous event "
+                f"({local_instant(previous, zone)}); events are recorded in order"
             )
         return at
 

@@ -281,3 +281,14 @@ def test_every_claims_command_takes_a_request_id_and_a_retry_prints_the_first_re
     assert "pay-1" in line
     for action in ("reject", "withdraw"):
         assert "--request-id" in cli.ok("claims", action, "--help")
+
+
+def test_an_erased_holders_claim_is_shown_with_its_medical_details_erased(cli: Cli):
+    rid = blocked_holder(cli)
+    claim = submit(cli, rid, "0077001122")
+    cli.ok("holder", "erase", "--resident-id", rid, "--staff", "auditor-01")
+    shown = cli.ok("claims", "show", "--claim", claim)
+    assert "[erased]" in shown
+    assert HOSPITAL not in shown
+    data = json.loads(cli.ok("--json", "claims", "show", "--claim", claim))
+    assert data["hospital_code"] == "[erased]"

@@ -60,6 +60,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 REPEATED = "(the first result again)"
 NOTHING = "(nothing to record)"
+# A production sent again after its case moved on: the first CardProduced is the answer.
+PRODUCED_BEFORE = "(the production recorded before)"
 
 DOOR, DECISION, SAVE = "door", "decision", "save"
 # Refusals that say the command itself is wrong (bad input, not found): never a repeat.
@@ -540,10 +542,14 @@ REFUSALS: dict[str, tuple[Row, ...]] = {
         WRONG_ROLE,
         Row(
             "formal_report_irreversible",
-            "a replacement is under way (the card is formally lost or surrendered)",
-            lambda m, h, c: h.case is not None,
+            "the card was formally reported lost",
+            lambda m, h, c: h.case is not None and h.case.kind == LOSS,
         ),
-        Row("no_open_pre_report", "nothing to cancel", lambda m, h, c: h.pre_report is None),
+        Row(
+            "no_open_pre_report",
+            "nothing to cancel (a damaged card surrendered was never reported lost)",
+            lambda m, h, c: h.pre_report is None,
+        ),
     ),
     "authorize": (
         *AT_THE_DOOR,
@@ -607,6 +613,14 @@ REFUSALS: dict[str, tuple[Row, ...]] = {
         *REQUEST_ROWS,
         *TIME_ROWS,
         WRONG_ROLE,
+        Row(
+            PRODUCED_BEFORE,
+            "a production recorded before, sent again after the case moved on",
+            lambda m, h, c: (
+                (c.certificate, c.new_card) in m.productions
+                and (h.case is None or h.case.certificate != c.certificate)
+            ),
+        ),
         Row(
             "no_open_application",
             "the holder's replacement is over",
@@ -901,6 +915,8 @@ class LifecycleModel:
     holders: dict[str, Holder] = field(default_factory=dict)
     card_owner: dict[str, str] = field(default_factory=dict)
     certificate_owner: dict[str, str] = field(default_factory=dict)
+    # (certificate, new card) -> the CardProduced event that recorded them (holder, version)
+    productions: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
     # request id -> (the content it was recorded with, the event it recorded)
     requests: dict[str, tuple[tuple[Any, ...], tuple[str, int]]] = field(default_factory=dict)
 
@@ -944,6 +960,10 @@ class LifecycleModel:
                 return Expectation(None, row.why, "repeated", self.requests[c.request_id][1])
             if row.code == NOTHING:
                 return Expectation(None, row.why, "already_recorded")
+            if row.code == PRODUCED_BEFORE:
+                assert isinstance(c, Produce)
+                produced = self.productions[(c.certificate, c.new_card)]
+                return Expectation(None, row.why, "already_recorded", produced)
             if row.stage == DECISION and row.code not in NOT_RULES and self._repeat(h, c):
                 return self._already(h, f"refused ({row.code}) but a repeat of the latest fact")
             return Expectation(row.code, row.why)
@@ -985,6 +1005,8 @@ class LifecycleModel:
             self.certificate_owner[after.case.certificate] = after.resident_id
         if c.request_id is not None:
             self.requests[c.request_id] = (content(c), (after.resident_id, version))
+        if isinstance(c, Produce):
+            self.productions[(c.certificate, c.new_card)] = (after.resident_id, version)
         return after
 
     def due(self, at: datetime) -> set[tuple[str, int]]:

@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cli.output import event_line, holder_summary
-from domain.errors import InvalidInput
+from domain.errors import DomainError, InvalidInput
 from domain.region_policy import RegionPolicies
 from domain.values import parse_instant
+from samples.stories import erase
 from tests.support import Clock, issue, memory_office, pre_report, report, resident_id
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -121,3 +122,53 @@ def test_a_clock_that_steps_back_dates_the_event_at_its_predecessor():
 def test_instants_out_of_range_or_without_offset_are_bad_input(text: str):
     with pytest.raises(InvalidInput):
         parse_instant(text)
+
+
+def test_refusals_date_what_happened_on_the_local_date():
+    # 23:45 UTC on the 27th is 07:45 on the 28th in Beijing: the date people lived it on.
+    clock = Clock(datetime(2026, 9, 27, 23, 45, tzinfo=UTC))
+    office = memory_office(clock)
+    holder = resident_id()
+    office.issue_card(issue(holder))
+    office.report_loss_formally(report(holder))
+    with pytest.raises(DomainError) as refused:
+        office.pre_report_loss(pre_report(holder))
+    assert "formally reported lost on 2026-09-28" in str(refused.value)
+    office.erase_holder(erase(holder))
+    with pytest.raises(DomainError) as refused:
+        office.pre_report_loss(pre_report(holder))
+    assert "erased on 2026-09-28" in str(refused.value)
+
+
+def test_an_instant_in_the_future_is_refused_in_local_time():
+    clock = Clock(datetime(2026, 12, 4, 0, 30, tzinfo=UTC))  # 08:30 in Beijing
+    office = memory_office(clock)
+    holder = resident_id()
+    office.issue_card(issue(holder))
+    office.pre_report_loss(pre_report(holder))
+    row_time = parse_instant("2026-12-04T09:00:00+08:00")
+    with pytest.raises(InvalidInput) as refused:
+        office.lapse_pre_report(office.holder(holder).id, 2, row_time)
+    assert str(refused.value).startswith("instant 2026-12-04 09:00:00+08:00 is in the future")
+
+
+def test_a_lapse_handled_late_says_so_and_until_when_the_card_stayed_blocked():
+    clock = Clock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
+    office = memory_office(clock)
+    holder = resident_id()
+    office.issue_card(issue(holder))
+    pre = office.pre_report_loss(pre_report(holder))
+    clock.now = pre.lapses_at
+    on_time = office.lapse_pre_report(pre.originator_id, pre.originator_version)
+    assert on_time is not None
+    assert "lapsed at its deadline" in event_line(on_time, BEIJING)
+
+    other = resident_id()
+    office.issue_card(issue(other))
+    pre = office.pre_report_loss(pre_report(other))
+    clock.now = pre.lapses_at + timedelta(hours=5)  # the back office was down at the deadline
+    late = office.lapse_pre_report(pre.originator_id, pre.originator_version)
+    assert late is not None
+    line = event_line(late, BEIJING)
+    assert "lapsed at its deadline" not in line
+    assert f"handled late at {late.occurred_at.astimezone(BEIJING):%Y-%m-%d %H:%M}" in line

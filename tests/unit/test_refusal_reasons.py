@@ -331,6 +331,11 @@ def a_loss_report_while_a_damaged_card_is_exchanged(c: Counter) -> str:
     return _reason(c, lambda: c.office.report_loss_formally(report(c.holder)))
 
 
+def a_cancel_after_a_damaged_card_was_exchanged(c: Counter) -> str:
+    c.office.replace_damaged_card(replace_damaged(c.holder))
+    return _reason(c, lambda: c.office.cancel_pre_report(cancel(c.holder)))
+
+
 def a_damaged_card_already_pre_reported_lost(c: Counter) -> str:
     c.office.pre_report_loss(pre_report(c.holder))
     return _reason(c, lambda: c.office.replace_damaged_card(replace_damaged(c.holder)))
@@ -387,8 +392,13 @@ REASONS: list[tuple[Callable[[Counter], str], str]] = [
     ),
     (
         cancel_after_the_formal_report,
-        "card R00000001 has been formally reported lost; a formal report is irreversible and "
-        "cannot be cancelled",
+        "card R00000001 was formally reported lost on 2026-03-02; a formal report is "
+        "irreversible and cannot be cancelled",
+    ),
+    (
+        a_cancel_after_a_damaged_card_was_exchanged,
+        "card R00000001 was surrendered as damaged on 2026-03-02, never reported lost: there is "
+        "no loss pre-report to cancel",
     ),
     (cancel_without_a_pre_report, "card R00000001 has no open loss pre-report to cancel"),
     (the_holder_as_their_own_agent, "the agent must be someone other than the cardholder"),
@@ -533,13 +543,13 @@ REASONS: list[tuple[Callable[[Counter], str], str]] = [
     ),
     (
         a_lapse_dated_in_the_future,
-        "instant 2026-03-02T01:05:01+00:00 is in the future (the clock says "
-        "2026-03-02T01:00:00+00:00)",
+        "instant 2026-03-02 09:05:01+08:00 is in the future (the clock says "
+        "2026-03-02 09:00:00+08:00)",
     ),
     (
         a_lapse_dated_before_the_previous_event,
-        "2026-03-02T01:00:00+00:00 is before the holder's previous event "
-        "(2026-03-02T02:00:00+00:00); events are recorded in order",
+        "2026-03-02 09:00:00+08:00 is before the holder's previous event "
+        "(2026-03-02 10:00:00+08:00); events are recorded in order",
     ),
     (a_card_issued_tomorrow, "a card cannot be issued in the future (2026-03-03 > 2026-03-02)"),
 ]

@@ -88,7 +88,7 @@ def issue_card(
 ) -> CardIssued:
     check_authority(command)
     issued_on = command.issued_on or ctx.today
-    rules.can_register(holder, issued_on, ctx.today)
+    rules.can_register(holder, issued_on, ctx.today, ctx.policy.zone)
     return CardIssued(
         originator_id=holder_id,
         originator_version=1,
@@ -108,7 +108,7 @@ def issue_card(
 
 def pre_report_loss(holder: Cardholder, command: PreReportLoss, ctx: Context) -> LossPreReported:
     check_authority(command)
-    card = rules.can_pre_report(holder)
+    card = rules.can_pre_report(holder, ctx.policy.zone)
     return _next(
         LossPreReported,
         holder,
@@ -127,7 +127,7 @@ def cancel_pre_report(
     holder: Cardholder, command: CancelPreReport, ctx: Context
 ) -> LossPreReportCancelled:
     check_authority(command)
-    pre_report = rules.can_cancel_pre_report(holder)
+    pre_report = rules.can_cancel_pre_report(holder, ctx.policy.zone)
     return _next(
         LossPreReportCancelled,
         holder,
@@ -193,7 +193,11 @@ def report_loss_formally(
 ) -> LossFormallyReported:
     check_authority(command)
     card = rules.can_report_formally(
-        holder, command.applicant, command.agent_resident_id, command.identity_documents
+        holder,
+        command.applicant,
+        command.agent_resident_id,
+        command.identity_documents,
+        ctx.policy.zone,
     )
     converting = rules.check_photo(card, command.photo_provided)
     due = ctx.production_due(command.collection_outlet)
@@ -223,7 +227,11 @@ def replace_damaged_card(
 ) -> DamagedCardReplacementApplied:
     check_authority(command)
     card = rules.can_replace_damaged(
-        holder, command.applicant, command.agent_resident_id, command.identity_documents
+        holder,
+        command.applicant,
+        command.agent_resident_id,
+        command.identity_documents,
+        ctx.policy.zone,
     )
     converting = rules.check_photo(card, command.photo_provided)
     due = ctx.production_due(command.collection_outlet)

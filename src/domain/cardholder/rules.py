@@ -6,7 +6,7 @@ A rule either returns what the decision needs or raises the typed error that say
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 
 from domain.cardholder.errors import (
     AgentNotAuthorized,
@@ -62,27 +62,33 @@ _COUNTER_IDENTITY = frozenset(
 )
 
 
-def _case_under_way(case: ReplacementCase) -> ReplacementCaseOpen:
+def _how_replaced(case: ReplacementCase, zone: tzinfo) -> str:
+    """How the old card left: reported lost or surrendered as damaged, on the region's date."""
     how = "formally reported lost" if case.kind is CaseKind.LOSS else "surrendered as damaged"
+    return f"card {case.old_card_number} was {how} on {case.applied_at.astimezone(zone):%Y-%m-%d}"
+
+
+def _case_under_way(case: ReplacementCase, zone: tzinfo) -> ReplacementCaseOpen:
     return ReplacementCaseOpen(
-        f"card {case.old_card_number} was {how} on {case.applied_at:%Y-%m-%d} and its "
-        f"replacement (certificate {case.certificate_number}) is under way"
+        f"{_how_replaced(case, zone)} and its replacement (certificate "
+        f"{case.certificate_number}) is under way"
     )
 
 
-def not_erased(holder: Cardholder) -> None:
+def not_erased(holder: Cardholder, zone: tzinfo) -> None:
     """An erased holder's record is closed: it stays auditable, but records nothing more."""
     if holder.erased_at is not None:
         raise HolderDataErased(
-            f"the holder's personal data was erased on {holder.erased_at:%Y-%m-%d}; "
+            f"the holder's personal data was erased on "
+            f"{holder.erased_at.astimezone(zone):%Y-%m-%d}; "
             "their record is closed and accepts no further commands"
         )
 
 
-def can_register(holder: Cardholder | None, issued_on: date, today: date) -> None:
+def can_register(holder: Cardholder | None, issued_on: date, today: date, zone: tzinfo) -> None:
     """A holder is registered once, with a card issued no later than today."""
     if holder is not None:
-        not_erased(holder)
+        not_erased(holder, zone)
         raise HolderAlreadyRegistered(
             f"cardholder {mask_resident_id(holder.resident_id)} is already registered"
         )
@@ -90,10 +96,10 @@ def can_register(holder: Cardholder | None, issued_on: date, today: date) -> Non
         raise InvalidCommand(f"a card cannot be issued in the future ({issued_on} > {today})")
 
 
-def can_pre_report(holder: Cardholder) -> Card:
+def can_pre_report(holder: Cardholder, zone: tzinfo) -> Card:
     """A pre-report needs an active card whose settlement is not already suspended."""
     if holder.case is not None:
-        raise _case_under_way(holder.case)
+        raise _case_under_way(holder.case, zone)
     if holder.card.status is CardStatus.TEMPORARILY_LOST:
         raise CardAlreadySuspended(
             f"card {holder.card.number} is already pre-reported lost; settlement is suspended"
@@ -106,12 +112,17 @@ def can_pre_report(holder: Cardholder) -> Card:
     return holder.card
 
 
-def can_cancel_pre_report(holder: Cardholder) -> PreReport:
+def can_cancel_pre_report(holder: Cardholder, zone: tzinfo) -> PreReport:
     """Cancelling (解挂) needs an open pre-report that has not been made formal."""
-    if holder.case is not None:
+    case = holder.case
+    if case is not None and case.kind is CaseKind.LOSS:
         raise FormalReportIrreversible(
-            f"card {holder.case.old_card_number} has been formally reported lost; "
-            "a formal report is irreversible and cannot be cancelled"
+            f"{_how_replaced(case, zone)}; a formal report is irreversible and cannot be cancelled"
+        )
+    if case is not None:
+        raise NoOpenPreReport(
+            f"{_how_replaced(case, zone)}, never reported lost: there is no loss pre-report "
+            "to cancel"
         )
     if holder.pre_report is None:
         raise NoOpenPreReport(f"card {holder.card.number} has no open loss pre-report to cancel")
@@ -187,10 +198,11 @@ def can_report_formally(
     applicant: Applicant,
     agent_resident_id: str | None,
     identity_documents: Collection[ProxyDocument],
+    zone: tzinfo,
 ) -> Card:
     """A formal report needs no open case, a replaceable card and a passed identity check."""
     if holder.case is not None:
-        raise _case_under_way(holder.case)
+        raise _case_under_way(holder.case, zone)
     if holder.card.status not in _REPLACEABLE:
         raise CardNotActive(
             f"card {holder.card.number} is {holder.card.status.value} and cannot be replaced"
@@ -220,11 +232,12 @@ def can_replace_damaged(
     applicant: Applicant,
     agent_resident_id: str | None,
     identity_documents: Collection[ProxyDocument],
+    zone: tzinfo,
 ) -> Card:
     """A damaged card is exchanged when it is the holder's active card, no case is open, and the
     identity check passes. A card pre-reported lost takes the loss path (a formal report)."""
     if holder.case is not None:
-        raise _case_under_way(holder.case)
+        raise _case_under_way(holder.case, zone)
     if holder.card.status is not CardStatus.NORMAL:
         raise CardNotActive(
             f"card {holder.card.number} is {holder.card.status.value}; only an active card is "

@@ -82,7 +82,7 @@ def submit_claim(
 ) -> tuple[ReimbursementClaimSubmitted, InvoiceNumberReserved]:
     """The claim's first event and the invoice's reservation, to be saved together."""
     check_claim_authority(command)
-    not_erased(holder)
+    not_erased(holder, ctx.policy.zone)
     policy = rules.reimbursement_policy_of(ctx.policy)
     rules.required_documents_present(command.documents)
     hospital = rules.hospital_is_designated(hospitals, command.hospital_code)
