@@ -18,7 +18,7 @@ import pytest
 from domain.application import CardOffice
 from domain.cardholder.errors import CardAlreadySuspended, ReplacementCaseOpen
 from domain.cardholder.events import ProxyScope
-from domain.requests import RequestIdReused, RequestRecorded, fingerprint
+from domain.requests import RequestIdReused, RequestRecorded, content_digest
 from relay.topics import Topics
 from relay.wire import PUBLISHED_EVENTS, messages_for
 from tests.support import (
@@ -192,7 +192,7 @@ def test_the_fingerprint_is_the_same_in_every_process():
     """Sets inside a command must not make a retry from another process look different."""
     program = (
         "from tests.support import authorize;"
-        "print(__import__('domain.requests').requests.fingerprint("
+        "print(__import__('domain.requests').requests.content_digest("
         "authorize('11010519491231002X', '110108197911020154')))"
     )
     prints = set()
@@ -202,4 +202,4 @@ def test_the_fingerprint_is_the_same_in_every_process():
             [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True
         )
         prints.add(out.stdout.strip())
-    assert prints == {fingerprint(authorize("11010519491231002X", "110108197911020154"))}
+    assert prints == {content_digest(authorize("11010519491231002X", "110108197911020154"))}
