@@ -72,8 +72,15 @@ class KeyTable(Protocol):
     def rewrite(self, records: Sequence[RawRecord]) -> None:
         """Replace the state bytes of these records, in one transaction (``db migrate``)."""
 
+    def move(self, old_stream: UUID, records: Sequence[RawRecord]) -> None:
+        """Move a stream's records to the records' stream id, with their new state bytes, in
+        one transaction, keeping their place in the log (``db migrate``)."""
+
     def purge(self) -> None:
         """Best effort to remove old bytes from disk after rewriting or erasing."""
+
+    def compact(self) -> None:
+        """Rewrite the store's files so that no old record's bytes stay in free space."""
 
     def close(self) -> None: ...
 
@@ -128,7 +135,13 @@ class MemoryKeyTable:
     def rewrite(self, records: Sequence[RawRecord]) -> None:
         raise NotImplementedError("the in-memory store is not migrated")
 
+    def move(self, old_stream: UUID, records: Sequence[RawRecord]) -> None:
+        raise NotImplementedError("the in-memory store is not migrated")
+
     def purge(self) -> None:
+        return None
+
+    def compact(self) -> None:
         return None
 
     def close(self) -> None:
@@ -235,7 +248,8 @@ class SQLiteKeyTable:
         with self._lock:
             self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
-    def vacuum(self) -> None:
+    def compact(self) -> None:
+        """VACUUM (every page rewritten, free ones dropped) and an emptied WAL."""
         with self._lock:
             self._connection().execute("VACUUM")
         self.purge()
@@ -279,6 +293,21 @@ class SQLiteKeyTable:
                     f"UPDATE {self.EVENTS} SET state = ? WHERE originator_id = ? "
                     "AND originator_version = ?",
                     [(r.state, r.stream_id.hex, r.version) for r in records],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def move(self, old_stream: UUID, records: Sequence[RawRecord]) -> None:
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    f"UPDATE {self.EVENTS} SET originator_id = ?, state = ? "
+                    "WHERE originator_id = ? AND originator_version = ?",
+                    [(r.stream_id.hex, r.state, old_stream.hex, r.version) for r in records],
                 )
                 conn.execute("COMMIT")
             except BaseException:
@@ -438,6 +467,24 @@ class PostgresKeyTable:
                     ).format(self._events_table()),
                     [(r.state, r.stream_id, r.version) for r in records],
                 )
+
+    def move(self, old_stream: UUID, records: Sequence[RawRecord]) -> None:
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.executemany(
+                    sql.SQL(
+                        "UPDATE {} SET originator_id = %s, state = %s WHERE originator_id = %s "
+                        "AND originator_version = %s"
+                    ).format(self._events_table()),
+                    [(r.stream_id, r.state, old_stream, r.version) for r in records],
+                )
+
+    def compact(self) -> None:
+        """VACUUM FULL: the tables are written afresh and their old files dropped (the old
+        bytes may stay in the file system's free blocks, the WAL and backups: see README)."""
+        for table in (self._events_table(), self._keys()):
+            self._run(sql.SQL("VACUUM FULL {}").format(table))
 
     def close(self) -> None:
         with self._lock:

@@ -20,19 +20,31 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
+from eventsourcing.persistence import StoredEvent
 from pydantic import BaseModel
 
+from domain.cardholder.commands import HolderCommand
+from domain.claims.commands import SubmitClaim
+from domain.claims.events import InvoiceNumberReserved
+from domain.claims.streams import invoice_stream_id, plain_invoice_stream_id
 from domain.hospitals import HospitalRegistry
 from domain.identifiers import compose_resident_id
+from domain.requests import RequestIdReused, content_digest, request_stream_id
 from samples.claims import BEIJING_HOSPITAL, approve, submit
 from samples.stories import erase
-from service.bootstrap import BackOffice, build
+from service.audit import verify_chain
+from service.bootstrap import BackOffice, build, mapper_of
 from service.erasure import erase_holder
+from service.keystore import RawRecord
+from service.migrate import migrate
+from service.settings import Settings
 from tests.conftest import make_settings
+from tests.integration.test_upgrade import FACTS, FIXTURES
 from tests.support import (
     AGENT_DOCS,
     Clock,
@@ -157,6 +169,8 @@ def attack(
 
 REGIONS = ("110105", "110108")
 BIRTHS = (date(1952, 7, 14), date(1980, 5, 17), date(1990, 2, 28))
+# Named in a proxy's fingerprint with their name: a second unknown this attack does not try.
+ID_OF_THE_AGENT = compose_resident_id(REGIONS[0], BIRTHS[1], 2)
 
 
 def _space_births() -> list[date]:
@@ -178,7 +192,7 @@ def a_history(backoffice: BackOffice, clock: Clock) -> History:
     holder erased; every command with a request id."""
     office = backoffice.office
     erased = compose_resident_id(REGIONS[0], BIRTHS[0], 381)
-    agent = compose_resident_id(REGIONS[0], BIRTHS[1], 2)
+    agent = ID_OF_THE_AGENT
     other = compose_resident_id(REGIONS[1], BIRTHS[2], 777)
     commands: dict[str, BaseModel] = {}
 
@@ -223,3 +237,134 @@ def test_the_store_file_gives_no_id_number_back(tmp_path: Path):
     assert found.targets >= len(history.commands)
     assert found.resident_ids == set()
     assert found.invoices == set()
+
+
+# ---- stores in the old, unkeyed form, and their migration ---------------------------------
+
+
+def to_old_form(backoffice: BackOffice, history: History) -> set[bytes]:
+    """Write the history's request records and invoice reservations as the release before keyed
+    digests did (RequestRecorded version 2 with the plain digest; InvoiceNumberReserved version
+    1 on the plain uuid5 stream, its fields sealed for that id). Returns the old digests (as
+    they appear in the file: fingerprints in hex, stream ids as SQLite keeps them)."""
+    table = backoffice.personal_data.table
+    mapper = mapper_of(backoffice)
+    keys = backoffice.office.digest_keys
+    old: set[bytes] = set()
+    for request_id, command in history.commands.items():
+        record = table.record(request_stream_id(request_id), 1)
+        assert record is not None
+        state = orjson.loads(record.state)
+        state["fingerprint"] = content_digest(command)
+        state["schema_version"] = 2
+        del state["fingerprint_form"]
+        table.rewrite([RawRecord(0, record.stream_id, 1, record.topic, orjson.dumps(state))])
+        old.add(state["fingerprint"].encode())
+    for hospital, number in history.invoices:
+        keyed = invoice_stream_id(hospital, number, keys.invoice_streams)
+        plain = plain_invoice_stream_id(hospital, number)
+        record = table.record(keyed, 1)
+        assert record is not None
+        stored = StoredEvent(
+            originator_id=keyed, originator_version=1, topic=record.topic, state=record.state
+        )
+        state, erased = mapper.opened_state(InvoiceNumberReserved, stored)
+        assert not erased
+        mapper.seal(InvoiceNumberReserved, state, plain, 1)
+        state["schema_version"] = 1
+        state["_chain"] = ""
+        table.move(keyed, [RawRecord(0, plain, 1, record.topic, orjson.dumps(state))])
+        old.add(plain.hex.encode())
+    return old
+
+
+def _file_bytes(settings: Settings) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(settings.data_dir.glob("sscard.sqlite*")))
+
+
+def _retries_are_answered(backoffice: BackOffice, history: History) -> None:
+    """Every request id still answers its first result, and refuses other content."""
+    office = backoffice.office
+    before = office.recorder.max_notification_id()
+    for request_id, command in history.commands.items():
+        if isinstance(command, SubmitClaim):
+            assert office.submit_claim(command).invoice_number == command.invoice_number
+            other: BaseModel = command.model_copy(update={"invoice_number": "INV-09999999"})
+            with pytest.raises(RequestIdReused):
+                office.submit_claim(cast(SubmitClaim, other))
+        elif isinstance(command, HolderCommand) and command.resident_id != history.erased:
+            assert office.execute(command).status == "repeated", request_id
+    assert office.recorder.max_notification_id() == before
+
+
+def test_a_store_in_the_old_form_gives_ids_back_until_it_is_migrated(tmp_path: Path):
+    settings = make_settings(tmp_path)
+    clock = Clock()
+    with build(settings, clock=clock) as backoffice:
+        history = a_history(backoffice, clock)
+        old = to_old_form(backoffice, history)
+    store = settings.sqlite_path
+    found = _attack(store)
+    print("\nattack on the old form:", found.line())
+    assert found.resident_ids == history.resident_ids - {ID_OF_THE_AGENT}
+    assert history.erased in found.resident_ids  # erasure did not hide it
+    assert found.invoices == history.invoices
+
+    with build(settings, clock=clock) as backoffice:
+        _retries_are_answered(backoffice, history)  # old records compare as they are
+        report = migrate(backoffice)
+        assert report.rekeyed == len(history.commands)
+        assert report.moved == len(history.invoices)
+        assert migrate(backoffice).streams == 0
+    found = _attack(store)
+    print("attack after `db migrate`:", found.line())
+    assert (found.resident_ids, found.invoices) == (set(), set())
+    data = _file_bytes(settings)
+    assert [digest for digest in old if digest in data] == []
+    with build(settings, clock=clock) as backoffice:
+        _retries_are_answered(backoffice, history)
+        for hospital, number in history.invoices:
+            reservation = backoffice.office.invoice_reservation(hospital, number)
+            assert reservation is not None
+            assert reservation.invoice_number == number
+        chain = verify_chain(backoffice)
+        assert chain.intact, chain.findings
+
+
+def test_the_release_before_encryption_gives_ids_back_until_migrated(tmp_path: Path):
+    """The fixture written by that release (``test_upgrade``): version 1 request records and
+    invoice reservations on plain stream ids."""
+    settings = make_settings(tmp_path, holder_id_key=FACTS["holder_id_key"])
+    settings.data_dir.mkdir(parents=True)
+    conn = sqlite3.connect(settings.sqlite_path)
+    conn.executescript((FIXTURES / "store_v1.sql").read_text(encoding="utf-8"))
+    conn.close()
+    digests = _old_digests(settings.sqlite_path)
+    space = {"regions": ["110105"], "births": [date(1980, 5, 17)]}
+    invoices = {"hospitals": [BEIJING_HOSPITAL], "invoice_numbers": ["INV-00000001"]}
+    found = attack(settings.sqlite_path, **space, **invoices)
+    print("\nattack on the fixture:", found.line())
+    assert found.resident_ids
+    assert found.invoices
+    with build(settings) as backoffice:
+        migrate(backoffice)
+    found = attack(settings.sqlite_path, **space, **invoices)
+    print("attack after `db migrate`:", found.line())
+    assert (found.resident_ids, found.invoices) == (set(), set())
+    data = _file_bytes(settings)
+    assert [digest for digest in digests if digest in data] == []
+
+
+def _old_digests(store: Path) -> set[bytes]:
+    conn = sqlite3.connect(store)
+    found: set[bytes] = set()
+    for stream, topic, state in conn.execute(
+        "SELECT originator_id, topic, state FROM stored_events"
+    ):
+        if topic.endswith("RequestRecorded"):
+            found.add(json.loads(state)["fingerprint"].encode())
+        if topic.endswith("InvoiceNumberReserved"):
+            found.add(stream.encode())
+    conn.close()
+    assert found
+    return found
