@@ -368,3 +368,17 @@ def _old_digests(store: Path) -> set[bytes]:
     conn.close()
     assert found
     return found
+
+
+def test_retries_answer_alike_before_and_after_the_migration(settings: Settings, clock: Clock):
+    """On each backend: old-form records are compared as they are, then re-keyed in place."""
+    with build(settings, clock=clock) as backoffice:
+        history = a_history(backoffice, clock)
+        to_old_form(backoffice, history)
+    with build(settings, clock=clock) as backoffice:
+        _retries_are_answered(backoffice, history)
+        report = migrate(backoffice)
+        assert (report.rekeyed, report.moved) == (len(history.commands), len(history.invoices))
+    with build(settings, clock=clock) as backoffice:
+        _retries_are_answered(backoffice, history)
+        assert verify_chain(backoffice).intact
