@@ -5,6 +5,9 @@ schema), so a backup of the store carries the keys it needs and nothing else doe
 holder: the data key wrapped by the master key, or, after an erasure, no key at all (a
 tombstone that says the holder was erased, so their records read as erased rather than failing).
 
+Beside it, ``sscard_key_ids`` names the keys that made the store (one identifier per key
+variable, recorded when the store is made; ``service.key_check`` compares them at every start).
+
 The same connection also reads stored records as raw bytes, for the hash chain (a predecessor's
 digest, ``sscard audit verify-chain``) and for ``sscard db migrate``.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +28,7 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 KEYS_TABLE = "sscard_data_keys"
+KEY_IDS_TABLE = "sscard_key_ids"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,16 @@ class KeyTable(Protocol):
     def erase(self, owner: str) -> bool:
         """Destroy the holder's key (a tombstone stays); True if a live key was destroyed."""
 
+    def live_owner(self) -> str | None:
+        """A holder whose data key is live, if any."""
+
+    def key_ids(self) -> dict[str, str]:
+        """The identifiers of the keys that made the store, by variable."""
+
+    def record_key_ids(self, ids: Mapping[str, str]) -> dict[str, str]:
+        """Record the identifiers of variables that have none yet (the first to record one
+        wins); returns every recorded identifier."""
+
     def record(self, stream_id: UUID, version: int) -> RawRecord | None: ...
 
     def records(self, by_stream: bool = False, after: int = 0) -> Iterator[RawRecord]:
@@ -91,6 +105,7 @@ class MemoryKeyTable:
 
     def __init__(self) -> None:
         self._rows: dict[str, KeyRow] = {}
+        self._key_ids: dict[str, str] = {}
         self._select_events: Callable[..., Sequence[StoredEvent]] | None = None
         self._lock = threading.Lock()
 
@@ -112,6 +127,18 @@ class MemoryKeyTable:
             before = self._rows.get(owner)
             self._rows[owner] = KeyRow(None, before.kek_id if before else "")
             return before is not None and before.wrapped is not None
+
+    def live_owner(self) -> str | None:
+        return next((o for o, row in self._rows.items() if row.wrapped is not None), None)
+
+    def key_ids(self) -> dict[str, str]:
+        return dict(self._key_ids)
+
+    def record_key_ids(self, ids: Mapping[str, str]) -> dict[str, str]:
+        with self._lock:
+            for variable, key_id in ids.items():
+                self._key_ids.setdefault(variable, key_id)
+            return dict(self._key_ids)
 
     def attach(self, select_events: Callable[..., Sequence[StoredEvent]]) -> None:
         """The in-memory recorder's ``select_events``, to read a predecessor from."""
@@ -170,10 +197,38 @@ class SQLiteKeyTable:
 
     def create(self) -> None:
         with self._lock:
-            self._connection().execute(
+            conn = self._connection()
+            conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (holder_id TEXT PRIMARY KEY, "
                 "wrapped BLOB, kek_id TEXT NOT NULL, created_at TEXT NOT NULL, erased_at TEXT)"
             )
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {KEY_IDS_TABLE} (variable TEXT PRIMARY KEY, "
+                "key_id TEXT NOT NULL, recorded_at TEXT NOT NULL)"
+            )
+
+    def live_owner(self) -> str | None:
+        with self._lock:
+            row = (
+                self._connection()
+                .execute(f"SELECT holder_id FROM {KEYS_TABLE} WHERE wrapped IS NOT NULL LIMIT 1")
+                .fetchone()
+            )
+        return None if row is None else str(row[0])
+
+    def key_ids(self) -> dict[str, str]:
+        with self._lock:
+            rows = self._connection().execute(f"SELECT variable, key_id FROM {KEY_IDS_TABLE}")
+            return {str(v): str(k) for v, k in rows}
+
+    def record_key_ids(self, ids: Mapping[str, str]) -> dict[str, str]:
+        with self._lock:
+            self._connection().executemany(
+                f"INSERT OR IGNORE INTO {KEY_IDS_TABLE} (variable, key_id, recorded_at) "
+                "VALUES (?, ?, ?)",
+                [(variable, key_id, _now()) for variable, key_id in ids.items()],
+            )
+        return self.key_ids()
 
     def get(self, owner: str) -> KeyRow | None:
         with self._lock:
@@ -367,6 +422,38 @@ class PostgresKeyTable:
                 "kek_id text NOT NULL, created_at text NOT NULL, erased_at text)"
             ).format(self._keys())
         )
+        self._run(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (variable text PRIMARY KEY, key_id text NOT NULL, "
+                "recorded_at text NOT NULL)"
+            ).format(self._key_ids())
+        )
+
+    def _key_ids(self) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self._schema), sql.Identifier(KEY_IDS_TABLE))
+
+    def live_owner(self) -> str | None:
+        rows = self._run(
+            sql.SQL("SELECT holder_id FROM {} WHERE wrapped IS NOT NULL LIMIT 1").format(
+                self._keys()
+            )
+        )
+        return str(rows[0][0]) if rows else None
+
+    def key_ids(self) -> dict[str, str]:
+        rows = self._run(sql.SQL("SELECT variable, key_id FROM {}").format(self._key_ids()))
+        return {str(v): str(k) for v, k in rows}
+
+    def record_key_ids(self, ids: Mapping[str, str]) -> dict[str, str]:
+        for variable, key_id in ids.items():
+            self._run(
+                sql.SQL(
+                    "INSERT INTO {} (variable, key_id, recorded_at) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (variable) DO NOTHING"
+                ).format(self._key_ids()),
+                (variable, key_id, _now()),
+            )
+        return self.key_ids()
 
     def get(self, owner: str) -> KeyRow | None:
         rows = self._run(
