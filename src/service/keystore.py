@@ -25,10 +25,21 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 from psycopg import sql
+
+from domain.claims.events import InvoiceNumberReserved
+from domain.requests import RequestRecorded
 
 KEYS_TABLE = "sscard_data_keys"
 KEY_IDS_TABLE = "sscard_key_ids"
+# Stored forms of the records that once kept a plain digest (``service.migrate``): a request
+# record with a keyed fingerprint, an invoice reservation on a keyed stream id. Any other record
+# of those types is in the old form. Matched in the stored JSON (orjson's compact form).
+KEYED_FORMS = (
+    (get_topic(RequestRecorded), '%"fingerprint_form":"hmac-sha256"%'),
+    (get_topic(InvoiceNumberReserved), '%"schema_version":2,%'),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +90,9 @@ class KeyTable(Protocol):
         wins); returns every recorded identifier."""
 
     def record(self, stream_id: UUID, version: int) -> RawRecord | None: ...
+
+    def has_plain_digests(self) -> bool:
+        """Whether a record keeps a digest in the old, unkeyed form (``KEYED_FORMS``)."""
 
     def records(self, by_stream: bool = False, after: int = 0) -> Iterator[RawRecord]:
         """Every stored record, in log order (or by stream and version)."""
@@ -151,6 +165,9 @@ class MemoryKeyTable:
         if not found:
             return None
         return RawRecord(0, stream_id, version, found[0].topic, found[0].state)
+
+    def has_plain_digests(self) -> bool:
+        return False  # nothing older than this release is ever in memory
 
     def records(
         self,
@@ -324,6 +341,19 @@ class SQLiteKeyTable:
                 .fetchone()
             )
         return None if row is None else self._raw(row)
+
+    def has_plain_digests(self) -> bool:
+        where = " OR ".join("(topic = ? AND CAST(state AS TEXT) NOT LIKE ?)" for _ in KEYED_FORMS)
+        with self._lock:
+            row = (
+                self._connection()
+                .execute(
+                    f"SELECT 1 FROM {self.EVENTS} WHERE {where} LIMIT 1",
+                    [value for form in KEYED_FORMS for value in form],
+                )
+                .fetchone()
+            )
+        return row is not None
 
     def records(self, by_stream: bool = False, after: int = 0) -> Iterator[RawRecord]:
         order = "originator_id, originator_version" if by_stream else "rowid"
@@ -528,6 +558,16 @@ class PostgresKeyTable:
             (stream_id, version),
         )
         return self._raw(rows[0]) if rows else None
+
+    def has_plain_digests(self) -> bool:
+        where = " OR ".join(
+            "(topic = %s AND convert_from(state, 'UTF8') NOT LIKE %s)" for _ in KEYED_FORMS
+        )
+        rows = self._run(
+            sql.SQL("SELECT 1 FROM {} WHERE " + where + " LIMIT 1").format(self._events_table()),
+            [value for form in KEYED_FORMS for value in form],
+        )
+        return bool(rows)
 
     def records(self, by_stream: bool = False, after: int = 0) -> Iterator[RawRecord]:
         order = "originator_id, originator_version" if by_stream else "notification_id"

@@ -39,7 +39,7 @@ from samples.claims import BEIJING_HOSPITAL, approve, submit
 from samples.stories import erase
 from service.audit import verify_chain
 from service.bootstrap import BackOffice, build, mapper_of
-from service.erasure import erase_holder
+from service.erasure import MigrationNeeded, erase_holder
 from service.keystore import RawRecord
 from service.migrate import migrate
 from service.settings import Settings
@@ -312,6 +312,9 @@ def test_a_store_in_the_old_form_gives_ids_back_until_it_is_migrated(tmp_path: P
 
     with build(settings, clock=clock) as backoffice:
         _retries_are_answered(backoffice, history)  # old records compare as they are
+        holder = next(iter(history.resident_ids - {history.erased, ID_OF_THE_AGENT}))
+        with pytest.raises(MigrationNeeded):  # the old digests would outlive the key
+            erase_holder(backoffice, erase(holder))
         report = migrate(backoffice)
         assert report.rekeyed == len(history.commands)
         assert report.moved == len(history.invoices)
@@ -377,8 +380,10 @@ def test_retries_answer_alike_before_and_after_the_migration(settings: Settings,
         to_old_form(backoffice, history)
     with build(settings, clock=clock) as backoffice:
         _retries_are_answered(backoffice, history)
+        assert backoffice.personal_data.table.has_plain_digests()  # an erasure waits
         report = migrate(backoffice)
         assert (report.rekeyed, report.moved) == (len(history.commands), len(history.invoices))
     with build(settings, clock=clock) as backoffice:
         _retries_are_answered(backoffice, history)
+        assert not backoffice.personal_data.table.has_plain_digests()
         assert verify_chain(backoffice).intact
