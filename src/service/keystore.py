@@ -35,7 +35,8 @@ KEYS_TABLE = "sscard_data_keys"
 KEY_IDS_TABLE = "sscard_key_ids"
 # Stored forms of the records that once kept a plain digest (``service.migrate``): a request
 # record with a keyed fingerprint, an invoice reservation on a keyed stream id. Any other record
-# of those types is in the old form. Matched in the stored JSON (orjson's compact form).
+# of those types is in the old form. Matched in the stored JSON (orjson's compact form); a later
+# version of either type must keep its pattern matching.
 KEYED_FORMS = (
     (get_topic(RequestRecorded), '%"fingerprint_form":"hmac-sha256"%'),
     (get_topic(InvoiceNumberReserved), '%"schema_version":2,%'),
