@@ -86,10 +86,12 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     with build(settings) as backoffice:
         report = migrate(backoffice)
     if not report.streams:
-        print("nothing to migrate: every record is sealed and linked")
+        print("nothing to migrate: every record is sealed, keyed and linked")
         return 0
     print(
         f"migrated {report.streams} streams: {report.sealed} old records sealed, "
-        f"{report.relinked} records linked; the log chain will be audited afresh"
+        f"{report.rekeyed} request fingerprints keyed, {report.moved} invoice reservations "
+        f"moved to keyed ids, {report.relinked} records linked; the store was compacted and "
+        "the log chain will be audited afresh"
     )
     return 0

@@ -44,6 +44,7 @@ from domain.cardholder.state import Cardholder
 from domain.claims.office import ClaimUseCases
 from domain.event import DomainEvent
 from domain.identifiers import holder_stream_id, validate_card_number, validate_resident_id
+from domain.keyed_digests import DigestKeys
 from domain.outlets import OutletRegistry
 from domain.references import Reservation, card_number_stream_id, certificate_stream_id
 from domain.region_policy import RegionPolicies
@@ -88,6 +89,7 @@ class CardOffice(ClaimUseCases, WritePath):
                 "numbers into holder stream ids)"
             )
         self._holder_id_key = key.encode("utf-8")
+        self.digest_keys = DigestKeys.from_holder_id_key(self._holder_id_key)
         self._holder_ids: dict[str, UUID] = {}
         self.policies = policies or RegionPolicies.packaged()
         self.outlets = outlets or OutletRegistry.packaged()

@@ -5,18 +5,20 @@ Each request id a command carries gets a one-event stream of its own (the patter
 event for the card commands, a claim's for the claim commands: ``RequestLedger`` serves both).
 The record holds a fingerprint of the command's content and where its event is, so that a retry
 with the same id and the same content is answered with that event, and the same id with other
-content is refused. A command that records nothing (a no-op) writes no record either: its retry
-is the same no-op.
+content is refused. The fingerprint is keyed (``domain.keyed_digests``): a plain digest of a
+command whose only unknown is its ID number gives that number back to anyone with the file. A
+command that records nothing (a no-op) writes no record either: its retry is the same no-op.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -24,6 +26,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 
 from domain.errors import InvalidInput
 from domain.event import DomainEvent
+from domain.keyed_digests import DigestKeys, keyed_hex
 
 _REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
@@ -56,18 +59,26 @@ class RequestRecorded(DomainEvent):
     """Internal bookkeeping (never published): request ``request_id`` recorded the event at
     ``event_version`` of stream ``stream_id`` (a holder's, or a claim's)."""
 
-    schema_version: int = 2
+    schema_version: int = 3
     request_id: RequestId
     command_type: str
     fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     stream_id: UUID
     event_version: Annotated[int, Field(ge=1)]
+    # How the fingerprint was made: keyed, or (a record of version 1 or 2 that ``sscard db
+    # migrate`` has not re-keyed yet) the plain SHA-256 of the content.
+    fingerprint_form: Literal["hmac-sha256", "sha256"] = "hmac-sha256"
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         """Version 1 knew card commands only: the stream was always the holder's (in place, as
         the mapper's ``upcast`` steps do)."""
         state["stream_id"] = state.pop("holder_id")
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """Versions 1 and 2 kept the plain digest: still compared as such until re-keyed."""
+        state["fingerprint_form"] = "sha256"
 
 
 def _canonical(value: Any) -> Any:
@@ -88,14 +99,41 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def fingerprint(command: BaseModel) -> str:
+def content_digest(command: BaseModel) -> str:
+    """The plain SHA-256 of the command's content: never stored since version 3 (records of
+    versions 1 and 2 kept it as their fingerprint)."""
     content = _canonical(command)
     content.pop("request_id", None)
     text = json.dumps([type(command).__name__, content], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def record_request(request_id: str, command: BaseModel, event: DomainEvent) -> RequestRecorded:
+def fingerprint(command: BaseModel, keys: DigestKeys) -> str:
+    return keyed_hex(keys.fingerprints, content_digest(command))
+
+
+def same_content(record: RequestRecorded, command: BaseModel, keys: DigestKeys) -> bool:
+    """Whether the command is the one the record was made for, in either form of record."""
+    digest = content_digest(command)
+    expected = (
+        digest if record.fingerprint_form == "sha256" else keyed_hex(keys.fingerprints, digest)
+    )
+    return hmac.compare_digest(record.fingerprint, expected)
+
+
+def rekey_fingerprint(state: dict[str, Any], keys: DigestKeys) -> bool:
+    """Re-key the plain fingerprint of a record's state (upcast to the current version) in
+    place; False when it was keyed already (``sscard db migrate``)."""
+    if state.get("fingerprint_form") != "sha256":
+        return False
+    state["fingerprint"] = keyed_hex(keys.fingerprints, state["fingerprint"])
+    state["fingerprint_form"] = "hmac-sha256"
+    return True
+
+
+def record_request(
+    request_id: str, command: BaseModel, event: DomainEvent, keys: DigestKeys
+) -> RequestRecorded:
     return RequestRecorded(
         originator_id=request_stream_id(request_id),
         originator_version=1,
@@ -104,7 +142,7 @@ def record_request(request_id: str, command: BaseModel, event: DomainEvent) -> R
         actor=event.actor,
         request_id=request_id,
         command_type=type(command).__name__,
-        fingerprint=fingerprint(command),
+        fingerprint=fingerprint(command, keys),
         stream_id=event.originator_id,
         event_version=event.originator_version,
     )
@@ -113,12 +151,15 @@ def record_request(request_id: str, command: BaseModel, event: DomainEvent) -> R
 class RequestLedger(Application[UUID]):
     """Answers a request id from its record: what every write path of the office shares."""
 
+    # Set by the card office from its holder id key.
+    digest_keys: DigestKeys
+
     def _answered(self, request_id: str, command: BaseModel) -> DomainEvent | None:
         """The event an earlier command with this request id recorded, or None if none did;
         refused when the id came with other content."""
         for record in self.events.get(request_stream_id(request_id), limit=1):
             assert isinstance(record, RequestRecorded)
-            if record.fingerprint != fingerprint(command):
+            if not same_content(record, command, self.digest_keys):
                 raise RequestIdReused(
                     f"request id {request_id!r} was already used for a different "
                     f"{record.command_type} command; use a new id for a new request"

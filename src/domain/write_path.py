@@ -155,7 +155,7 @@ class WritePath(RequestLedger):
                 return self._already_recorded(holder.last_event, command)
             extra: list[DomainEvent] = list(self._reservations(event, holder_id))
             if command is not None and request_id is not None:
-                extra.append(record_request(request_id, command, event))
+                extra.append(record_request(request_id, command, event, self.digest_keys))
             try:
                 self.save(event, *extra)
             except EventSourcingError:

@@ -20,6 +20,7 @@ from domain.region_policy import RegionPolicies
 from domain.working_days import PublishedCalendar
 from service.calendar import EstimatingCalendar
 from service.files import private_data_dir, private_files
+from service.key_check import check_keys
 from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC, PydanticMapper
 from service.protection import PERSONAL_DATA_TOPIC, PersonalData
 from service.settings import ConfigurationError, PostgresParams, Settings
@@ -263,6 +264,8 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOf
             )
             try:
                 personal_data_of(office).create_tables()
+                # Before anything is read or written: the keys are the store's own.
+                check_keys(office, settings.holder_id_key.get_secret_value())
             except Exception:
                 office.close()
                 raise

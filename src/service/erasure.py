@@ -27,9 +27,23 @@ def erase_holder(backoffice: BackOffice, command: EraseHolder) -> Outcome[Domain
     office = backoffice.office
     holder = office.holder(command.resident_id)  # HolderNotFound for an unknown ID
     refuse_plaintext_records(backoffice, command, holder.version)
+    refuse_plain_digests(backoffice)
     outcome = office.erase_holder(command)
     backoffice.personal_data.erase(str(holder.id))
     return outcome
+
+
+def refuse_plain_digests(backoffice: BackOffice) -> None:
+    """An unkeyed fingerprint or invoice stream id (a release before keyed digests) gives the
+    holder's ID number back after the key is gone: such records must be re-keyed first. The
+    holder's own are not told apart from others' (request records name no holder), so any
+    stops the erasure."""
+    if backoffice.personal_data.table.has_plain_digests():
+        raise MigrationNeeded(
+            "the store keeps request fingerprints or invoice stream ids in the old unkeyed form, "
+            "from which an erased holder's ID number can be recovered: run `sscard db migrate` "
+            "first, then erase"
+        )
 
 
 def refuse_plaintext_records(backoffice: BackOffice, command: EraseHolder, versions: int) -> None:

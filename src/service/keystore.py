@@ -5,6 +5,9 @@ schema), so a backup of the store carries the keys it needs and nothing else doe
 holder: the data key wrapped by the master key, or, after an erasure, no key at all (a
 tombstone that says the holder was erased, so their records read as erased rather than failing).
 
+Beside it, ``sscard_key_ids`` names the keys that made the store (one identifier per key
+variable, recorded when the store is made; ``service.key_check`` compares them at every start).
+
 The same connection also reads stored records as raw bytes, for the hash chain (a predecessor's
 digest, ``sscard audit verify-chain``) and for ``sscard db migrate``.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,9 +25,22 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 from psycopg import sql
 
+from domain.claims.events import InvoiceNumberReserved
+from domain.requests import RequestRecorded
+
 KEYS_TABLE = "sscard_data_keys"
+KEY_IDS_TABLE = "sscard_key_ids"
+# Stored forms of the records that once kept a plain digest (``service.migrate``): a request
+# record with a keyed fingerprint, an invoice reservation on a keyed stream id. Any other record
+# of those types is in the old form. Matched in the stored JSON (orjson's compact form); a later
+# version of either type must keep its pattern matching.
+KEYED_FORMS = (
+    (get_topic(RequestRecorded), '%"fingerprint_form":"hmac-sha256"%'),
+    (get_topic(InvoiceNumberReserved), '%"schema_version":2,%'),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +80,20 @@ class KeyTable(Protocol):
     def erase(self, owner: str) -> bool:
         """Destroy the holder's key (a tombstone stays); True if a live key was destroyed."""
 
+    def live_owner(self) -> str | None:
+        """A holder whose data key is live, if any."""
+
+    def key_ids(self) -> dict[str, str]:
+        """The identifiers of the keys that made the store, by variable."""
+
+    def record_key_ids(self, ids: Mapping[str, str]) -> dict[str, str]:
+        """Record the identifiers of variables that have none yet (the first to record one
+        wins); returns every recorded identifier."""
+
     def record(self, stream_id: UUID, version: int) -> RawRecord | None: ...
+
+    def has_plain_digests(self) -> bool:
+        """Whether a record keeps a digest in the old, unkeyed form (``KEYED_FORMS``)."""
 
     def records(self, by_stream: bool = False, after: int = 0) -> Iterator[RawRecord]:
         """Every stored record, in log order (or by stream and version)."""
@@ -72,8 +101,15 @@ class KeyTable(Protocol):
     def rewrite(self, records: Sequence[RawRecord]) -> None:
         """Replace the state bytes of these records, in one transaction (``db migrate``)."""
 
+    def move(self, old_stream: UUID, records: Sequence[RawRecord]) -> None:
+        """Move a stream's records to the records' stream id, with their new state bytes, in
+        one transaction, keeping their place in the log (``db migrate``)."""
+
     def purge(self) -> None:
         """Best effort to remove old bytes from disk after rewriting or erasing."""
+
+    def compact(self) -> None:
+        """Rewrite the store's files so that no old record's bytes stay in free space."""
 
     def close(self) -> None: ...
 
@@ -84,6 +120,7 @@ class MemoryKeyTable:
 
     def __init__(self) -> None:
         self._rows: dict[str, KeyRow] = {}
+        self._key_ids: dict[str, str] = {}
         self._select_events: Callable[..., Sequence[StoredEvent]] | None = None
         self._lock = threading.Lock()
 
@@ -106,6 +143,18 @@ class MemoryKeyTable:
             self._rows[owner] = KeyRow(None, before.kek_id if before else "")
             return before is not None and before.wrapped is not None
 
+    def live_owner(self) -> str | None:
+        return next((o for o, row in self._rows.items() if row.wrapped is not None), None)
+
+    def key_ids(self) -> dict[str, str]:
+        return dict(self._key_ids)
+
+    def record_key_ids(self, ids: Mapping[str, str]) -> dict[str, str]:
+        with self._lock:
+            for variable, key_id in ids.items():
+                self._key_ids.setdefault(variable, key_id)
+            return dict(self._key_ids)
+
     def attach(self, select_events: Callable[..., Sequence[StoredEvent]]) -> None:
         """The in-memory recorder's ``select_events``, to read a predecessor from."""
         self._select_events = select_events
@@ -118,6 +167,9 @@ class MemoryKeyTable:
             return None
         return RawRecord(0, stream_id, version, found[0].topic, found[0].state)
 
+    def has_plain_digests(self) -> bool:
+        return False  # nothing older than this release is ever in memory
+
     def records(
         self,
         by_stream: bool = False,  # noqa: ARG002
@@ -128,7 +180,13 @@ class MemoryKeyTable:
     def rewrite(self, records: Sequence[RawRecord]) -> None:
         raise NotImplementedError("the in-memory store is not migrated")
 
+    def move(self, old_stream: UUID, records: Sequence[RawRecord]) -> None:
+        raise NotImplementedError("the in-memory store is not migrated")
+
     def purge(self) -> None:
+        return None
+
+    def compact(self) -> None:
         return None
 
     def close(self) -> None:
@@ -157,10 +215,38 @@ class SQLiteKeyTable:
 
     def create(self) -> None:
         with self._lock:
-            self._connection().execute(
+            conn = self._connection()
+            conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (holder_id TEXT PRIMARY KEY, "
                 "wrapped BLOB, kek_id TEXT NOT NULL, created_at TEXT NOT NULL, erased_at TEXT)"
             )
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {KEY_IDS_TABLE} (variable TEXT PRIMARY KEY, "
+                "key_id TEXT NOT NULL, recorded_at TEXT NOT NULL)"
+            )
+
+    def live_owner(self) -> str | None:
+        with self._lock:
+            row = (
+                self._connection()
+                .execute(f"SELECT holder_id FROM {KEYS_TABLE} WHERE wrapped IS NOT NULL LIMIT 1")
+                .fetchone()
+            )
+        return None if row is None else str(row[0])
+
+    def key_ids(self) -> dict[str, str]:
+        with self._lock:
+            rows = self._connection().execute(f"SELECT variable, key_id FROM {KEY_IDS_TABLE}")
+            return {str(v): str(k) for v, k in rows}
+
+    def record_key_ids(self, ids: Mapping[str, str]) -> dict[str, str]:
+        with self._lock:
+            self._connection().executemany(
+                f"INSERT OR IGNORE INTO {KEY_IDS_TABLE} (variable, key_id, recorded_at) "
+                "VALUES (?, ?, ?)",
+                [(variable, key_id, _now()) for variable, key_id in ids.items()],
+            )
+        return self.key_ids()
 
     def get(self, owner: str) -> KeyRow | None:
         with self._lock:
@@ -235,7 +321,8 @@ class SQLiteKeyTable:
         with self._lock:
             self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
-    def vacuum(self) -> None:
+    def compact(self) -> None:
+        """VACUUM (every page rewritten, free ones dropped) and an emptied WAL."""
         with self._lock:
             self._connection().execute("VACUUM")
         self.purge()
@@ -255,6 +342,19 @@ class SQLiteKeyTable:
                 .fetchone()
             )
         return None if row is None else self._raw(row)
+
+    def has_plain_digests(self) -> bool:
+        where = " OR ".join("(topic = ? AND CAST(state AS TEXT) NOT LIKE ?)" for _ in KEYED_FORMS)
+        with self._lock:
+            row = (
+                self._connection()
+                .execute(
+                    f"SELECT 1 FROM {self.EVENTS} WHERE {where} LIMIT 1",
+                    [value for form in KEYED_FORMS for value in form],
+                )
+                .fetchone()
+            )
+        return row is not None
 
     def records(self, by_stream: bool = False, after: int = 0) -> Iterator[RawRecord]:
         order = "originator_id, originator_version" if by_stream else "rowid"
@@ -279,6 +379,21 @@ class SQLiteKeyTable:
                     f"UPDATE {self.EVENTS} SET state = ? WHERE originator_id = ? "
                     "AND originator_version = ?",
                     [(r.state, r.stream_id.hex, r.version) for r in records],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def move(self, old_stream: UUID, records: Sequence[RawRecord]) -> None:
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    f"UPDATE {self.EVENTS} SET originator_id = ?, state = ? "
+                    "WHERE originator_id = ? AND originator_version = ?",
+                    [(r.stream_id.hex, r.state, old_stream.hex, r.version) for r in records],
                 )
                 conn.execute("COMMIT")
             except BaseException:
@@ -338,6 +453,38 @@ class PostgresKeyTable:
                 "kek_id text NOT NULL, created_at text NOT NULL, erased_at text)"
             ).format(self._keys())
         )
+        self._run(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (variable text PRIMARY KEY, key_id text NOT NULL, "
+                "recorded_at text NOT NULL)"
+            ).format(self._key_ids())
+        )
+
+    def _key_ids(self) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self._schema), sql.Identifier(KEY_IDS_TABLE))
+
+    def live_owner(self) -> str | None:
+        rows = self._run(
+            sql.SQL("SELECT holder_id FROM {} WHERE wrapped IS NOT NULL LIMIT 1").format(
+                self._keys()
+            )
+        )
+        return str(rows[0][0]) if rows else None
+
+    def key_ids(self) -> dict[str, str]:
+        rows = self._run(sql.SQL("SELECT variable, key_id FROM {}").format(self._key_ids()))
+        return {str(v): str(k) for v, k in rows}
+
+    def record_key_ids(self, ids: Mapping[str, str]) -> dict[str, str]:
+        for variable, key_id in ids.items():
+            self._run(
+                sql.SQL(
+                    "INSERT INTO {} (variable, key_id, recorded_at) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (variable) DO NOTHING"
+                ).format(self._key_ids()),
+                (variable, key_id, _now()),
+            )
+        return self.key_ids()
 
     def get(self, owner: str) -> KeyRow | None:
         rows = self._run(
@@ -413,6 +560,16 @@ class PostgresKeyTable:
         )
         return self._raw(rows[0]) if rows else None
 
+    def has_plain_digests(self) -> bool:
+        where = " OR ".join(
+            "(topic = %s AND convert_from(state, 'UTF8') NOT LIKE %s)" for _ in KEYED_FORMS
+        )
+        rows = self._run(
+            sql.SQL("SELECT 1 FROM {} WHERE " + where + " LIMIT 1").format(self._events_table()),
+            [value for form in KEYED_FORMS for value in form],
+        )
+        return bool(rows)
+
     def records(self, by_stream: bool = False, after: int = 0) -> Iterator[RawRecord]:
         order = "originator_id, originator_version" if by_stream else "notification_id"
         query = sql.SQL(
@@ -438,6 +595,24 @@ class PostgresKeyTable:
                     ).format(self._events_table()),
                     [(r.state, r.stream_id, r.version) for r in records],
                 )
+
+    def move(self, old_stream: UUID, records: Sequence[RawRecord]) -> None:
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.executemany(
+                    sql.SQL(
+                        "UPDATE {} SET originator_id = %s, state = %s WHERE originator_id = %s "
+                        "AND originator_version = %s"
+                    ).format(self._events_table()),
+                    [(r.stream_id, r.state, old_stream, r.version) for r in records],
+                )
+
+    def compact(self) -> None:
+        """VACUUM FULL: the tables are written afresh and their old files dropped (the old
+        bytes may stay in the file system's free blocks, the WAL and backups: see README)."""
+        for table in (self._events_table(), self._keys()):
+            self._run(sql.SQL("VACUUM FULL {}").format(table))
 
     def close(self) -> None:
         with self._lock:

@@ -1,13 +1,21 @@
-"""``sscard db migrate``: bring a store written by a release before personal-data protection up
-to date, in place.
+"""``sscard db migrate``: bring a store written by an older release up to date, in place.
 
-A release before this one stored personal fields in plain text and no chain links. Such records
-load, replay and publish as they are (the mapper reads both forms), but their plaintext stays on
-disk and no chain protects them. The migration rewrites every stream that holds such a record:
-old records get their personal fields sealed with their holder's data key, and every record of
-the stream gets its link again (a record's link covers its predecessor's bytes, which changed).
-Then the store file is compacted (SQLite: VACUUM and an emptied WAL), so the old plaintext is
-not left in free pages, and the log chain is audited afresh.
+Two kinds of old record load, replay and publish as they are (the mapper and the office read
+both forms), but leave something on disk that the file alone gives away:
+
+- records from before personal-data protection: personal fields in plain text, no chain links.
+  Their fields are sealed with their holder's data key;
+- records from before keyed digests (``domain.keyed_digests``): request records whose fingerprint
+  is the plain SHA-256 of the command (an ID number comes back from it by brute force), and
+  invoice reservations on a stream whose id is the plain uuid5 of the invoice number. The
+  fingerprint is re-keyed, the reservation moved to its keyed stream id (its sealed fields sealed
+  again for that id). Both are keyed functions of the old digest, so an erased holder's records
+  are re-keyed too, though nobody can read them.
+
+Every record of a rewritten stream gets its link again (a record's link covers its predecessor's
+bytes, which changed). Then the store is compacted (SQLite: VACUUM and an emptied WAL;
+PostgreSQL: VACUUM FULL), so the old bytes are not left in free pages, and the log chain is
+audited afresh.
 
 Run it with the back office stopped: running processes remember the streams' last records.
 Idempotent: a second run finds nothing to do.
@@ -17,19 +25,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import orjson
-from eventsourcing.utils import resolve_topic
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic, resolve_topic
 
+from domain.claims.events import InvoiceNumberReserved
 from domain.disclosure import PERSONAL_FIELDS
 from domain.erasure import ERASED
 from domain.event import DomainEvent
+from domain.keyed_digests import DigestKeys, keyed_uuid
+from domain.requests import RequestRecorded, rekey_fingerprint
 from service.audit import forget_log_chain, streams_of
 from service.bootstrap import BackOffice
 from service.chain import CHAIN_FIELD, record_digest
-from service.keystore import RawRecord, SQLiteKeyTable
-from service.persistence import PydanticMapper
+from service.keystore import RawRecord
+from service.persistence import PydanticMapper, upcast
 from service.protection import HolderKeyErased
+
+_REQUEST = get_topic(RequestRecorded)
+_INVOICE = get_topic(InvoiceNumberReserved)
 
 
 @dataclass(frozen=True)
@@ -37,49 +53,148 @@ class MigrationReport:
     streams: int  # streams rewritten
     sealed: int  # old records whose personal fields were sealed
     relinked: int  # records whose chain link was (re)written
+    rekeyed: int = 0  # request records whose plain fingerprint was keyed
+    moved: int = 0  # invoice reservations moved from a plain stream id to a keyed one
 
 
-def _sealed_state(
-    mapper: PydanticMapper, record: RawRecord, state: dict[str, Any], link: str
-) -> bytes:
+def _plain_fingerprint(state: dict[str, Any]) -> bool:
+    return int(state.get("schema_version", 1)) < 3 or state.get("fingerprint_form") == "sha256"
+
+
+def _plain_invoice_stream(state: dict[str, Any]) -> bool:
+    return int(state.get("schema_version", 1)) < 2
+
+
+def _stale(record: RawRecord, state: dict[str, Any]) -> bool:
+    """Whether the record keeps something an older release wrote (see the module's doc)."""
+    return (
+        CHAIN_FIELD not in state
+        or (record.topic == _REQUEST and _plain_fingerprint(state))
+        or (record.topic == _INVOICE and _plain_invoice_stream(state))
+    )
+
+
+def _seal_plaintext(
+    mapper: PydanticMapper,
+    cls: type[DomainEvent],
+    state: dict[str, Any],
+    stream: UUID,
+    version: int,
+) -> None:
+    try:
+        mapper.seal(cls, state, stream, version)
+    except HolderKeyErased:
+        # The holder was erased before the migration: their plaintext is simply dropped.
+        for name in PERSONAL_FIELDS.get(cls, {}):
+            if state.get(name) is not None:
+                state[name] = ERASED
+
+
+def _moved(
+    mapper: PydanticMapper, record: RawRecord, state: dict[str, Any], stream: UUID
+) -> dict[str, Any]:
+    """The state of a record moved to another stream id: sealed values are bound to their
+    stream id, so they are opened and sealed again for the new one. An erased holder's sealed
+    values stay as they are: no key opens them, wherever they are."""
+    cls: type[DomainEvent] = resolve_topic(record.topic)
     if CHAIN_FIELD not in state:
-        cls: type[DomainEvent] = resolve_topic(record.topic)
-        try:
-            mapper.seal(cls, state, record.stream_id, record.version)
-        except HolderKeyErased:
-            # The holder was erased before the migration: their plaintext is simply dropped.
-            for name in PERSONAL_FIELDS.get(cls, {}):
-                if state.get(name) is not None:
-                    state[name] = ERASED
+        _seal_plaintext(mapper, cls, state, stream, record.version)
+        return state
+    stored = StoredEvent(
+        originator_id=record.stream_id,
+        originator_version=record.version,
+        topic=record.topic,
+        state=record.state,
+    )
+    opened, erased = mapper.opened_state(cls, stored)
+    if erased:
+        return state
+    mapper.seal(cls, opened, stream, record.version)
+    return opened
+
+
+def _rekeyed_request(record: RawRecord, state: dict[str, Any], keys: DigestKeys) -> dict[str, Any]:
+    """A request record at the current version, its fingerprint keyed, fields in the order the
+    office writes them."""
     state.pop(CHAIN_FIELD, None)
-    state[CHAIN_FIELD] = link
-    return orjson.dumps(state)
+    upcast(RequestRecorded, state)
+    rekey_fingerprint(state, keys)
+    event = RequestRecorded.model_validate(
+        state | {"originator_id": record.stream_id, "originator_version": record.version}
+    )
+    dumped: dict[str, Any] = event.model_dump(
+        mode="json", exclude={"originator_id", "originator_version"}
+    )
+    return dumped
+
+
+@dataclass
+class _Counts:
+    sealed: int = 0
+    rekeyed: int = 0
+    moved: int = 0
+
+
+def _migrated_state(
+    mapper: PydanticMapper,
+    keys: DigestKeys,
+    record: RawRecord,
+    stream: UUID,
+    counts: _Counts,
+) -> dict[str, Any]:
+    """One record's state as it is to be stored on ``stream``, without its link."""
+    cls: type[DomainEvent] = resolve_topic(record.topic)
+    state: dict[str, Any] = orjson.loads(record.state)
+    counts.sealed += CHAIN_FIELD not in state
+    if stream != record.stream_id:
+        state = _moved(mapper, record, state, stream)
+        upcast(cls, state)
+        counts.moved += 1
+    elif CHAIN_FIELD not in state:
+        _seal_plaintext(mapper, cls, state, stream, record.version)
+    if record.topic == _REQUEST and _plain_fingerprint(state):
+        state = _rekeyed_request(record, state, keys)
+        counts.rekeyed += 1
+    state.pop(CHAIN_FIELD, None)
+    return state
+
+
+def _migrated_stream(
+    mapper: PydanticMapper, keys: DigestKeys, records: list[RawRecord], counts: _Counts
+) -> list[RawRecord]:
+    """The stream's records as they are to be stored (on a new stream id, for an invoice's)."""
+    stream = records[0].stream_id
+    if records[0].topic == _INVOICE and _plain_invoice_stream(orjson.loads(records[0].state)):
+        stream = keyed_uuid(keys.invoice_streams, stream)
+    rewritten: list[RawRecord] = []
+    link = ""
+    for record in records:
+        state = _migrated_state(mapper, keys, record, stream, counts)
+        state[CHAIN_FIELD] = link
+        new = RawRecord(record.position, stream, record.version, record.topic, orjson.dumps(state))
+        rewritten.append(new)
+        link = record_digest(new.stream_id, new.version, new.topic, new.state)
+    return rewritten
 
 
 def migrate(backoffice: BackOffice) -> MigrationReport:
     mapper = backoffice.office.mapper
     assert isinstance(mapper, PydanticMapper)
+    keys = backoffice.office.digest_keys
     table = backoffice.personal_data.table
-    streams = sealed = relinked = 0
+    streams = relinked = 0
+    counts = _Counts()
     for records in streams_of(table.records(by_stream=True)):
-        states = [orjson.loads(r.state) for r in records]
-        if all(CHAIN_FIELD in s for s in states):
+        if not any(_stale(r, orjson.loads(r.state)) for r in records):
             continue
-        rewritten: list[RawRecord] = []
-        link = ""
-        for record, state in zip(records, states, strict=True):
-            sealed += CHAIN_FIELD not in state
-            data = _sealed_state(mapper, record, state, link)
-            new = RawRecord(record.position, record.stream_id, record.version, record.topic, data)
-            rewritten.append(new)
-            link = record_digest(new.stream_id, new.version, new.topic, new.state)
-        table.rewrite(rewritten)
+        rewritten = _migrated_stream(mapper, keys, records, counts)
+        if rewritten[0].stream_id != records[0].stream_id:
+            table.move(records[0].stream_id, rewritten)
+        else:
+            table.rewrite(rewritten)
         streams += 1
         relinked += len(rewritten)
     if streams:
-        if isinstance(table, SQLiteKeyTable):
-            table.vacuum()
-        else:
-            table.purge()
+        table.compact()
         forget_log_chain(backoffice.views)
-    return MigrationReport(streams, sealed, relinked)
+    return MigrationReport(streams, counts.sealed, relinked, counts.rekeyed, counts.moved)

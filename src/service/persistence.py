@@ -168,6 +168,13 @@ class PydanticMapper(Mapper[UUID]):
                     state[name] = orjson.loads(PersonalData.open(key, value, context))
         return state, False
 
+    def opened_state(
+        self, cls: type[DomainEvent], stored_event: StoredEvent
+    ) -> tuple[dict[str, Any], bool]:
+        """The stored JSON state, personal fields opened (``sscard db migrate`` seals them again
+        for another stream id); True with it when the holder was erased."""
+        return self._opened(cls, stored_event)
+
     def prefetch_keys(self, records: Sequence[StoredEvent]) -> None:
         """Load, in one query, the data keys a batch of a holder's records will need (the
         relay's batches: one key lookup per batch instead of one per holder)."""

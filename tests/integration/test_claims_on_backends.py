@@ -114,7 +114,9 @@ def test_every_claim_event_round_trips_through_the_store(settings: Settings, clo
         holder_id = office.holder_id(rid)
         streams = {e.originator_id for e in written} | {
             benefit_ledger_id(holder_id, 2026),
-            invoice_stream_id(BEIJING_HOSPITAL, paid_claim.invoice_number),
+            invoice_stream_id(
+                BEIJING_HOSPITAL, paid_claim.invoice_number, office.digest_keys.invoice_streams
+            ),
         }
         stored = {s: list(office.events.get(s)) for s in streams}
     with build(settings, clock=clock) as second:  # a new process: nothing cached

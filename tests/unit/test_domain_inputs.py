@@ -5,6 +5,7 @@ zones the office checks. Held here in memory, so mutation testing of src/domain 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,9 +21,10 @@ from domain.claims.events import validate_payment_reference
 from domain.errors import InvalidInput
 from domain.hospitals import HospitalRegistry
 from domain.identifiers import validate_resident_id
+from domain.keyed_digests import DigestKeys
 from domain.outlets import OutletRegistry
 from domain.region_policy import ReimbursementPolicy
-from domain.requests import fingerprint
+from domain.requests import content_digest, fingerprint
 from domain.values import (
     not_in_future,
     parse_date,
@@ -185,8 +187,12 @@ def test_a_fingerprint_is_the_hash_of_one_canonical_text_without_the_request_id(
         '"text": "发票遗失"}]'
     )
     expected = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    assert fingerprint(sample) == expected
-    assert fingerprint(sample.model_copy(update={"request_id": "req-1"})) == expected
+    assert content_digest(sample) == expected
+    assert content_digest(sample.model_copy(update={"request_id": "req-1"})) == expected
+    # What is stored is that digest keyed: the store file alone cannot confirm a guess.
+    keys = DigestKeys.from_holder_id_key(b"test-holder-id-key-000000")
+    stored = hmac.new(keys.fingerprints, expected.encode(), hashlib.sha256).hexdigest()
+    assert fingerprint(sample, keys) == stored
 
 
 @pytest.mark.parametrize(

@@ -103,4 +103,5 @@ def test_a_request_record_of_the_card_commands_first_form_is_upcast():
     state = upcast(RequestRecorded, old)
     assert state["stream_id"] == holder
     assert "holder_id" not in state
-    assert state["schema_version"] == 2
+    assert state["schema_version"] == 3
+    assert state["fingerprint_form"] == "sha256"  # compared as the plain digest it is

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,22 @@ import pytest
 from domain.application import CardOffice
 from domain.cardholder.errors import CardAlreadySuspended, ReplacementCaseOpen
 from domain.cardholder.events import ProxyScope
-from domain.requests import RequestIdReused, RequestRecorded, fingerprint
+from domain.requests import (
+    RequestIdReused,
+    RequestRecorded,
+    content_digest,
+    fingerprint,
+    rekey_fingerprint,
+    same_content,
+)
 from relay.topics import Topics
 from relay.wire import PUBLISHED_EVENTS, messages_for
+from service.persistence import upcast
 from tests.support import (
+    CLERK,
     Clock,
     authorize,
+    cancel,
     card_number,
     head,
     issue,
@@ -192,7 +203,7 @@ def test_the_fingerprint_is_the_same_in_every_process():
     """Sets inside a command must not make a retry from another process look different."""
     program = (
         "from tests.support import authorize;"
-        "print(__import__('domain.requests').requests.fingerprint("
+        "print(__import__('domain.requests').requests.content_digest("
         "authorize('11010519491231002X', '110108197911020154')))"
     )
     prints = set()
@@ -202,4 +213,35 @@ def test_the_fingerprint_is_the_same_in_every_process():
             [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True
         )
         prints.add(out.stdout.strip())
-    assert prints == {fingerprint(authorize("11010519491231002X", "110108197911020154"))}
+    assert prints == {content_digest(authorize("11010519491231002X", "110108197911020154"))}
+
+
+def test_a_record_with_the_plain_digest_of_an_older_release_still_answers():
+    """Until ``sscard db migrate`` re-keys it, a version 2 record is compared as it was made."""
+    office = memory_office()
+    command = pre_report(resident_id())
+    keys = office.digest_keys
+    record = RequestRecorded.model_validate(
+        upcast(
+            RequestRecorded,
+            {
+                "originator_id": str(uuid.uuid4()),
+                "originator_version": 1,
+                "event_id": str(uuid.uuid4()),
+                "occurred_at": "2026-03-02T01:00:00Z",
+                "actor": CLERK.model_dump(mode="json"),
+                "schema_version": 2,
+                "request_id": "old-1",
+                "command_type": "PreReportLoss",
+                "fingerprint": content_digest(command),
+                "stream_id": str(uuid.uuid4()),
+                "event_version": 2,
+            },
+        )
+    )
+    assert same_content(record, command, keys)
+    assert not same_content(record, cancel(command.resident_id), keys)
+    state = record.model_dump(mode="json")
+    assert rekey_fingerprint(state, keys)
+    assert state["fingerprint"] == fingerprint(command, keys) != content_digest(command)
+    assert same_content(RequestRecorded.model_validate(state), command, keys)

@@ -79,8 +79,10 @@ def submit_claim(
     hospitals: HospitalRegistry,
     invoice: InvoiceNumberReserved | None,
     certificate_owner: UUID | None,
+    invoice_key: bytes,
 ) -> tuple[ReimbursementClaimSubmitted, InvoiceNumberReserved]:
-    """The claim's first event and the invoice's reservation, to be saved together."""
+    """The claim's first event and the invoice's reservation (on the invoice's keyed stream),
+    to be saved together."""
     check_claim_authority(command)
     not_erased(holder, ctx.policy.zone)
     policy = rules.reimbursement_policy_of(ctx.policy)
@@ -118,7 +120,7 @@ def submit_claim(
         ),
     )
     reservation = InvoiceNumberReserved(
-        originator_id=invoice_stream_id(hospital.code, command.invoice_number),
+        originator_id=invoice_stream_id(hospital.code, command.invoice_number, invoice_key),
         originator_version=1,
         event_id=ctx.new_event_id(),
         occurred_at=ctx.now,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 from uuid import UUID
 
 from pydantic import (
@@ -171,11 +171,21 @@ class ReimbursementClaimWithdrawn(ClaimEvent):
 
 
 class InvoiceNumberReserved(Reservation):
-    """The one event of an invoice's stream: which claim holds it."""
+    """The one event of an invoice's stream: which claim holds it.
+
+    Version 2: the stream's id is keyed. A version 1 record sits on the plain id until ``sscard
+    db migrate`` moves it (the office looks under both until then)."""
+
+    schema_version: int = 2
 
     claim_id: UUID
     hospital_code: Annotated[HospitalCode | Erased, ERASABLE]
     invoice_number: Annotated[InvoiceNumber | Erased, ERASABLE]
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Only the stream's id changed (``claims.streams``): no field to bring forward."""
+        del state
 
 
 class BenefitConsumed(DomainEvent):

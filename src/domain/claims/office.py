@@ -45,10 +45,11 @@ from domain.claims.state import (
     project_claim,
     project_ledger,
 )
-from domain.claims.streams import benefit_ledger_id, invoice_stream_id, new_claim_id
+from domain.claims.streams import benefit_ledger_id, new_claim_id, plain_invoice_stream_id
 from domain.errors import DomainError
 from domain.event import DomainEvent
 from domain.hospitals import HospitalRegistry, validate_hospital_code
+from domain.keyed_digests import keyed_uuid
 from domain.requests import RequestLedger, record_request
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ class ClaimUseCases(RequestLedger):
             hospitals=self.hospitals,
             invoice=self.invoice_reservation(command.hospital_code, command.invoice_number),
             certificate_owner=self.holder_of_certificate(certificate) if certificate else None,
+            invoice_key=self.digest_keys.invoice_streams,
         )
         try:
             self._record_claim_events(command, submitted, reservation)
@@ -190,13 +192,17 @@ class ClaimUseCases(RequestLedger):
     def invoice_reservation(
         self, hospital_code: str, invoice_number: str
     ) -> InvoiceNumberReserved | None:
-        """Which claim holds this invoice, if any (read from the invoice's own stream)."""
-        stream_id = invoice_stream_id(
-            validate_hospital_code(hospital_code), validate_invoice_number(invoice_number)
+        """Which claim holds this invoice, if any (read from the invoice's own stream: the keyed
+        one, or in a store not yet migrated, the plain one an older release wrote)."""
+        hospital, number = (
+            validate_hospital_code(hospital_code),
+            validate_invoice_number(invoice_number),
         )
-        for event in self.events.get(stream_id, limit=1):
-            assert isinstance(event, InvoiceNumberReserved)
-            return event
+        plain = plain_invoice_stream_id(hospital, number)
+        for stream_id in (keyed_uuid(self.digest_keys.invoice_streams, plain), plain):
+            for event in self.events.get(stream_id, limit=1):
+                assert isinstance(event, InvoiceNumberReserved)
+                return event
         return None
 
     # ---- the one write path --------------------------------------------------------------
@@ -206,7 +212,7 @@ class ClaimUseCases(RequestLedger):
         record of its request id, when it has one (its first event answers a retry)."""
         extra = []
         if command.request_id is not None:
-            extra.append(record_request(command.request_id, command, events[0]))
+            extra.append(record_request(command.request_id, command, events[0], self.digest_keys))
         self.save(*events, *extra)
 
     def _earlier_answer(self, command: ClaimCommand, expected: type[E]) -> E | None:
