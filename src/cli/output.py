@@ -165,9 +165,10 @@ def outcome_line(outcome: Outcome[DomainEvent], zone: tzinfo = BEIJING) -> str:
 
 def outcome_json(outcome: Outcome[DomainEvent]) -> str:
     """What a command did, as JSON: the event with a ``status`` (``recorded``, or
-    ``already_recorded``). A retry with a request id gets the first call's JSON, byte for byte."""
+    ``already_recorded``). A retry with a request id gets the first call's answer unchanged, but
+    for ``"replayed": true``, so that a client can tell its retry from the first call."""
     status = "already_recorded" if outcome.status == "already_recorded" else "recorded"
-    data: dict[str, Any] = {"status": status}
+    data: dict[str, Any] = {"status": status, "replayed": outcome.status == "repeated"}
     if outcome.event is not None:
         data |= event_data(outcome.event)
     return json.dumps(data, ensure_ascii=False)
