@@ -271,3 +271,36 @@ def test_the_smoke_test_takes_the_topic_and_refuses_bad_arguments_in_one_line(
     assert missing.returncode == 3, missing.stderr
     assert "topic nosuch.settlement not found" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_the_cli_reads_and_names_the_configured_topic(tmp_path: Path, kafka_bootstrap: str):
+    topic = new_topic(kafka_bootstrap)
+    send(kafka_bootstrap, topic, [(b"A00000001", value("A00000001", "blocked"))])
+    sscard = str(Path(sys.executable).parent / "sscard")
+    env = {
+        **os.environ,
+        "SSCARD_TOPIC_PREFIX": topic.removesuffix(".settlement"),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "SSCARD_DATA_DIR": str(tmp_path),
+    }
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sscard, "settlement", *args],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    described = run("follow", "--help")
+    assert topic in described.stdout
+    assert "sscard.settlement" not in described.stdout
+    checked = run("check", "A00000001")
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith("A00000001: BLOCKED (blocked, loss_pre_reported, since ")
+    refused = run("check", "A00000001", KAFKA_SECURITY_PROTOCOL="TLS")
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1
+    assert "KAFKA_SECURITY_PROTOCOL" in refused.stderr
