@@ -419,8 +419,11 @@ class SettlementSubscriber:
                         log.debug("caught up: %d cards", len(self))
                         self._caught_up.set()
                     if self.snapshot_path is not None and now >= next_snapshot:
-                        self._write_snapshot(consumer, partitions)
                         next_snapshot = time.monotonic() + self._snapshot_every
+                        try:
+                            self._write_snapshot(consumer, partitions)
+                        except OSError as exc:  # a full disk costs the next restart, no more
+                            log.warning("snapshot %s not written: %s", self.snapshot_path, exc)
             except KafkaError as exc:
                 # The broker is unreachable or slow: keep trying; is_blocked refuses once the
                 # last confirmation is older than the bound.
