@@ -224,3 +224,25 @@ def test_the_java_client_refuses_once_its_thread_has_died(
         assert client.ask("blocked A00000001") == "blocked A00000001 true"
         send(kafka_bootstrap, topic, [(b"A00000002", value("A00000002", "blocked"))])
         until_answer(client, "blocked A00000001", "stale A00000001 the subscriber's thread", 30)
+
+
+def test_the_java_client_reads_its_security_settings_from_the_environment(
+    java_client: list[str], kafka_bootstrap: str
+):
+    topic = new_topic(kafka_bootstrap)
+    for env, variable in (
+        ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL"),
+        ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SASL_USERNAME"),
+        ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": "/nonexistent.pem"}, "CAFILE"),
+    ):
+        refused = subprocess.run(
+            [*java_client, kafka_bootstrap, str(SCHEMA), topic],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert variable in refused.stderr
+        assert "Exception" not in refused.stderr
