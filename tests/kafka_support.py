@@ -1,11 +1,18 @@
-"""Reading topics back from the real broker."""
+"""Reading topics back from the real broker, topics of a test's own, and private brokers."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
+
+from devinfra.local_kafka import LocalKafka
+from tests.ports import free_ports
 
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 180.0) -> list[ConsumerRecord]:
@@ -37,3 +44,27 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 180.0) -> list[Consu
         return [record for tp in partitions for record in records[tp]]
     finally:
         consumer.close()
+
+
+@contextmanager
+def private_broker(state_dir: Path) -> Iterator[LocalKafka]:
+    """A broker of the caller's own (free ports, its own state), so stopping it disturbs no other
+    test; it ends with the test process even if that is killed."""
+    port, controller_port = free_ports(2)
+    broker = LocalKafka(
+        port=port, controller_port=controller_port, state_dir=state_dir, die_with_parent=True
+    )
+    broker.start(timeout=120)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int = 3, compacted: bool = True) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        configs = {"cleanup.policy": "compact"} if compacted else {}
+        admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
+    finally:
+        admin.close()

@@ -1,18 +1,23 @@
 """``sscard bench subscriber --cards N``: a new settlement subscriber bootstrapping from the
-compacted topic, and a pre-report's way from the command to the subscriber's blocklist.
+compacted topic, its restart from a snapshot, and a pre-report's way from the command to the
+subscriber's blocklist.
 
 1. Setup (not measured): N card statuses on a ``settlement`` topic of the bench's own, one
    message per card, in the relay's wire form.
-2. Bootstrap: a fresh process runs the subscriber until it reports caught up; it prints the
-   time and its peak resident memory. The baseline, another fresh process, reads the same
-   topic to the same end offsets with a bare kafka-python consumer and keeps nothing.
-   ``bootstrap_ratio`` = bare seconds / subscriber seconds.
-3. Latency: a temporary SQLite store, the relay following it live, a subscriber following the
+2. Bootstrap: a fresh process runs the subscriber (full JSON Schema check of every message)
+   until it has confirmed reading every partition to its end, then stops, which writes its
+   snapshot; it reports the time and its peak resident memory. The baseline, another fresh
+   process, reads the same partitions to the same end offsets with a bare kafka-python consumer
+   and keeps nothing.
+3. Restart: 1% of the cards change (at least 100 messages), then a fresh process starts from the
+   snapshot and reads only those; its time to caught up and the cards it holds.
+4. Validation: the compiled schema's cost per message, against ``json.loads`` alone.
+5. Latency: a temporary SQLite store, the relay following it live, a subscriber following the
    topic; M pre-reports are sent one after another, each timed from just before the command
-   until the subscriber's ``is_blocked`` says so. The command alone is timed too (its share).
+   until the subscriber's ``on_change`` sees the card blocked. The command alone is timed too.
 
-The last line: ``bootstrap_s=<x> peak_mb=<y> bootstrap_ratio=<r> subscriber_p50_ms=<a>
-subscriber_p99_ms=<z>``.
+The last line: ``bootstrap_s=<a> peak_mb=<b> bare_peak_mb=<c> restart_s=<d>
+subscriber_p99_ms=<e>``.
 """
 
 from __future__ import annotations
@@ -56,14 +61,18 @@ class SubscriberFigures:
     peak_mb: float
     bare_seconds: float
     bare_peak_mb: float
+    restart_seconds: float
+    restart_peak_mb: float
+    restart_messages: int
+    validate_us: float
+    decode_us: float
     latencies_ms: tuple[float, ...]
     command_ms: tuple[float, ...]
 
     def machine_line(self) -> str:
         return (
             f"bootstrap_s={self.bootstrap_seconds:.1f} peak_mb={self.peak_mb:.0f} "
-            f"bootstrap_ratio={self.bare_seconds / self.bootstrap_seconds:.2f} "
-            f"subscriber_p50_ms={percentile(self.latencies_ms, 50):.1f} "
+            f"bare_peak_mb={self.bare_peak_mb:.0f} restart_s={self.restart_seconds:.1f} "
             f"subscriber_p99_ms={percentile(self.latencies_ms, 99):.1f}"
         )
 
@@ -100,15 +109,26 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def bootstrap_probe(bootstrap: str, topic: str) -> dict[str, Any]:
+def bootstrap_probe(bootstrap: str, topic: str, snapshot: str) -> dict[str, Any]:
+    """A subscriber from the topic's beginning (or from ``snapshot`` when it is there) until
+    it has confirmed reading everything; stopping it writes the snapshot."""
     started = time.perf_counter()
-    subscriber = SettlementSubscriber(bootstrap, Contract(settlement_schema()), topic=topic)
+    subscriber = SettlementSubscriber(
+        bootstrap, Contract(settlement_schema()), topic, snapshot_path=snapshot
+    )
     subscriber.start()
-    subscriber.wait_caught_up(600)
+    if not subscriber.wait_caught_up(600):
+        raise RuntimeError("the subscriber did not catch up in 600 s")
     seconds = time.perf_counter() - started
-    cards = len(subscriber)
-    subscriber.stop()
-    return {"seconds": seconds, "peak_mb": _peak_mb(), "cards": cards}
+    subscriber.stop(timeout=60)
+    return {
+        "seconds": seconds,
+        "peak_mb": _peak_mb(),
+        "cards": len(subscriber),
+        "messages": subscriber.messages,
+        "invalid": subscriber.invalid,
+        "restored": subscriber.restored_from_snapshot,
+    }
 
 
 def bare_probe(bootstrap: str, topic: str) -> dict[str, Any]:
@@ -145,7 +165,7 @@ def _latency(settings: Settings, commands: int, say: Say) -> tuple[list[float], 
         subscriber = SettlementSubscriber(
             settings.bootstrap_servers,
             Contract(settlement_schema()),
-            topic=Topics(settings.topic_prefix).settlement,
+            Topics(settings.topic_prefix).settlement,
             on_change=changed,
         ).start()
         try:
@@ -172,6 +192,34 @@ def _latency(settings: Settings, commands: int, say: Say) -> tuple[list[float], 
     return sorted(latencies), sorted(command_ms)
 
 
+def _validation_cost(count: int = 50_000) -> tuple[float, float]:
+    """Microseconds per message: the compiled schema's check, and json.loads alone."""
+    contract = Contract(settlement_schema())
+    values = [
+        _settlement_message(card, "blocked", n) for n, card in enumerate(card_numbers(count, "V"))
+    ]
+    started = time.perf_counter()
+    messages = [json.loads(value) for value in values]
+    decode = time.perf_counter() - started
+    started = time.perf_counter()
+    problems = [contract.problem(message) for message in messages]
+    check = time.perf_counter() - started
+    if any(problems):
+        raise RuntimeError(f"the bench's own messages break the contract: {problems[:1]}")
+    return check / count * 1e6, decode / count * 1e6
+
+
+def _change(bootstrap: str, topic: str, cards: int) -> int:
+    """A restart's news: 1% of the cards (at least 100) blocked anew."""
+    count = min(cards, max(100, cards // 100))
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20)
+    for n, card in enumerate(card_numbers(count, "S")):
+        producer.send(topic, key=card.encode(), value=_settlement_message(card, "blocked", n))
+    producer.flush()
+    producer.close()
+    return count
+
+
 def run_subscriber_bench(
     settings: Settings, cards: int = 100_000, commands: int = 300, say: Say = print
 ) -> SubscriberFigures:
@@ -184,11 +232,20 @@ def run_subscriber_bench(
     try:
         ensure_topics(bench)
         _produce(bench.bootstrap_servers, topic, cards, say)
+        snapshot = str(workdir / "settlement.snapshot")
         say("bootstrap: a new subscriber process, then a bare consumer process")
-        probe = _probe(["bootstrap", bench.bootstrap_servers, topic])
+        probe = _probe(["bootstrap", bench.bootstrap_servers, topic, snapshot])
         bare = _probe(["bare", bench.bootstrap_servers, topic])
-        if probe["cards"] != cards:
+        if probe["cards"] != cards or probe["invalid"]:
             raise RuntimeError(f"the subscriber holds {probe['cards']} cards, {cards} were sent")
+        changed = _change(bench.bootstrap_servers, topic, cards)
+        say(f"restart: {changed:,} cards changed, a new subscriber process from the snapshot")
+        restart = _probe(["bootstrap", bench.bootstrap_servers, topic, snapshot])
+        if not restart["restored"] or restart["messages"] != changed:
+            raise RuntimeError(f"the restart read {restart['messages']} messages, not {changed}")
+        if restart["cards"] != cards:
+            raise RuntimeError(f"the restart holds {restart['cards']} cards, not {cards}")
+        validate_us, decode_us = _validation_cost()
         latencies, command_ms = _latency(bench, commands, say)
     finally:
         _delete_topics(bench, [prefix], say)
@@ -199,6 +256,11 @@ def run_subscriber_bench(
         probe["peak_mb"],
         bare["seconds"],
         bare["peak_mb"],
+        restart["seconds"],
+        restart["peak_mb"],
+        restart["messages"],
+        validate_us,
+        decode_us,
         tuple(latencies),
         tuple(command_ms),
     )
@@ -207,7 +269,16 @@ def run_subscriber_bench(
     say(
         f"bootstrap: {cards:,} cards in {figures.bootstrap_seconds:.1f} s, peak "
         f"{figures.peak_mb:.0f} MB; bare consumer {figures.bare_seconds:.1f} s, "
-        f"{figures.bare_peak_mb:.0f} MB"
+        f"{figures.bare_peak_mb:.0f} MB (memory ratio "
+        f"{figures.peak_mb / figures.bare_peak_mb:.2f}, goal < 2)"
+    )
+    say(
+        f"restart from the snapshot: {figures.restart_messages:,} new messages read in "
+        f"{figures.restart_seconds:.1f} s, peak {figures.restart_peak_mb:.0f} MB"
+    )
+    say(
+        f"schema check: {figures.validate_us:.2f} us a message (json.loads alone "
+        f"{figures.decode_us:.2f} us): {figures.validate_us * cards / 1e6:.1f} s of the bootstrap"
     )
     say(
         f"pre-report -> subscriber's blocklist: {len(latencies)} of {commands}: p50 "
@@ -220,9 +291,11 @@ def run_subscriber_bench(
 
 
 def main(argv: Sequence[str]) -> int:
-    kind, bootstrap, topic = argv
-    probe = bootstrap_probe if kind == "bootstrap" else bare_probe
-    print(json.dumps(probe(bootstrap, topic)))
+    kind, bootstrap, topic, *snapshot = argv
+    if kind == "bootstrap":
+        print(json.dumps(bootstrap_probe(bootstrap, topic, *snapshot)))
+    else:
+        print(json.dumps(bare_probe(bootstrap, topic)))
     return 0
 
 

@@ -22,6 +22,7 @@ import random
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -203,9 +204,14 @@ def run_lookup_bench(
     statuses = [rng.choice(("active", "active", "blocked", "cancelled")) for _ in numbers]
     keys = [rng.choice(numbers) for _ in range(lookups)]
     say(f"setup: {cards:,} cards in a subscriber's memory and in a blocklist view (SQLite)")
-    subscriber = SettlementSubscriber("unused:9092", Contract(settlement_schema()))
+    subscriber = SettlementSubscriber("unused:9092", Contract(settlement_schema()), "unused")
     for n, (card, status) in enumerate(zip(numbers, statuses, strict=True)):
         subscriber._take(card.encode(), _settlement_message(card, status, n))
+    # No broker here: the subscriber is made to look fresh (an alive thread, confirmed just
+    # now), so is_blocked runs its freshness check in full and answers.
+    subscriber._thread = threading.current_thread()
+    subscriber._confirmed_at = time.monotonic()
+    subscriber.stale_after = 1e9
     bare = {card: status != "active" for card, status in zip(numbers, statuses, strict=True)}
     workdir = Path(tempfile.mkdtemp(prefix="sscard-bench-"))
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -14,7 +15,15 @@ from typing import Any
 from cli.operations import supervise
 from cli.output import local
 from consumers import dead_letters
-from consumers.settlement_client import CardSettlement, Contract, SettlementSubscriber
+from consumers.settlement_client import (
+    SUSPECT,
+    UNKNOWN,
+    CardSettlement,
+    CardStatus,
+    Contract,
+    SettlementSubscriber,
+    SubscriberStale,
+)
 from consumers.view_consumer import retry
 from domain.errors import InvalidInput, NotFound
 from domain.identifiers import validate_card_number
@@ -25,7 +34,7 @@ from relay.contracts import settlement_schema
 from service.bootstrap import build
 from service.exports import export, outlet_queue
 from service.kafka_wiring import topics
-from service.settings import Settings
+from service.settings import ConfigurationError, Settings
 from service.views import model_named, replay, verify, view_workers
 
 EXIT_REFUSED = 1
@@ -347,15 +356,22 @@ def _settlement(commands: Any) -> None:
         "settlement", help="the settlement subscriber, as a settlement system runs it"
     )
     actions = settlement.add_subparsers(dest="settlement_command", required=True, metavar="ACTION")
+    topic = _settlement_topic()
     follow = actions.add_parser(
-        "follow", help="bootstrap from sscard.settlement, then print each change, until Ctrl-C"
+        "follow",
+        help=f"bootstrap from {topic}, then print each change, until Ctrl-C",
+        description=(
+            f"bootstrap from {topic} (the topic prefix is SSCARD_TOPIC_PREFIX), then print "
+            "each change, until Ctrl-C"
+        ),
     )
     follow.add_argument(
         "--seconds", type=_positive, help="stop after this many seconds (default: never)"
     )
     follow.set_defaults(handler=_settlement_follow)
     check = actions.add_parser(
-        "check", help="bootstrap, then say whether a card is blocked (exit 1: unknown card)"
+        "check",
+        help=f"bootstrap from {topic}, then say whether a card is blocked (exit 1: unknown card)",
     )
     check.add_argument("card_number", type=_card, help="the card number")
     check.add_argument(
@@ -364,14 +380,24 @@ def _settlement(commands: Any) -> None:
     check.set_defaults(handler=_settlement_check)
 
 
+def _settlement_topic() -> str:
+    """The configured settlement topic, for the help texts (the settings are read later, when a
+    command runs; an invalid prefix is refused then)."""
+    return f"{os.environ.get('SSCARD_TOPIC_PREFIX') or 'sscard'}.settlement"
+
+
 def _subscriber(settings: Settings, on_change: Any = None) -> SettlementSubscriber:
-    return SettlementSubscriber(
-        settings.bootstrap_servers,
-        Contract(settlement_schema()),
-        topic=topics(settings).settlement,
-        on_change=on_change,
-        client_id="sscard-settlement-cli",
-    )
+    try:
+        return SettlementSubscriber.from_env(
+            settings.bootstrap_servers,
+            Contract(settlement_schema()),
+            topics(settings).settlement,
+            on_change=on_change,
+            client_id="sscard-settlement-cli",
+        )
+    except ValueError as exc:  # a Kafka security variable (security_from_env names it)
+        variable, _, problem = str(exc).partition(" ")
+        raise ConfigurationError(variable, problem) from None
 
 
 def _settlement_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -384,15 +410,17 @@ def _settlement_check(args: argparse.Namespace, settings: Settings) -> int:
         found = subscriber.status(args.card_number)
     finally:
         subscriber.stop()
-    if found is None:
+    if found.status == UNKNOWN:
         raise NotFound(f"card {args.card_number} is not on the settlement topic")
     print(_settlement_line(found) + f" ({len(subscriber):,} cards bootstrapped in {took:.1f} s)")
     return 0
 
 
-def _settlement_line(card: CardSettlement) -> str:
+def _settlement_line(card: CardSettlement | CardStatus) -> str:
     verdict = "BLOCKED" if card.blocked else "accepted"
-    since = local(parse_instant(card.since))
+    if card.status == SUSPECT:  # since: when it was seen; reason: what broke the contract
+        return f"{card.card_number}: {verdict} (suspect: {card.reason})"
+    since = local(parse_instant(card.since or ""))
     return f"{card.card_number}: {verdict} ({card.status}, {card.reason}, since {since})"
 
 
@@ -410,9 +438,14 @@ def _settlement_follow(args: argparse.Namespace, settings: Settings) -> int:
         caught.set()
         blocked = sum(1 for status, _, _ in subscriber.cards().values() if status != "active")
         print(f"caught up: {len(subscriber):,} cards, {blocked:,} blocked; following", flush=True)
+        said: str | None = None
         while deadline is None or time.monotonic() < deadline:
-            if subscriber.error is not None:
-                raise RuntimeError(f"the subscriber failed: {subscriber.error}")
+            refusal = subscriber.refusal()
+            if refusal != said:  # stale and fresh again, each said once
+                print(f"STALE: {refusal}" if refusal else "fresh again; following", flush=True)
+                said = refusal
+            if not subscriber.running:
+                raise SubscriberStale(refusal or "stopped", subscriber.age_seconds())
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass

@@ -161,7 +161,12 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
                 "address": topics.settlement,
                 "description": (
                     "Compacted: the latest message per card number is its current status. "
-                    "Bootstrap a blocklist by reading from the beginning, then follow."
+                    "Bootstrap a blocklist by reading from the beginning, then follow. The "
+                    "address is <prefix>.settlement, the prefix being the deployment's "
+                    "SSCARD_TOPIC_PREFIX: subscribers take the topic as a parameter. A "
+                    "subscriber confirms every few seconds that it has read each partition to "
+                    "its end offset, refuses to answer past its freshness bound, and treats a "
+                    "message breaking this schema as a suspect (blocked) card."
                 ),
                 "messages": {
                     "SettlementStatus": {"$ref": "#/components/messages/SettlementStatus"}

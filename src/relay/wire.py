@@ -95,7 +95,7 @@ ClaimEventMessage = _message_model(CLAIM_TYPED_ENVELOPES)
 
 
 class SettlementStatusMessage(BaseModel):
-    """The value on the compacted ``sscard.settlement`` topic (key: the card number).
+    """The value on the compacted ``<prefix>.settlement`` topic (key: the card number).
 
     The latest message per card is the card's current status. No ID numbers, no names.
     """

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import orjson
+import pytest
 
-from consumers.settlement_client import Contract, SettlementSubscriber
+from consumers.settlement_client import (
+    Contract,
+    SettlementSubscriber,
+    SubscriberStale,
+    security_from_env,
+)
 from domain.outlets import OutletRegistry
 from domain.region_policy import RegionPolicies
 from projections.analytics import CaseCalculator, outlet_months, percentile
@@ -28,25 +35,83 @@ def message(card: str, status: str) -> bytes:
     )
 
 
-def test_the_subscriber_keeps_the_latest_status_and_drops_what_the_schema_refuses():
-    subscriber = SettlementSubscriber("unused:9092", Contract(settlement_schema()))
+def test_the_subscriber_keeps_the_latest_status_and_marks_a_contract_breach_suspect():
+    subscriber = SettlementSubscriber("unused:9092", Contract(settlement_schema()), "t")
     subscriber._take(b"A00000001", message("A00000001", "blocked"))
     subscriber._take(b"A00000002", message("A00000002", "cancelled"))
     subscriber._take(b"A00000003", message("A00000003", "active"))
-    assert subscriber.is_blocked("A00000001")
-    assert subscriber.is_blocked("A00000002")
-    assert not subscriber.is_blocked("A00000003")
-    assert not subscriber.is_blocked("Z99999999")  # never named: unknown, not blocked
+    answers = {card: subscriber.status(card).status for card in ("A00000001", "A00000003")}
+    assert answers == {"A00000001": "blocked", "A00000003": "active"}
+    assert subscriber.status("A00000002").blocked
+    assert not subscriber.status("A00000003").blocked
+    never = subscriber.status("Z99999999")
+    assert (never.status, never.blocked, never.age_seconds) == ("unknown", False, math.inf)
     subscriber._take(b"A00000001", message("A00000001", "active"))
-    assert not subscriber.is_blocked("A00000001")
+    assert subscriber.status("A00000001").status == "active"
+    assert subscriber.status("A00000001").since == "2026-11-26T01:02:03.000000Z"
     subscriber._take(b"A00000002", None)  # a tombstone
-    assert subscriber.status("A00000002") is None
-    subscriber._take(b"x", message("A00000004", "lost"))
-    subscriber._take(b"x", message("bad card", "blocked"))
-    subscriber._take(b"x", b"{")
-    subscriber._take(b"x", orjson.dumps({"card_number": "A00000005"}))
-    assert subscriber.invalid == 4
-    assert len(subscriber) == 2
+    assert subscriber.status("A00000002").status == "unknown"
+    # A card's message that breaks the contract: the card is suspect (blocked), whatever its
+    # previous status; a key that is not its value's card number breaks it too.
+    subscriber._take(b"A00000003", message("A00000003", "lost"))
+    subscriber._take(b"A00000004", b"{")
+    subscriber._take(b"A00000005", orjson.dumps({"card_number": "A00000005"}))
+    subscriber._take(b"A00000006", message("A00000007", "active"))
+    subscriber._take(b"A00000008", message("A00000008", "active")[:-1] + b',"extra":1}')
+    suspects = {f"A0000000{n}" for n in (3, 4, 5, 6, 7, 8)}
+    assert {card for card in suspects if subscriber.status(card).status == "suspect"} == suspects
+    assert all(subscriber.status(card).blocked for card in suspects)
+    assert "data.status must be one of" in (subscriber.status("A00000003").reason or "")
+    assert subscriber.invalid == 5
+    # Its next valid message is its status again.
+    subscriber._take(b"A00000003", message("A00000003", "blocked"))
+    assert subscriber.status("A00000003").status == "blocked"
+    assert subscriber.cards()["A00000001"] == (
+        "active",
+        "2026-11-26T01:02:03.000000Z",
+        "loss_pre_reported",
+    )
+    assert len(subscriber) == len(subscriber.cards()) == 7
+
+
+def test_a_subscriber_that_never_confirmed_refuses_to_answer():
+    subscriber = SettlementSubscriber("unused:9092", Contract(settlement_schema()), "t")
+    subscriber._take(b"A00000001", message("A00000001", "blocked"))
+    with pytest.raises(SubscriberStale, match="not started"):
+        subscriber.is_blocked("A00000001")
+    assert not subscriber.caught_up
+
+
+def test_the_kafka_security_settings_come_from_the_environment(tmp_path):
+    assert security_from_env({}) == {"security_protocol": "PLAINTEXT"}
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert security_from_env(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": "settlement",
+            "KAFKA_SASL_PASSWORD": "secret",
+            "KAFKA_SSL_CAFILE": str(ca),
+        }
+    ) == {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "settlement",
+        "sasl_plain_password": "secret",
+        "ssl_cafile": str(ca),
+    }
+    for bad, variable in (
+        ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL"),
+        ({"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}, "KAFKA_SASL_USERNAME"),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "PLAIN"},
+            "KAFKA_SASL_MECHANISM",
+        ),
+        ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": "/nonexistent"}, "CAFILE"),
+    ):
+        with pytest.raises(ValueError, match=variable):
+            security_from_env(bad)
 
 
 def case(applied_on: str, produced_on: str | None, outlet: str = "BJ-HD-003") -> dict:
