@@ -1,10 +1,11 @@
 """Figures from the lifecycle view: per case the time between stages, per outlet and month the
 count, p50/p90 of pre-report -> collection and application -> production, and the SLA hit rate.
 
-Working days are counted on the working calendar (the domain's ``WorkingCalendar`` port), the
-SLA is the region's production working days (none at an instant-issue outlet), as the office
-counted the due date. The outlet of a case is the one that took the application; its month is
-the application's month, both in the region's local time.
+Working days are counted on the working calendar (the domain's ``WorkingCalendar`` port). The
+SLA of a case is the production due date the office recorded with the application (the region's
+production working days then, none at an instant-issue outlet): a policy or an outlet changed
+since does not change what a case was promised. The outlet of a case is the one that took the
+application; its month is the application's month, both in the region's local time.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from domain.outlets import OutletRegistry
-from domain.region_policy import RegionPolicies
 from domain.working_days import WorkingCalendar, working_days_between
 from projections.lifecycle import cases_table
 from projections.public_fields import stored_instant
@@ -91,28 +90,18 @@ def _days(first: str | None, last: str | None) -> float | None:
 class CaseCalculator:
     """Turns the lifecycle view's case rows into figures, on the configured calendar."""
 
-    def __init__(
-        self, calendar: WorkingCalendar, policies: RegionPolicies, outlets: OutletRegistry
-    ) -> None:
+    def __init__(self, calendar: WorkingCalendar) -> None:
         self._calendar = calendar
-        self._policies = policies
-        self._outlets = outlets
-
-    def sla_days(self, region_code: str, collection_outlet: str) -> int:
-        days = self._policies.policy_for(region_code).production_working_days
-        try:
-            return self._outlets.production_days_at(collection_outlet, days)
-        except Exception:  # an outlet no longer configured: the region's figure
-            return days
 
     def figures(self, row: dict[str, Any]) -> CaseFigures:
-        sla = self.sla_days(row["region_code"], row["collection_outlet"])
+        applied_on = date.fromisoformat(row["applied_on"])
+        due_on = date.fromisoformat(row["production_due_on"])
+        sla = working_days_between(self._calendar, applied_on, due_on)
         worked = None
-        if row["produced_on"] is not None:
+        produced_on = row["produced_on"]
+        if produced_on is not None:
             worked = working_days_between(
-                self._calendar,
-                date.fromisoformat(row["applied_on"]),
-                date.fromisoformat(row["produced_on"]),
+                self._calendar, applied_on, date.fromisoformat(produced_on)
             )
         return CaseFigures(
             stream_id=row["stream_id"],
@@ -136,7 +125,7 @@ class CaseCalculator:
             production_to_collection_days=_days(row["produced_at"], row["collected_at"]),
             collection_to_activation_days=_days(row["collected_at"], row["activated_at"]),
             sla_working_days=sla,
-            sla_met=None if worked is None else worked <= sla,
+            sla_met=None if produced_on is None else date.fromisoformat(produced_on) <= due_on,
         )
 
 

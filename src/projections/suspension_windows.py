@@ -3,9 +3,9 @@ against, as two tables a view owns: its holders (region, card now, the open wind
 windows. The settlement blocklist and the claims view each keep their own pair (a view owns its
 tables), by these same rules.
 
-Windows follow the holder's own rules (``domain.cardholder.state``): a window opens at the first
-event that suspends settlement and closes at the cancellation, the lapse that unblocked the card,
-or the new card's activation.
+Windows follow the one rule the holder's state follows too (``domain.suspension``): a window
+opens at the first event that suspends settlement and closes at the cancellation, the lapse that
+unblocked the card, or the new card's activation.
 """
 
 from __future__ import annotations
@@ -15,17 +15,11 @@ from typing import Any
 
 from sqlalchemy import Column, Index, Integer, Table, Text, select
 
+from domain.suspension import OPENS, WindowEnd, window_change
 from projections.public_fields import Zones, instant, local_day
 from tracking.envelopes import Envelope
 from tracking.rows import Row, Rows
 from tracking.store import Tx, metadata
-
-# What opens and what closes a suspension window (as domain.cardholder.state has it).
-SUSPENDS = frozenset({"LossPreReported", "LossFormallyReported", "DamagedCardReplacementApplied"})
-RESUMES = {
-    "LossPreReportCancelled": "pre_report_cancelled",
-    "CardActivated": "new_card_activated",
-}
 
 
 def holders_table_named(name: str) -> Table:
@@ -96,7 +90,7 @@ class SuspensionWindows:
         else:
             holder = rows.get(self.holders, (envelope["stream_id"],))
         if holder is None:
-            if event_type in SUSPENDS or event_type in RESUMES:
+            if window_change(event_type, payload.get("result")) is not None:
                 raise ValueError(f"no CardIssued seen for stream {envelope['stream_id']}")
             return
         changed = self._window(envelope, rows, holder)
@@ -109,7 +103,8 @@ class SuspensionWindows:
         event_type = envelope["event_type"]
         at = envelope["occurred_at"]
         zone = self._zones(holder["region_code"])
-        if event_type in SUSPENDS and holder["open_window"] is None:
+        change = window_change(event_type, envelope["payload"].get("result"))
+        if change == OPENS and holder["open_window"] is None:
             rows.put(
                 self.windows,
                 {
@@ -124,14 +119,11 @@ class SuspensionWindows:
                 },
             )
             return holder | {"open_window": envelope["stream_version"]}
-        outcome = RESUMES.get(event_type)
-        if event_type == "LossPreReportLapsed" and envelope["payload"].get("result") == "unblocked":
-            outcome = "pre_report_lapsed"
-        if outcome is not None and holder["open_window"] is not None:
+        if isinstance(change, WindowEnd) and holder["open_window"] is not None:
             window = rows.get(self.windows, (holder["stream_id"], holder["open_window"]))
             if window is not None:
                 ended = {"ended_at": instant(at), "ended_on": local_day(at, zone)}
-                rows.put(self.windows, window | ended | {"outcome": outcome})
+                rows.put(self.windows, window | ended | {"outcome": change.value})
             return holder | {"open_window": None}
         return holder
 

@@ -76,9 +76,7 @@ def outlet_queue(
 
 
 def _rows(settings: Settings, table: Table, progress: Progress) -> tuple[list[str], Iterator[Any]]:
-    calculator = CaseCalculator(
-        working_calendar(settings), region_policies(settings), outlet_registry(settings)
-    )
+    calculator = CaseCalculator(working_calendar(settings))
     backoffice = build(settings)
 
     def generate() -> Iterator[dict[str, Any]]:

@@ -14,8 +14,6 @@ from consumers.settlement_client import (
     SubscriberStale,
     security_from_env,
 )
-from domain.outlets import OutletRegistry
-from domain.region_policy import RegionPolicies
 from projections.analytics import CaseCalculator, outlet_months, percentile
 from relay.contracts import settlement_schema
 from tests.support import CALENDAR
@@ -136,7 +134,7 @@ def case(applied_on: str, produced_on: str | None, outlet: str = "BJ-HD-003") ->
 
 
 def test_sla_is_counted_in_working_days_on_the_calendar():
-    calculator = CaseCalculator(CALENDAR, RegionPolicies.packaged(), OutletRegistry.packaged())
+    calculator = CaseCalculator(CALENDAR)
     # 2026-03-02 is a Monday: 15 working days later is Monday 2026-03-23.
     on_time = calculator.figures(case("2026-03-02", "2026-03-23"))
     late = calculator.figures(case("2026-03-02", "2026-03-24"))
@@ -145,6 +143,7 @@ def test_sla_is_counted_in_working_days_on_the_calendar():
     assert late.application_to_production_working_days == 16
     assert late.sla_met is False
     assert calculator.figures(case("2026-03-02", None)).sla_met is None
+    assert on_time.sla_working_days == 15
     # Over the Qingming holiday (2026-04-04..06) the days off do not count.
     assert (
         calculator.figures(case("2026-04-03", "2026-04-08")).application_to_production_working_days
@@ -152,8 +151,21 @@ def test_sla_is_counted_in_working_days_on_the_calendar():
     )
 
 
+def test_the_sla_is_the_due_date_recorded_with_the_application_not_todays_policy():
+    """A region that later promised 10 working days judges its old cases by the 15 it promised
+    then: the recorded due date, whatever the policy or the outlet says today."""
+    calculator = CaseCalculator(CALENDAR)
+    promised_then = case("2026-03-02", "2026-03-20") | {"production_due_on": "2026-03-23"}
+    assert calculator.figures(promised_then).sla_met is True
+    instant_issue = case("2026-03-02", "2026-03-02") | {"production_due_on": "2026-03-02"}
+    figures = calculator.figures(instant_issue)
+    assert (figures.sla_working_days, figures.sla_met) == (0, True)
+    late_instant = case("2026-03-02", "2026-03-03") | {"production_due_on": "2026-03-02"}
+    assert calculator.figures(late_instant).sla_met is False
+
+
 def test_outlet_months_give_counts_percentiles_and_the_hit_rate():
-    calculator = CaseCalculator(CALENDAR, RegionPolicies.packaged(), OutletRegistry.packaged())
+    calculator = CaseCalculator(CALENDAR)
     rows = [
         case("2026-03-02", "2026-03-23"),
         case("2026-03-02", "2026-03-24"),

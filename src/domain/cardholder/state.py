@@ -32,6 +32,7 @@ from domain.cardholder.events import (
 from domain.erasure import ERASED
 from domain.event import DomainEvent
 from domain.region_policy import LapseOutcome
+from domain.suspension import OPENS, WindowEnd, window_change
 
 
 class CaseKind(StrEnum):
@@ -142,16 +143,20 @@ class Cardholder:
         return frozenset({self.card.number, *(c.number for c in self.retired_cards)})
 
 
-def _suspend(holder: Cardholder, at: datetime) -> tuple[SuspensionWindow, ...]:
-    if holder.settlement_suspended:
+def _windows_after(holder: Cardholder, event: DomainEvent) -> tuple[SuspensionWindow, ...]:
+    """The holder's suspension windows once ``event`` happened, by the one rule of
+    ``domain.suspension`` (the card a window names is the one the holder had before)."""
+    lapse_result = event.result.value if isinstance(event, LossPreReportLapsed) else None
+    change = window_change(type(event).__name__, lapse_result)
+    at = event.occurred_at
+    if change == OPENS:
+        if holder.settlement_suspended:
+            return holder.suspensions
+        opened = SuspensionWindow(card_number=holder.card.number, started_at=at)
+        return (*holder.suspensions, opened)
+    if not isinstance(change, WindowEnd) or not holder.settlement_suspended:
         return holder.suspensions
-    return (*holder.suspensions, SuspensionWindow(card_number=holder.card.number, started_at=at))
-
-
-def _resume(holder: Cardholder, at: datetime, ended_by: str) -> tuple[SuspensionWindow, ...]:
-    if not holder.settlement_suspended:
-        return holder.suspensions
-    last = replace(holder.suspensions[-1], ended_at=at, ended_by=ended_by)
+    last = replace(holder.suspensions[-1], ended_at=at, ended_by=change.value)
     return (*holder.suspensions[:-1], last)
 
 
@@ -169,7 +174,8 @@ def apply(holder: Cardholder | None, event: DomainEvent) -> Cardholder:
         )
     if holder is None:
         raise ValueError(f"{type(event).__name__} cannot start a cardholder stream")
-    return _evolve(replace(holder, version=event.originator_version, last_event=event), event)
+    evolved = _evolve(replace(holder, version=event.originator_version, last_event=event), event)
+    return replace(evolved, suspensions=_windows_after(holder, event))
 
 
 def _evolve(holder: Cardholder, event: DomainEvent) -> Cardholder:
@@ -186,21 +192,18 @@ def _evolve(holder: Cardholder, event: DomainEvent) -> Cardholder:
                     lapses_at=event.lapses_at,
                     lapse_outcome=event.lapse_outcome,
                 ),
-                suspensions=_suspend(holder, at),
             )
         case LossPreReportCancelled():
             return replace(
                 holder,
                 card=replace(holder.card, status=CardStatus.NORMAL, since=at),
                 pre_report=None,
-                suspensions=_resume(holder, at, "pre_report_cancelled"),
             )
         case LossPreReportLapsed(result=LapseResult.UNBLOCKED):
             return replace(
                 holder,
                 card=replace(holder.card, status=CardStatus.NORMAL, since=at),
                 pre_report=None,
-                suspensions=_resume(holder, at, "pre_report_lapsed"),
             )
         case LossPreReportLapsed():
             # The card is cancelled: the holder stays unable to settle until a new card.
@@ -223,7 +226,6 @@ def _evolve(holder: Cardholder, event: DomainEvent) -> Cardholder:
                 holder,
                 card=replace(holder.card, status=CardStatus.FORMALLY_LOST, since=at),
                 pre_report=None,
-                suspensions=_suspend(holder, at),
                 case=ReplacementCase(
                     opened_version=event.originator_version,
                     old_card_number=event.card_number,
@@ -238,7 +240,6 @@ def _evolve(holder: Cardholder, event: DomainEvent) -> Cardholder:
             return replace(
                 holder,
                 card=replace(holder.card, status=CardStatus.SURRENDERED, since=at),
-                suspensions=_suspend(holder, at),
                 case=ReplacementCase(
                     opened_version=event.originator_version,
                     old_card_number=event.card_number,
@@ -273,7 +274,6 @@ def _evolve(holder: Cardholder, event: DomainEvent) -> Cardholder:
                 card=replace(holder.card, status=CardStatus.NORMAL, since=at),
                 case=None,
                 proxies=(),
-                suspensions=_resume(holder, at, "new_card_activated"),
                 completed_cases=holder.completed_cases + 1,
             )
         case HolderErased():
