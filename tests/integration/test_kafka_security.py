@@ -110,7 +110,10 @@ def end_offsets(settings: Settings, topic: str, **overrides: Any) -> dict[TopicP
     """What every subscriber asks first (where the topic ends), as the settings' principal."""
     reader = consumer(settings, **overrides)
     try:
-        partitions = [TopicPartition(topic, p) for p in range(settings.kafka_partitions)]
+        # A topic the principal may not describe shows no partitions; partition 0 is then
+        # asked for, and refused.
+        numbers = reader.partitions_for_topic(topic) or {0}
+        partitions = [TopicPartition(topic, p) for p in sorted(numbers)]
         return dict(reader.end_offsets(partitions))
     finally:
         reader.close()
