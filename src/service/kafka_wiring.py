@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from kafka import KafkaProducer
@@ -16,6 +17,21 @@ from service.settings import Settings
 from tracking.board import Board
 
 log = logging.getLogger(__name__)
+
+
+class _NoPasswordInKafkaLogs(logging.Filter):
+    """kafka-python's admin client logs its whole configuration at DEBUG (``sscard -v``),
+    SASL password included: the password is masked before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # logging unpacks a lone dict argument: record.args is then the dict itself.
+        args = record.args
+        if isinstance(args, Mapping) and args.get("sasl_plain_password"):
+            record.args = {**args, "sasl_plain_password": "********"}
+        return True
+
+
+logging.getLogger("kafka.admin.client").addFilter(_NoPasswordInKafkaLogs())
 
 
 def topics(settings: Settings) -> Topics:

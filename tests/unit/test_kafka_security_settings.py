@@ -3,10 +3,13 @@ principal what its job needs and nothing more; the contract says so."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from pathlib import Path
 
 import pytest
+from kafka.admin import KafkaAdminClient
 
 from cli.main import main
 from relay.access import (
@@ -181,3 +184,13 @@ def test_the_contract_states_the_security_schemes_and_each_channels_readers():
     }
     assert "the settlement principal reads sscard.settlement" in receivers
     assert not any("analytics principal reads sscard.settlement" in r for r in receivers)
+
+
+def test_the_admin_clients_debug_log_never_shows_the_password(env, tmp_path, caplog):
+    whole(env, tmp_path)
+    caplog.set_level(logging.DEBUG, logger="kafka")
+    config = client_config(load_settings()) | {"bootstrap_servers": "127.0.0.1:1"}
+    with contextlib.suppress(Exception):
+        KafkaAdminClient(**config, bootstrap_timeout_ms=100).close()
+    assert "Starting KafkaAdminClient" in caplog.text
+    assert "s3cret" not in caplog.text
