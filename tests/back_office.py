@@ -28,8 +28,13 @@ SSCARD = str(Path(sys.executable).parent / "sscard")
 
 def sscard_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment that makes ``sscard`` use exactly ``settings``' store and topics."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SSCARD_", "POSTGRES_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SSCARD_", "POSTGRES_", "KAFKA_SASL_", "KAFKA_SSL_"))
+    }
     env.pop("DATABASE_URL", None)
+    env.pop("KAFKA_SECURITY_PROTOCOL", None)
     env |= {
         "SSCARD_DATA_DIR": str(settings.data_dir),
         "SSCARD_STATE_DIR": str(settings.state_dir),
@@ -39,11 +44,28 @@ def sscard_env(settings: Settings, **extra: str) -> dict[str, str]:
         # Processes of the suite run side by side: none takes the metrics port unless asked.
         "SSCARD_METRICS_PORT": "0",
     }
+    env |= kafka_security_env(settings)
     if settings.database_url:
         env["DATABASE_URL"] = settings.database_url
     if settings.postgres_schema:
         env["POSTGRES_SCHEMA"] = settings.postgres_schema
     return env | extra
+
+
+def kafka_security_env(settings: Settings) -> dict[str, str]:
+    """The KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_CAFILE variables of ``settings``."""
+    env = {"KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol}
+    optional = {
+        "KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+        "KAFKA_SASL_USERNAME": settings.kafka_sasl_username,
+        "KAFKA_SASL_PASSWORD": (
+            settings.kafka_sasl_password.get_secret_value()
+            if settings.kafka_sasl_password
+            else None
+        ),
+        "KAFKA_SSL_CAFILE": str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None,
+    }
+    return env | {name: value for name, value in optional.items() if value is not None}
 
 
 def start_sscard(

@@ -1,4 +1,5 @@
-"""Reading topics back from the real broker, topics of a test's own, and private brokers."""
+"""Reading topics back from the real broker, topics of a test's own, and private brokers (one
+secured as production runs it)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -15,15 +17,36 @@ from devinfra.local_kafka import LocalKafka
 from tests.ports import free_ports
 
 
-def read_topic(bootstrap: str, topic: str, timeout: float = 180.0) -> list[ConsumerRecord]:
+@contextmanager
+def secured_broker(state: Path) -> Iterator[LocalKafka]:
+    """A private broker with TLS, SASL/SCRAM and ACLs (``relay.access``), on free ports, ended
+    with the process that started it. Failing to start it fails the test, never skips it."""
+    port, controller_port = free_ports(2)
+    broker = LocalKafka(
+        port=port,
+        controller_port=controller_port,
+        state_dir=state / f"kafka-{port}-secure",
+        die_with_parent=True,
+        secure=True,
+    )
+    broker.start(timeout=120)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def read_topic(
+    bootstrap: str, topic: str, timeout: float = 180.0, **client: Any
+) -> list[ConsumerRecord]:
     """Every record currently in ``topic``, in partition order.
 
     The partitions are assigned, not shared out by a consumer group: a group's member must keep
     up its heartbeats, and on a loaded 2-core machine a starved one was evicted and rejoined
     until the wait for an assignment ran out. ``timeout`` bounds a stuck read, far above what
-    a loaded machine needs."""
+    a loaded machine needs. ``client``: security arguments (a secured broker)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=1000
+        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=1000, **client
     )
     try:
         deadline = time.monotonic() + timeout

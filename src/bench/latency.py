@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -14,7 +15,7 @@ from relay.publisher import RELAY
 from relay.topics import Topics
 from samples.stories import pre_report
 from service.bootstrap import BackOffice
-from service.kafka_wiring import relay_for
+from service.kafka_wiring import client_config, relay_for
 
 Say = Callable[[str], None]
 
@@ -25,9 +26,9 @@ _RECEIVE_TIMEOUT = 30.0
 class _Watcher(threading.Thread):
     """A consumer on the card-events topic noting when each event id is first seen."""
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    def __init__(self, client: dict[str, Any], topic: str) -> None:
         super().__init__(name="bench-consumer", daemon=True)
-        self._bootstrap_servers = bootstrap_servers
+        self._client = client
         self._topic = topic
         self.ready = threading.Event()
         self.stop = threading.Event()
@@ -38,7 +39,7 @@ class _Watcher(threading.Thread):
         consumer = None
         try:
             consumer = KafkaConsumer(
-                bootstrap_servers=self._bootstrap_servers,
+                **self._client,
                 group_id=None,
                 enable_auto_commit=False,
                 client_id="sscard-bench-latency",
@@ -93,7 +94,7 @@ def measure_latency(
             relay_errors.append(exc)
 
     relay_thread = threading.Thread(target=follow, name="bench-relay", daemon=True)
-    watcher = _Watcher(settings.bootstrap_servers, Topics(settings.topic_prefix).card_events)
+    watcher = _Watcher(client_config(settings), Topics(settings.topic_prefix).card_events)
     relay_thread.start()
     try:
         _wait_caught_up(backoffice, relay_errors)

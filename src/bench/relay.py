@@ -54,7 +54,7 @@ from relay.topics import Topics, topic_specs
 from relay.wire import Message, messages_for
 from samples.stories import Identities
 from service.bootstrap import BackOffice, build
-from service.kafka_wiring import ensure_topics, producer_config, relay_for
+from service.kafka_wiring import client_config, ensure_topics, producer_config, relay_for
 from service.settings import Settings
 
 Say = Callable[[str], None]
@@ -243,6 +243,11 @@ def bench_settings(settings: Settings, workdir: Path, prefix: str) -> Settings:
         persistence_module=None,
         postgres_schema=None,
         kafka_bootstrap_servers=settings.bootstrap_servers,
+        kafka_security_protocol=settings.kafka_security_protocol,
+        kafka_sasl_mechanism=settings.kafka_sasl_mechanism,
+        kafka_sasl_username=settings.kafka_sasl_username,
+        kafka_sasl_password=settings.kafka_sasl_password,
+        kafka_ssl_cafile=settings.kafka_ssl_cafile,
         kafka_partitions=settings.kafka_partitions,
         kafka_replication_factor=settings.kafka_replication_factor,
         relay_batch_size=settings.relay_batch_size,
@@ -380,9 +385,7 @@ def _measure_bare(
 
 
 def _count_messages(settings: Settings, topic_names: Sequence[str]) -> int:
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=None, client_id="sscard-bench"
-    )
+    consumer = KafkaConsumer(**client_config(settings), group_id=None, client_id="sscard-bench")
     try:
         partitions = [
             TopicPartition(name, p)
@@ -407,7 +410,7 @@ def _delete_topics(settings: Settings, prefixes: Sequence[str], say: Say) -> Non
     ]
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=settings.bootstrap_servers,
+            **client_config(settings),
             client_id="sscard-bench-admin",
             request_timeout_ms=10_000,
         )

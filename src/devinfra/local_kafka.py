@@ -26,6 +26,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from devinfra.kafka_security import BrokerSecurity
 
 Progress = Callable[[str], None]
 
@@ -68,6 +71,8 @@ class LocalKafka:
     # A test's broker ends with the process that started it, even one killed with SIGKILL
     # (each orphan keeps half a gigabyte); `sscard infra up`'s broker outlives its command.
     die_with_parent: bool = False
+    # TLS, SASL/SCRAM and ACLs on the clients' listener (devinfra.kafka_security).
+    secure: bool = False
 
     @classmethod
     def default(
@@ -75,15 +80,17 @@ class LocalKafka:
         port: int = DEFAULT_PORT,
         state_dir: Path | None = None,
         controller_port: int | None = None,
+        secure: bool = False,
     ) -> LocalKafka:
         """The developer's broker: state under ``${SSCARD_STATE_DIR:-~/.local/state/sscard}``."""
         if state_dir is None:
             base = os.environ.get("SSCARD_STATE_DIR") or "~/.local/state/sscard"
-            state_dir = Path(base).expanduser() / f"kafka-{port}"
+            state_dir = Path(base).expanduser() / f"kafka-{port}{'-secure' if secure else ''}"
         return cls(
             port=port,
             controller_port=port + 1 if controller_port is None else controller_port,
             state_dir=state_dir,
+            secure=secure,
         )
 
     # -- paths ---------------------------------------------------------------------------------
@@ -91,6 +98,15 @@ class LocalKafka:
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def security(self) -> BrokerSecurity:
+        """The broker's CA, certificate and passwords (meaningful when ``secure``)."""
+        return BrokerSecurity(self.state_dir)
+
+    def client_config(self) -> dict[str, Any]:
+        """kafka-python's arguments for the broker's own principal (none when not secure)."""
+        return self.security.client_config() if self.secure else {}
 
     @property
     def log_file(self) -> Path:
@@ -193,7 +209,12 @@ class LocalKafka:
         libs = self.ensure_jars(progress)
         java = _require_tool("java", "Java 17+ is needed: apt-get install openjdk-17-jre-headless")
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.properties_file.write_text(self._server_properties())
+        if self.secure:
+            self.security.ensure()
+        # It holds the broker's password when secure: readable by its owner only.
+        fd = os.open(self.properties_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as properties:
+            properties.write(self._server_properties())
         if not (self.data_dir / "meta.properties").exists():
             self._format(java, libs, progress)
 
@@ -271,7 +292,7 @@ class LocalKafka:
         pid = self._running_pid()
         return KafkaStatus(
             running=pid is not None,
-            answering=_answers_metadata(self.bootstrap_servers, timeout=5.0),
+            answering=_answers_metadata(self.bootstrap_servers, 5.0, self.client_config()),
             pid=pid,
             bootstrap_servers=self.bootstrap_servers,
             log_file=self.log_file,
@@ -297,11 +318,18 @@ class LocalKafka:
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
-            "listeners": listeners,
-            "advertised.listeners": listeners,
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        }
+        if self.secure:
+            props |= self.security.listener_properties(self.port, self.controller_port)
+        else:
+            props |= {
+                "listeners": listeners,
+                "advertised.listeners": listeners,
+                "controller.listener.names": "CONTROLLER",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            }
+        props |= {
             "log.dirs": str(self.data_dir),
             "num.partitions": "3",
             # One node: the internal topics cannot have more replicas than that.
@@ -345,6 +373,7 @@ class LocalKafka:
             "-c",
             str(self.properties_file),
             "--standalone",
+            *(self.security.format_arguments() if self.secure else []),
         ]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -377,7 +406,7 @@ class LocalKafka:
                     f"the Kafka broker (pid {pid}) exited during startup; "
                     f"last lines of {self.log_file}:\n{self._log_tail(offset)}"
                 )
-            if _answers_metadata(self.bootstrap_servers, timeout=min(5.0, timeout)):
+            if _answers_metadata(self.bootstrap_servers, min(5.0, timeout), self.client_config()):
                 return
             if time.monotonic() >= deadline:
                 raise LocalKafkaError(
@@ -398,14 +427,16 @@ class LocalKafka:
         return _last_lines(text, _LOG_TAIL_LINES) or "(the log is empty)"
 
 
-def wait_until_ready(bootstrap_servers: str, timeout: float) -> None:
+def wait_until_ready(
+    bootstrap_servers: str, timeout: float, security: dict[str, Any] | None = None
+) -> None:
     """Block until a broker at ``bootstrap_servers`` answers a metadata request listing a broker.
 
     An open port is not enough: a KRaft broker accepts connections before it has registered with
     its controller, and producers fail until it has.
     """
     deadline = time.monotonic() + timeout
-    while not _answers_metadata(bootstrap_servers, timeout=min(5.0, max(timeout, 0.1))):
+    while not _answers_metadata(bootstrap_servers, min(5.0, max(timeout, 0.1)), security):
         if time.monotonic() >= deadline:
             raise LocalKafkaError(
                 f"no Kafka broker answered metadata requests on {bootstrap_servers} "
@@ -423,7 +454,9 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def _answers_metadata(bootstrap_servers: str, timeout: float) -> bool:
+def _answers_metadata(
+    bootstrap_servers: str, timeout: float, security: dict[str, Any] | None = None
+) -> bool:
     # A plain TCP probe first: refused connections fail in microseconds and keep kafka-python's
     # connection-error logging out of every poll while the broker is still down.
     if not any(_tcp_open(server, timeout) for server in bootstrap_servers.split(",")):
@@ -437,6 +470,7 @@ def _answers_metadata(bootstrap_servers: str, timeout: float) -> bool:
             client_id="sscard-readiness-probe",
             bootstrap_timeout_ms=timeout_ms,
             request_timeout_ms=timeout_ms,
+            **(security or {}),
         )
     except Exception:  # any failure to bootstrap means "not ready yet"
         return False

@@ -13,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from domain.disclosure import PUBLIC_MODELS
 from domain.event import DomainEvent, current_schema_version
+from relay.access import PRINCIPALS, principals_that
 from relay.topics import Topics, topic_specs
 from relay.wire import (
     CARD_EVENT_HEADERS,
@@ -124,6 +125,12 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
             }
         }
 
+    def access(name: str) -> dict[str, Any]:
+        return {
+            "read": list(principals_that(topics, name, "read")),
+            "write": list(principals_that(topics, name, "write")),
+        }
+
     card_event_refs = {n: {"$ref": f"#/components/messages/{n}"} for n in TYPED_ENVELOPES}
     claim_event_refs = {n: {"$ref": f"#/components/messages/{n}"} for n in CLAIM_TYPED_ENVELOPES}
     return {
@@ -145,8 +152,29 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
             "local": {
                 "host": "127.0.0.1:19092",
                 "protocol": "kafka",
-                "description": "the local single-node broker (sscard infra up)",
-            }
+                "description": "the local single-node broker (sscard infra up), no security",
+            },
+            "secured": {
+                "host": "{brokers}",
+                "protocol": "kafka-secure",
+                "description": (
+                    "A broker as production runs it: TLS (the brokers' CA in KAFKA_SSL_CAFILE), "
+                    "SASL/SCRAM (KAFKA_SECURITY_PROTOCOL=SASL_SSL, KAFKA_SASL_MECHANISM, "
+                    "KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD) and ACLs: a principal reads and "
+                    "writes only what each channel's x-access names; nothing else is allowed. "
+                    "`sscard infra up --kafka --secure` runs one locally."
+                ),
+                "variables": {
+                    "brokers": {
+                        "default": "127.0.0.1:19092",
+                        "description": "host:port of the brokers' SASL_SSL listener",
+                    }
+                },
+                "security": [
+                    {"$ref": "#/components/securitySchemes/scramSha512"},
+                    {"$ref": "#/components/securitySchemes/scramSha256"},
+                ],
+            },
         },
         "channels": {
             "cardEvents": {
@@ -156,6 +184,7 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
                 ),
                 "messages": card_event_refs,
                 "bindings": binding(topics.card_events),
+                "x-access": access(topics.card_events),
             },
             "settlement": {
                 "address": topics.settlement,
@@ -172,6 +201,7 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
                     "SettlementStatus": {"$ref": "#/components/messages/SettlementStatus"}
                 },
                 "bindings": binding(topics.settlement),
+                "x-access": access(topics.settlement),
             },
             "reimbursementEvents": {
                 "address": topics.reimbursement_events,
@@ -181,6 +211,7 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
                 ),
                 "messages": claim_event_refs,
                 "bindings": binding(topics.reimbursement_events),
+                "x-access": access(topics.reimbursement_events),
             },
         },
         "operations": {
@@ -204,9 +235,50 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
                 "channel": {"$ref": "#/channels/settlement"},
                 "messages": [{"$ref": "#/channels/settlement/messages/SettlementStatus"}],
             },
+            **_reader_operations(
+                topics,
+                {
+                    "cardEvents": topics.card_events,
+                    "settlement": topics.settlement,
+                    "reimbursementEvents": topics.reimbursement_events,
+                },
+            ),
         },
-        "components": {"messages": messages, "schemas": defs["$defs"]},
+        "components": {
+            "messages": messages,
+            "schemas": defs["$defs"],
+            "securitySchemes": {
+                mechanism: {
+                    "type": mechanism,
+                    "description": (
+                        f"SASL/{label} over TLS. Principals: {', '.join(PRINCIPALS)} (the "
+                        "first is the brokers' own)."
+                    ),
+                }
+                for mechanism, label in (
+                    ("scramSha512", "SCRAM-SHA-512"),
+                    ("scramSha256", "SCRAM-SHA-256"),
+                )
+            },
+        },
     }
+
+
+def _reader_operations(topics: Topics, channels: dict[str, str]) -> dict[str, Any]:
+    """One receive operation per principal the access table lets read a channel."""
+    operations: dict[str, Any] = {}
+    for channel, topic in channels.items():
+        for principal in principals_that(topics, topic, "read"):
+            operations[f"{principal}Receives{channel[0].upper()}{channel[1:]}"] = {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{channel}"},
+                "summary": f"the {principal} principal reads {topic}",
+                "security": [
+                    {"$ref": "#/components/securitySchemes/scramSha512"},
+                    {"$ref": "#/components/securitySchemes/scramSha256"},
+                ],
+            }
+    return operations
 
 
 def build_contracts(topics: Topics | None = None) -> dict[str, str]:

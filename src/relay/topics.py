@@ -48,6 +48,22 @@ class TopicConfigConflict(RuntimeError):
     """An existing topic contradicts the configuration the back office needs."""
 
 
+class TopicAccessRefused(RuntimeError):
+    """The broker's ACLs do not let this principal see or create a topic of ours."""
+
+
+# Kafka's TOPIC_AUTHORIZATION_FAILED: the broker answers it for a topic the principal may not
+# describe, whether or not the topic exists.
+_NOT_AUTHORIZED = 29
+
+
+def _refused(names: list[str]) -> TopicAccessRefused:
+    return TopicAccessRefused(
+        f"the broker's ACLs refuse this principal access to {', '.join(names)}: check "
+        "KAFKA_SASL_USERNAME, or apply the access table for this topic prefix (relay.access)"
+    )
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -89,16 +105,20 @@ def topic_specs(
 def provision(admin: KafkaAdminClient, specs: Iterable[TopicSpec]) -> list[str]:
     """Create missing topics, check existing ones. Returns the names created."""
     specs = list(specs)
-    existing = {
-        t["name"]: len(t["partitions"])
-        for t in admin.describe_topics([s.name for s in specs])
-        if t["error_code"] == 0
-    }
+    described = admin.describe_topics([s.name for s in specs])
+    refused = [t["name"] for t in described if t["error_code"] == _NOT_AUTHORIZED]
+    if refused:
+        raise _refused(refused)
+    existing = {t["name"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
     missing = [s for s in specs if s.name not in existing]
     if missing:
-        admin.create_topics(
-            {s.name: s.creation() for s in missing}, wait_for_metadata=True, raise_errors=False
+        created = admin.create_topics(
+            {s.name: s.creation() for s in missing}, wait_for_metadata=False, raise_errors=False
         )
+        refused = [t["name"] for t in created["topics"] if t["error_code"] == _NOT_AUTHORIZED]
+        if refused:
+            raise _refused(refused)
+        admin.wait_for_topics([s.name for s in missing])
         for spec in missing:
             log.info("created topic %s (%d partitions)", spec.name, spec.partitions)
     problems = [

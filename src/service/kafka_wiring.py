@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from kafka import KafkaProducer
@@ -18,15 +19,55 @@ from tracking.board import Board
 log = logging.getLogger(__name__)
 
 
+class _NoPasswordInKafkaLogs(logging.Filter):
+    """kafka-python's admin client logs its whole configuration at DEBUG (``sscard -v``),
+    SASL password included: the password is masked before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # logging unpacks a lone dict argument: record.args is then the dict itself.
+        args = record.args
+        if isinstance(args, Mapping) and args.get("sasl_plain_password"):
+            record.args = {**args, "sasl_plain_password": "********"}
+        return True
+
+
+logging.getLogger("kafka.admin.client").addFilter(_NoPasswordInKafkaLogs())
+
+
 def topics(settings: Settings) -> Topics:
     return Topics(settings.topic_prefix)
+
+
+def kafka_security(settings: Settings) -> dict[str, Any]:
+    """kafka-python's security arguments from the settings (KAFKA_SECURITY_PROTOCOL and the
+    KAFKA_SASL_* / KAFKA_SSL_CAFILE variables): the one place every client of ours takes them
+    from. The settings refused half a configuration already (``kafka_security_problem``)."""
+    protocol = settings.kafka_security_protocol
+    config: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        cafile = settings.kafka_ssl_cafile
+        # Always checked: a certificate valid for another host is someone else's broker.
+        config |= {"ssl_cafile": str(cafile) if cafile else None, "ssl_check_hostname": True}
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        password = settings.kafka_sasl_password
+        config |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": settings.kafka_sasl_username,
+            "sasl_plain_password": password.get_secret_value() if password else None,
+        }
+    return config
+
+
+def client_config(settings: Settings) -> dict[str, Any]:
+    """Where the brokers are and how to reach them: the start of every client's arguments."""
+    return {"bootstrap_servers": settings.bootstrap_servers, **kafka_security(settings)}
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
     """The relay's producer settings; the benchmark's bare producer uses exactly these (with
     kafka-python's own partitioner: the relay's faster one is part of what is measured)."""
     return {
-        "bootstrap_servers": settings.bootstrap_servers,
+        **client_config(settings),
         "acks": "all",
         "enable_idempotence": True,
         "max_in_flight_requests_per_connection": 5,  # ordered under idempotence
@@ -52,7 +93,7 @@ def new_producer(settings: Settings) -> Producer:
 def ensure_topics(settings: Settings) -> list[str]:
     """Create or check every topic; raises TopicConfigConflict on a contradicting topic."""
     admin = KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_config(settings),
         client_id="sscard-admin",
         request_timeout_ms=10_000,
         # A broker that is down must not hold the relay's runner (or a stop) for long.

@@ -45,7 +45,15 @@ _VARIABLES = {
     "persistence_module": "PERSISTENCE_MODULE",
     "postgres_schema": "POSTGRES_SCHEMA",
     "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "kafka_security_protocol": "KAFKA_SECURITY_PROTOCOL",
+    "kafka_sasl_mechanism": "KAFKA_SASL_MECHANISM",
+    "kafka_sasl_username": "KAFKA_SASL_USERNAME",
+    "kafka_sasl_password": "KAFKA_SASL_PASSWORD",
+    "kafka_ssl_cafile": "KAFKA_SSL_CAFILE",
 }
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 def variable_of(field: str, prefix: str = "SSCARD_") -> str:
@@ -66,6 +74,45 @@ def load_settings() -> Settings:
             variable, _, problem = message.partition(" ")
             raise ConfigurationError(variable, problem) from None
         raise ConfigurationError(variable_of(field), f"is invalid: {message}") from None
+
+
+def kafka_security_problem(settings: Settings) -> str | None:
+    """What makes the Kafka security settings half a configuration, the variable named first.
+
+    A half configuration is refused rather than guessed at: credentials with a protocol that
+    sends none would connect in the clear without saying so, and a SASL protocol without a
+    password fails only at the first connection, deep inside the client."""
+    protocol = settings.kafka_security_protocol
+    sasl = protocol.startswith("SASL_")
+    tls = protocol.endswith("SSL")
+    if sasl:
+        for variable, value in (
+            ("KAFKA_SASL_MECHANISM", settings.kafka_sasl_mechanism),
+            ("KAFKA_SASL_USERNAME", settings.kafka_sasl_username),
+            ("KAFKA_SASL_PASSWORD", settings.kafka_sasl_password),
+        ):
+            if value is None:
+                return f"{variable} must be set when KAFKA_SECURITY_PROTOCOL={protocol}"
+    else:
+        for variable, value in (
+            ("KAFKA_SASL_MECHANISM", settings.kafka_sasl_mechanism),
+            ("KAFKA_SASL_USERNAME", settings.kafka_sasl_username),
+            ("KAFKA_SASL_PASSWORD", settings.kafka_sasl_password),
+        ):
+            if value is not None:
+                return (
+                    f"{variable} is set but KAFKA_SECURITY_PROTOCOL={protocol} sends no "
+                    "credentials: set KAFKA_SECURITY_PROTOCOL=SASL_SSL (or unset the variable)"
+                )
+    cafile = settings.kafka_ssl_cafile
+    if cafile is not None and not tls:
+        return (
+            f"KAFKA_SSL_CAFILE is set but KAFKA_SECURITY_PROTOCOL={protocol} uses no TLS: "
+            "set KAFKA_SECURITY_PROTOCOL=SASL_SSL or SSL (or unset the variable)"
+        )
+    if cafile is not None and not cafile.is_file():
+        return f"KAFKA_SSL_CAFILE names {cafile}, which is not a readable file"
+    return None
 
 
 class PostgresParams(BaseSettings):
@@ -136,6 +183,24 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SSCARD_KAFKA_BOOTSTRAP_SERVERS"),
     )
+    # How every Kafka client of ours authenticates and encrypts (the same variables for the
+    # settlement subscriber and the Java client). Unset: PLAINTEXT, as the local broker runs.
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", validation_alias=AliasChoices("KAFKA_SECURITY_PROTOCOL")
+    )
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        default=None, validation_alias=AliasChoices("KAFKA_SASL_MECHANISM")
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, validation_alias=AliasChoices("KAFKA_SASL_USERNAME")
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("KAFKA_SASL_PASSWORD")
+    )
+    # PEM file of the CA that signed the brokers' certificates (unset: the system's trust store).
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, validation_alias=AliasChoices("KAFKA_SSL_CAFILE")
+    )
     kafka_partitions: int = Field(default=3, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
@@ -180,6 +245,28 @@ class Settings(BaseSettings):
                 raise ValueError("must be host:port[,host:port...] (e.g. kafka1:9092)")
         return value
 
+    @field_validator(
+        "kafka_security_protocol",
+        "kafka_sasl_mechanism",
+        "kafka_sasl_username",
+        "kafka_sasl_password",
+        "kafka_ssl_cafile",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An exported but empty variable means unset, and names are read case-blind."""
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return None
+        return value
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     @field_validator("database_url")
     @classmethod
     def _postgresql_url(cls, value: str | None) -> str | None:
@@ -202,6 +289,9 @@ class Settings(BaseSettings):
             raise ValueError("SSCARD_MASTER_KEY must be set to a real secret in production")
         if len(master) < 32:
             raise ValueError("SSCARD_MASTER_KEY must be at least 32 characters")
+        problem = kafka_security_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @property

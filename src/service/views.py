@@ -42,7 +42,7 @@ from projections.catalogue import VIEW_NAMES, read_models
 from projections.public_fields import zones_of
 from relay.wire import stored_envelope
 from service.bootstrap import BackOffice, build, region_policies
-from service.kafka_wiring import topics
+from service.kafka_wiring import client_config, topics
 from service.settings import Settings
 from service.supervisor import Worker
 from service.workers import built
@@ -219,7 +219,7 @@ class VerifyReport:
 def topic_end_offsets(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
     """partition -> (beginning offset, end offset) of ``topic``."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_config(settings),
         group_id=None,
         client_id="sscard-offsets",
         request_timeout_ms=10_000,
@@ -338,7 +338,7 @@ def new_kafka_consumer(
 ) -> Any:
     member = worker_name(view, feed)
     return KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_config(settings),
         group_id=consumer_group(settings, view, feed),
         client_id=f"sscard-{member}",
         enable_auto_commit=False,  # offsets live in the view store, with the view
@@ -372,7 +372,7 @@ class DeadLetterPublisher:
     def __call__(self) -> int:
         if self._producer is None:
             self._producer = KafkaProducer(
-                bootstrap_servers=self._settings.bootstrap_servers,
+                **client_config(self._settings),
                 acks="all",
                 client_id=f"sscard-{self._view}-dead-letters",
                 bootstrap_timeout_ms=3_000,
