@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import subprocess
 import threading
 import time
@@ -34,48 +33,18 @@ from tests.kafka_support import private_broker
 
 pytestmark = pytest.mark.kafka
 
-PROJECT = Path(__file__).resolve().parents[2] / "clients" / "java"
-JAR = PROJECT / "target" / "settlement-client-1.0.0.jar"
-CLASSPATH = PROJECT / "target" / "classpath.txt"
 # From the record's write to the Java client's change line, on a loaded 2-core machine (the
 # README's figure for the Python subscriber's p99 is tens of milliseconds).
 LATENCY_BOUND_S = 2.0
 
 
-@pytest.fixture(scope="session")
-def java_client() -> list[str]:
-    """The command that runs the client's main class, after building it once."""
-    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(f"the Java client needs {' and '.join(missing)} (apt-get install maven)")
-    offline = subprocess.run(
-        ["mvn", "-q", "-B", "-o", "package"],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    if offline.returncode != 0:  # a jar not in ~/.m2 yet: fetch it from Maven Central
-        online = subprocess.run(
-            ["mvn", "-q", "-B", "package"],
-            cwd=PROJECT,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=900,
-        )
-        assert online.returncode == 0, online.stdout[-3000:] + online.stderr[-3000:]
-    classpath = CLASSPATH.read_text().strip()
-    return ["java", "-cp", f"{JAR}{os.pathsep}{classpath}", "sscard.settlement.Main"]
-
-
 class JavaClient:
     """The main class as a process: its lines, each with the time it was read."""
 
-    def __init__(self, command: list[str]) -> None:
+    def __init__(self, command: list[str], env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             command,
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

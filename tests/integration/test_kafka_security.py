@@ -8,6 +8,7 @@ broker, and the back office keeps working on the same broker throughout."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,15 +24,19 @@ from kafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+from consumers.settlement_client import Contract, SettlementSubscriber
 from devinfra.kafka_security import apply_access_table
 from devinfra.local_kafka import LocalKafka
 from relay.access import ANALYTICS, BACKOFFICE, SETTLEMENT, settlement_groups
+from relay.contracts import settlement_schema
 from relay.topics import Topics
 from service.bootstrap import build
-from service.kafka_wiring import client_config, topics
+from service.kafka_wiring import client_config, kafka_security, topics
 from service.settings import Settings
 from tests.back_office import SSCARD, sscard_env
 from tests.conftest import make_settings, used_real_server
+from tests.integration.test_java_settlement_client import JavaClient
+from tests.integration.test_settlement_subscriber import SCHEMA
 from tests.kafka_support import read_topic, secured_broker
 from tests.support import Clock, issue, pre_report, resident_id
 from tests.views_support import consume_until_caught_up, publish_all
@@ -269,3 +274,55 @@ def _topic_names(broker: LocalKafka) -> set[str]:
         return set(admin.list_topics())
     finally:
         admin.close()
+
+
+def settlement_environment(broker: LocalKafka) -> dict[str, str]:
+    """What a settlement system's host sets for its subscriber (the principal ``settlement``)."""
+    return {
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "KAFKA_SASL_USERNAME": SETTLEMENT,
+        "KAFKA_SASL_PASSWORD": broker.security.password(SETTLEMENT),
+        "KAFKA_SSL_CAFILE": str(broker.security.ca_file),
+    }
+
+
+def test_the_python_subscriber_reads_settlement_as_the_settlement_principal(
+    broker: LocalKafka, office: Settings
+):
+    topic = topics(office).settlement
+    subscriber = SettlementSubscriber.from_env(
+        broker.bootstrap_servers,
+        Contract(settlement_schema()),
+        topic,
+        environ=settlement_environment(broker),
+    ).start()
+    try:
+        assert subscriber.wait_caught_up(60), subscriber.refusal()
+        statuses = sorted(status for status, _, _ in subscriber.cards().values())
+        assert statuses == ["active", "blocked"]
+        blocked = [card for card, (s, _, _) in subscriber.cards().items() if s == "blocked"]
+        assert subscriber.is_blocked(blocked[0])
+    finally:
+        subscriber.stop()
+
+
+def test_the_java_client_reads_settlement_as_the_settlement_principal(
+    broker: LocalKafka, office: Settings, java_client: list[str]
+):
+    topic = topics(office).settlement
+    env = dict(os.environ) | settlement_environment(broker)
+    client = JavaClient([*java_client, broker.bootstrap_servers, str(SCHEMA), topic], env=env)
+    try:
+        client.expect("caught-up cards=2", timeout=90)
+        answers = [client.ask(f"status {card}") for card in _cards(broker, office)]
+        assert sorted(a.split()[2] for a in answers) == ["active", "blocked"], answers
+    finally:
+        client.close()
+
+
+def _cards(broker: LocalKafka, office: Settings) -> list[str]:
+    """The card numbers on the settlement topic, read as the back office."""
+    topic = topics(office).settlement
+    records = read_topic(broker.bootstrap_servers, topic, **kafka_security(office))
+    return sorted({m.key.decode() for m in records if m.key is not None})
