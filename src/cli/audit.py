@@ -4,9 +4,12 @@ history is the written one, and the one-off upgrade of a store from before encry
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from typing import Any
 
+from cli.output import BEIJING, local
+from domain.unmasked_reads import UnmaskedRead
 from service.audit import anchor_digest, verify_chain
 from service.bootstrap import build
 from service.migrate import migrate
@@ -40,6 +43,15 @@ def add_commands(commands: Any) -> None:
     )
     verify.set_defaults(handler=_verify)
 
+    reads = audit_commands.add_parser(
+        "unmasked-reads",
+        help="every recorded read of ID numbers and names in full: when, which auditor, which "
+        "holder, what and why, oldest first",
+    )
+    reads.add_argument("--resident-id", help="only the reads of this holder's data")
+    reads.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    reads.set_defaults(handler=_unmasked_reads)
+
     db = commands.add_parser("db", help="maintenance of the event store")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     upgrade = db_commands.add_parser(
@@ -48,6 +60,37 @@ def add_commands(commands: Any) -> None:
         "the hash chain (run once after upgrading, with the back office stopped)",
     )
     upgrade.set_defaults(handler=_migrate)
+
+
+def _unmasked_reads(args: argparse.Namespace, settings: Settings) -> int:
+    with build(settings) as backoffice:
+        office = backoffice.office
+        holder_id = office.holder(args.resident_id).id if args.resident_id else None
+        reads = office.unmasked_reads(holder_id)
+    if args.json:  # JSON Lines, as holder history: one read per line
+        for read in reads:
+            print(json.dumps(_read_data(read), ensure_ascii=False))
+        return 0
+    for read in reads:
+        reference = f", {read.reference}" if read.reference else ""
+        print(
+            f"{local(read.occurred_at, seconds=True)} {read.actor.describe()} read the "
+            f"{read.scope.value} of holder {read.holder_id} ({read.reason.value}{reference})"
+        )
+    count = len(reads)
+    print(f"{count} unmasked read{'' if count == 1 else 's'}")
+    return 0
+
+
+def _read_data(read: UnmaskedRead) -> dict[str, Any]:
+    return {
+        "read_at": read.occurred_at.astimezone(BEIJING).isoformat(),
+        "actor": read.actor.model_dump(mode="json"),
+        "holder_id": str(read.holder_id),
+        "scope": read.scope.value,
+        "reason": read.reason.value,
+        "reference": read.reference,
+    }
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:

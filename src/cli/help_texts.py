@@ -54,6 +54,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "holder show": (
         f"sscard holder show {_HOLDER}",
         f"sscard holder show {_HOLDER} --as-of 2026-11-26T09:00:00+08:00",
+        f"sscard holder show {_HOLDER} --unmasked --staff auditor-01 --reason audit "
+        "--reference AUD-2026-017",
     ),
     "holder history": (
         f"sscard holder history {_HOLDER}",
@@ -83,6 +85,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "sscard audit verify-chain",
         "sscard audit verify-chain --anchor 1200:9f86d081884c7d65   # POSITION:DIGEST noted "
         "earlier",
+    ),
+    "audit unmasked-reads": (
+        "sscard audit unmasked-reads",
+        f"sscard audit unmasked-reads {_HOLDER} --json",
     ),
     "db migrate": ("sscard db migrate   # with the back office stopped",),
     "run": ("sscard run",),

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from cli.arguments import choices
 from cli.cards import _holder_args, _output_args, _request, _write_args
@@ -24,20 +24,20 @@ from cli.output import (
     outcome_json,
     outcome_line,
 )
+from domain.application import CardOffice
 from domain.cardholder.commands import EraseHolder
 from domain.cardholder.events import ErasureReason
-from domain.errors import DomainError, InvalidInput
+from domain.errors import InvalidInput
 from domain.event import Actor, Role
+from domain.unmasked_reads import (
+    UnmaskedReadReason,
+    UnmaskedScope,
+    may_read_unmasked,
+)
 from domain.values import parse_instant
 from service.bootstrap import build
 from service.erasure import erase_holder
 from service.settings import Settings
-
-log = logging.getLogger("sscard.audit")
-
-
-class UnmaskedForbidden(DomainError):
-    code = "unmasked_forbidden"
 
 
 def _instant(text: str) -> datetime:
@@ -51,10 +51,18 @@ def _unmasked_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--unmasked",
         action="store_true",
-        help="auditors: show full ID numbers and names (refused when SSCARD_ALLOW_UNMASKED "
-        "forbids it; needs --staff)",
+        help="auditors: show full ID numbers and names, for a stated reason; the read is "
+        "recorded in the store (refused when SSCARD_ALLOW_UNMASKED forbids it)",
     )
     parser.add_argument("--staff", help="the auditor's staff id (with --unmasked)")
+    parser.add_argument(
+        "--reason",
+        choices=choices(UnmaskedReadReason),
+        help="why the data is read in full (with --unmasked)",
+    )
+    parser.add_argument(
+        "--reference", help="the case or file number the auditor works under (with --unmasked)"
+    )
 
 
 def add_commands(commands: Any) -> None:
@@ -97,22 +105,44 @@ def add_commands(commands: Any) -> None:
     erase.set_defaults(handler=_erase)
 
 
-def _unmasked(args: argparse.Namespace, settings: Settings) -> bool:
-    """Whether this read shows full ID numbers: asked for, by an auditor, and allowed."""
+def _unmasked_reader(args: argparse.Namespace, settings: Settings) -> Actor | None:
+    """The auditor asking for full ID numbers, or None for a masked read. Checked before the
+    store is opened; the domain decides who may (``domain.unmasked_reads``)."""
     if not args.unmasked:
+        if args.reason or args.reference:
+            raise InvalidInput("--reason and --reference go with --unmasked")
+        return None
+    if not args.staff or not args.reason:
+        raise InvalidInput("--unmasked needs --staff (the auditor's staff id) and --reason")
+    auditor = Actor.staff(Role.AUDITOR, args.staff)  # a malformed staff id is bad input
+    may_read_unmasked(auditor, settings.unmasked_reads_allowed)
+    return auditor
+
+
+def _record_read(
+    office: CardOffice,
+    auditor: Actor | None,
+    holder_id: UUID,
+    scope: UnmaskedScope,
+    args: argparse.Namespace,
+    settings: Settings,
+) -> bool:
+    """Record an unmasked read before anything is shown (no record, no read)."""
+    if auditor is None:
         return False
-    if not settings.unmasked_reads_allowed:
-        raise UnmaskedForbidden(
-            "--unmasked is forbidden by the configuration (SSCARD_ALLOW_UNMASKED)"
-        )
-    if not args.staff:
-        raise InvalidInput("--unmasked needs --staff, the auditor's staff id")
-    Actor.staff(Role.AUDITOR, args.staff)  # a malformed staff id is bad input
+    office.record_unmasked_read(
+        holder_id,
+        auditor,
+        scope,
+        UnmaskedReadReason(args.reason),
+        args.reference,
+        settings.unmasked_reads_allowed,
+    )
     return True
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
-    unmasked = _unmasked(args, settings)
+    auditor = _unmasked_reader(args, settings)
     with build(settings) as backoffice:
         office = backoffice.office
         holder = office.holder(args.resident_id)
@@ -123,8 +153,7 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"the holder had no record yet on {local(args.as_of, zone, seconds=True)}")
                 return 1
             holder = office.holder_by_id(holder.id, versions[-1].originator_version)
-        if unmasked:
-            log.info("unmasked read of holder %s by auditor %s", holder.id, args.staff)
+        unmasked = _record_read(office, auditor, holder.id, UnmaskedScope.STATE, args, settings)
         if args.json:
             print(json.dumps(holder_data(holder, unmasked), ensure_ascii=False))
             return 0
@@ -136,13 +165,12 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _history(args: argparse.Namespace, settings: Settings) -> int:
-    unmasked = _unmasked(args, settings)
+    auditor = _unmasked_reader(args, settings)
     with build(settings) as backoffice:
         office = backoffice.office
         events = office.history(args.resident_id)
-        if unmasked:
-            log.info("unmasked history of holder %s by auditor %s", events[0].originator_id,
-                     args.staff)  # fmt: skip
+        holder_id = events[0].originator_id
+        unmasked = _record_read(office, auditor, holder_id, UnmaskedScope.HISTORY, args, settings)
         if args.json:  # JSON Lines: one event per line, oldest first
             for event in events:
                 print(event_json(event, unmasked))

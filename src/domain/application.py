@@ -48,6 +48,7 @@ from domain.keyed_digests import DigestKeys
 from domain.outlets import OutletRegistry
 from domain.references import Reservation, card_number_stream_id, certificate_stream_id
 from domain.region_policy import RegionPolicies
+from domain.unmasked_reads import UnmaskedReadLedger
 from domain.working_days import WorkingCalendar
 from domain.write_path import (
     ConcurrentUpdateError,
@@ -63,7 +64,7 @@ __all__ = ["CardOffice", "ConcurrentUpdateError", "Outcome", "utc_now"]
 E = TypeVar("E", bound=DomainEvent)
 
 
-class CardOffice(ClaimUseCases, WritePath):
+class CardOffice(ClaimUseCases, WritePath, UnmaskedReadLedger):
     """Use cases of the loss-reporting and replacement back office."""
 
     name = "CardOffice"

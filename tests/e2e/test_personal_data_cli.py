@@ -114,7 +114,7 @@ def _erase_and_audit(cli: Cli, settings: Settings, holder: str) -> None:
     """The auditor erases the holder: the card's life stays, the person is gone."""
     cli.ok("holder", "erase", "--resident-id", holder, "--staff", "auditor-01")
     history = cli.ok("holder", "history", "--resident-id", holder, "--unmasked", "--staff",
-                     "auditor-01")  # fmt: skip
+                     "auditor-01", "--reason", "audit")  # fmt: skip
     for person in (holder, "赵德明", "赵小红"):
         assert person not in history
     assert history.count("[erased]") >= 4
@@ -141,5 +141,39 @@ def _erase_and_audit(cli: Cli, settings: Settings, holder: str) -> None:
     assert "erased" in refused
     cli.env["SSCARD_ALLOW_UNMASKED"] = "false"
     forbidden = cli.refused(1, "holder", "history", "--resident-id", holder, "--unmasked",
-                            "--staff", "auditor-01")  # fmt: skip
+                            "--staff", "auditor-01", "--reason", "audit")  # fmt: skip
     assert "SSCARD_ALLOW_UNMASKED" in forbidden
+
+
+def test_an_unmasked_read_is_recorded_and_listed_for_auditors(tmp_path: Path):
+    cli = Cli(tmp_path)
+    holder = resident_id()
+    cli.ok("card", "issue", "--resident-id", holder, "--name", "赵德明", "--region", "110000",
+           "--card-number", card_number(), *CLERK)  # fmt: skip
+    masked = cli.ok("holder", "show", "--resident-id", holder)
+    assert holder not in masked
+    assert cli.ok("audit", "unmasked-reads").strip() == "0 unmasked reads"
+    # Without a reason, or by a staff id that is no staff id: bad input, nothing shown.
+    cli.refused(2, "holder", "show", "--resident-id", holder, "--unmasked", "--staff", "a-1")
+    unmasked = ["--unmasked", "--staff", "auditor-01", "--reason", "legal_order"]
+    shown = cli.ok(
+        "holder", "show", "--resident-id", holder, *unmasked, "--reference", "CASE-2026-7"
+    )
+    assert holder in shown
+    cli.ok("holder", "history", "--resident-id", holder, "--unmasked", "--staff", "auditor-02",
+           "--reason", "audit")  # fmt: skip
+    reads = cli.ok("--json", "audit", "unmasked-reads", "--resident-id", holder)
+    listed = [json.loads(line) for line in reads.splitlines()]
+    assert [(r["actor"]["staff_id"], r["scope"], r["reason"], r["reference"]) for r in listed] == [
+        ("auditor-01", "state", "legal_order", "CASE-2026-7"),
+        ("auditor-02", "history", "audit", None),
+    ]
+    assert all(r["read_at"].endswith("+08:00") for r in listed)
+    text = cli.ok("audit", "unmasked-reads")
+    assert "auditor:auditor-01 read the state of holder" in text
+    assert text.strip().endswith("2 unmasked reads")
+    # Where the configuration forbids it, the read is refused and nothing is recorded.
+    cli.env["SSCARD_ALLOW_UNMASKED"] = "false"
+    cli.refused(1, "holder", "show", "--resident-id", holder, "--unmasked", "--staff",
+                "auditor-01", "--reason", "audit")  # fmt: skip
+    assert cli.ok("audit", "unmasked-reads").strip().endswith("2 unmasked reads")
