@@ -22,6 +22,7 @@ from service.calendar import EstimatingCalendar
 from service.files import private_data_dir, private_files
 from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC, PydanticMapper
 from service.protection import PERSONAL_DATA_TOPIC, PersonalData
+from service.secure_sqlite import SQLITE_PERSISTENCE
 from service.settings import ConfigurationError, PostgresParams, Settings
 from tracking.source import StoreEventSource
 from tracking.store import ViewStore, ensure_wal
@@ -64,7 +65,7 @@ def office_env(settings: Settings) -> dict[str, str]:
         private_files(settings.sqlite_path)
         ensure_wal(settings.sqlite_path)
         env |= {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": SQLITE_PERSISTENCE,
             "SQLITE_DBNAME": str(settings.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": "30",
         }

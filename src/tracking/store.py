@@ -12,6 +12,7 @@ database restart is replaced on its next checkout, so nothing here needs a manua
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -42,6 +43,8 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.sql import Executable
+
+log = logging.getLogger(__name__)
 
 Dialect = Literal["sqlite", "postgres"]
 
@@ -99,6 +102,12 @@ class Tx:
     def __init__(self, conn: Connection, dialect: Dialect) -> None:
         self.conn = conn
         self.dialect = dialect
+        self.scrub_requested = False
+
+    def scrub_after_commit(self) -> None:
+        """Once this transaction commits, leave no earlier image of the rows it changed in the
+        store's files (``ViewStore.scrub``): it blanked personal data (an erasure)."""
+        self.scrub_requested = True
 
     def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         return self.conn.execute(statement, params)
@@ -156,16 +165,25 @@ class ExclusiveLock(Protocol):
 class ViewStore:
     """A database of views and positions, with the transactional API followers use."""
 
-    def __init__(self, engine: Engine, dialect: Dialect, lock_prefix: Path | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        dialect: Dialect,
+        lock_prefix: Path | None = None,
+        scrubs: bool = True,
+    ) -> None:
         self.engine = engine
         self.dialect = dialect
         self._lock_prefix = lock_prefix
         self._locks: list[ExclusiveLock] = []
+        self._scrubs = scrubs
 
     # ---- construction ----------------------------------------------------------------------
 
     @classmethod
-    def sqlite(cls, path: Path) -> ViewStore:
+    def sqlite(cls, path: Path, scratch: bool = False) -> ViewStore:
+        """The view store in the SQLite file ``path``. A ``scratch`` store (a rebuild's, removed
+        after use) is never scrubbed after an erasure: its files do not outlive it."""
         ensure_wal(path)
         engine = create_engine(
             f"sqlite+pysqlite:///{path}",
@@ -181,6 +199,10 @@ class ViewStore:
             # commits, each view change with its position, so they are simply applied again.
             # FULL cost one fsync per batch: most of a replay's commit time.
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+            # A deleted or rewritten row is overwritten with zeros, not left in a free page or a
+            # cell's free space (an erased holder's masked name, the row before the erasure).
+            # SQLite's own default depends on how it was built.
+            dbapi_connection.execute("PRAGMA secure_delete=ON")
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
@@ -188,7 +210,7 @@ class ViewStore:
                 conn.get_execution_options().get("sqlite_begin", "BEGIN IMMEDIATE")
             )
 
-        return cls(engine, "sqlite", lock_prefix=path)
+        return cls(engine, "sqlite", lock_prefix=path, scrubs=not scratch)
 
     @classmethod
     def postgres(
@@ -232,10 +254,40 @@ class ViewStore:
         if self.dialect == "sqlite" and not write:
             conn = conn.execution_options(sqlite_begin="BEGIN")
         try:
+            tx = Tx(conn, self.dialect)
             with conn.begin():
-                yield Tx(conn, self.dialect)
+                yield tx
         finally:
             conn.close()
+        if tx.scrub_requested:
+            self.scrub()
+
+    def scrub(self) -> None:
+        """Leave no image of a row from before the last commit in the store's files.
+
+        With ``secure_delete`` a rewritten row's old bytes are zeroed in its page, but the WAL
+        still holds earlier images of that page (each commit appends the pages it changed) until
+        a checkpoint, and a running back office never closes the file. So the WAL is copied into
+        the file and truncated to nothing. Best effort: a reader holding an old snapshot keeps
+        the WAL until it ends (SQLite's busy timeout, 30 s, is waited out first); then it is
+        said in the log and the next scrub, or SQLite's own next checkpoint, finishes the job.
+        PostgreSQL keeps dead row versions until VACUUM (README, "Personal data")."""
+        if self.dialect != "sqlite" or not self._scrubs:
+            return
+        raw = self.engine.raw_connection()
+        try:
+            busy, wal_pages, copied = raw.driver_connection.execute(  # type: ignore[union-attr]
+                "PRAGMA wal_checkpoint(TRUNCATE)"
+            ).fetchone()
+        finally:
+            raw.close()
+        if busy:
+            log.warning(
+                "the view store's WAL could not be emptied (a reader holds it: %s of %s pages "
+                "copied); earlier images of erased rows stay in it until the next checkpoint",
+                copied,
+                wal_pages,
+            )
 
     # ---- schema ----------------------------------------------------------------------------
 
