@@ -248,7 +248,10 @@ def personal_data_of(office: CardOffice) -> PersonalData:
 
 def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOffice:
     check_store(settings)
+    # Every configuration file is read before any store file is made: a bad one writes nothing.
     hospitals = hospital_registry(settings)
+    calendar, policies = working_calendar(settings), region_policies(settings)
+    outlets = outlet_registry(settings)
     views = view_store(settings)
     try:
         # The library creates its tables and functions at every start. Several processes
@@ -257,9 +260,9 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOf
         with views.schema_lock():
             office = CardOffice(
                 env=office_env(settings),
-                calendar=working_calendar(settings),
-                policies=region_policies(settings),
-                outlets=outlet_registry(settings),
+                calendar=calendar,
+                policies=policies,
+                outlets=outlets,
                 clock=clock,
             )
             try:
