@@ -15,8 +15,10 @@ import fcntl
 import logging
 import os
 import sqlite3
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -68,6 +70,18 @@ workers_table = Table(
     Column("detail", Text, nullable=False),
     Column("since", Text, nullable=False),  # UTC, when the state began
     Column("updated_at", Text, nullable=False),  # UTC, the last heartbeat
+)
+
+# Which store this is: one row, written when the store is made. A file that holds another
+# store's row (or none) at the same path is another store (tracking.store_identity).
+IDENTITY_TABLE = "sscard_store_identity"
+STORE_IDENTITY = "store"
+identity_table = Table(
+    IDENTITY_TABLE,
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("id", Text, nullable=False),
+    Column("created_at", Text, nullable=False),  # UTC
 )
 
 
@@ -307,9 +321,24 @@ class ViewStore:
 
     def create(self, tables: Sequence[Table] = ()) -> None:
         """Create tracking's own tables and ``tables`` where missing, once, serialised."""
-        wanted = [positions_table, workers_table, *tables]
+        wanted = [positions_table, workers_table, identity_table, *tables]
         with self.schema_lock(), self.engine.begin() as conn:
             metadata.create_all(conn, tables=wanted, checkfirst=True)
+        self._ensure_identity()
+
+    def _ensure_identity(self) -> None:
+        """The store's identity row, written once, when the store is made (read first: most
+        starts find it, and need not write)."""
+        with self.reading() as tx:
+            if tx.execute(select(identity_table.c.id)).first() is not None:
+                return
+        with self.transaction() as tx:
+            tx.insert_new(
+                identity_table,
+                name=STORE_IDENTITY,
+                id=uuid.uuid4().hex,
+                created_at=datetime.now(UTC).isoformat(),
+            )
 
     # ---- positions -------------------------------------------------------------------------
 
