@@ -51,14 +51,14 @@ class ViewStoreWatch:
             str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
         )
         try:
-            row = conn.execute(_IDENTITY, (STORE_IDENTITY,)).fetchone()
+            rows = conn.execute(_IDENTITY, (STORE_IDENTITY,)).fetchall()
         except sqlite3.OperationalError:  # no such table: a store older than its identity
-            row = None
-        if row is None:
+            rows = []
+        if not rows:
             conn.close()
             raise RuntimeError(f"{self.path} has no identity row: create the view store first")
         info = os.stat(self.path)
-        self._conn, self._file, self._identity = conn, (info.st_dev, info.st_ino), str(row[0])
+        self._conn, self._file, self._identity = conn, (info.st_dev, info.st_ino), str(rows[0][0])
 
     def close(self) -> None:
         if self._conn is not None:
@@ -84,14 +84,14 @@ class ViewStoreWatch:
         if (info.st_dev, info.st_ino) != self._file:
             return f"{self.path} was replaced by another file under the running back office"
         try:
-            row = self._conn.execute(_IDENTITY, (STORE_IDENTITY,)).fetchone()
+            rows = self._conn.execute(_IDENTITY, (STORE_IDENTITY,)).fetchall()
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 return None  # a writer holds it a moment: checked again next time
             return f"{self.path} was overwritten in place ({exc})"
         except sqlite3.DatabaseError as exc:
             return f"{self.path} was overwritten in place ({exc})"
-        if row is None or str(row[0]) != self._identity:
+        if not rows or str(rows[0][0]) != self._identity:
             return f"{self.path} was overwritten in place by another store"
         return None
 
