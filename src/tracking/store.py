@@ -48,6 +48,9 @@ from sqlalchemy.sql import Executable
 
 log = logging.getLogger(__name__)
 
+SQLITE_TIMEOUT_MS = 30_000  # how long a SQLite statement waits for a lock
+SCRUB_WAIT_MS = 5_000  # how long a scrub waits for readers of an old snapshot
+
 Dialect = Literal["sqlite", "postgres"]
 
 # Every table a view store holds: tracking's own and each read model's.
@@ -201,7 +204,7 @@ class ViewStore:
         ensure_wal(path)
         engine = create_engine(
             f"sqlite+pysqlite:///{path}",
-            connect_args={"timeout": 30.0, "check_same_thread": False},
+            connect_args={"timeout": SQLITE_TIMEOUT_MS / 1000, "check_same_thread": False},
         )
 
         # pysqlite's own transaction handling is off; we say BEGIN ourselves. IMMEDIATE takes
@@ -283,17 +286,19 @@ class ViewStore:
         still holds earlier images of that page (each commit appends the pages it changed) until
         a checkpoint, and a running back office never closes the file. So the WAL is copied into
         the file and truncated to nothing. Best effort: a reader holding an old snapshot keeps
-        the WAL until it ends (SQLite's busy timeout, 30 s, is waited out first); then it is
+        the WAL until it ends (waited for up to ``SCRUB_WAIT_MS``); then it is
         said in the log and the next scrub, or SQLite's own next checkpoint, finishes the job.
         PostgreSQL keeps dead row versions until VACUUM (README, "Personal data")."""
         if self.dialect != "sqlite" or not self._scrubs:
             return
         raw = self.engine.raw_connection()
+        driver: Any = raw.driver_connection
         try:
-            busy, wal_pages, copied = raw.driver_connection.execute(  # type: ignore[union-attr]
-                "PRAGMA wal_checkpoint(TRUNCATE)"
-            ).fetchone()
+            # While it waits for readers it holds writers back: not for long.
+            driver.execute(f"PRAGMA busy_timeout={SCRUB_WAIT_MS}")
+            busy, wal_pages, copied = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         finally:
+            driver.execute(f"PRAGMA busy_timeout={SQLITE_TIMEOUT_MS}")
             raw.close()
         if busy:
             log.warning(
