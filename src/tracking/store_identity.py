@@ -18,6 +18,7 @@ an empty file (made by a process that found the path empty) is removed.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import sqlite3
@@ -99,9 +100,26 @@ class ViewStoreWatch:
 
     def restore(self) -> bool:
         """Put the store as it was back at its path (every worker must be stopped: nothing
-        may write to it meanwhile). False when it cannot be: the caller says so and stops."""
+        may write to it meanwhile). False when it cannot be: the caller says so and stops.
+
+        Several processes may run workers on one store (``sscard run`` and ``sscard consumers
+        run``): each finds the fault, one at a time restores, and the others find their store
+        already back at its path (its identity row) and take it as it is, rather than setting
+        it aside for their own copy, over and over."""
         if self._conn is None:
             return False
+        lock = os.open(f"{self.path}.restore.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self._holds_this_store():
+                log.warning("%s was restored by another process; going on with it", self.path)
+                return self._reopened()
+            restored = self._restored()
+        finally:
+            os.close(lock)
+        return restored and self._reopened()
+
+    def _restored(self) -> bool:
         copy = self.path.with_name(f"{self.path.name}.restoring")
         try:
             _remove(copy)
@@ -121,6 +139,10 @@ class ViewStoreWatch:
             self.path,
             copied,
         )
+        return True
+
+    def _reopened(self) -> bool:
+        self.close()
         self._next = 0.0
         try:
             self.open()
@@ -128,6 +150,22 @@ class ViewStoreWatch:
             log.error("%s was restored but cannot be opened: %s", self.path, exc)
             return False
         return True
+
+    def _holds_this_store(self) -> bool:
+        """Whether the file at the path now is this store (restored by another process)."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return False
+        try:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0)
+        except sqlite3.Error:
+            return False
+        try:
+            rows = conn.execute(_IDENTITY, (STORE_IDENTITY,)).fetchall()
+        except sqlite3.Error:
+            return False
+        finally:
+            conn.close()
+        return bool(rows) and str(rows[0][0]) == self._identity
 
     def _copy_to(self, copy: Path) -> int:
         assert self._conn is not None

@@ -171,3 +171,34 @@ def test_a_view_store_that_cannot_be_restored_ends_the_run_non_zero_with_a_clear
     assert "cannot be restored from the open copy" in text, text[-3000:]
     assert "the view store cannot be restored; stopping the back office" in text, text[-3000:]
     assert "Traceback" not in text, text[-3000:]
+
+
+def test_two_processes_on_one_view_store_restore_it_once_and_both_go_on(
+    tmp_path: Path, kafka_bootstrap: str
+):
+    """``sscard run`` and ``sscard consumers run`` both find the store deleted: one restores
+    it, the other takes the restored store as it is (no copy set aside, no ping-pong)."""
+    settings, log, run = _started(tmp_path, kafka_bootstrap)
+    second_log = tmp_path / "consumers.log"
+    second = start_sscard(["consumers", "run"], settings, second_log)
+    try:
+        _wait_for(second_log, "outlet_queue running")
+        settings.views_sqlite_path.unlink()
+        _wait_for(log, "every worker started again on the restored view store")
+        _wait_for(second_log, "every worker started again on the restored view store")
+        texts = log.read_text() + second_log.read_text()
+        assert texts.count("restored as it was") == 1, texts[-4000:]
+        assert texts.count("was restored by another process; going on with it") == 1
+        assert not list(settings.data_dir.glob("views.sqlite.replaced-*"))
+
+        _holders(settings, 10)
+        wait_until_published(settings, timeout=60)
+        _views_equal_their_rebuild(settings)
+        time.sleep(3)  # no further restore follows
+        texts = log.read_text() + second_log.read_text()
+        assert texts.count("restored as it was") == 1, texts[-4000:]
+        assert run.poll() is None
+        assert second.poll() is None
+    finally:
+        codes = (_stop(second, second_log), _stop(run, log))
+    assert codes == (0, 0), (log.read_text()[-2000:], second_log.read_text()[-2000:])
