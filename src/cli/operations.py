@@ -18,7 +18,7 @@ from cli.output import BEIJING, event_data, event_line, local
 from domain.errors import InvalidInput
 from domain.values import check_not_future, parse_instant
 from relay.contracts import export_contracts
-from service.bootstrap import build
+from service.bootstrap import build, view_store
 from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.lapses import LapseScheduler
 from service.metrics import serve_metrics, snapshot
@@ -26,6 +26,7 @@ from service.settings import Settings
 from service.supervisor import Supervisor, Worker
 from service.views import view_workers
 from service.workers import back_office_workers, relay_worker, status, store_description
+from tracking.store_identity import ViewStoreWatch
 
 log = logging.getLogger("sscard")
 
@@ -116,7 +117,12 @@ def _stop_on_signals() -> threading.Event:
 def supervise(workers: list[Worker], settings: Settings, what: str) -> int:
     stop = _stop_on_signals()
     log.info("%s running on %s; Kafka %s", what, store_description(settings), what_kafka(settings))
-    outcome = Supervisor(workers).run(stop)
+    watch = _view_store_watch(settings)
+    try:
+        outcome = Supervisor(workers, guard=watch).run(stop)
+    finally:
+        if watch is not None:
+            watch.close()
     if outcome.abandoned:
         # Their batch is unrecorded, so it is sent again on the next start: leaving is safe,
         # and a stop must not wait on a broker or a database that does not answer.
@@ -128,6 +134,21 @@ def supervise(workers: list[Worker], settings: Settings, what: str) -> int:
     logging.shutdown()
     sys.stdout.flush()
     os._exit(outcome.exit_code)
+
+
+def _view_store_watch(settings: Settings) -> ViewStoreWatch | None:
+    """A SQLite view store deleted or replaced under the workers is found and put back
+    (``tracking.store_identity``); a PostgreSQL schema has no such file."""
+    if settings.uses_postgres:
+        return None
+    store = view_store(settings)
+    try:
+        store.create()  # the store and its identity row, if this is its first start
+    finally:
+        store.close()
+    watch = ViewStoreWatch(settings.views_sqlite_path)
+    watch.open()
+    return watch
 
 
 def what_kafka(settings: Settings) -> str:

@@ -10,9 +10,12 @@ every row is recorded (now or before).
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import os
+import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -28,6 +31,9 @@ from service.settings import Settings
 
 HEADER = ("certificate", "new_card_number", "produced_at")
 MAX_ROWS = 100_000
+# A row is under a hundred bytes: these leave room for padding and quoting, and nothing more.
+MAX_LINE_BYTES = 4_096
+MAX_BATCH_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -81,28 +87,72 @@ class Progress:
 
 
 def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
-    """The rows of the file with their line numbers; a file that is not a batch is bad input."""
+    """The rows of the file with their line numbers; a file that is not a batch is bad input.
+
+    Read as a stream, every bound checked as it goes (never a whole file in memory first): a
+    regular file only (``/dev/zero`` or a FIFO is refused at once), at most ``MAX_BATCH_BYTES``
+    (refused before reading when the file says so), ``MAX_LINE_BYTES`` a line and ``MAX_ROWS``
+    rows. All of it is read before any row is recorded: a refused file writes nothing."""
+    name = quote(str(path))
+    reader = csv.DictReader(_lines(path, name))
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InvalidInput(f"batch file {quote(str(path))} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"batch file {quote(str(path))} cannot be read: {exc}") from None
-    reader = csv.DictReader(text.splitlines())
-    header = tuple((name or "").strip() for name in (reader.fieldnames or ()))
-    if header != HEADER:
-        raise InvalidInput(
-            f"batch file {quote(str(path))} must start with the header {','.join(HEADER)}"
-        )
-    rows: list[tuple[int, dict[str, str]]] = []
-    try:
+        header = tuple((field or "").strip() for field in (reader.fieldnames or ()))
+        if header != HEADER:
+            raise InvalidInput(f"batch file {name} must start with the header {','.join(HEADER)}")
+        rows: list[tuple[int, dict[str, str]]] = []
         for row in reader:
             if len(rows) >= MAX_ROWS:
                 raise InvalidInput(f"a batch holds at most {MAX_ROWS} rows; split the file")
             rows.append((reader.line_num, row))
     except csv.Error as exc:
-        raise InvalidInput(f"batch file {quote(str(path))} is not valid CSV: {exc}") from None
+        raise InvalidInput(f"batch file {name} is not valid CSV: {exc}") from None
     return rows
+
+
+def _lines(path: Path, name: str) -> Iterator[str]:
+    """The file's lines, decoded, each bound checked before it is kept."""
+    try:
+        # O_NONBLOCK: opening a FIFO nobody writes to must not hang; a regular file reads the same.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InvalidInput(f"batch file {name} does not exist") from None
+    except OSError as exc:
+        raise InvalidInput(f"batch file {name} cannot be read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidInput(f"batch file {name} is not a regular file")
+        if info.st_size > MAX_BATCH_BYTES:
+            raise _too_large(name)
+        read = 0
+        for number in itertools.count(1):
+            try:
+                raw = file.readline(MAX_LINE_BYTES + 1)
+            except OSError as exc:
+                raise InvalidInput(f"batch file {name} cannot be read: {exc.strerror}") from None
+            if not raw:
+                return
+            read += len(raw)
+            if len(raw.rstrip(b"\n")) > MAX_LINE_BYTES:
+                raise InvalidInput(
+                    f"batch file {name}: line {number} is longer than {MAX_LINE_BYTES} bytes"
+                )
+            if read > MAX_BATCH_BYTES:  # it grew while being read
+                raise _too_large(name)
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInput(
+                    f"batch file {name}: line {number} is not UTF-8 text ({exc.reason})"
+                ) from None
+            # Split as before streaming was: a lone CR ends a line too.
+            yield from text.splitlines()
+
+
+def _too_large(name: str) -> InvalidInput:
+    return InvalidInput(
+        f"batch file {name} is larger than {MAX_BATCH_BYTES // 2**20} MiB; split the file"
+    )
 
 
 def _command(row: Mapping[str, str | None], actor: Actor, batch_id: str | None) -> RecordProduction:

@@ -5,6 +5,8 @@ same way, in one line, and a packaged default ships beside the code."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from importlib import resources
 from pathlib import Path
 from typing import ClassVar, Self
@@ -12,6 +14,29 @@ from typing import ClassVar, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from domain.errors import InvalidInput
+
+# A registry is a few hundred kilobytes at most: far more is not one (or not a file at all).
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+
+
+def read_config_text(path: Path, kind: str) -> str:
+    """The text of an operator's configuration file, refused in one line (``InvalidInput``)
+    when it is not a regular file (a FIFO, ``/dev/zero``: never waited on or read whole), is
+    larger than ``MAX_CONFIG_BYTES``, or is not UTF-8. ``OSError`` when it cannot be opened."""
+    # O_NONBLOCK: opening a FIFO nobody writes to must not hang; a regular file reads the same.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InvalidInput(f"{kind} {path} is not a regular file")
+        data = file.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise InvalidInput(f"{kind} {path} is larger than {MAX_CONFIG_BYTES // 2**20} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{kind} {path} is not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from None
 
 
 class ConfigFile(BaseModel):
@@ -38,7 +63,7 @@ class ConfigFile(BaseModel):
 
     @classmethod
     def from_file(cls, path: Path) -> Self:
-        return cls.from_json(path.read_text(encoding="utf-8"), source=str(path))
+        return cls.from_json(read_config_text(path, cls.KIND), source=str(path))
 
     @classmethod
     def packaged(cls) -> Self:

@@ -19,6 +19,7 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from domain.config_files import read_config_text
 from domain.errors import InvalidInput
 
 # "weekdays_only" is what unpublished years were counted on before estimates existed: stored
@@ -113,7 +114,7 @@ class PublishedCalendar(BaseModel):
 
     @classmethod
     def from_file(cls, path: Path) -> PublishedCalendar:
-        return cls.from_json(path.read_text(encoding="utf-8"), source=str(path))
+        return cls.from_json(read_config_text(path, "holiday calendar"), source=str(path))
 
     @classmethod
     def packaged(cls) -> PublishedCalendar:

@@ -23,6 +23,7 @@ from service.files import private_data_dir, private_files
 from service.key_check import check_keys
 from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC, PydanticMapper
 from service.protection import PERSONAL_DATA_TOPIC, PersonalData
+from service.secure_sqlite import SQLITE_PERSISTENCE
 from service.settings import ConfigurationError, PostgresParams, Settings
 from tracking.source import StoreEventSource
 from tracking.store import ViewStore, ensure_wal
@@ -65,7 +66,7 @@ def office_env(settings: Settings) -> dict[str, str]:
         private_files(settings.sqlite_path)
         ensure_wal(settings.sqlite_path)
         env |= {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": SQLITE_PERSISTENCE,
             "SQLITE_DBNAME": str(settings.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": "30",
         }
@@ -248,7 +249,10 @@ def personal_data_of(office: CardOffice) -> PersonalData:
 
 def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOffice:
     check_store(settings)
+    # Every configuration file is read before any store file is made: a bad one writes nothing.
     hospitals = hospital_registry(settings)
+    calendar, policies = working_calendar(settings), region_policies(settings)
+    outlets = outlet_registry(settings)
     views = view_store(settings)
     try:
         # The library creates its tables and functions at every start. Several processes
@@ -257,9 +261,9 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOf
         with views.schema_lock():
             office = CardOffice(
                 env=office_env(settings),
-                calendar=working_calendar(settings),
-                policies=region_policies(settings),
-                outlets=outlet_registry(settings),
+                calendar=calendar,
+                policies=policies,
+                outlets=outlets,
                 clock=clock,
             )
             try:

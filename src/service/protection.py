@@ -31,6 +31,7 @@ from eventsourcing.persistence import Cipher
 from eventsourcing.utils import Environment, get_topic
 
 from service.keystore import KeyRow, KeyTable, MemoryKeyTable, PostgresKeyTable, SQLiteKeyTable
+from service.secure_sqlite import LIBRARY_SQLITE, SQLITE_PERSISTENCE
 from service.settings import ConfigurationError
 
 _NONCE = 12
@@ -63,7 +64,7 @@ def key_encryption_key(master_key: str) -> bytes:
 def key_table_from(environment: Environment) -> KeyTable:
     """The key table in the database the application's recorder uses."""
     module = environment.get("PERSISTENCE_MODULE", "")
-    if module == "eventsourcing.sqlite":
+    if module in (SQLITE_PERSISTENCE, LIBRARY_SQLITE):
         return SQLiteKeyTable(Path(environment.get("SQLITE_DBNAME", "")))
     if module == "eventsourcing.postgres":
         schema = environment.get("POSTGRES_SCHEMA") or "public"

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from tracking.runner import Unrecoverable
 
@@ -52,6 +53,17 @@ class _Running:
         self.thread.start()
 
 
+class Guard(Protocol):
+    """A fault under every worker at once (the view store's file deleted or replaced): checked
+    on every round, and mended with every worker stopped (``tracking.store_identity``)."""
+
+    def fault(self) -> str | None:
+        """What is wrong, if anything."""
+
+    def restore(self) -> bool:
+        """Mend it (every worker is stopped); False if it cannot be."""
+
+
 @dataclass
 class Outcome:
     exit_code: int
@@ -71,8 +83,12 @@ class Supervisor:
         max_backoff: float = 30.0,
         stop_grace: float = 1.5,
         poll: float = 0.1,
+        guard: Guard | None = None,
+        mend_grace: float = 30.0,
     ) -> None:
         self._workers = [_Running(w) for w in workers]
+        self._guard = guard
+        self.mend_grace = mend_grace
         self.max_failures = max_failures
         self.window_seconds = window_seconds
         self.first_backoff = first_backoff
@@ -87,12 +103,40 @@ class Supervisor:
             running.start(workers_stop)
         exit_code = 0
         while not stop.wait(self.poll):
-            gave_up = self._check(workers_stop)
-            if gave_up:
+            mended = self._guarded(workers_stop)
+            if mended is None or self._check(mended):
                 exit_code = EXIT_GAVE_UP
                 break
+            workers_stop = mended
         workers_stop.set()
         return Outcome(exit_code, self._join())
+
+    def _guarded(self, workers_stop: threading.Event) -> threading.Event | None:
+        """The workers' stop event: the same, or a new one when they were stopped for the
+        guard to mend its fault and started again; None when it could not be mended."""
+        fault = None if self._guard is None else self._guard.fault()
+        if fault is None or self._guard is None:
+            return workers_stop
+        log.error("%s: stopping every worker to restore it", fault)
+        workers_stop.set()
+        busy = self._join(self.mend_grace)
+        if busy:
+            log.error(
+                "%s still busy after %.0f s; cannot restore", ", ".join(busy), self.mend_grace
+            )
+        if busy or not self._guard.restore():
+            log.error(
+                "the view store cannot be restored; stopping the back office. Start it again "
+                "and run `sscard replay VIEW` for every view (the relay publishes again from "
+                "the start, and the log chain is made anew)"
+            )
+            return None
+        fresh = threading.Event()
+        for running in self._workers:
+            running.failures.clear()
+            running.start(fresh)
+        log.info("every worker started again on the restored view store")
+        return fresh
 
     def _check(self, workers_stop: threading.Event) -> bool:
         now = time.monotonic()
@@ -141,8 +185,8 @@ class Supervisor:
             running.restart_at = now + delay
         return False
 
-    def _join(self) -> list[str]:
-        deadline = time.monotonic() + self.stop_grace
+    def _join(self, grace: float | None = None) -> list[str]:
+        deadline = time.monotonic() + (self.stop_grace if grace is None else grace)
         abandoned = []
         for running in self._workers:
             if running.thread is None:

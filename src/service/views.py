@@ -139,7 +139,7 @@ def scratch_store(settings: Settings) -> Iterator[ViewStore]:
     if not settings.uses_postgres:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="rebuild-", dir=settings.data_dir))
-        store = ViewStore.sqlite(folder / "views.sqlite")
+        store = ViewStore.sqlite(folder / "views.sqlite", scratch=True)
         try:
             yield store
         finally:
@@ -198,6 +198,9 @@ def replay(settings: Settings, name: str, progress: Progress = _no_progress) -> 
                 later += apply_all(model, batch.items, tx)
                 position = batch.end
             cleared = dead_letters.forget_consumer(tx, model.name)
+            # The rows swapped out may hold what an erasure has blanked since (their images in
+            # the WAL too): none is left once the swap commits.
+            tx.scrub_after_commit()
     return ReplayReport(name, position, rows, later, cleared, time.perf_counter() - started)
 
 

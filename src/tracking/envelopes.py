@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, Column, Table, Text
 
+from domain.cardholder.events import HolderErased
 from tracking.follow import Batch, Commit
 from tracking.rows import Rows
 from tracking.runner import Pulse
@@ -43,6 +44,11 @@ versions_table = Table(
     # from its rebuild here even where its own rows would not show it.
     Column("events", BigInteger, nullable=False),
 )
+
+
+# Events after which a view holds no copy of a person's data: once the transaction that applied
+# one commits, the view store keeps no earlier image of the rows it blanked (``Tx.scrub``).
+ERASURES = frozenset({HolderErased.__name__})
 
 
 class ReadModel(Protocol):
@@ -80,6 +86,8 @@ def apply_once(model: ReadModel, envelope: Envelope, rows: Rows) -> bool:
     if seen is not None and version <= seen["version"]:
         return False
     mark = rows.mark()
+    if envelope["event_type"] in ERASURES:
+        rows.tx.scrub_after_commit()
     try:
         model.apply(envelope, rows)
         rows.put(

@@ -104,6 +104,11 @@ class Rows:
         self._tables: dict[str, Table] = {}
         self._undo: list[tuple[str, Key, Any, bool]] = []
 
+    @property
+    def tx(self) -> Tx:
+        """The transaction the rows are written in (this batch's)."""
+        return self._tx
+
     def begin(self, tx: Tx) -> Rows:
         """Go on in the next transaction with what is cached (a complete cache only)."""
         assert self._complete, "only a rebuild's cache outlives its transaction"

@@ -12,10 +12,13 @@ database restart is replaced on its next checkout, so nothing here needs a manua
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -43,6 +46,11 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.sql import Executable
 
+log = logging.getLogger(__name__)
+
+SQLITE_TIMEOUT_MS = 30_000  # how long a SQLite statement waits for a lock
+SCRUB_WAIT_MS = 5_000  # how long a scrub waits for readers of an old snapshot
+
 Dialect = Literal["sqlite", "postgres"]
 
 # Every table a view store holds: tracking's own and each read model's.
@@ -65,6 +73,18 @@ workers_table = Table(
     Column("detail", Text, nullable=False),
     Column("since", Text, nullable=False),  # UTC, when the state began
     Column("updated_at", Text, nullable=False),  # UTC, the last heartbeat
+)
+
+# Which store this is: one row, written when the store is made. A file that holds another
+# store's row (or none) at the same path is another store (tracking.store_identity).
+IDENTITY_TABLE = "sscard_store_identity"
+STORE_IDENTITY = "store"
+identity_table = Table(
+    IDENTITY_TABLE,
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("id", Text, nullable=False),
+    Column("created_at", Text, nullable=False),  # UTC
 )
 
 
@@ -99,6 +119,12 @@ class Tx:
     def __init__(self, conn: Connection, dialect: Dialect) -> None:
         self.conn = conn
         self.dialect = dialect
+        self.scrub_requested = False
+
+    def scrub_after_commit(self) -> None:
+        """Once this transaction commits, leave no earlier image of the rows it changed in the
+        store's files (``ViewStore.scrub``): it blanked personal data (an erasure)."""
+        self.scrub_requested = True
 
     def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         return self.conn.execute(statement, params)
@@ -156,20 +182,29 @@ class ExclusiveLock(Protocol):
 class ViewStore:
     """A database of views and positions, with the transactional API followers use."""
 
-    def __init__(self, engine: Engine, dialect: Dialect, lock_prefix: Path | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        dialect: Dialect,
+        lock_prefix: Path | None = None,
+        scrubs: bool = True,
+    ) -> None:
         self.engine = engine
         self.dialect = dialect
         self._lock_prefix = lock_prefix
         self._locks: list[ExclusiveLock] = []
+        self._scrubs = scrubs
 
     # ---- construction ----------------------------------------------------------------------
 
     @classmethod
-    def sqlite(cls, path: Path) -> ViewStore:
+    def sqlite(cls, path: Path, scratch: bool = False) -> ViewStore:
+        """The view store in the SQLite file ``path``. A ``scratch`` store (a rebuild's, removed
+        after use) is never scrubbed after an erasure: its files do not outlive it."""
         ensure_wal(path)
         engine = create_engine(
             f"sqlite+pysqlite:///{path}",
-            connect_args={"timeout": 30.0, "check_same_thread": False},
+            connect_args={"timeout": SQLITE_TIMEOUT_MS / 1000, "check_same_thread": False},
         )
 
         # pysqlite's own transaction handling is off; we say BEGIN ourselves. IMMEDIATE takes
@@ -181,6 +216,10 @@ class ViewStore:
             # commits, each view change with its position, so they are simply applied again.
             # FULL cost one fsync per batch: most of a replay's commit time.
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+            # A deleted or rewritten row is overwritten with zeros, not left in a free page or a
+            # cell's free space (an erased holder's masked name, the row before the erasure).
+            # SQLite's own default depends on how it was built.
+            dbapi_connection.execute("PRAGMA secure_delete=ON")
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
@@ -188,7 +227,7 @@ class ViewStore:
                 conn.get_execution_options().get("sqlite_begin", "BEGIN IMMEDIATE")
             )
 
-        return cls(engine, "sqlite", lock_prefix=path)
+        return cls(engine, "sqlite", lock_prefix=path, scrubs=not scratch)
 
     @classmethod
     def postgres(
@@ -232,10 +271,42 @@ class ViewStore:
         if self.dialect == "sqlite" and not write:
             conn = conn.execution_options(sqlite_begin="BEGIN")
         try:
+            tx = Tx(conn, self.dialect)
             with conn.begin():
-                yield Tx(conn, self.dialect)
+                yield tx
         finally:
             conn.close()
+        if tx.scrub_requested:
+            self.scrub()
+
+    def scrub(self) -> None:
+        """Leave no image of a row from before the last commit in the store's files.
+
+        With ``secure_delete`` a rewritten row's old bytes are zeroed in its page, but the WAL
+        still holds earlier images of that page (each commit appends the pages it changed) until
+        a checkpoint, and a running back office never closes the file. So the WAL is copied into
+        the file and truncated to nothing. Best effort: a reader holding an old snapshot keeps
+        the WAL until it ends (waited for up to ``SCRUB_WAIT_MS``); then it is
+        said in the log and the next scrub, or SQLite's own next checkpoint, finishes the job.
+        PostgreSQL keeps dead row versions until VACUUM (README, "Personal data")."""
+        if self.dialect != "sqlite" or not self._scrubs:
+            return
+        raw = self.engine.raw_connection()
+        driver: Any = raw.driver_connection
+        try:
+            # While it waits for readers it holds writers back: not for long.
+            driver.execute(f"PRAGMA busy_timeout={SCRUB_WAIT_MS}")
+            busy, wal_pages, copied = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            driver.execute(f"PRAGMA busy_timeout={SQLITE_TIMEOUT_MS}")
+            raw.close()
+        if busy:
+            log.warning(
+                "the view store's WAL could not be emptied (a reader holds it: %s of %s pages "
+                "copied); earlier images of erased rows stay in it until the next checkpoint",
+                copied,
+                wal_pages,
+            )
 
     # ---- schema ----------------------------------------------------------------------------
 
@@ -255,9 +326,24 @@ class ViewStore:
 
     def create(self, tables: Sequence[Table] = ()) -> None:
         """Create tracking's own tables and ``tables`` where missing, once, serialised."""
-        wanted = [positions_table, workers_table, *tables]
+        wanted = [positions_table, workers_table, identity_table, *tables]
         with self.schema_lock(), self.engine.begin() as conn:
             metadata.create_all(conn, tables=wanted, checkfirst=True)
+        self._ensure_identity()
+
+    def _ensure_identity(self) -> None:
+        """The store's identity row, written once, when the store is made (read first: most
+        starts find it, and need not write)."""
+        with self.reading() as tx:
+            if tx.execute(select(identity_table.c.id)).first() is not None:
+                return
+        with self.transaction() as tx:
+            tx.insert_new(
+                identity_table,
+                name=STORE_IDENTITY,
+                id=uuid.uuid4().hex,
+                created_at=datetime.now(UTC).isoformat(),
+            )
 
     # ---- positions -------------------------------------------------------------------------
 

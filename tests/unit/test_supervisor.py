@@ -109,3 +109,58 @@ def test_a_stop_ends_the_run_within_the_grace_and_names_what_it_left():
         release.set()
     assert outcome.exit_code == 0
     assert outcome.abandoned == ["stuck"]
+
+
+class OneFault:
+    """A guard (``service.supervisor.Guard``) that finds one fault, then none."""
+
+    def __init__(self, restores: bool) -> None:
+        self.restores = restores
+        self.found = False
+        self.restored_with_workers_running: list[int] = []
+        self.running = 0
+
+    def fault(self) -> str | None:
+        if self.found:
+            return None
+        self.found = True
+        return "the view store was deleted"
+
+    def restore(self) -> bool:
+        self.restored_with_workers_running.append(self.running)
+        return self.restores
+
+
+def test_a_guarded_fault_stops_every_worker_restores_and_starts_them_again():
+    guard = OneFault(restores=True)
+    starts: list[str] = []
+    stop = threading.Event()
+
+    def worker(name: str) -> Worker:
+        def run(worker_stop: threading.Event) -> None:
+            starts.append(name)
+            guard.running += 1
+            try:
+                if len(starts) == 4:  # both started twice: end the run
+                    stop.set()
+                worker_stop.wait()
+            finally:
+                guard.running -= 1
+
+        return Worker(name, run)
+
+    outcome = fast([worker("a"), worker("b")], guard=guard).run(stop)
+    assert outcome.exit_code == 0
+    assert sorted(starts) == ["a", "a", "b", "b"]
+    assert guard.restored_with_workers_running == [0], "restored while a worker still ran"
+
+
+def test_a_guarded_fault_that_cannot_be_restored_ends_the_run_non_zero(
+    caplog: pytest.LogCaptureFixture,
+):
+    def idle(worker_stop: threading.Event) -> None:
+        worker_stop.wait()
+
+    outcome = fast([Worker("idle", idle)], guard=OneFault(restores=False)).run(threading.Event())
+    assert outcome.exit_code == EXIT_GAVE_UP
+    assert any("cannot be restored; stopping the back office" in r.message for r in caplog.records)
