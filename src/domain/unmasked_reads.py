@@ -28,6 +28,7 @@ from pydantic import AfterValidator, Field
 from domain.errors import RuleViolation
 from domain.event import Actor, DomainEvent, Role
 
+
 def _not_an_id_number(reference: str) -> str:
     """A reference sits in clear in the store: a run of digits as long as an ID number (15 or
     18 characters) could be one, and is refused."""
