@@ -11,13 +11,17 @@ the last message its view applied.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import KafkaError
 
+from tracking.board import NO_PARTITIONS
 from tracking.follow import Batch
 from tracking.partition_offsets import KafkaPositions, PartitionOffsets
+from tracking.runner import DependencyDown
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,24 @@ class Consumer(Protocol):
     def close(self, autocommit: bool = True, timeout_ms: int | None = None) -> None: ...
 
 
+class BrokerUnreachable(DependencyDown, KafkaError):  # type: ignore[misc]  # kafka-python is untyped
+    """The consumer has lost its group's coordinator and cannot find it again."""
+
+
+class TopicMissing(KafkaError):  # type: ignore[misc]  # kafka-python is untyped
+    """The topic does not exist (yet): there is nothing to join."""
+
+
+def group_coordinator_known(consumer: Consumer) -> bool:
+    """Whether the consumer knows its group's coordinator and is connected to it. kafka-python
+    exposes this only on its coordinator object; a consumer without one (no group) is taken as
+    connected."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is None:
+        return True
+    return not bool(coordinator.coordinator_unknown())
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
     def __init__(self, source: KafkaSource) -> None:
         self._source = source
@@ -69,6 +91,9 @@ class KafkaSource:
         positions: KafkaPositions,
         new_consumer: Callable[[], Consumer],
         poll_ms: int = 200,
+        unreachable_after: float = 3.0,
+        no_partitions_after: float = 15.0,
+        max_rejoin_backoff: float = 300.0,
     ) -> None:
         self.name = name
         self.topic = topic
@@ -76,6 +101,18 @@ class KafkaSource:
         self._new_consumer = new_consumer
         self._poll_ms = poll_ms
         self._consumer: Consumer | None = None
+        # How long the coordinator may be unknown before the broker counts as gone (a
+        # coordinator moving or a connection re-opened takes less).
+        self.unreachable_after = unreachable_after
+        # How long a member may hold no partition before it counts as stuck (a join takes a
+        # second or two; a rebalance after a member vanished, its session timeout).
+        self.no_partitions_after = no_partitions_after
+        self.max_rejoin_backoff = max_rejoin_backoff
+        self._partition_count = 0
+        self._coordinator_seen = time.monotonic()  # when the coordinator was last known
+        self._unassigned_since: float | None = None  # holding no partition since then
+        self._rejoin_at: float | None = None  # the next rejoin, while holding none
+        self._rejoins = 0
         # For each partition assigned to us: the last offset read (or stored) before the next
         # message the consumer will hand out; None: from the beginning.
         self._at: dict[int, int | None] = {}
@@ -90,11 +127,19 @@ class KafkaSource:
     def consumer(self) -> Consumer:
         if self._consumer is None:
             consumer = self._new_consumer()
-            # Learn the topic's partitions before joining the group: a member that joined
-            # first and learned them after was given none and, with kafka-python 3.0, could
-            # keep none (seen for 90 s under `sscard run` on a loaded machine).
-            consumer.partitions_for_topic(self.topic)
-            consumer.subscribe([self.topic], listener=_Listener(self))
+            try:
+                # Learn the topic's partitions before joining the group: a member that joined
+                # first and learned them after was given none and, with kafka-python 3.0,
+                # could keep none (seen for 90 s under `sscard run` on a loaded machine).
+                partitions = consumer.partitions_for_topic(self.topic)
+                if not partitions:
+                    raise TopicMissing(f"topic {self.topic} does not exist yet")
+                consumer.subscribe([self.topic], listener=_Listener(self))
+            except BaseException:
+                self._close(consumer)
+                raise
+            self._partition_count = len(partitions)
+            self._coordinator_seen = time.monotonic()
             self._consumer = consumer
         return self._consumer
 
@@ -144,6 +189,9 @@ class KafkaSource:
             if partition not in self._fresh and after.get(partition) != last:
                 self._seek(partition, after.get(partition))
         polled = consumer.poll(timeout_ms=self._poll_ms, max_records=limit)
+        if not polled:
+            self._check_connected(consumer)
+        self._check_assigned(consumer)
         start = dict(after)
         for partition in self._fresh:
             last = self._at.get(partition)
@@ -165,6 +213,64 @@ class KafkaSource:
             # (a compare-and-set against its old map, which makes it reload them).
             return Batch(after, start, ())
         return Batch(start, end, tuple(items))
+
+    # ---- faults that raise nothing ---------------------------------------------------------
+
+    def _check_connected(self, consumer: Consumer) -> None:
+        now = time.monotonic()
+        if group_coordinator_known(consumer):
+            self._coordinator_seen = now
+            return
+        if now - self._coordinator_seen >= self.unreachable_after:
+            raise BrokerUnreachable(
+                f"no broker has answered the consumer for {now - self._coordinator_seen:.0f} s "
+                "(its group coordinator is gone)",
+                since=self._coordinator_seen,
+            )
+
+    def _check_assigned(self, consumer: Consumer) -> None:
+        now = time.monotonic()
+        if consumer.assignment():
+            if self._unassigned_since is not None and self._rejoins:
+                log.info(
+                    "%s: holds partitions %s of %s again after %.1f s (%d rejoins)",
+                    self.name,
+                    sorted(tp.partition for tp in consumer.assignment()),
+                    self.topic,
+                    now - self._unassigned_since,
+                    self._rejoins,
+                )
+            self._unassigned_since, self._rejoin_at, self._rejoins = None, None, 0
+            return
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+            self._rejoin_at = now + self.no_partitions_after
+        assert self._rejoin_at is not None
+        if now < self._rejoin_at:
+            return
+        if not self._rejoins:
+            log.warning(
+                "%s: holds no partition of %s (%d partitions) after %.0f s; rejoining its group",
+                self.name,
+                self.topic,
+                self._partition_count,
+                now - self._unassigned_since,
+            )
+        self._rejoins += 1
+        backoff = min(self.no_partitions_after * 2**self._rejoins, self.max_rejoin_backoff)
+        self._rejoin_at = now + backoff
+        self._drop_consumer()  # the next read joins again, with the topic's partitions known
+
+    def condition(self) -> tuple[str, str] | None:
+        """Holding no partition past the grace: the view reads nothing (tracking.runner)."""
+        if self._unassigned_since is None or not self._rejoins:
+            return None
+        held = time.monotonic() - self._unassigned_since
+        return (
+            NO_PARTITIONS,
+            f"none of the {self._partition_count} partitions of {self.topic} for {held:.0f} s; "
+            f"rejoined its group {self._rejoins} times",
+        )
 
     def wait(self, after: PartitionOffsets, timeout: float) -> bool:
         del after, timeout
@@ -189,12 +295,19 @@ class KafkaSource:
         self.close()
 
     def close(self) -> None:
+        self._drop_consumer()
+        self._unassigned_since, self._rejoin_at, self._rejoins = None, None, 0
+
+    def _drop_consumer(self) -> None:
         consumer, self._consumer = self._consumer, None
         self._at.clear()
         self._fresh.clear()
         self._pending.clear()
         if consumer is not None:
-            try:
-                consumer.close(autocommit=False, timeout_ms=1000)
-            except Exception:  # it is being thrown away
-                log.debug("%s: closing the consumer raised", self.name, exc_info=True)
+            self._close(consumer)
+
+    def _close(self, consumer: Consumer) -> None:
+        try:
+            consumer.close(autocommit=False, timeout_ms=1000)
+        except Exception:  # it is being thrown away
+            log.debug("%s: closing the consumer raised", self.name, exc_info=True)

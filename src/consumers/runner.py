@@ -31,8 +31,11 @@ class ViewConsumer:
         batch_size: int = 500,
         publish_dead_letters: Callable[[], object] | None = None,
         poll_ms: int = 200,
+        ensure_topics: Callable[[], object] | None = None,
     ) -> None:
         self.model = model
+        # Passed before the consumer joins its group: the topic must exist first.
+        self._ensure_topics = ensure_topics
         self.store = store
         self.positions = KafkaPositions(store, topic)
         self.source = KafkaSource(model.name, topic, self.positions, new_consumer, poll_ms)
@@ -43,6 +46,8 @@ class ViewConsumer:
         )
 
     def prepare(self) -> None:
+        if self._ensure_topics is not None:
+            self._ensure_topics()
         self.store.create((*view_tables(self.model), offsets_table, dead_letters_table))
 
     def runner(self, board: Board | None = None) -> Runner:

@@ -42,7 +42,7 @@ from projections.catalogue import VIEW_NAMES, read_models
 from projections.public_fields import zones_of
 from relay.wire import stored_envelope
 from service.bootstrap import BackOffice, build, region_policies
-from service.kafka_wiring import topics
+from service.kafka_wiring import TopicsGate, topics
 from service.settings import Settings
 from service.supervisor import Worker
 from service.workers import built
@@ -393,9 +393,14 @@ class DeadLetterPublisher:
 
 
 def view_consumer(
-    settings: Settings, store: ViewStore, name: str, feed: Feed | None = None
+    settings: Settings,
+    store: ViewStore,
+    name: str,
+    feed: Feed | None = None,
+    gate: TopicsGate | None = None,
 ) -> ViewConsumer:
-    """The consumer of ``name`` on one of its feeds (default: its first)."""
+    """The consumer of ``name`` on one of its feeds (default: its first); with ``gate``, it
+    joins its group only once the topics exist."""
     model = model_named(settings, name)
     feed = model.feeds[0] if feed is None else feed
     batch = settings.consumer_batch_size
@@ -406,11 +411,15 @@ def view_consumer(
         lambda: new_kafka_consumer(settings, name, batch, feed),
         batch_size=batch,
         publish_dead_letters=DeadLetterPublisher(settings, store, name),
+        ensure_topics=gate,
     )
 
 
-def view_worker(settings: Settings, name: str, feed: Feed | None = None) -> Worker:
+def view_worker(
+    settings: Settings, name: str, feed: Feed | None = None, gate: TopicsGate | None = None
+) -> Worker:
     feed = model_named(settings, name).feeds[0] if feed is None else feed
+    gate = TopicsGate(settings) if gate is None else gate
     member = worker_name(name, feed)
 
     def run(stop: threading.Event) -> None:
@@ -418,7 +427,7 @@ def view_worker(settings: Settings, name: str, feed: Feed | None = None) -> Work
         if backoffice is None:
             return
         with backoffice:
-            consumer = view_consumer(settings, backoffice.views, name, feed)
+            consumer = view_consumer(settings, backoffice.views, name, feed, gate)
             try:
                 consumer.runner(Board(backoffice.views, member)).run(stop)
             finally:
@@ -427,7 +436,12 @@ def view_worker(settings: Settings, name: str, feed: Feed | None = None) -> Work
     return Worker(member, run)
 
 
-def view_workers(settings: Settings, names: Sequence[str] = VIEW_NAMES) -> list[Worker]:
-    """One worker per view and feed."""
+def view_workers(
+    settings: Settings, names: Sequence[str] = VIEW_NAMES, gate: TopicsGate | None = None
+) -> list[Worker]:
+    """One worker per view and feed, all behind one gate (the topics exist before any joins)."""
     all_models = models(settings)
-    return [view_worker(settings, name, feed) for name in names for feed in all_models[name].feeds]
+    gate = TopicsGate(settings) if gate is None else gate
+    return [
+        view_worker(settings, name, feed, gate) for name in names for feed in all_models[name].feeds
+    ]

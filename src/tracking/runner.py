@@ -4,9 +4,15 @@ single-active lock and standby, so that no follower has a retry loop of its own.
 Everything a step does is inside the error handling: the source's idle wait, its reads, the
 handler, the position write, the lock check. An error of a dependency (the database, Kafka) is
 an outage: logged once when it starts, with its real length when it ends; the step is retried
-with back-off on fresh connections. The single-active lock (a PostgreSQL advisory lock dies with
-its session) is checked before every batch and taken again after an outage, or the runner
-stands by. Any other error ends ``run``; the supervisor decides whether to start it again.
+with back-off on fresh connections. A source that finds a dependency gone without an error of
+its own (a Kafka consumer's poll just returns nothing while the broker is down) raises
+``DependencyDown`` with the moment it lost it, so the outage is dated from then. A source may
+also report a condition in which it runs but does no work (``Conditioned``: a consumer holding
+no partition); the board shows it in place of "running".
+
+The single-active lock (a PostgreSQL advisory lock dies with its session) is checked before
+every batch and taken again after an outage, or the runner stands by. Any other error ends
+``run``; the supervisor decides whether to start it again.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from tracking.board import RUNNING, STANDBY, STARTING, STOPPED, Board
 from tracking.follow import Follower
@@ -38,6 +44,23 @@ class Dependency:
 
 
 DATABASE = Dependency("the database", is_store_error)
+
+
+class DependencyDown(Exception):
+    """Raised by a source that noticed a dependency gone by itself: ``since`` (on
+    time.monotonic) is when it was last seen, the start of the outage."""
+
+    def __init__(self, message: str, since: float) -> None:
+        super().__init__(message)
+        self.since = since
+
+
+@runtime_checkable
+class Conditioned(Protocol):
+    """A source that can tell it runs without doing its work."""
+
+    def condition(self) -> tuple[str, str] | None:
+        """(board state, detail) while it does no work; None while all is well."""
 
 
 class Unrecoverable(Exception):
@@ -148,7 +171,8 @@ class Runner:
                     dependency = self._dependency_of(exc)
                     if dependency is None:
                         raise
-                    self.outage(dependency, attempt, f"{type(exc).__name__}: {exc}".strip())
+                    since = exc.since if isinstance(exc, DependencyDown) else attempt
+                    self.outage(dependency, since, f"{type(exc).__name__}: {exc}".strip())
                     log.debug("%s: %s still unavailable: %s", self.name, dependency.name, exc)
                     self._after_error(dependency)
                     stop.wait(backoff)
@@ -178,8 +202,16 @@ class Runner:
                 self.follower.position(),
                 self.follower.lag(),
             )
-        self._state(RUNNING)
+        self._state(*self._condition())
         return handled
+
+    def _condition(self) -> tuple[str, str]:
+        source = self.follower.source if self.follower is not None else None
+        if isinstance(source, Conditioned):
+            found = source.condition()
+            if found is not None:
+                return found
+        return RUNNING, ""
 
     def _idle(self, stop: threading.Event, next_tick: float) -> None:
         now = time.monotonic()
@@ -245,7 +277,7 @@ class Runner:
             behind = f"; {self.follower.lag()} behind" if self.follower is not None else ""
             log.info("%s: %s back after %.1f s%s", self.name, dependency.name, now - since, behind)
         self._outages.clear()
-        self._state(RUNNING)
+        self._state(*self._condition())
 
     def _after_error(self, dependency: Dependency) -> None:
         if self.follower is not None:
