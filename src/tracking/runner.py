@@ -215,11 +215,11 @@ class Runner:
 
     def _idle(self, stop: threading.Event, next_tick: float) -> None:
         now = time.monotonic()
-        timeout = self.heartbeat if self._live else min(self.heartbeat, max(next_tick - now, 0))
-        if self._live:
-            timeout = min(timeout, self.idle_wait)
-            if self._every is not None:
-                timeout = min(timeout, max(next_tick - now, 0))
+        timeout = min(self.heartbeat, self.idle_wait) if self._live else self.heartbeat
+        if self._every is not None:
+            # Without a periodic task there is no tick to wake for: waiting on a tick long
+            # past would never wait at all (a busy loop).
+            timeout = min(timeout, max(next_tick - now, 0))
         if self._live and self.follower is not None:
             self.follower.source.wait(self.follower.position(), timeout)
         else:
