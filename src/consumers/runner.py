@@ -50,9 +50,10 @@ class ViewConsumer:
             self._ensure_topics()
         self.store.create((*view_tables(self.model), offsets_table, dead_letters_table))
 
-    def runner(self, board: Board | None = None) -> Runner:
+    def runner(self, board: Board | None = None, name: str | None = None) -> Runner:
+        """``name``: the worker's, in its log lines (a view reading two topics has two)."""
         return Runner(
-            self.model.name,
+            self.model.name if name is None else name,
             follower=self.follower,
             board=board,
             dependencies=(DATABASE, KAFKA),

@@ -336,28 +336,34 @@ def worker_name(view: str, feed: Feed) -> str:
 def new_kafka_consumer(
     settings: Settings, view: str, batch_size: int, feed: Feed = CARD_EVENTS
 ) -> Any:
+    return KafkaConsumer(**kafka_consumer_config(settings, view, batch_size, feed))
+
+
+def kafka_consumer_config(
+    settings: Settings, view: str, batch_size: int, feed: Feed = CARD_EVENTS
+) -> dict[str, Any]:
     member = worker_name(view, feed)
-    return KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=consumer_group(settings, view, feed),
-        client_id=f"sscard-{member}",
-        enable_auto_commit=False,  # offsets live in the view store, with the view
-        auto_offset_reset="earliest",
-        max_poll_records=batch_size,
+    return {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "group_id": consumer_group(settings, view, feed),
+        "client_id": f"sscard-{member}",
+        "enable_auto_commit": False,  # offsets live in the view store, with the view
+        "auto_offset_reset": "earliest",
+        "max_poll_records": batch_size,
         # A consumer killed without leaving the group gives its partitions up this soon (a
         # static member, SSCARD_CONSUMER_INSTANCE, takes them back at once on its restart).
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=3_000,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 3_000,
         # A member that joined before it knew the topic's partitions is assigned none, and
         # learns of them at the next metadata refresh (five minutes by default): a rebalance
         # then gives it its share. Seen in tests right after the topic was created.
-        metadata_max_age_ms=5_000,
-        request_timeout_ms=10_000,
-        bootstrap_timeout_ms=3_000,
-        group_instance_id=(
+        "metadata_max_age_ms": 5_000,
+        "request_timeout_ms": 10_000,
+        "bootstrap_timeout_ms": 3_000,
+        "group_instance_id": (
             f"{settings.consumer_instance}-{member}" if settings.consumer_instance else None
         ),
-    )
+    }
 
 
 class DeadLetterPublisher:
@@ -429,7 +435,7 @@ def view_worker(
         with backoffice:
             consumer = view_consumer(settings, backoffice.views, name, feed, gate)
             try:
-                consumer.runner(Board(backoffice.views, member)).run(stop)
+                consumer.runner(Board(backoffice.views, member), member).run(stop)
             finally:
                 consumer.close()
 

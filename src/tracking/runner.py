@@ -73,6 +73,12 @@ class Abandoned(Exception):
     again by whichever runner comes next (a duplicate at worst, never a loss)."""
 
 
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return text if text.startswith(name) else f"{name}: {text}".strip()
+
+
 class Pulse:
     """What a handler may ask of, or tell, its runner while it works on a batch."""
 
@@ -172,7 +178,7 @@ class Runner:
                     if dependency is None:
                         raise
                     since = exc.since if isinstance(exc, DependencyDown) else attempt
-                    self.outage(dependency, since, f"{type(exc).__name__}: {exc}".strip())
+                    self.outage(dependency, since, _reason(exc))
                     log.debug("%s: %s still unavailable: %s", self.name, dependency.name, exc)
                     self._after_error(dependency)
                     stop.wait(backoff)
