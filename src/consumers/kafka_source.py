@@ -91,9 +91,10 @@ class KafkaSource:
         positions: KafkaPositions,
         new_consumer: Callable[[], Consumer],
         poll_ms: int = 200,
-        unreachable_after: float = 3.0,
+        unreachable_after: float = 5.0,
         no_partitions_after: float = 15.0,
         max_rejoin_backoff: float = 300.0,
+        stalled_after: float = 10.0,
     ) -> None:
         self.name = name
         self.topic = topic
@@ -108,6 +109,10 @@ class KafkaSource:
         # second or two; a rebalance after a member vanished, its session timeout).
         self.no_partitions_after = no_partitions_after
         self.max_rejoin_backoff = max_rejoin_backoff
+        # How long a consumer may deliver nothing before its positions are compared with the
+        # partitions' ends (one request per idle stretch: cheap).
+        self.stalled_after = stalled_after
+        self._delivered = time.monotonic()  # when a record last came, or the check last ran
         self._partition_count = 0
         self._coordinator_seen = time.monotonic()  # when the coordinator was last known
         self._unassigned_since: float | None = None  # holding no partition since then
@@ -139,7 +144,7 @@ class KafkaSource:
                 self._close(consumer)
                 raise
             self._partition_count = len(partitions)
-            self._coordinator_seen = time.monotonic()
+            self._coordinator_seen = self._delivered = time.monotonic()
             self._consumer = consumer
         return self._consumer
 
@@ -189,9 +194,13 @@ class KafkaSource:
             if partition not in self._fresh and after.get(partition) != last:
                 self._seek(partition, after.get(partition))
         polled = consumer.poll(timeout_ms=self._poll_ms, max_records=limit)
-        if not polled:
+        if polled:
+            self._delivered = time.monotonic()
+        else:
             self._check_connected(consumer)
         self._check_assigned(consumer)
+        if not polled and self._consumer is not None:
+            self._check_delivering(consumer)
         start = dict(after)
         for partition in self._fresh:
             last = self._at.get(partition)
@@ -260,6 +269,37 @@ class KafkaSource:
         backoff = min(self.no_partitions_after * 2**self._rejoins, self.max_rejoin_backoff)
         self._rejoin_at = now + backoff
         self._drop_consumer()  # the next read joins again, with the topic's partitions known
+
+    def _check_delivering(self, consumer: Consumer) -> None:
+        now = time.monotonic()
+        held = {tp.partition for tp in consumer.assignment()} - self._pending
+        if now - self._delivered < self.stalled_after or not held:
+            return
+        self._delivered = now
+        behind = self._behind(consumer, sorted(held))
+        if behind:
+            log.warning(
+                "%s: %d messages waiting on %s but none delivered for %.0f s; replacing the "
+                "consumer",
+                self.name,
+                behind,
+                self.topic,
+                self.stalled_after,
+            )
+            self._drop_consumer()
+
+    def _behind(self, consumer: Consumer, partitions: list[int]) -> int:
+        """Messages after what was read, on ``partitions`` (a position from before the last
+        assignment counts as read: what the view applied)."""
+        tps = [self._tp(p) for p in partitions]
+        ends = consumer.end_offsets(tps)
+        beginnings = consumer.beginning_offsets(tps)
+        behind = 0
+        for tp in tps:
+            last = self._at.get(tp.partition)
+            next_offset = beginnings[tp] if last is None else last + 1
+            behind += max(ends[tp] - next_offset, 0)
+        return behind
 
     def condition(self) -> tuple[str, str] | None:
         """Holding no partition past the grace: the view reads nothing (tracking.runner)."""

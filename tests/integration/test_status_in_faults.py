@@ -26,6 +26,7 @@ from devinfra.local_kafka import LocalKafka
 from projections.catalogue import VIEW_NAMES
 from service.bootstrap import build
 from service.kafka_wiring import ensure_topics, relay_for, topics
+from service.metrics import snapshot
 from service.settings import Settings
 from service.views import kafka_consumer_config, model_named, models, verify, worker_name
 from tests.back_office import (
@@ -99,6 +100,19 @@ def wait_for_board(
         time.sleep(0.3)
 
 
+def wait_until_applied(settings: Settings, timeout: float, log: Path) -> None:
+    """Until every consumer has applied every message on its topics (``verify`` waits only for
+    a consumer that has applied something already)."""
+    deadline = time.monotonic() + timeout
+    with build(settings) as backoffice:
+        while True:
+            lags = {c.view: c.lag for c in snapshot(backoffice).consumers}
+            if all(lag == 0 for lag in lags.values()):
+                return
+            assert time.monotonic() < deadline, (lags, log.read_text()[-3000:])
+            time.sleep(0.3)
+
+
 def sscard_status(settings: Settings) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [SSCARD, "status"],
@@ -131,6 +145,7 @@ def one_fresh_start(tmp_path: Path, bootstrap: str, index: int) -> str:
         consumers = kafka_workers(settings)[1:]
         wait_for_board(settings, consumers, RUNNING, 90, log)
         wait_until_published(settings, timeout=60)
+        wait_until_applied(settings, 60, log)
         reports = verify(settings, wait=60)
         rows = board(settings)
     finally:
