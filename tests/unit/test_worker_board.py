@@ -149,3 +149,27 @@ def test_an_outage_a_source_noticed_itself_is_dated_from_when_it_began(
     [back] = [r.getMessage() for r in caplog.records if "back after" in r.getMessage()]
     seconds = float(back.split("back after ")[1].split(" s")[0])
     assert seconds >= 3.4, back  # from when it was lost, not from the failing attempt
+
+
+class _CountingSource(_GoneSource):
+    def __init__(self) -> None:
+        super().__init__(lost_at=0.0, back_at=0.0)
+        self.reads = 0
+
+    def read(self, after: int, limit: int) -> Batch[int, int]:
+        self.reads += 1
+        return super().read(after, limit)
+
+
+def test_an_idle_worker_without_a_periodic_task_waits_between_steps(store: ViewStore):
+    """Not live and nothing to tick: one look per heartbeat, not a busy loop."""
+    source = _CountingSource()
+    follower: Follower[int, int] = Follower("w", source, StorePositions(store), _Nothing())
+    runner = Runner("w", follower=follower, live=False, heartbeat=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,))
+    thread.start()
+    time.sleep(1.0)
+    stop.set()
+    thread.join(timeout=10)
+    assert 1 <= source.reads <= 8, source.reads
