@@ -95,7 +95,7 @@ def wait_for_board(
             return rows
         assert time.monotonic() < deadline, (
             {n: (rows[n].state, rows[n].detail) if n in rows else None for n in names},
-            log.read_text()[-3000:],
+            log.read_text()[-3000:] if log.exists() else "",
         )
         time.sleep(0.3)
 
@@ -211,6 +211,7 @@ def test_a_broker_killed_under_run_shows_in_every_workers_status_and_log_and_los
         time.sleep(max(OUTAGE_SECONDS - (time.monotonic() - killed_at), 0))
         broker.start(timeout=120, progress=lambda _: None)
         back_at = time.monotonic()
+        down = back_at - killed_at
         wait_for_board(settings, names, RUNNING, 90, log)
         recovered = time.monotonic() - back_at
         writer.join(timeout=120)
@@ -222,6 +223,8 @@ def test_a_broker_killed_under_run_shows_in_every_workers_status_and_log_and_los
         stop_run(run, log)
     text = log.read_text()
     assert during.returncode == 0, during.stderr
+    # Noticed by every worker within moments (a consumer: its coordinator gone for 5 s).
+    assert noticed < 10, noticed
     for name in names:
         line = next(x for x in during.stdout.splitlines() if f" {name}@" in f" {x.strip()}")
         assert "waiting for Kafka" in line, during.stdout
@@ -238,10 +241,11 @@ def test_a_broker_killed_under_run_shows_in_every_workers_status_and_log_and_los
         found = re.findall(rf"{re.escape(worker)}: Kafka back after ([\d.]+) s", text)
         assert found, (worker, text[-4000:])
         lengths[worker] = max(float(x) for x in found)
-        assert lengths[worker] >= OUTAGE_SECONDS - 2, (worker, lengths, text[-4000:])
+        # The real length: from the kill (not from a later failing attempt) to the restart.
+        assert lengths[worker] >= down - 1.5, (worker, down, lengths, text[-4000:])
     waiting = [x.strip() for x in during.stdout.splitlines() if "waiting for Kafka" in x]
     print(
-        f"\nbroker killed for {OUTAGE_SECONDS:.0f} s: every worker showed it after "
+        f"\nbroker killed, down {down:.0f} s: every worker showed it after "
         f"{noticed:.1f} s; all running again {recovered:.1f} s after the restart; logged lengths "
         f"{lengths}; {len(expected)} events, none lost\nstatus during the outage:\n  "
         + "\n  ".join(waiting)
