@@ -43,9 +43,13 @@ class Consumer(Protocol):
 
     def assignment(self) -> set[Any]: ...
 
-    def end_offsets(self, partitions: list[Any]) -> dict[Any, int]: ...
+    def end_offsets(
+        self, partitions: list[Any], timeout_ms: int | None = None
+    ) -> dict[Any, int]: ...
 
-    def beginning_offsets(self, partitions: list[Any]) -> dict[Any, int]: ...
+    def beginning_offsets(
+        self, partitions: list[Any], timeout_ms: int | None = None
+    ) -> dict[Any, int]: ...
 
     def partitions_for_topic(self, topic: str) -> set[int] | None: ...
 
@@ -83,6 +87,9 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pytho
 
 class KafkaSource:
     """``Source[PartitionOffsets, ConsumerRecord]`` over one topic, in a consumer group."""
+
+    # A broker that answers takes milliseconds; one that is gone must not hold the worker.
+    OFFSETS_TIMEOUT_MS = 2_000
 
     def __init__(
         self,
@@ -276,7 +283,11 @@ class KafkaSource:
         if now - self._delivered < self.stalled_after or not held:
             return
         self._delivered = now
-        behind = self._behind(consumer, sorted(held))
+        try:
+            behind = self._behind(consumer, sorted(held))
+        except KafkaError as exc:
+            # The broker went away meanwhile: an outage from now, found in moments.
+            raise BrokerUnreachable(f"no answer to a request for end offsets ({exc})", now) from exc
         if behind:
             log.warning(
                 "%s: %d messages waiting on %s but none delivered for %.0f s; replacing the "
@@ -292,8 +303,8 @@ class KafkaSource:
         """Messages after what was read, on ``partitions`` (a position from before the last
         assignment counts as read: what the view applied)."""
         tps = [self._tp(p) for p in partitions]
-        ends = consumer.end_offsets(tps)
-        beginnings = consumer.beginning_offsets(tps)
+        ends = consumer.end_offsets(tps, timeout_ms=self.OFFSETS_TIMEOUT_MS)
+        beginnings = consumer.beginning_offsets(tps, timeout_ms=self.OFFSETS_TIMEOUT_MS)
         behind = 0
         for tp in tps:
             last = self._at.get(tp.partition)
