@@ -282,12 +282,16 @@ class KafkaSource:
         held = {tp.partition for tp in consumer.assignment()} - self._pending
         if now - self._delivered < self.stalled_after or not held:
             return
+        if not group_coordinator_known(consumer):
+            return  # the broker may be gone: _check_connected tells
         self._delivered = now
         try:
             behind = self._behind(consumer, sorted(held))
         except KafkaError as exc:
-            # The broker went away meanwhile: an outage from now, found in moments.
-            raise BrokerUnreachable(f"no answer to a request for end offsets ({exc})", now) from exc
+            # The broker went away meanwhile: an outage from when it was last known.
+            raise BrokerUnreachable(
+                f"no answer to a request for end offsets ({exc})", self._coordinator_seen
+            ) from exc
         if behind:
             log.warning(
                 "%s: %d messages waiting on %s but none delivered for %.0f s; replacing the "

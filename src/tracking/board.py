@@ -96,10 +96,11 @@ class Board:
         self._written = 0.0
         self._pruned = 0.0
 
-    def set(self, state: str, detail: str = "") -> None:
+    def set(self, state: str, detail: str = "", since: datetime | None = None) -> None:
+        """``since``: when the state began, if before now (an outage noticed late)."""
         changed = (state, detail) != (self.state, self.detail)
         if state != self.state:
-            self._since = datetime.now(UTC)
+            self._since = datetime.now(UTC) if since is None else since
         self.state, self.detail = state, detail
         if changed or time.monotonic() - self._written >= HEARTBEAT_SECONDS:
             self._write()

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from tracking.board import RUNNING, STANDBY, STARTING, STOPPED, Board
@@ -273,7 +274,8 @@ class Runner:
                 dependency.name,
                 reason[:200],
             )
-        self._state(dependency.waiting_state, reason[:200])
+        began = self._outages[dependency.name][1]
+        self._state(dependency.waiting_state, reason[:200], _wall_clock(began))
 
     def _recovered(self) -> None:
         if not self._outages:
@@ -297,6 +299,11 @@ class Runner:
         if self._reset is not None:
             self._reset(dependency)
 
-    def _state(self, state: str, detail: str = "") -> None:
+    def _state(self, state: str, detail: str = "", since: datetime | None = None) -> None:
         if self.board is not None:
-            self.board.set(state, detail)
+            self.board.set(state, detail, since)
+
+
+def _wall_clock(monotonic: float) -> datetime:
+    """A time.monotonic() instant on the wall clock (UTC)."""
+    return datetime.now(UTC) - timedelta(seconds=time.monotonic() - monotonic)

@@ -236,7 +236,7 @@ def test_a_broker_killed_under_run_shows_in_every_workers_status_and_log_and_los
     check_topic(settings, expected)  # every event on the topic, in order per key
     # Each worker logs the outage's start and its real length (at least the time it was down).
     lengths = {}
-    for worker in sorted({"relay", *VIEW_NAMES}):
+    for worker in names:
         assert f"{worker}: Kafka unavailable" in text, (worker, text[-4000:])
         found = re.findall(rf"{re.escape(worker)}: Kafka back after ([\d.]+) s", text)
         assert found, (worker, text[-4000:])
