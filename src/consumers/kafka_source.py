@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 
-from tracking.board import NO_PARTITIONS
+from tracking.board import NO_PARTITIONS, STANDBY
 from tracking.follow import Batch
 from tracking.partition_offsets import KafkaPositions, PartitionOffsets
 from tracking.runner import DependencyDown
@@ -102,6 +102,7 @@ class KafkaSource:
         no_partitions_after: float = 15.0,
         max_rejoin_backoff: float = 300.0,
         stalled_after: float = 10.0,
+        group_members: Callable[[], int] | None = None,
     ) -> None:
         self.name = name
         self.topic = topic
@@ -125,6 +126,10 @@ class KafkaSource:
         self._unassigned_since: float | None = None  # holding no partition since then
         self._rejoin_at: float | None = None  # the next rejoin, while holding none
         self._rejoins = 0
+        # How many members the group has now (None: not known, a member without partitions is
+        # never taken for a spare).
+        self._group_members = group_members
+        self._spare = False
         # For each partition assigned to us: the last offset read (or stored) before the next
         # message the consumer will hand out; None: from the beginning.
         self._at: dict[int, int | None] = {}
@@ -247,6 +252,7 @@ class KafkaSource:
     def _check_assigned(self, consumer: Consumer) -> None:
         now = time.monotonic()
         if consumer.assignment():
+            self._spare = False
             if self._unassigned_since is not None and self._rejoins:
                 log.info(
                     "%s: holds partitions %s of %s again after %.1f s (%d rejoins)",
@@ -264,6 +270,13 @@ class KafkaSource:
         assert self._rejoin_at is not None
         if now < self._rejoin_at:
             return
+        if self._is_spare():
+            # More members than partitions: the group has given every partition out, and
+            # rejoining would only make everyone rebalance. Looked at again later.
+            self._spare = True
+            self._rejoin_at = now + self.no_partitions_after
+            return
+        self._spare = False
         if not self._rejoins:
             log.warning(
                 "%s: holds no partition of %s (%d partitions) after %.0f s; rejoining its group",
@@ -316,9 +329,28 @@ class KafkaSource:
             behind += max(ends[tp] - next_offset, 0)
         return behind
 
+    def _is_spare(self) -> bool:
+        if self._group_members is None:
+            return False
+        try:
+            members = self._group_members()
+        except Exception as exc:  # unknown: rejoining is the safe side
+            log.debug("%s: cannot count its group's members: %s", self.name, exc)
+            return False
+        return members > self._partition_count
+
     def condition(self) -> tuple[str, str] | None:
-        """Holding no partition past the grace: the view reads nothing (tracking.runner)."""
-        if self._unassigned_since is None or not self._rejoins:
+        """Holding no partition past the grace: the view reads nothing (tracking.runner). A
+        spare member (more members than partitions) stands by instead."""
+        if self._unassigned_since is None:
+            return None
+        if self._spare:
+            return (
+                STANDBY,
+                f"a spare member: the {self._partition_count} partitions of {self.topic} are "
+                "held by other members",
+            )
+        if not self._rejoins:
             return None
         held = time.monotonic() - self._unassigned_since
         return (
@@ -352,6 +384,7 @@ class KafkaSource:
     def close(self) -> None:
         self._drop_consumer()
         self._unassigned_since, self._rejoin_at, self._rejoins = None, None, 0
+        self._spare = False
 
     def _drop_consumer(self) -> None:
         consumer, self._consumer = self._consumer, None

@@ -32,13 +32,16 @@ class ViewConsumer:
         publish_dead_letters: Callable[[], object] | None = None,
         poll_ms: int = 200,
         ensure_topics: Callable[[], object] | None = None,
+        group_members: Callable[[], int] | None = None,
     ) -> None:
         self.model = model
         # Passed before the consumer joins its group: the topic must exist first.
         self._ensure_topics = ensure_topics
         self.store = store
         self.positions = KafkaPositions(store, topic)
-        self.source = KafkaSource(model.name, topic, self.positions, new_consumer, poll_ms)
+        self.source = KafkaSource(
+            model.name, topic, self.positions, new_consumer, poll_ms, group_members=group_members
+        )
         self._publish_dead_letters = publish_dead_letters
         self.handler = ApplyRecords(model, store, publish_dead_letters)
         self.follower: Follower[PartitionOffsets, Any] = Follower(

@@ -32,6 +32,7 @@ from typing import Any
 
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
 from psycopg import sql
 
 from consumers import dead_letters
@@ -366,6 +367,21 @@ def kafka_consumer_config(
     }
 
 
+def group_member_count(settings: Settings, group: str) -> int:
+    """How many members a consumer group has now (asked only of a member holding nothing)."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id="sscard-admin",
+        request_timeout_ms=5_000,
+        bootstrap_timeout_ms=3_000,
+    )
+    try:
+        described = admin.describe_groups([group])
+    finally:
+        admin.close()
+    return len(described[group]["members"])
+
+
 class DeadLetterPublisher:
     """Puts parked messages on the dead-letter topic (after the commit that parked them)."""
 
@@ -418,6 +434,7 @@ def view_consumer(
         batch_size=batch,
         publish_dead_letters=DeadLetterPublisher(settings, store, name),
         ensure_topics=gate,
+        group_members=lambda: group_member_count(settings, consumer_group(settings, name, feed)),
     )
 
 

@@ -28,7 +28,14 @@ from service.bootstrap import build
 from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.metrics import snapshot
 from service.settings import Settings
-from service.views import kafka_consumer_config, model_named, models, verify, worker_name
+from service.views import (
+    kafka_consumer_config,
+    model_named,
+    models,
+    verify,
+    view_consumer,
+    worker_name,
+)
 from tests.back_office import (
     SSCARD,
     check_topic,
@@ -40,7 +47,7 @@ from tests.back_office import (
 )
 from tests.conftest import make_settings, used_real_server
 from tests.ports import free_ports
-from tracking.board import NO_PARTITIONS, RUNNING, Board, WorkerRow, read_board
+from tracking.board import NO_PARTITIONS, RUNNING, STANDBY, Board, WorkerRow, read_board
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
@@ -319,3 +326,43 @@ def test_a_consumer_holding_no_partition_is_unhealthy_until_it_rejoins_its_group
     messages = [r.getMessage() for r in caplog.records]
     assert any("holds no partition of" in m and "rejoining its group" in m for m in messages)
     assert any(re.search(r"holds partitions \[0, 1, 2\] of \S+ again after", m) for m in messages)
+
+
+def test_a_spare_member_of_a_full_group_stands_by_and_is_not_unhealthy(
+    tmp_path: Path, broker: LocalKafka, caplog: pytest.LogCaptureFixture
+):
+    """Four instances of one consumer on three partitions: one holds none, and rightly so."""
+    settings = make_settings(tmp_path, kafka_bootstrap_servers=broker.bootstrap_servers)
+    ensure_topics(settings)
+    stop = threading.Event()
+    names = [f"outlet_queue#{i}" for i in range(4)]
+    with build(settings) as backoffice, caplog.at_level(logging.INFO):
+        consumers = [view_consumer(settings, backoffice.views, "outlet_queue") for _ in names]
+        threads = []
+        for name, consumer in zip(names, consumers, strict=True):
+            consumer.source.no_partitions_after = 3.0
+            runner = consumer.runner(Board(backoffice.views, name), name)
+            threads.append(threading.Thread(target=runner.run, args=(stop,), daemon=True))
+        for thread in threads:
+            thread.start()
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                states = sorted(board(settings)[n].state for n in names if n in board(settings))
+                if states == [RUNNING] * 3 + [STANDBY]:
+                    break
+                assert time.monotonic() < deadline, states
+                time.sleep(0.3)
+            time.sleep(4)  # past another grace: still standing by, no rejoin
+            answer = sscard_status(settings)
+            states_after = sorted(board(settings)[n].state for n in names)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+            for consumer in consumers:
+                consumer.close()
+    assert states_after == [RUNNING] * 3 + [STANDBY]
+    assert answer.returncode == 0, answer.stdout
+    assert "a spare member" in answer.stdout, answer.stdout
+    assert not [r for r in caplog.records if "rejoining its group" in r.getMessage()]
