@@ -6,22 +6,26 @@ offsets committed to Kafka at all: where each partition got to is kept in the vi
 the listener reads those positions and seeks each partition to the stored offset + 1 (the
 beginning when none is stored), so a restarted or newly assigned consumer goes on exactly after
 the last message its view applied.
+
+A consumer only joins once its topic exists: ``sscard run`` creates the topics first, and the
+local broker creates none by itself (a topic made by a consumer's metadata request would have
+the broker's defaults, not ours). The faults that give no error of their own (the broker gone,
+no partition held, none delivered) are watched for after every poll by
+``consumers.consumer_watch``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 
-from tracking.board import NO_PARTITIONS, STANDBY
+from consumers.consumer_watch import ConsumerWatch
 from tracking.follow import Batch
 from tracking.partition_offsets import KafkaPositions, PartitionOffsets
-from tracking.runner import DependencyDown
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +60,8 @@ class Consumer(Protocol):
     def close(self, autocommit: bool = True, timeout_ms: int | None = None) -> None: ...
 
 
-class BrokerUnreachable(DependencyDown, KafkaError):  # type: ignore[misc]  # kafka-python is untyped
-    """The consumer has lost its group's coordinator and cannot find it again."""
-
-
 class TopicMissing(KafkaError):  # type: ignore[misc]  # kafka-python is untyped
     """The topic does not exist (yet): there is nothing to join."""
-
-
-def group_coordinator_known(consumer: Consumer) -> bool:
-    """Whether the consumer knows its group's coordinator and is connected to it. kafka-python
-    exposes this only on its coordinator object; a consumer without one (no group) is taken as
-    connected."""
-    coordinator = getattr(consumer, "_coordinator", None)
-    if coordinator is None:
-        return True
-    return not bool(coordinator.coordinator_unknown())
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
@@ -110,26 +100,15 @@ class KafkaSource:
         self._new_consumer = new_consumer
         self._poll_ms = poll_ms
         self._consumer: Consumer | None = None
-        # How long the coordinator may be unknown before the broker counts as gone (a
-        # coordinator moving or a connection re-opened takes less).
-        self.unreachable_after = unreachable_after
-        # How long a member may hold no partition before it counts as stuck (a join takes a
-        # second or two; a rebalance after a member vanished, its session timeout).
-        self.no_partitions_after = no_partitions_after
-        self.max_rejoin_backoff = max_rejoin_backoff
-        # How long a consumer may deliver nothing before its positions are compared with the
-        # partitions' ends (one request per idle stretch: cheap).
-        self.stalled_after = stalled_after
-        self._delivered = time.monotonic()  # when a record last came, or the check last ran
-        self._partition_count = 0
-        self._coordinator_seen = time.monotonic()  # when the coordinator was last known
-        self._unassigned_since: float | None = None  # holding no partition since then
-        self._rejoin_at: float | None = None  # the next rejoin, while holding none
-        self._rejoins = 0
-        # How many members the group has now (None: not known, a member without partitions is
-        # never taken for a spare).
-        self._group_members = group_members
-        self._spare = False
+        self.watch = ConsumerWatch(
+            name,
+            topic,
+            unreachable_after=unreachable_after,
+            no_partitions_after=no_partitions_after,
+            max_rejoin_backoff=max_rejoin_backoff,
+            stalled_after=stalled_after,
+            group_members=group_members,
+        )
         # For each partition assigned to us: the last offset read (or stored) before the next
         # message the consumer will hand out; None: from the beginning.
         self._at: dict[int, int | None] = {}
@@ -155,8 +134,7 @@ class KafkaSource:
             except BaseException:
                 self._close(consumer)
                 raise
-            self._partition_count = len(partitions)
-            self._coordinator_seen = self._delivered = time.monotonic()
+            self.watch.joined(len(partitions))
             self._consumer = consumer
         return self._consumer
 
@@ -206,13 +184,11 @@ class KafkaSource:
             if partition not in self._fresh and after.get(partition) != last:
                 self._seek(partition, after.get(partition))
         polled = consumer.poll(timeout_ms=self._poll_ms, max_records=limit)
-        if polled:
-            self._delivered = time.monotonic()
-        else:
-            self._check_connected(consumer)
-        self._check_assigned(consumer)
-        if not polled and self._consumer is not None:
-            self._check_delivering(consumer)
+        held = {tp.partition for tp in consumer.assignment()}
+        if self.watch.replace(
+            consumer, bool(polled), held - self._pending, lambda ps: self._behind(consumer, ps)
+        ):
+            self._drop_consumer()  # the next read joins again, with a fresh consumer
         start = dict(after)
         for partition in self._fresh:
             last = self._at.get(partition)
@@ -235,86 +211,9 @@ class KafkaSource:
             return Batch(after, start, ())
         return Batch(start, end, tuple(items))
 
-    # ---- faults that raise nothing ---------------------------------------------------------
-
-    def _check_connected(self, consumer: Consumer) -> None:
-        now = time.monotonic()
-        if group_coordinator_known(consumer):
-            self._coordinator_seen = now
-            return
-        if now - self._coordinator_seen >= self.unreachable_after:
-            raise BrokerUnreachable(
-                f"no broker has answered the consumer for {now - self._coordinator_seen:.0f} s "
-                "(its group coordinator is gone)",
-                since=self._coordinator_seen,
-            )
-
-    def _check_assigned(self, consumer: Consumer) -> None:
-        now = time.monotonic()
-        if consumer.assignment():
-            self._spare = False
-            if self._unassigned_since is not None and self._rejoins:
-                log.info(
-                    "%s: holds partitions %s of %s again after %.1f s (%d rejoins)",
-                    self.name,
-                    sorted(tp.partition for tp in consumer.assignment()),
-                    self.topic,
-                    now - self._unassigned_since,
-                    self._rejoins,
-                )
-            self._unassigned_since, self._rejoin_at, self._rejoins = None, None, 0
-            return
-        if self._unassigned_since is None:
-            self._unassigned_since = now
-            self._rejoin_at = now + self.no_partitions_after
-        assert self._rejoin_at is not None
-        if now < self._rejoin_at:
-            return
-        if self._is_spare():
-            # More members than partitions: the group has given every partition out, and
-            # rejoining would only make everyone rebalance. Looked at again later.
-            self._spare = True
-            self._rejoin_at = now + self.no_partitions_after
-            return
-        self._spare = False
-        if not self._rejoins:
-            log.warning(
-                "%s: holds no partition of %s (%d partitions) after %.0f s; rejoining its group",
-                self.name,
-                self.topic,
-                self._partition_count,
-                now - self._unassigned_since,
-            )
-        self._rejoins += 1
-        backoff = min(self.no_partitions_after * 2**self._rejoins, self.max_rejoin_backoff)
-        self._rejoin_at = now + backoff
-        self._drop_consumer()  # the next read joins again, with the topic's partitions known
-
-    def _check_delivering(self, consumer: Consumer) -> None:
-        now = time.monotonic()
-        held = {tp.partition for tp in consumer.assignment()} - self._pending
-        if now - self._delivered < self.stalled_after or not held:
-            return
-        if not group_coordinator_known(consumer):
-            return  # the broker may be gone: _check_connected tells
-        self._delivered = now
-        try:
-            behind = self._behind(consumer, sorted(held))
-        except KafkaError as exc:
-            # The broker went away meanwhile: an outage from when it was last known.
-            raise BrokerUnreachable(
-                f"no answer to a request for end offsets ({exc})", self._coordinator_seen
-            ) from exc
-        if behind:
-            log.warning(
-                "%s: %d messages waiting on %s but none delivered for %.0f s; replacing the "
-                "consumer",
-                self.name,
-                behind,
-                self.topic,
-                self.stalled_after,
-            )
-            self._drop_consumer()
+    def condition(self) -> tuple[str, str] | None:
+        """What the watch sees: holding no partition, or a spare (tracking.runner)."""
+        return self.watch.condition()
 
     def _behind(self, consumer: Consumer, partitions: list[int]) -> int:
         """Messages after what was read, on ``partitions`` (a position from before the last
@@ -328,36 +227,6 @@ class KafkaSource:
             next_offset = beginnings[tp] if last is None else last + 1
             behind += max(ends[tp] - next_offset, 0)
         return behind
-
-    def _is_spare(self) -> bool:
-        if self._group_members is None:
-            return False
-        try:
-            members = self._group_members()
-        except Exception as exc:  # unknown: rejoining is the safe side
-            log.debug("%s: cannot count its group's members: %s", self.name, exc)
-            return False
-        return members > self._partition_count
-
-    def condition(self) -> tuple[str, str] | None:
-        """Holding no partition past the grace: the view reads nothing (tracking.runner). A
-        spare member (more members than partitions) stands by instead."""
-        if self._unassigned_since is None:
-            return None
-        if self._spare:
-            return (
-                STANDBY,
-                f"a spare member: the {self._partition_count} partitions of {self.topic} are "
-                "held by other members",
-            )
-        if not self._rejoins:
-            return None
-        held = time.monotonic() - self._unassigned_since
-        return (
-            NO_PARTITIONS,
-            f"none of the {self._partition_count} partitions of {self.topic} for {held:.0f} s; "
-            f"rejoined its group {self._rejoins} times",
-        )
 
     def wait(self, after: PartitionOffsets, timeout: float) -> bool:
         del after, timeout
@@ -383,8 +252,7 @@ class KafkaSource:
 
     def close(self) -> None:
         self._drop_consumer()
-        self._unassigned_since, self._rejoin_at, self._rejoins = None, None, 0
-        self._spare = False
+        self.watch.reset()
 
     def _drop_consumer(self) -> None:
         consumer, self._consumer = self._consumer, None

@@ -299,7 +299,7 @@ def test_a_consumer_holding_no_partition_is_unhealthy_until_it_rejoins_its_group
             lambda: LeavesItsGroup(**config),
         )
         source = consumer.source
-        source.no_partitions_after, source.max_rejoin_backoff = 2.0, 3.0
+        source.watch.no_partitions_after, source.watch.max_rejoin_backoff = 2.0, 3.0
         runner = consumer.runner(Board(backoffice.views, view))
         thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
         LeavesItsGroup.losing.set()
@@ -325,7 +325,7 @@ def test_a_consumer_holding_no_partition_is_unhealthy_until_it_rejoins_its_group
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     messages = [r.getMessage() for r in caplog.records]
     assert any("holds no partition of" in m and "rejoining its group" in m for m in messages)
-    assert any(re.search(r"holds partitions \[0, 1, 2\] of \S+ again after", m) for m in messages)
+    assert any(re.search(r"holds partitions of \S+ again after", m) for m in messages)
 
 
 def test_a_spare_member_of_a_full_group_stands_by_and_is_not_unhealthy(
@@ -340,7 +340,7 @@ def test_a_spare_member_of_a_full_group_stands_by_and_is_not_unhealthy(
         consumers = [view_consumer(settings, backoffice.views, "outlet_queue") for _ in names]
         threads = []
         for name, consumer in zip(names, consumers, strict=True):
-            consumer.source.no_partitions_after = 3.0
+            consumer.source.watch.no_partitions_after = 3.0
             runner = consumer.runner(Board(backoffice.views, name), name)
             threads.append(threading.Thread(target=runner.run, args=(stop,), daemon=True))
         for thread in threads:
