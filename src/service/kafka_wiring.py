@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from kafka import KafkaProducer
@@ -79,13 +80,17 @@ class TopicsGate:
     before its topic existed could be given no partition, and a broker that creates topics on
     request would create them with its own defaults. Every worker that needs Kafka passes the
     gate first; while Kafka is down each waits it out as an outage of its own. One attempt at a
-    time: the others share its outcome rather than each trying in turn."""
+    time: the others share its outcome rather than each trying in turn, and a failure a moment
+    ago is the answer until ``retry_after`` has passed (an attempt against a broker that is down
+    takes seconds)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, retry_after: float = 2.0) -> None:
         self._settings = settings
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self._failure = ""
+        self._failed_at: float | None = None
+        self.retry_after = retry_after
 
     @property
     def ready(self) -> bool:
@@ -94,6 +99,9 @@ class TopicsGate:
     def __call__(self) -> None:
         if self._ready.is_set():
             return
+        failed_at = self._failed_at
+        if failed_at is not None and time.monotonic() - failed_at < self.retry_after:
+            raise TopicsNotReady(self._failure)
         if not self._lock.acquire(blocking=False):
             with self._lock:  # another worker's attempt: wait for its outcome
                 pass
@@ -104,6 +112,7 @@ class TopicsGate:
             created = ensure_topics(self._settings)
         except Exception as exc:
             self._failure = f"{type(exc).__name__}: {exc}"
+            self._failed_at = time.monotonic()
             raise
         finally:
             self._lock.release()
