@@ -130,7 +130,7 @@ def _add_card_commands(commands: Any) -> None:
     issue.add_argument("--outlet", help="issuing outlet (absent for imports)")
     issue.add_argument("--staff", help="clerk's staff id (absent: the system imports)")
     _write_args(issue)
-    issue.set_defaults(handler=_issue)
+    issue.set_defaults(handler=_issue, records=True)
 
     produce = card_commands.add_parser(
         "produce",
@@ -154,7 +154,7 @@ def _add_card_commands(commands: Any) -> None:
     )
     produce.add_argument("--staff", required=True, help="production centre staff id")
     _write_args(produce)
-    produce.set_defaults(handler=_produce)
+    produce.set_defaults(handler=_produce, records=True)
 
     collect = card_commands.add_parser("collect", help="hand the new card over at the outlet")
     _holder_args(collect)
@@ -168,14 +168,14 @@ def _add_card_commands(commands: Any) -> None:
         help="identity document shown by the collector",
     )
     _write_args(collect)
-    collect.set_defaults(handler=_collect)
+    collect.set_defaults(handler=_collect, records=True)
 
     activate = card_commands.add_parser("activate", help="activate a collected (sealed) card")
     _holder_args(activate)
     _clerk_args(activate)
     activate.add_argument("--card-number", required=True, help="the collected card's number")
     _write_args(activate)
-    activate.set_defaults(handler=_activate)
+    activate.set_defaults(handler=_activate, records=True)
 
     _add_replace_damaged(card_commands)
 
@@ -213,7 +213,7 @@ def _add_replace_damaged(card_commands: Any) -> None:
         "--photo", action="store_true", help="one-inch colour photo provided (IC card conversion)"
     )
     _write_args(damaged)
-    damaged.set_defaults(handler=_replace_damaged)
+    damaged.set_defaults(handler=_replace_damaged, records=True)
 
 
 def _add_loss_commands(commands: Any) -> None:
@@ -237,7 +237,7 @@ def _add_loss_commands(commands: Any) -> None:
         "else online_identity)",
     )
     _write_args(pre)
-    pre.set_defaults(handler=_pre_report)
+    pre.set_defaults(handler=_pre_report, records=True)
 
     cancel = loss_commands.add_parser("cancel", help="解挂: the card was found; resume settlement")
     _holder_args(cancel)
@@ -249,7 +249,7 @@ def _add_loss_commands(commands: Any) -> None:
         help="why the pre-report is cancelled",
     )
     _write_args(cancel)
-    cancel.set_defaults(handler=_cancel)
+    cancel.set_defaults(handler=_cancel, records=True)
 
     report = loss_commands.add_parser(
         "report", help="正式挂失 and apply for a replacement; issues the collection certificate"
@@ -275,7 +275,7 @@ def _add_loss_commands(commands: Any) -> None:
         "--photo", action="store_true", help="one-inch colour photo provided (IC card conversion)"
     )
     _write_args(report)
-    report.set_defaults(handler=_report)
+    report.set_defaults(handler=_report, records=True)
 
 
 def _add_proxy_commands(commands: Any) -> None:
@@ -303,7 +303,7 @@ def _add_proxy_commands(commands: Any) -> None:
     )
     authorize.add_argument("--relationship", help="the agent's relationship to the holder")
     _write_args(authorize)
-    authorize.set_defaults(handler=_authorize)
+    authorize.set_defaults(handler=_authorize, records=True)
 
 
 def _issue(args: argparse.Namespace, settings: Settings) -> int:

@@ -170,7 +170,7 @@ def add_commands(commands: Any) -> None:
     submit.add_argument("--officer", help="a claims officer files it (instead of a clerk)")
     _taker_args(submit, [Channel.ONLINE.value])
     add_request_id(submit)
-    submit.set_defaults(handler=_submit)
+    submit.set_defaults(handler=_submit, records=True)
 
     approve = actions.add_parser(
         "approve",
@@ -180,7 +180,7 @@ def add_commands(commands: Any) -> None:
     _claim_arg(approve)
     _officer_arg(approve)
     add_request_id(approve)
-    approve.set_defaults(handler=_approve)
+    approve.set_defaults(handler=_approve, records=True)
 
     reject = actions.add_parser(
         "reject",
@@ -196,7 +196,7 @@ def add_commands(commands: Any) -> None:
         "--explanation", required=True, help="what the holder is told (up to 500 characters)"
     )
     add_request_id(reject)
-    reject.set_defaults(handler=_reject)
+    reject.set_defaults(handler=_reject, records=True)
 
     pay = actions.add_parser(
         "pay",
@@ -207,7 +207,7 @@ def add_commands(commands: Any) -> None:
     _officer_arg(pay)
     pay.add_argument("--reference", required=True, help="the payment's reference (bank, fund)")
     add_request_id(pay)
-    pay.set_defaults(handler=_pay)
+    pay.set_defaults(handler=_pay, records=True)
 
     withdraw = actions.add_parser(
         "withdraw",
@@ -221,7 +221,7 @@ def add_commands(commands: Any) -> None:
     withdraw.add_argument("--explanation", help="why, in the holder's words")
     _taker_args(withdraw, [Channel.ONLINE.value, Channel.HOTLINE_12333.value])
     add_request_id(withdraw)
-    withdraw.set_defaults(handler=_withdraw)
+    withdraw.set_defaults(handler=_withdraw, records=True)
 
     listing = actions.add_parser(
         "list",

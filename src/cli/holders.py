@@ -102,7 +102,7 @@ def add_commands(commands: Any) -> None:
         help="why the data is erased",
     )
     _write_args(erase)
-    erase.set_defaults(handler=_erase)
+    erase.set_defaults(handler=_erase, records=True)
 
 
 def _unmasked_reader(args: argparse.Namespace, settings: Settings) -> Actor | None:

@@ -163,8 +163,10 @@ def _run(argv: Sequence[str] | None) -> int:
         return EXIT_BAD_INPUT
     except DomainError as exc:
         print(f"sscard: refused ({exc.code}): {one_line(exc)}", file=sys.stderr)
-        # Refusals leave no event: counted here for the metrics (sscard status).
-        count_refusal(settings, exc.code)
+        # Refusals leave no event: counted here for the metrics (sscard status). Only a
+        # command's: a query that finds nothing (an unknown card) refuses nothing.
+        if getattr(args, "records", False):
+            count_refusal(settings, exc.code)
         return EXIT_REFUSED
     except INFRASTRUCTURE_ERRORS as exc:
         print(f"sscard: infrastructure error: {one_line(exc)}", file=sys.stderr)

@@ -19,7 +19,7 @@ from domain.errors import InvalidInput
 from domain.values import check_not_future, parse_instant
 from relay.contracts import export_contracts
 from service.bootstrap import build, view_store
-from service.kafka_wiring import ensure_topics, relay_for, topics
+from service.kafka_wiring import ensure_topics, relay_for, topics, topics_first
 from service.lapses import LapseScheduler
 from service.metrics import serve_metrics, snapshot
 from service.settings import Settings
@@ -156,16 +156,17 @@ def what_kafka(settings: Settings) -> str:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    workers = back_office_workers(settings, relay=not args.no_relay)
+    gate = topics_first(settings)
+    workers = back_office_workers(settings, relay=not args.no_relay, gate=gate)
     if not args.no_views:
-        workers += view_workers(settings)
+        workers += view_workers(settings, gate=gate)
     log.info("lapse check every %.0f s", settings.lapse_check_seconds)
     serve_metrics(settings)
     return supervise(workers, settings, "back office")
 
 
 def _relay_run(args: argparse.Namespace, settings: Settings) -> int:
-    return supervise([relay_worker(settings)], settings, "relay")
+    return supervise([relay_worker(settings, topics_first(settings))], settings, "relay")
 
 
 def _relay_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -178,7 +179,11 @@ def _relay_status(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
 
+EXIT_UNHEALTHY = 3
+
+
 def _status(args: argparse.Namespace, settings: Settings) -> int:
+    """Reads only, so it answers on a full disk; exits 3 when a live worker does no work."""
     report = status(settings)
     with build(settings) as backoffice:
         figures = snapshot(backoffice)
@@ -197,6 +202,8 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     refused = ", ".join(f"{k} {v}" for k, v in sorted(figures.refusals.items())) or "none"
     print(f"commands recorded: {recorded}")
     print(f"commands refused: {refused}")
+    system = ", ".join(f"{k} {v}" for k, v in sorted(figures.system_events.items())) or "none"
+    print(f"system events: {system}")
     print("workers (times in Beijing):")
     if not report.workers:
         print("  none has run on this store")
@@ -206,10 +213,16 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         heard = worker.silent_for(report.at)
         silence = (
             f"; silent for {heard:.0f} s: stopped or cut off from the database"
-            if report.silent(worker) and worker.state != "stopped"
+            if report.silent(worker)
             else ""
         )
-        print(f"  {worker.worker:<28} {state}, since {since}{silence}")
+        lasted = (report.at - worker.since).total_seconds()
+        length = f" ({lasted:.0f} s)" if worker.state not in ("running", "stopped") else ""
+        print(f"  {worker.worker:<28} {state}, since {since}{length}{silence}")
+    if report.unhealthy:
+        names = ", ".join(f"{w.worker} ({w.state})" for w in report.unhealthy)
+        print(f"unhealthy: {names}")
+        return EXIT_UNHEALTHY
     return 0
 
 

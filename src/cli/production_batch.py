@@ -15,6 +15,7 @@ import json
 import os
 import stat
 import sys
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from domain.errors import DomainError, InvalidInput
 from domain.event import Actor
 from domain.values import parse_instant, quote
 from service.bootstrap import build
+from service.metrics import count_refusal
 from service.settings import Settings
 
 HEADER = ("certificate", "new_card_number", "produced_at")
@@ -188,6 +190,7 @@ def run_batch(
     rows = read_rows(path)
     bar = Progress(len(rows), sys.stderr, enabled=progress or sys.stderr.isatty())
     results: list[RowResult] = []
+    refusals: Counter[str] = Counter()  # each refused row is a refused command
     with build(settings) as backoffice:
         for done, (line, row) in enumerate(rows, start=1):
             certificate = str(row.get("certificate") or "")
@@ -198,9 +201,12 @@ def run_batch(
                 result = RowResult(line, certificate, status)
             except (DomainError, ValidationError) as exc:
                 result = RowResult(line, certificate, "refused", _reason(exc))
+                refusals[exc.code if isinstance(exc, DomainError) else InvalidInput.code] += 1
             results.append(result)
             print(json.dumps(result.data()) if as_json else result.text(), flush=True)
             bar.update(done)
+    for reason, count in sorted(refusals.items()):
+        count_refusal(settings, reason, count)
     counts = {
         s: sum(1 for r in results if r.status == s)
         for s in ("recorded", "already_recorded", "refused")

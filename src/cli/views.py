@@ -33,7 +33,7 @@ from projections.public_fields import parse_instant, stored_instant
 from relay.contracts import settlement_schema
 from service.bootstrap import build
 from service.exports import export, outlet_queue
-from service.kafka_wiring import topics
+from service.kafka_wiring import topics, topics_first
 from service.settings import ConfigurationError, Settings
 from service.views import model_named, replay, verify, view_workers
 
@@ -459,4 +459,5 @@ def _settlement_follow(args: argparse.Namespace, settings: Settings) -> int:
 
 def _consumers_run(args: argparse.Namespace, settings: Settings) -> int:
     names = args.view or list(VIEW_NAMES)
-    return supervise(view_workers(settings, names), settings, "read model consumers")
+    gate = topics_first(settings)
+    return supervise(view_workers(settings, names, gate), settings, "read model consumers")

@@ -6,6 +6,12 @@ offsets committed to Kafka at all: where each partition got to is kept in the vi
 the listener reads those positions and seeks each partition to the stored offset + 1 (the
 beginning when none is stored), so a restarted or newly assigned consumer goes on exactly after
 the last message its view applied.
+
+A consumer only joins once its topic exists: ``sscard run`` creates the topics first, and the
+local broker creates none by itself (a topic made by a consumer's metadata request would have
+the broker's defaults, not ours). The faults that give no error of their own (the broker gone,
+no partition held, none delivered) are watched for after every poll by
+``consumers.consumer_watch``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import KafkaError
 
+from consumers.consumer_watch import ConsumerWatch
 from tracking.follow import Batch
 from tracking.partition_offsets import KafkaPositions, PartitionOffsets
 
@@ -39,13 +47,21 @@ class Consumer(Protocol):
 
     def assignment(self) -> set[Any]: ...
 
-    def end_offsets(self, partitions: list[Any]) -> dict[Any, int]: ...
+    def end_offsets(
+        self, partitions: list[Any], timeout_ms: int | None = None
+    ) -> dict[Any, int]: ...
 
-    def beginning_offsets(self, partitions: list[Any]) -> dict[Any, int]: ...
+    def beginning_offsets(
+        self, partitions: list[Any], timeout_ms: int | None = None
+    ) -> dict[Any, int]: ...
 
     def partitions_for_topic(self, topic: str) -> set[int] | None: ...
 
     def close(self, autocommit: bool = True, timeout_ms: int | None = None) -> None: ...
+
+
+class TopicMissing(KafkaError):  # type: ignore[misc]  # kafka-python is untyped
+    """The topic does not exist (yet): there is nothing to join."""
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
@@ -62,6 +78,9 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pytho
 class KafkaSource:
     """``Source[PartitionOffsets, ConsumerRecord]`` over one topic, in a consumer group."""
 
+    # A broker that answers takes milliseconds; one that is gone must not hold the worker.
+    OFFSETS_TIMEOUT_MS = 2_000
+
     def __init__(
         self,
         name: str,
@@ -69,6 +88,11 @@ class KafkaSource:
         positions: KafkaPositions,
         new_consumer: Callable[[], Consumer],
         poll_ms: int = 200,
+        unreachable_after: float = 5.0,
+        no_partitions_after: float = 15.0,
+        max_rejoin_backoff: float = 300.0,
+        stalled_after: float = 10.0,
+        group_members: Callable[[], int] | None = None,
     ) -> None:
         self.name = name
         self.topic = topic
@@ -76,6 +100,15 @@ class KafkaSource:
         self._new_consumer = new_consumer
         self._poll_ms = poll_ms
         self._consumer: Consumer | None = None
+        self.watch = ConsumerWatch(
+            name,
+            topic,
+            unreachable_after=unreachable_after,
+            no_partitions_after=no_partitions_after,
+            max_rejoin_backoff=max_rejoin_backoff,
+            stalled_after=stalled_after,
+            group_members=group_members,
+        )
         # For each partition assigned to us: the last offset read (or stored) before the next
         # message the consumer will hand out; None: from the beginning.
         self._at: dict[int, int | None] = {}
@@ -90,11 +123,18 @@ class KafkaSource:
     def consumer(self) -> Consumer:
         if self._consumer is None:
             consumer = self._new_consumer()
-            # Learn the topic's partitions before joining the group: a member that joined
-            # first and learned them after was given none and, with kafka-python 3.0, could
-            # keep none (seen for 90 s under `sscard run` on a loaded machine).
-            consumer.partitions_for_topic(self.topic)
-            consumer.subscribe([self.topic], listener=_Listener(self))
+            try:
+                # Learn the topic's partitions before joining the group: a member that joined
+                # first and learned them after was given none and, with kafka-python 3.0,
+                # could keep none (seen for 90 s under `sscard run` on a loaded machine).
+                partitions = consumer.partitions_for_topic(self.topic)
+                if not partitions:
+                    raise TopicMissing(f"topic {self.topic} does not exist yet")
+                consumer.subscribe([self.topic], listener=_Listener(self))
+            except BaseException:
+                self._close(consumer)
+                raise
+            self.watch.joined(len(partitions))
             self._consumer = consumer
         return self._consumer
 
@@ -144,6 +184,11 @@ class KafkaSource:
             if partition not in self._fresh and after.get(partition) != last:
                 self._seek(partition, after.get(partition))
         polled = consumer.poll(timeout_ms=self._poll_ms, max_records=limit)
+        held = {tp.partition for tp in consumer.assignment()}
+        if self.watch.replace(
+            consumer, bool(polled), held - self._pending, lambda ps: self._behind(consumer, ps)
+        ):
+            self._drop_consumer()  # the next read joins again, with a fresh consumer
         start = dict(after)
         for partition in self._fresh:
             last = self._at.get(partition)
@@ -165,6 +210,23 @@ class KafkaSource:
             # (a compare-and-set against its old map, which makes it reload them).
             return Batch(after, start, ())
         return Batch(start, end, tuple(items))
+
+    def condition(self) -> tuple[str, str] | None:
+        """What the watch sees: holding no partition, or a spare (tracking.runner)."""
+        return self.watch.condition()
+
+    def _behind(self, consumer: Consumer, partitions: list[int]) -> int:
+        """Messages after what was read, on ``partitions`` (a position from before the last
+        assignment counts as read: what the view applied)."""
+        tps = [self._tp(p) for p in partitions]
+        ends = consumer.end_offsets(tps, timeout_ms=self.OFFSETS_TIMEOUT_MS)
+        beginnings = consumer.beginning_offsets(tps, timeout_ms=self.OFFSETS_TIMEOUT_MS)
+        behind = 0
+        for tp in tps:
+            last = self._at.get(tp.partition)
+            next_offset = beginnings[tp] if last is None else last + 1
+            behind += max(ends[tp] - next_offset, 0)
+        return behind
 
     def wait(self, after: PartitionOffsets, timeout: float) -> bool:
         del after, timeout
@@ -189,12 +251,19 @@ class KafkaSource:
         self.close()
 
     def close(self) -> None:
+        self._drop_consumer()
+        self.watch.reset()
+
+    def _drop_consumer(self) -> None:
         consumer, self._consumer = self._consumer, None
         self._at.clear()
         self._fresh.clear()
         self._pending.clear()
         if consumer is not None:
-            try:
-                consumer.close(autocommit=False, timeout_ms=1000)
-            except Exception:  # it is being thrown away
-                log.debug("%s: closing the consumer raised", self.name, exc_info=True)
+            self._close(consumer)
+
+    def _close(self, consumer: Consumer) -> None:
+        try:
+            consumer.close(autocommit=False, timeout_ms=1000)
+        except Exception:  # it is being thrown away
+            log.debug("%s: closing the consumer raised", self.name, exc_info=True)

@@ -31,11 +31,17 @@ class ViewConsumer:
         batch_size: int = 500,
         publish_dead_letters: Callable[[], object] | None = None,
         poll_ms: int = 200,
+        ensure_topics: Callable[[], object] | None = None,
+        group_members: Callable[[], int] | None = None,
     ) -> None:
         self.model = model
+        # Passed before the consumer joins its group: the topic must exist first.
+        self._ensure_topics = ensure_topics
         self.store = store
         self.positions = KafkaPositions(store, topic)
-        self.source = KafkaSource(model.name, topic, self.positions, new_consumer, poll_ms)
+        self.source = KafkaSource(
+            model.name, topic, self.positions, new_consumer, poll_ms, group_members=group_members
+        )
         self._publish_dead_letters = publish_dead_letters
         self.handler = ApplyRecords(model, store, publish_dead_letters)
         self.follower: Follower[PartitionOffsets, Any] = Follower(
@@ -43,11 +49,14 @@ class ViewConsumer:
         )
 
     def prepare(self) -> None:
+        if self._ensure_topics is not None:
+            self._ensure_topics()
         self.store.create((*view_tables(self.model), offsets_table, dead_letters_table))
 
-    def runner(self, board: Board | None = None) -> Runner:
+    def runner(self, board: Board | None = None, name: str | None = None) -> Runner:
+        """``name``: the worker's, in its log lines (a view reading two topics has two)."""
         return Runner(
-            self.model.name,
+            self.model.name if name is None else name,
             follower=self.follower,
             board=board,
             dependencies=(DATABASE, KAFKA),

@@ -332,6 +332,10 @@ class LocalKafka:
         props |= {
             "log.dirs": str(self.data_dir),
             "num.partitions": "3",
+            # Topics are made by `sscard run` (relay.topics) with their settings; one made by a
+            # client's metadata request would get the broker's defaults, and a consumer that
+            # subscribed to it in the meantime was seen holding no partition for 30 minutes.
+            "auto.create.topics.enable": "false",
             # One node: the internal topics cannot have more replicas than that.
             "offsets.topic.replication.factor": "1",
             "offsets.topic.num.partitions": "1",

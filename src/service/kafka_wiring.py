@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
 
 from relay.partitioner import CachedMurmur2Partitioner
 from relay.publisher import RELAY, Producer, Relay
-from relay.topics import Topics, provision, topic_specs
+from relay.topics import TopicConfigConflict, Topics, provision, topic_specs
 from service.bootstrap import BackOffice, mapper_of
 from service.settings import Settings
 from tracking.board import Board
@@ -108,17 +111,98 @@ def ensure_topics(settings: Settings) -> list[str]:
         admin.close()
 
 
-def relay_for(backoffice: BackOffice, *, provision_topics: bool = False) -> Relay:
+class TopicsNotReady(KafkaError):  # type: ignore[misc]  # kafka-python is untyped
+    """Another worker's attempt to create the topics has just failed."""
+
+
+class TopicsGate:
+    """The topics of one process (``sscard run``, ``relay run``, ``consumers run``), created or
+    checked once before the first worker that needs Kafka uses them: a consumer that subscribed
+    before its topic existed could be given no partition, and a broker that creates topics on
+    request would create them with its own defaults. Every worker that needs Kafka passes the
+    gate first; while Kafka is down each waits it out as an outage of its own. One attempt at a
+    time: the others share its outcome rather than each trying in turn, and a failure a moment
+    ago is the answer until ``retry_after`` has passed (an attempt against a broker that is down
+    takes seconds)."""
+
+    def __init__(self, settings: Settings, retry_after: float = 2.0) -> None:
+        self._settings = settings
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._failure = ""
+        self._failed_at: float | None = None
+        self.retry_after = retry_after
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def __call__(self) -> None:
+        if self._ready.is_set():
+            return
+        failed_at = self._failed_at
+        if failed_at is not None and time.monotonic() - failed_at < self.retry_after:
+            raise TopicsNotReady(self._failure)
+        if not self._lock.acquire(blocking=False):
+            with self._lock:  # another worker's attempt: wait for its outcome
+                pass
+            if self._ready.is_set():
+                return
+            raise TopicsNotReady(self._failure or "the topics are not created yet")
+        try:
+            created = ensure_topics(self._settings)
+        except Exception as exc:
+            self._failure = f"{type(exc).__name__}: {exc}"
+            self._failed_at = time.monotonic()
+            raise
+        finally:
+            self._lock.release()
+        self._ready.set()
+        names = topics(self._settings)
+        log.info(
+            "ready: topics %s.* in place on %s (%s)",
+            names.prefix,
+            self._settings.bootstrap_servers,
+            f"created {len(created)}" if created else "all existed",
+        )
+
+
+def topics_first(settings: Settings) -> TopicsGate:
+    """Create or check the topics before any worker starts, and return the gate the workers
+    pass (open already, unless Kafka was down: then each Kafka worker waits for it)."""
+    gate = TopicsGate(settings)
+    try:
+        gate()
+    except TopicConfigConflict:
+        raise
+    except Exception as exc:
+        log.warning(
+            "Kafka unavailable at start (%s: %s); the relay and the consumers wait for it",
+            type(exc).__name__,
+            str(exc)[:200],
+        )
+    return gate
+
+
+def relay_for(
+    backoffice: BackOffice,
+    *,
+    provision_topics: bool = False,
+    gate: TopicsGate | None = None,
+) -> Relay:
     """The relay of ``backoffice``'s store. ``provision_topics``: create or check the topics
-    before the first batch (as ``sscard run`` does), waiting out a broker that is not up."""
+    before the first batch (as ``sscard run`` does, through ``gate``), waiting out a broker
+    that is not up."""
     settings = backoffice.settings
+    if provision_topics and gate is None:
+        gate = TopicsGate(settings)
     return Relay(
         backoffice.source,
         backoffice.views,
         lambda: new_producer(settings),
         topics(settings),
         batch_size=settings.relay_batch_size,
-        ensure_topics=(lambda: ensure_topics(settings)) if provision_topics else None,
+        ensure_topics=gate if provision_topics else None,
         board=Board(backoffice.views, RELAY),
         prefetch=mapper_of(backoffice).prefetch_keys,
         stall_seconds=stall_seconds(settings),

@@ -3,13 +3,16 @@
 - store head, the relay's lag, each store follower's lag (the lapse schedule);
 - each read model's consumer lag: messages on ``sscard.card-events`` after its offsets;
 - dead-letter depth per read model, pending lapses;
-- commands recorded, by event type, and commands refused, by reason.
+- commands recorded, by event type; system events (lapses) apart; commands refused, by reason.
 
 Commands run in other processes (every ``sscard`` command is a process of its own), so nothing
-is counted in memory. Recorded commands are derived from the events themselves: a small follower
-of the store counts them by type (``sscard_event_counts``), exact whoever wrote them. A refusal
-leaves no event, so the CLI counts it, best effort, in ``sscard_refusals`` (the view store; the
-event store is untouched by a refusal).
+is counted in memory. Recorded commands are derived from the events themselves
+(``service.event_counts``), exact whoever wrote them. A refusal leaves no event, so the CLI
+counts it, best effort, in ``sscard_refusals`` (the view store; the event store is untouched by a
+refusal): refusals of commands only, a query that finds nothing is no refusal.
+
+Taking a snapshot only reads: no table is created and no follower moved, so ``sscard status``
+answers on a full disk or a read-only store. A table not made yet reads as empty.
 """
 
 from __future__ import annotations
@@ -17,38 +20,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-from eventsourcing.persistence import Notification
-from eventsourcing.utils import resolve_topic
-from sqlalchemy import BigInteger, Column, Table, Text, select
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy import BigInteger, Column, Table, Text, func, select
 
 from consumers import dead_letters
-from domain.cardholder.events import CARDHOLDER_EVENTS
-from domain.claims.events import ClaimEvent
 from projections.catalogue import VIEW_NAMES
-from projections.lapse_schedule import LapseSchedule, schedule_table
+from projections.lapse_schedule import schedule_table
 from service.bootstrap import BackOffice, build, view_store
+from service.event_counts import (
+    EVENT_COUNTS,
+    increment,
+    is_system_event,
+    read_counts,
+)
 from service.settings import Settings
 from service.views import consumer_lag, feed_topic, models, topic_end_offsets
-from tracking.follow import Batch, Commit, Follower, StorePositions
+from tracking.board import is_healthy, read_board
 from tracking.partition_offsets import KafkaPositions, offsets_table
-from tracking.runner import Pulse
-from tracking.source import StoreFeed
 from tracking.store import Tx, metadata, positions_table
 
 log = logging.getLogger(__name__)
-
-event_counts_table = Table(
-    "sscard_event_counts",
-    metadata,
-    Column("event_type", Text, primary_key=True),
-    Column("total", BigInteger, nullable=False),
-)
 
 refusals_table = Table(
     "sscard_refusals",
@@ -57,65 +53,22 @@ refusals_table = Table(
     Column("total", BigInteger, nullable=False),
 )
 
-EVENT_COUNTS = "event_counts"
 
-
-def _increment(tx: Tx, table: Table, key: str, value: str, by: int) -> None:
-    insert = pg_dialect.insert if tx.dialect == "postgres" else sqlite_dialect.insert
-    statement = insert(table).values({key: value, "total": by})
-    tx.execute(
-        statement.on_conflict_do_update(
-            index_elements=[key], set_={"total": table.c.total + statement.excluded["total"]}
-        )
-    )
-
-
-class _CountEvents:
-    def handle(self, batch: Batch[int, str], commit: Commit, pulse: Pulse) -> None:
-        del pulse
-        counts = Counter(item for item in batch.items if item)
-
-        def record(tx: Tx) -> None:
-            for event_type, count in sorted(counts.items()):
-                _increment(tx, event_counts_table, "event_type", event_type, count)
-
-        commit(record)
-
-
-def _command_event(notification: Notification) -> str:
-    """The event type a command recorded; "" for internal bookkeeping (reservations, request
-    records, the benefit ledger), which no command is about."""
-    cls = resolve_topic(notification.topic)
-    if cls in CARDHOLDER_EVENTS or issubclass(cls, ClaimEvent):
-        return str(cls.__name__)
-    return ""
-
-
-def count_events(backoffice: BackOffice) -> None:
-    """Bring the event counts up to the store's head."""
-    store = backoffice.views
-    store.create((event_counts_table,))
-    positions = StorePositions(store)
-    positions.ensure(EVENT_COUNTS)
-    feed = StoreFeed(backoffice.source, _command_event)
-    follower: Follower[int, str] = Follower(EVENT_COUNTS, feed, positions, _CountEvents(), 5_000)
-    pulse = Pulse.quiet()
-    while follower.step(pulse) is not None:
-        pass
-
-
-def count_refusal(settings: Settings, reason: str) -> None:
-    """Count one refused command (best effort: a refusal must never fail for its count)."""
+def count_refusal(settings: Settings, reason: str, by: int = 1) -> None:
+    """Count refused commands (best effort: a refusal must never fail for its count). A count
+    that cannot be written (a full disk) is logged with its figure, so it is not lost unseen."""
+    if by <= 0:
+        return
     try:
         store = view_store(settings)
         try:
             store.create((refusals_table,))
             with store.transaction() as tx:
-                _increment(tx, refusals_table, "reason", reason, 1)
+                increment(tx, refusals_table, "reason", reason, by)
         finally:
             store.close()
     except Exception as exc:
-        log.debug("refusal not counted: %s", exc)
+        log.warning("%d refusal(s) (%s) not counted: %s", by, reason, exc)
 
 
 @dataclass(frozen=True)
@@ -135,6 +88,8 @@ class Snapshot:
     commands: dict[str, int]
     refusals: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    # Events the back office recorded by itself (lapses), by type.
+    system_events: dict[str, int] = field(default_factory=dict)
 
     @property
     def relay_lag(self) -> int | None:
@@ -145,28 +100,53 @@ class Snapshot:
         return max(self.head - self.followers[name], 0)
 
 
+def _rows(tx: Tx, table: Table, statement: Any) -> list[Any]:
+    return list(tx.execute(statement)) if tx.has_table(table.name) else []
+
+
 def snapshot(backoffice: BackOffice, kafka: bool = True) -> Snapshot:
+    """The figures, read only (see the module's note)."""
     settings = backoffice.settings
     store = backoffice.views
-    store.create(
-        (event_counts_table, refusals_table, offsets_table, dead_letters.dead_letters_table)
-    )
-    store.create((schedule_table,))
-    count_events(backoffice)
     head = backoffice.source.head()
     notes: list[str] = []
+    feeds = {name: model.feeds for name, model in models(settings).items()}
+    d = dead_letters.dead_letters_table.c
     with store.reading() as tx:
         followers = {
             r.name: int(r.position)
             for r in tx.execute(select(positions_table))
             if r.name != EVENT_COUNTS
         }
-        commands = {r.event_type: int(r.total) for r in tx.execute(select(event_counts_table))}
-        refusals = {r.reason: int(r.total) for r in tx.execute(select(refusals_table))}
-        pending = LapseSchedule.pending(tx)
-    depth = dead_letters.depth(store)
+        refusals = {
+            r.reason: int(r.total) for r in _rows(tx, refusals_table, select(refusals_table))
+        }
+        pending = sum(
+            int(r[0])
+            for r in _rows(tx, schedule_table, select(func.count()).select_from(schedule_table))
+        )
+        depth = {
+            str(r.consumer): int(r.n)
+            for r in _rows(
+                tx,
+                dead_letters.dead_letters_table,
+                select(d.consumer, func.count().label("n")).group_by(d.consumer),
+            )
+        }
+        has_offsets = tx.has_table(offsets_table.name)
+        offsets = {
+            (view, feed): (
+                KafkaPositions(store, feed_topic(settings, feed)).read(tx, view)
+                if has_offsets
+                else {}
+            )
+            for view in VIEW_NAMES
+            for feed in feeds[view]
+        }
+    counts = read_counts(backoffice)
+    commands = {k: v for k, v in counts.items() if not is_system_event(k)}
+    system_events = {k: v for k, v in counts.items() if is_system_event(k)}
     # Per topic a view reads, its end offsets; a view's lag is summed over its topics.
-    feeds = {name: model.feeds for name, model in models(settings).items()}
     ends: dict[str, dict[int, tuple[int, int]]] | None = None
     if kafka:
         try:
@@ -181,12 +161,12 @@ def snapshot(backoffice: BackOffice, kafka: bool = True) -> Snapshot:
         lag: int | None = 0 if ends is not None else None
         partitions = 0
         for feed in feeds[view]:
-            offsets = KafkaPositions(store, feed_topic(settings, feed)).load(view)
-            partitions += len(offsets)
+            applied = offsets[(view, feed)]
+            partitions += len(applied)
             if ends is not None and lag is not None:
-                lag += consumer_lag(offsets, ends[feed])
+                lag += consumer_lag(applied, ends[feed])
         consumers.append(ConsumerFigures(view, lag, depth.get(view, 0), partitions))
-    return Snapshot(head, followers, consumers, pending, commands, refusals, notes)
+    return Snapshot(head, followers, consumers, pending, commands, refusals, notes, system_events)
 
 
 # ---- Prometheus ------------------------------------------------------------------------------
@@ -267,6 +247,14 @@ class Collector:
         for event_type, count in sorted(taken.commands.items()):
             commands.add_metric([event_type], count)
         yield commands
+        system = CounterMetricFamily(
+            "sscard_system_events",
+            "events the back office recorded by itself (no command), by type",
+            labels=["event"],
+        )
+        for event_type, count in sorted(taken.system_events.items()):
+            system.add_metric([event_type], count)
+        yield system
         refusals = CounterMetricFamily(
             "sscard_refusals", "commands refused, by reason code", labels=["reason"]
         )
@@ -274,28 +262,101 @@ class Collector:
             refusals.add_metric([reason], count)
         yield refusals
 
+    def health(self) -> Health | None:
+        """The back office's health now (not cached); None when the store cannot be read."""
+        with self._lock:
+            try:
+                if self._backoffice is None:
+                    self._backoffice = build(self._settings)
+                return health(self._backoffice)
+            except Exception as exc:
+                log.warning("health: cannot read the store now: %s", exc)
+                if self._backoffice is not None:
+                    self._backoffice.close()
+                    self._backoffice = None
+                return None
+
     def close(self) -> None:
         if self._backoffice is not None:
             self._backoffice.close()
             self._backoffice = None
 
 
+@dataclass(frozen=True)
+class Health:
+    healthy: bool
+    reasons: list[str]
+
+
+def health(backoffice: BackOffice) -> Health:
+    """Healthy when the store answers and no live worker is stuck (tracking.board.is_healthy):
+    what ``/healthz`` answers, read only."""
+    now = datetime.now(UTC)
+    backoffice.source.head()
+    reasons = [
+        f"{w.worker} {w.state}" + (f" ({w.detail})" if w.detail else "")
+        for w in read_board(backoffice.views, now)
+        if not is_healthy(w, now)
+    ]
+    return Health(not reasons, reasons)
+
+
+class _Endpoints(BaseHTTPRequestHandler):
+    """``/metrics`` for Prometheus, ``/healthz`` for a liveness probe; nothing else."""
+
+    registry: Any = None
+    collector: Collector | None = None
+
+    def do_GET(self) -> None:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
+
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._answer(200, CONTENT_TYPE_LATEST, generate_latest(self.registry))
+        elif path == "/healthz":
+            assert self.collector is not None
+            found = self.collector.health()
+            if found is None:
+                self._answer(503, "text/plain", b"unhealthy: the store cannot be read\n")
+            elif found.healthy:
+                self._answer(200, "text/plain", b"ok\n")
+            else:
+                text = "unhealthy: " + "; ".join(found.reasons) + "\n"
+                self._answer(503, "text/plain", text.encode())
+        else:
+            self._answer(404, "text/plain", b"not found: try /metrics or /healthz\n")
+
+    def _answer(self, code: int, content_type: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        del format, args  # a scrape every few seconds is not news
+
+
 def serve_metrics(settings: Settings) -> Collector | None:
-    """Prometheus metrics on ``settings.metrics_port`` (none when 0). A port in use is logged
-    and the back office runs on without metrics: they must not be the reason it stops."""
+    """Prometheus metrics on ``settings.metrics_port`` (none when 0) at ``/metrics``, and the
+    health at ``/healthz``. A port in use is logged and the back office runs on without them:
+    they must not be the reason it stops."""
     if not settings.metrics_port:
         return None
-    from prometheus_client import CollectorRegistry, start_http_server  # noqa: PLC0415
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415
 
     registry = CollectorRegistry(auto_describe=False)
     collector = Collector(settings)
     registry.register(collector)  # type: ignore[arg-type]
+    handler = type("Endpoints", (_Endpoints,), {"registry": registry, "collector": collector})
     try:
-        start_http_server(settings.metrics_port, registry=registry)
+        server = ThreadingHTTPServer(("0.0.0.0", settings.metrics_port), handler)
     except OSError as exc:
         log.error(
             "metrics: cannot listen on port %d (%s); running without", settings.metrics_port, exc
         )
         return None
-    log.info("metrics on http://0.0.0.0:%d/metrics", settings.metrics_port)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    log.info("metrics on http://0.0.0.0:%d/metrics, health on /healthz", settings.metrics_port)
     return collector

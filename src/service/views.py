@@ -32,6 +32,7 @@ from typing import Any
 
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
 from psycopg import sql
 
 from consumers import dead_letters
@@ -42,7 +43,7 @@ from projections.catalogue import VIEW_NAMES, read_models
 from projections.public_fields import zones_of
 from relay.wire import stored_envelope
 from service.bootstrap import BackOffice, build, region_policies
-from service.kafka_wiring import client_config, topics
+from service.kafka_wiring import TopicsGate, client_config, topics
 from service.settings import Settings
 from service.supervisor import Worker
 from service.workers import built
@@ -339,28 +340,49 @@ def worker_name(view: str, feed: Feed) -> str:
 def new_kafka_consumer(
     settings: Settings, view: str, batch_size: int, feed: Feed = CARD_EVENTS
 ) -> Any:
+    return KafkaConsumer(**kafka_consumer_config(settings, view, batch_size, feed))
+
+
+def kafka_consumer_config(
+    settings: Settings, view: str, batch_size: int, feed: Feed = CARD_EVENTS
+) -> dict[str, Any]:
     member = worker_name(view, feed)
-    return KafkaConsumer(
+    return {
         **client_config(settings),
-        group_id=consumer_group(settings, view, feed),
-        client_id=f"sscard-{member}",
-        enable_auto_commit=False,  # offsets live in the view store, with the view
-        auto_offset_reset="earliest",
-        max_poll_records=batch_size,
+        "group_id": consumer_group(settings, view, feed),
+        "client_id": f"sscard-{member}",
+        "enable_auto_commit": False,  # offsets live in the view store, with the view
+        "auto_offset_reset": "earliest",
+        "max_poll_records": batch_size,
         # A consumer killed without leaving the group gives its partitions up this soon (a
         # static member, SSCARD_CONSUMER_INSTANCE, takes them back at once on its restart).
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=3_000,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 3_000,
         # A member that joined before it knew the topic's partitions is assigned none, and
         # learns of them at the next metadata refresh (five minutes by default): a rebalance
         # then gives it its share. Seen in tests right after the topic was created.
-        metadata_max_age_ms=5_000,
-        request_timeout_ms=10_000,
-        bootstrap_timeout_ms=3_000,
-        group_instance_id=(
+        "metadata_max_age_ms": 5_000,
+        "request_timeout_ms": 10_000,
+        "bootstrap_timeout_ms": 3_000,
+        "group_instance_id": (
             f"{settings.consumer_instance}-{member}" if settings.consumer_instance else None
         ),
+    }
+
+
+def group_member_count(settings: Settings, group: str) -> int:
+    """How many members a consumer group has now (asked only of a member holding nothing)."""
+    admin = KafkaAdminClient(
+        **client_config(settings),
+        client_id="sscard-admin",
+        request_timeout_ms=5_000,
+        bootstrap_timeout_ms=3_000,
     )
+    try:
+        described = admin.describe_groups([group])
+    finally:
+        admin.close()
+    return len(described[group]["members"])
 
 
 class DeadLetterPublisher:
@@ -396,9 +418,14 @@ class DeadLetterPublisher:
 
 
 def view_consumer(
-    settings: Settings, store: ViewStore, name: str, feed: Feed | None = None
+    settings: Settings,
+    store: ViewStore,
+    name: str,
+    feed: Feed | None = None,
+    gate: TopicsGate | None = None,
 ) -> ViewConsumer:
-    """The consumer of ``name`` on one of its feeds (default: its first)."""
+    """The consumer of ``name`` on one of its feeds (default: its first); with ``gate``, it
+    joins its group only once the topics exist."""
     model = model_named(settings, name)
     feed = model.feeds[0] if feed is None else feed
     batch = settings.consumer_batch_size
@@ -409,11 +436,16 @@ def view_consumer(
         lambda: new_kafka_consumer(settings, name, batch, feed),
         batch_size=batch,
         publish_dead_letters=DeadLetterPublisher(settings, store, name),
+        ensure_topics=gate,
+        group_members=lambda: group_member_count(settings, consumer_group(settings, name, feed)),
     )
 
 
-def view_worker(settings: Settings, name: str, feed: Feed | None = None) -> Worker:
+def view_worker(
+    settings: Settings, name: str, feed: Feed | None = None, gate: TopicsGate | None = None
+) -> Worker:
     feed = model_named(settings, name).feeds[0] if feed is None else feed
+    gate = TopicsGate(settings) if gate is None else gate
     member = worker_name(name, feed)
 
     def run(stop: threading.Event) -> None:
@@ -421,16 +453,21 @@ def view_worker(settings: Settings, name: str, feed: Feed | None = None) -> Work
         if backoffice is None:
             return
         with backoffice:
-            consumer = view_consumer(settings, backoffice.views, name, feed)
+            consumer = view_consumer(settings, backoffice.views, name, feed, gate)
             try:
-                consumer.runner(Board(backoffice.views, member)).run(stop)
+                consumer.runner(Board(backoffice.views, member), member).run(stop)
             finally:
                 consumer.close()
 
     return Worker(member, run)
 
 
-def view_workers(settings: Settings, names: Sequence[str] = VIEW_NAMES) -> list[Worker]:
-    """One worker per view and feed."""
+def view_workers(
+    settings: Settings, names: Sequence[str] = VIEW_NAMES, gate: TopicsGate | None = None
+) -> list[Worker]:
+    """One worker per view and feed, all behind one gate (the topics exist before any joins)."""
     all_models = models(settings)
-    return [view_worker(settings, name, feed) for name in names for feed in all_models[name].feeds]
+    gate = TopicsGate(settings) if gate is None else gate
+    return [
+        view_worker(settings, name, feed, gate) for name in names for feed in all_models[name].feeds
+    ]

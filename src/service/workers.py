@@ -14,11 +14,12 @@ from sqlalchemy import select
 from relay.publisher import RELAY
 from service.audit import AUDIT, log_chain_runner
 from service.bootstrap import BackOffice, InfrastructureError, build
-from service.kafka_wiring import relay_for
+from service.event_counts import EVENT_COUNTS, event_counts_runner
+from service.kafka_wiring import TopicsGate, relay_for
 from service.lapses import LAPSES, LapseScheduler, TickReport
 from service.settings import Settings
 from service.supervisor import Worker
-from tracking.board import HEARTBEAT_SECONDS, WorkerRow, forget_stopped, read_board
+from tracking.board import WorkerRow, is_healthy, read_board
 from tracking.store import is_store_error, positions_table
 
 log = logging.getLogger(__name__)
@@ -48,14 +49,16 @@ def built(settings: Settings, stop: threading.Event, name: str) -> BackOffice | 
     return None
 
 
-def relay_worker(settings: Settings) -> Worker:
+def relay_worker(settings: Settings, gate: TopicsGate | None = None) -> Worker:
+    gate = TopicsGate(settings) if gate is None else gate
+
     def run(stop: threading.Event) -> None:
         # Connections of its own: its lock and batches never wait on the scheduler's.
         backoffice = built(settings, stop, RELAY)
         if backoffice is None:
             return
         with backoffice:
-            relay = relay_for(backoffice, provision_topics=True)
+            relay = relay_for(backoffice, provision_topics=True, gate=gate)
             try:
                 relay.run(stop)
             finally:
@@ -79,7 +82,6 @@ def lapse_worker(settings: Settings) -> Worker:
         if backoffice is None:
             return
         with backoffice:
-            forget_stopped(backoffice.views)
             scheduler = LapseScheduler(backoffice)
             scheduler.runner(settings.lapse_check_seconds, _log_tick).run(stop)
 
@@ -99,10 +101,25 @@ def audit_worker(settings: Settings) -> Worker:
     return Worker(AUDIT, run)
 
 
-def back_office_workers(settings: Settings, relay: bool = True) -> list[Worker]:
-    workers = [lapse_worker(settings), audit_worker(settings)]
+def event_counts_worker(settings: Settings) -> Worker:
+    """Keeps the metrics' event counts moments behind the store (status and scrapes only read)."""
+
+    def run(stop: threading.Event) -> None:
+        backoffice = built(settings, stop, EVENT_COUNTS)
+        if backoffice is None:
+            return
+        with backoffice:
+            event_counts_runner(backoffice).run(stop)
+
+    return Worker(EVENT_COUNTS, run)
+
+
+def back_office_workers(
+    settings: Settings, relay: bool = True, gate: TopicsGate | None = None
+) -> list[Worker]:
+    workers = [lapse_worker(settings), audit_worker(settings), event_counts_worker(settings)]
     if relay:
-        workers.insert(0, relay_worker(settings))
+        workers.insert(0, relay_worker(settings, gate))
     return workers
 
 
@@ -123,7 +140,12 @@ class Status:
 
     def silent(self, worker: WorkerRow) -> bool:
         """No heartbeat for three beats: the process is gone or cut off from the database."""
-        return worker.silent_for(self.at) > 3 * HEARTBEAT_SECONDS
+        return worker.silent(self.at)
+
+    @property
+    def unhealthy(self) -> list[WorkerRow]:
+        """Live workers that do no work (tracking.board.is_healthy)."""
+        return [w for w in self.workers if not is_healthy(w, self.at)]
 
 
 def store_description(settings: Settings) -> str:

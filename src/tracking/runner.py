@@ -4,9 +4,15 @@ single-active lock and standby, so that no follower has a retry loop of its own.
 Everything a step does is inside the error handling: the source's idle wait, its reads, the
 handler, the position write, the lock check. An error of a dependency (the database, Kafka) is
 an outage: logged once when it starts, with its real length when it ends; the step is retried
-with back-off on fresh connections. The single-active lock (a PostgreSQL advisory lock dies with
-its session) is checked before every batch and taken again after an outage, or the runner
-stands by. Any other error ends ``run``; the supervisor decides whether to start it again.
+with back-off on fresh connections. A source that finds a dependency gone without an error of
+its own (a Kafka consumer's poll just returns nothing while the broker is down) raises
+``DependencyDown`` with the moment it lost it, so the outage is dated from then. A source may
+also report a condition in which it runs but does no work (``Conditioned``: a consumer holding
+no partition); the board shows it in place of "running".
+
+The single-active lock (a PostgreSQL advisory lock dies with its session) is checked before
+every batch and taken again after an outage, or the runner stands by. Any other error ends
+``run``; the supervisor decides whether to start it again.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
 from tracking.board import RUNNING, STANDBY, STARTING, STOPPED, Board
 from tracking.follow import Follower
@@ -40,6 +47,23 @@ class Dependency:
 DATABASE = Dependency("the database", is_store_error)
 
 
+class DependencyDown(Exception):
+    """Raised by a source that noticed a dependency gone by itself: ``since`` (on
+    time.monotonic) is when it was last seen, the start of the outage."""
+
+    def __init__(self, message: str, since: float) -> None:
+        super().__init__(message)
+        self.since = since
+
+
+@runtime_checkable
+class Conditioned(Protocol):
+    """A source that can tell it runs without doing its work."""
+
+    def condition(self) -> tuple[str, str] | None:
+        """(board state, detail) while it does no work; None while all is well."""
+
+
 class Unrecoverable(Exception):
     """A fault no retry can mend (e.g. a topic whose settings contradict ours): the process
     must stop and say why."""
@@ -48,6 +72,12 @@ class Unrecoverable(Exception):
 class Abandoned(Exception):
     """Asked to stop in the middle of a batch: the batch was left unrecorded, so it is sent
     again by whichever runner comes next (a duplicate at worst, never a loss)."""
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return text if text.startswith(name) else f"{name}: {text}".strip()
 
 
 class Pulse:
@@ -148,7 +178,8 @@ class Runner:
                     dependency = self._dependency_of(exc)
                     if dependency is None:
                         raise
-                    self.outage(dependency, attempt, f"{type(exc).__name__}: {exc}".strip())
+                    since = exc.since if isinstance(exc, DependencyDown) else attempt
+                    self.outage(dependency, since, _reason(exc))
                     log.debug("%s: %s still unavailable: %s", self.name, dependency.name, exc)
                     self._after_error(dependency)
                     stop.wait(backoff)
@@ -178,16 +209,24 @@ class Runner:
                 self.follower.position(),
                 self.follower.lag(),
             )
-        self._state(RUNNING)
+        self._state(*self._condition())
         return handled
+
+    def _condition(self) -> tuple[str, str]:
+        source = self.follower.source if self.follower is not None else None
+        if isinstance(source, Conditioned):
+            found = source.condition()
+            if found is not None:
+                return found
+        return RUNNING, ""
 
     def _idle(self, stop: threading.Event, next_tick: float) -> None:
         now = time.monotonic()
-        timeout = self.heartbeat if self._live else min(self.heartbeat, max(next_tick - now, 0))
-        if self._live:
-            timeout = min(timeout, self.idle_wait)
-            if self._every is not None:
-                timeout = min(timeout, max(next_tick - now, 0))
+        timeout = min(self.heartbeat, self.idle_wait) if self._live else self.heartbeat
+        if self._every is not None:
+            # Without a periodic task there is no tick to wake for: waiting on a tick long
+            # past would never wait at all (a busy loop).
+            timeout = min(timeout, max(next_tick - now, 0))
         if self._live and self.follower is not None:
             self.follower.source.wait(self.follower.position(), timeout)
         else:
@@ -235,7 +274,8 @@ class Runner:
                 dependency.name,
                 reason[:200],
             )
-        self._state(dependency.waiting_state, reason[:200])
+        began = self._outages[dependency.name][1]
+        self._state(dependency.waiting_state, reason[:200], _wall_clock(began))
 
     def _recovered(self) -> None:
         if not self._outages:
@@ -245,7 +285,7 @@ class Runner:
             behind = f"; {self.follower.lag()} behind" if self.follower is not None else ""
             log.info("%s: %s back after %.1f s%s", self.name, dependency.name, now - since, behind)
         self._outages.clear()
-        self._state(RUNNING)
+        self._state(*self._condition())
 
     def _after_error(self, dependency: Dependency) -> None:
         if self.follower is not None:
@@ -259,6 +299,11 @@ class Runner:
         if self._reset is not None:
             self._reset(dependency)
 
-    def _state(self, state: str, detail: str = "") -> None:
+    def _state(self, state: str, detail: str = "", since: datetime | None = None) -> None:
         if self.board is not None:
-            self.board.set(state, detail)
+            self.board.set(state, detail, since)
+
+
+def _wall_clock(monotonic: float) -> datetime:
+    """A time.monotonic() instant on the wall clock (UTC)."""
+    return datetime.now(UTC) - timedelta(seconds=time.monotonic() - monotonic)

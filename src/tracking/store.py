@@ -36,6 +36,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
     text,
     update,
@@ -149,6 +150,10 @@ class Tx:
             return
         lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
         self.conn.execute(select(lock(func.hashtext(_key(f"view:{name}")))))
+
+    def has_table(self, name: str) -> bool:
+        """Whether ``name`` exists, asked without writing (for readers that create nothing)."""
+        return bool(inspect(self.conn).has_table(name))
 
     def position(self, name: str) -> int:
         row = self.conn.execute(
