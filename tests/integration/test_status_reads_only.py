@@ -55,7 +55,7 @@ def small_tmpfs(where: Path, size: str = "8m") -> Iterator[Path]:
         check=False,
     )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): needs root")
+        pytest.fail(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): the test needs root")
     try:
         yield where
     finally:
@@ -94,8 +94,8 @@ def history(settings: Settings, holders: int = 5) -> None:
 
 
 def test_status_answers_on_a_full_disk_and_moves_no_follower(tmp_path: Path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+    if os.geteuid() != 0:  # a full disk is made with a small tmpfs: the suite runs as root
+        pytest.fail("mounting a tmpfs needs root")
     with small_tmpfs(tmp_path / f"disk-{uuid.uuid4().hex[:6]}") as disk:
         settings = make_settings(tmp_path, data_dir=disk / "data")
         history(settings)
