@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from service.bootstrap import build
-from service.kafka_wiring import relay_for
+from service.kafka_wiring import ensure_topics, relay_for
 from service.settings import Settings
 from service.views import (
     VerifyReport,
@@ -20,6 +20,9 @@ from tracking.runner import Pulse
 
 
 def publish_all(settings: Settings) -> None:
+    """Everything stored, onto its topics (created first, as ``sscard run`` does: the broker
+    creates no topic by itself)."""
+    ensure_topics(settings)
     with build(settings) as backoffice:
         relay = relay_for(backoffice)
         try:

@@ -120,10 +120,11 @@ def _lines(path: Path, name: str) -> Iterator[str]:
         raise InvalidInput(f"batch file {name} does not exist") from None
     except OSError as exc:
         raise InvalidInput(f"batch file {name} cannot be read: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # a directory opens too, and fails only on reading
+        os.close(fd)
+        raise InvalidInput(f"batch file {name} is not a regular file")
     with os.fdopen(fd, "rb") as file:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InvalidInput(f"batch file {name} is not a regular file")
         if info.st_size > MAX_BATCH_BYTES:
             raise _too_large(name)
         read = 0

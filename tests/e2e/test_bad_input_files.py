@@ -135,6 +135,10 @@ def test_a_batch_from_a_fifo_nobody_writes_is_refused_without_waiting(tmp_path: 
     _refused_batch(Cli(tmp_path), fifo, "not a regular file")
 
 
+def test_a_batch_that_names_a_directory_is_refused(tmp_path: Path):
+    _refused_batch(Cli(tmp_path), tmp_path, "not a regular file")
+
+
 def test_a_batch_larger_than_the_bound_is_refused_before_it_is_read(tmp_path: Path):
     huge = tmp_path / "huge.csv"
     with huge.open("wb") as file:  # sparse: 6 GB said, nothing written
