@@ -51,6 +51,10 @@ class ReadModel(Protocol):
     name: str
     tables: Sequence[Table]
     feeds: Sequence[Feed]  # the public feeds it reads (CARD_EVENTS, CLAIM_EVENTS)
+    # Tables whose rows sum over many streams (every column but the key a count or an amount):
+    # the one place where a rebuild split by stream has to add the parts up. Every other row
+    # belongs to one stream (a holder, a claim) or one card, which is one holder's.
+    additive: Sequence[Table]
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
         """Load the rows the batch will touch (an optimisation: ``rows.get`` loads a row it
