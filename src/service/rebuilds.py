@@ -305,10 +305,12 @@ def rebuild_views(
 
 def _run_workers(
     settings: Settings, names: list[str], places: list[Place], target: int, progress: Progress
-) -> None:
+) -> list[int]:
     """One process per share (a fresh interpreter: nothing of ours, no connection, is inherited,
-    and whatever the main program is, it is not imported again)."""
+    and whatever the main program is, it is not imported again). Returns each one's peak
+    memory (KiB)."""
     reached = [0] * len(places)
+    peaks = [0] * len(places)
     workers = []
     for part, place in enumerate(places):
         worker = subprocess.Popen(
@@ -323,7 +325,7 @@ def _run_workers(
         worker.stdin.close()
         workers.append(worker)
     readers = [
-        threading.Thread(target=_follow, args=(worker, reached, part), daemon=True)
+        threading.Thread(target=_follow, args=(worker, reached, peaks, part), daemon=True)
         for part, worker in enumerate(workers)
     ]
     for reader in readers:
@@ -348,14 +350,30 @@ def _run_workers(
             why = lines[-1] if lines else f"exit {worker.returncode}"
             raise RebuildFailed(f"rebuild worker {part} of {len(workers)}: {why}")
     progress(target, target)
+    return peaks
 
 
-def _follow(worker: subprocess.Popen[bytes], reached: list[int], part: int) -> None:
-    """The worker's progress lines (the position it reached)."""
+def _follow(
+    worker: subprocess.Popen[bytes], reached: list[int], peaks: list[int], part: int
+) -> None:
+    """The worker's lines: the position it reached, and at the end its peak memory."""
     assert worker.stdout is not None
     for line in worker.stdout:
+        if line.startswith(b"peak_rss_kb "):
+            peaks[part] = int(line.split()[1])
         with contextlib.suppress(ValueError):
             reached[part] = int(line)
+
+
+def one_pass_in_a_process(
+    settings: Settings, names: Sequence[str], up_to: int
+) -> tuple[float, float]:
+    """Every view of ``names`` rebuilt in one pass by one fresh process, into a scratch store
+    of its own (the bench's memory check): (seconds, the process's peak RSS in MiB)."""
+    with scratch_place(settings) as place:
+        started = time.perf_counter()
+        peaks = _run_workers(settings, list(names), [place], up_to, _no_progress)
+        return time.perf_counter() - started, peaks[0] / 1024
 
 
 @dataclass(frozen=True)

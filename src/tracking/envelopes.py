@@ -79,7 +79,7 @@ def apply_once(model: ReadModel, envelope: Envelope, rows: Rows) -> bool:
 
     On an error the rows are left as they were before this event."""
     key = (model.name, envelope["stream_id"])
-    seen = rows.get(versions_table, key)
+    seen = rows.peek(versions_table, key)
     version = int(envelope["stream_version"])
     if seen is not None and version <= seen["version"]:
         return False

@@ -43,6 +43,7 @@ class _Shape:
     # A row's NOT NULL values and its key, picked in C (put runs for every event and view).
     required_values: Callable[[Row], tuple[Any, ...]]
     key_of: Callable[[Row], Key]
+    values_of: Callable[[Row], tuple[Any, ...]]  # every column, in table order
 
 
 _shapes: dict[Table, _Shape] = {}
@@ -54,13 +55,15 @@ def _shape(table: Table) -> _Shape:
     if shape is None:
         key = tuple(c.name for c in table.primary_key.columns)
         required = tuple(c.name for c in table.columns if not c.nullable)
+        names = tuple(c.name for c in table.columns)
         shape = _shapes[table] = _Shape(
             key=key,
-            names=tuple(c.name for c in table.columns),
+            names=names,
             columns=frozenset(c.name for c in table.columns),
             required=required,
             required_values=_picker(required),
             key_of=_picker(key),
+            values_of=_picker(names),
         )
     return shape
 
@@ -218,8 +221,17 @@ class Rows:
 
     # ---- changing --------------------------------------------------------------------------
 
+    def peek(self, table: Table, key: Key) -> Row | None:
+        """``get`` without the copy, for a caller that only reads the row."""
+        cache = self._rows.get(table.name)
+        if cache is None or key not in cache:
+            return self.get(table, key)
+        return cache[key]
+
     def put(self, table: Table, row: Row) -> None:
-        """Insert or replace a whole row (every column given; NOT NULL ones not None)."""
+        """Insert or replace a whole row (every column given; NOT NULL ones not None). The
+        row is the cache's from then on: the caller builds a new one for its next change (as
+        ``row | {...}`` does) rather than changing this one."""
         shape = _shape(table)
         if row.keys() != shape.columns:
             missing = sorted(shape.columns - set(row))
@@ -228,7 +240,7 @@ class Rows:
         if None in shape.required_values(row):
             missing = [n for n in shape.required if row[n] is None]
             raise ValueError(f"{table.name}: no value for {missing[0]}")
-        self._change(table, shape.key_of(row), dict(row))
+        self._change(table, shape.key_of(row), row)
 
     def delete(self, table: Table, key: Key) -> None:
         self._change(table, key, None)
@@ -275,7 +287,7 @@ class Rows:
             if gone:
                 self._tx.conn.exec_driver_sql(_statement(self._tx, table, "delete"), gone)
             if kept:
-                values = [tuple([row[n] for n in shape.names]) for row in kept]
+                values = [shape.values_of(row) for row in kept]
                 upsert = _statement(self._tx, table, "upsert")
                 for start in range(0, len(values), _CHUNK):
                     self._tx.conn.exec_driver_sql(upsert, values[start : start + _CHUNK])
