@@ -199,4 +199,3 @@ def _form(cls: Any) -> dict[str, Any]:
     return {name: values.get(name, f"<{name}>") for name in cls.model_fields} | {
         k: values[k] for k in ("originator_id", "originator_version")
     }
-
