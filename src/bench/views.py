@@ -16,6 +16,7 @@ bare sqlite3 query, each timed one lookup at a time.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -44,6 +45,8 @@ from service.bootstrap import build
 from service.rebuilds import one_pass_in_a_process, rebuild_views, scratch_place
 from service.settings import Settings
 from service.views import model_named, rebuild, scratch_store
+from tracking.audit import compare_tables
+from tracking.envelopes import ReadModel, view_tables
 from tracking.source import StoreEventSource
 from tracking.store import ViewStore
 
@@ -156,31 +159,53 @@ def _measure_replay(
         scans.append(time.perf_counter() - started)
     say(f"raw scan: {records:,} published events, {min(scans):.2f} s")
     every = [model_named(bench, view) for view in VIEW_NAMES]
+    with contextlib.ExitStack() as stack:
 
-    def one_pass(count: int) -> float:
-        with scratch_place(bench) as place:
+        def one_pass(count: int) -> tuple[ViewStore, float]:
+            place = stack.enter_context(scratch_place(bench))
             store = place.open(bench)
-            try:
-                started = time.perf_counter()
-                rebuild_views(bench, source, place, store, every, head, count)
-                return time.perf_counter() - started
-            finally:
-                store.close()
-
-    one = one_pass(1)
-    say(f"replay: every view in one pass, 1 worker, in {one:.2f} s")
-    many = one_pass(workers)
-    say(f"replay: every view in one pass, {workers} workers, in {many:.2f} s")
-    seconds = {}
-    for view, model in zip(VIEW_NAMES, every, strict=True):
-        with scratch_store(bench) as store:
+            stack.callback(store.close)
             started = time.perf_counter()
-            rebuild(source, store, model)
-            seconds[view] = time.perf_counter() - started
-        say(f"replay: {view} alone in {seconds[view]:.2f} s")
+            rebuild_views(bench, source, place, store, every, head, count)
+            return store, time.perf_counter() - started
+
+        single, one = one_pass(1)
+        say(f"replay: every view in one pass, 1 worker, in {one:.2f} s")
+        split, many = one_pass(workers)
+        say(f"replay: every view in one pass, {workers} workers, in {many:.2f} s")
+        same = _same_views(single, split, every, f"{workers} workers", say)
+        seconds = {}
+        for view, model in zip(VIEW_NAMES, every, strict=True):
+            with scratch_store(bench) as store:
+                started = time.perf_counter()
+                rebuild(source, store, model)
+                seconds[view] = time.perf_counter() - started
+                say(f"replay: {view} alone in {seconds[view]:.2f} s")
+                same &= _same_views(single, store, [model], "alone", say)
+    if not same:
+        raise AssertionError("the rebuilds differ (above): the one pass is wrong")
     process_seconds, peak = one_pass_in_a_process(bench, VIEW_NAMES, head)
     say(f"replay: every view in one pass, in a fresh process, {process_seconds:.2f} s")
     return ReplayFigures(records, min(scans), one, workers, many, seconds, process_seconds, peak)
+
+
+def _same_views(
+    one: ViewStore, other: ViewStore, models: Sequence[ReadModel], label: str, say: Say
+) -> bool:
+    """Every table of ``models`` equal, row for row, in both stores (as ``sscard verify``)."""
+    with one.reading() as left, other.reading() as right:
+        tables = [
+            table
+            for model in models
+            for table in compare_tables(left, right, view_tables(model), model.name, 3)
+        ]
+    for table in tables:
+        if not table.equal:
+            say(f"  DIFFERENT ({label}): {table.table}: {'; '.join(table.differences)}")
+    rows = sum(t.live_rows for t in tables)
+    verdict = "equal" if all(t.equal for t in tables) else "DIFFERENT"
+    say(f"check: one pass, 1 worker vs {label}: {verdict} ({rows:,} rows)")
+    return all(t.equal for t in tables)
 
 
 # ---- lookup -----------------------------------------------------------------------------------

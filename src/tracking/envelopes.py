@@ -86,14 +86,11 @@ def apply_once(model: ReadModel, envelope: Envelope, rows: Rows) -> bool:
     mark = rows.mark()
     try:
         model.apply(envelope, rows)
-        rows.put(
+        events = 1 if seen is None else seen["events"] + 1
+        rows.put_known(
             versions_table,
-            {
-                "view": model.name,
-                "stream_id": envelope["stream_id"],
-                "version": version,
-                "events": 1 if seen is None else seen["events"] + 1,
-            },
+            key,
+            {"view": key[0], "stream_id": key[1], "version": version, "events": events},
         )
     except BaseException:
         rows.undo(mark)

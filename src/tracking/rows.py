@@ -196,10 +196,7 @@ class Rows:
 
     def get(self, table: Table, key: Key) -> Row | None:
         """The row with this primary key (a copy: change it and ``put`` it back), or None."""
-        cache = self._cache(table)
-        if key not in cache:
-            self.load(table, [key])
-        row = cache[key]
+        row = self.peek(table, key)
         return None if row is None else dict(row)
 
     def find(self, table: Table, **equal: Any) -> list[Row]:
@@ -224,9 +221,16 @@ class Rows:
     def peek(self, table: Table, key: Key) -> Row | None:
         """``get`` without the copy, for a caller that only reads the row."""
         cache = self._rows.get(table.name)
-        if cache is None or key not in cache:
-            return self.get(table, key)
-        return cache[key]
+        if cache is None:
+            cache = self._cache(table)
+        row = cache.get(key, _UNSET)
+        if row is _UNSET:
+            if self._complete:  # held nowhere else: it does not exist
+                cache[key] = None
+                return None
+            self.load(table, [key])
+            row = cache[key]
+        return cast(Row | None, row)
 
     def put(self, table: Table, row: Row) -> None:
         """Insert or replace a whole row (every column given; NOT NULL ones not None). The
@@ -242,11 +246,18 @@ class Rows:
             raise ValueError(f"{table.name}: no value for {missing[0]}")
         self._change(table, shape.key_of(row), row)
 
+    def put_known(self, table: Table, key: Key, row: Row) -> None:
+        """``put`` of a row whose shape the caller guarantees (tracking's own tables, written
+        for every event: their check would cost more than the write)."""
+        self._change(table, key, row)
+
     def delete(self, table: Table, key: Key) -> None:
         self._change(table, key, None)
 
     def _change(self, table: Table, key: Key, row: Row | None) -> None:
-        cache = self._cache(table)
+        cache = self._rows.get(table.name)
+        if cache is None:
+            cache = self._cache(table)
         dirty = self._dirty[table.name]
         if not self._sole_writer:
             self._undo.append((table.name, key, cache.get(key, _UNSET), key in dirty))
