@@ -14,8 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import select
 
+from cli.main import main
 from domain.disclosure import PERSONAL_FIELDS, PUBLIC_NEEDS, public_payload
 from projections.catalogue import VIEW_NAMES
 from projections.claims import totals_table
@@ -199,3 +201,14 @@ def _form(cls: Any) -> dict[str, Any]:
     return {name: values.get(name, f"<{name}>") for name in cls.model_fields} | {
         k: values[k] for k in ("originator_id", "originator_version")
     }
+
+
+def test_workers_is_a_whole_number_from_one_to_sixty_four(capsys):
+    for bad in ("0", "65", "two"):
+        for command in ("replay", "verify"):
+            with pytest.raises(SystemExit) as exit_:
+                main([command, "--workers", bad])
+            assert exit_.value.code == 2
+            error = capsys.readouterr().err
+            assert "--workers" in error
+            assert "Traceback" not in error
