@@ -126,7 +126,7 @@ def test_verify_rebuilds_in_one_pass_and_still_finds_a_changed_view(settings: Se
     _history(settings)
     reports = replay_views(settings, VIEW_NAMES, workers=2)
     assert [r.view for r in reports] == list(VIEW_NAMES)
-    assert all(r.equal for r in verify(settings, VIEW_NAMES, wait=1, workers=2))
+    assert all(r.equal for r in verify(settings, VIEW_NAMES, wait=0.1, workers=2))
     with build(settings) as backoffice, backoffice.views.transaction() as tx:
         first = tx.execute(select(totals_table).limit(1)).mappings().one()
         tx.execute(
@@ -135,7 +135,7 @@ def test_verify_rebuilds_in_one_pass_and_still_finds_a_changed_view(settings: Se
             .where(totals_table.c.month == first["month"])
             .values(paid=first["paid"] + 1)
         )
-    found = {r.view: r for r in verify(settings, VIEW_NAMES, wait=1, workers=2)}
+    found = {r.view: r for r in verify(settings, VIEW_NAMES, wait=0.1, workers=2)}
     assert not found["claims"].equal
     changed = [t for t in found["claims"].tables if not t.equal]
     assert [t.table for t in changed] == ["sscard_claims_totals"]
