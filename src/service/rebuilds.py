@@ -74,6 +74,8 @@ BATCH = 2_000
 # Rows a view's cache keeps between batches before it forgets them (and asks the database for
 # what later batches touch): the bound on a rebuild's memory, whatever the length of history.
 HELD_ROWS = 100_000
+# Data keys a rebuild keeps unwrapped: a batch's keys come in one query.
+KEYS_HELD = 5_000
 
 
 def models_of(settings: Settings) -> dict[str, ReadModel]:
@@ -192,6 +194,7 @@ class OnePass:
             self._wanted.append((model, None if whole else names))
         self._rows: dict[str, Rows] = {}
         self._mapper: Any = source.mapper
+        self._mapper.personal_data.hold_at_most(KEYS_HELD)
 
     def run(self, target: int, progress: Progress = _no_progress) -> int:
         """From the views' common position up to ``target``; returns ``target``.
