@@ -14,6 +14,7 @@ from bench.subscriber import run_subscriber_bench
 from bench.views import run_lookup_bench, run_replay_bench
 from domain.errors import InvalidInput
 from domain.values import parse_number
+from service.rebuilds import default_workers
 from service.settings import Settings
 
 
@@ -111,6 +112,12 @@ def add_actions(bench: argparse.ArgumentParser) -> None:
         default="sqlite",
         help="a temporary SQLite store (default), or a scratch schema in DATABASE_URL's database",
     )
+    bench_replay.add_argument(
+        "--workers",
+        type=_positive_count,
+        default=default_workers(),
+        help="processes of the split replay (default: the cores available)",
+    )
     bench_replay.set_defaults(handler=_bench_replay)
 
     bench_lookup = bench_commands.add_parser(
@@ -162,7 +169,7 @@ def _say(line: str) -> None:
 
 
 def _bench_replay(args: argparse.Namespace, settings: Settings) -> int:
-    run_replay_bench(settings, events=args.events, store=args.store, say=_say)
+    run_replay_bench(settings, events=args.events, store=args.store, workers=args.workers, say=_say)
     return 0
 
 

@@ -16,6 +16,7 @@ bare sqlite3 query, each timed one lookup at a time.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -34,7 +35,7 @@ import orjson
 from eventsourcing.utils import get_topic
 
 from bench.relay import scratch
-from bench.workload import BENCH_BIRTHS, populate
+from bench.workload import BENCH_BIRTHS, populate_store
 from consumers.settlement_client import Contract, SettlementSubscriber
 from projections.catalogue import VIEW_NAMES
 from projections.settlement_blocklist import blocklist_table, card_status
@@ -42,8 +43,11 @@ from relay.contracts import settlement_schema
 from relay.wire import PUBLISHED_EVENTS
 from samples.stories import Identities
 from service.bootstrap import build
+from service.rebuilds import one_pass_in_a_process, rebuild_views, scratch_place
 from service.settings import Settings
 from service.views import model_named, rebuild, scratch_store
+from tracking.audit import compare_tables
+from tracking.envelopes import ReadModel, view_tables
 from tracking.source import StoreEventSource
 from tracking.store import ViewStore
 
@@ -63,28 +67,32 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
 class ReplayFigures:
     events: int
     scan_seconds: float
-    replay_seconds: dict[str, float]
+    one_pass_seconds: float  # every view, one worker, in this process
+    workers: int
+    workers_seconds: float  # every view, ``workers`` processes
+    per_view_seconds: dict[str, float]  # each view alone, the follower's way, one after another
+    process_seconds: float  # every view, one worker, in a fresh process
+    peak_rss_mb: float  # that process's peak
 
     @property
     def scan_rate(self) -> float:
         return self.events / self.scan_seconds
 
-    def rate(self, view: str) -> float:
-        return self.events / self.replay_seconds[view]
-
-    def ratio(self, view: str) -> float:
-        return self.rate(view) / self.scan_rate
+    def ratio(self, seconds: float) -> float:
+        """Replay events/s over raw scan events/s."""
+        return self.scan_seconds / seconds
 
     def machine_line(self) -> str:
-        ratios = {view: self.ratio(view) for view in self.replay_seconds}
-        slowest = min(ratios.values())
-        each = " ".join(f"ratio_{view}={value:.2f}" for view, value in ratios.items())
-        return f"ratio={slowest:.2f} {each} events={self.events}"
+        return (
+            f"ratio={self.ratio(self.one_pass_seconds):.3f} "
+            f"ratio_workers={self.ratio(self.workers_seconds):.3f} "
+            f"peak_rss_mb={self.peak_rss_mb:.0f}"
+        )
 
 
-def raw_scan(source: StoreEventSource, batch: int = 500) -> int:
-    """Every published record of the store, read and decoded from JSON: the least a replay
-    must do. Returns the records read."""
+def raw_scan(source: StoreEventSource, batch: int = 500, up_to: int | None = None) -> int:
+    """Every published record of the store (up to position ``up_to``), read and decoded from
+    JSON: the least a replay must do. Returns the records read."""
     recorder = source._app.recorder  # the bench measures the bare recorder
     topics = [get_topic(t) for t in PUBLISHED_EVENTS]
     position, count = 0, 0
@@ -92,6 +100,8 @@ def raw_scan(source: StoreEventSource, batch: int = 500) -> int:
         records = recorder.select_notifications(
             start=position, limit=batch, topics=topics, inclusive_of_start=False
         )
+        if up_to is not None:
+            records = [r for r in records if r.id <= up_to]
         if not records:
             return count
         for record in records:
@@ -101,46 +111,103 @@ def raw_scan(source: StoreEventSource, batch: int = 500) -> int:
 
 
 def run_replay_bench(
-    settings: Settings, events: int = 20_000, store: str = "sqlite", say: Say = print
+    settings: Settings,
+    events: int = 20_000,
+    store: str = "sqlite",
+    workers: int = 2,
+    say: Say = print,
 ) -> ReplayFigures:
     with scratch(settings, store) as own:
         say(f"bench: store {own.where}")
         load = os.getloadavg()
         say(f"bench: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        started = time.perf_counter()
+        populate_store(own.settings, events, Identities("110105", "R", born=BENCH_BIRTHS), say)
+        say(f"setup: {events:,} events stored in {time.perf_counter() - started:.1f} s")
         with build(own.settings) as backoffice:
-            populate(backoffice.office, events, Identities("110105", "R", born=BENCH_BIRTHS), say)
-            figures = _measure_replay(own.settings, backoffice.source, say)
+            figures = _measure_replay(own.settings, backoffice.source, workers, say)
     say("")
-    say("== replay from the store vs a raw scan of it ==")
+    say("== every read model replayed from the store vs a raw scan of it ==")
     say(
         f"raw scan: {figures.events:,} events in {figures.scan_seconds:.2f} s = "
         f"{figures.scan_rate:,.0f} events/s"
     )
-    for view in figures.replay_seconds:
+    per_view = sum(figures.per_view_seconds.values())
+    for label, seconds in (
+        ("one pass, 1 worker", figures.one_pass_seconds),
+        (f"one pass, {figures.workers} workers", figures.workers_seconds),
+        ("one view after another", per_view),
+        ("one pass, 1 fresh process", figures.process_seconds),
+    ):
         say(
-            f"{view:<21} {figures.replay_seconds[view]:.2f} s = {figures.rate(view):,.0f} "
-            f"events/s, ratio {figures.ratio(view):.2f}"
+            f"{label:<26} {seconds:7.2f} s = {figures.events / seconds:9,.0f} events/s, "
+            f"ratio {figures.ratio(seconds):.3f}"
         )
+    for view, seconds in figures.per_view_seconds.items():
+        say(f"  {view:<24} {seconds:7.2f} s, ratio {figures.ratio(seconds):.3f}")
+    say(f"peak RSS of the fresh process: {figures.peak_rss_mb:.0f} MiB")
     say(figures.machine_line())
     return figures
 
 
-def _measure_replay(bench: Settings, source: StoreEventSource, say: Say) -> ReplayFigures:
+def _measure_replay(
+    bench: Settings, source: StoreEventSource, workers: int, say: Say
+) -> ReplayFigures:
+    head = source.head()
     scans = []
     for _ in range(2):  # the better of two: a scan is short and the machine is shared
         started = time.perf_counter()
         records = raw_scan(source)
         scans.append(time.perf_counter() - started)
     say(f"raw scan: {records:,} published events, {min(scans):.2f} s")
-    seconds = {}
-    for view in VIEW_NAMES:
-        model = model_named(bench, view)
-        with scratch_store(bench) as store:
+    every = [model_named(bench, view) for view in VIEW_NAMES]
+    with contextlib.ExitStack() as stack:
+
+        def one_pass(count: int) -> tuple[ViewStore, float]:
+            place = stack.enter_context(scratch_place(bench))
+            store = place.open(bench)
+            stack.callback(store.close)
             started = time.perf_counter()
-            rebuild(source, store, model)
-            seconds[view] = time.perf_counter() - started
-        say(f"replay: {view} in {seconds[view]:.2f} s")
-    return ReplayFigures(records, min(scans), seconds)
+            rebuild_views(bench, source, place, store, every, head, count)
+            return store, time.perf_counter() - started
+
+        single, one = one_pass(1)
+        say(f"replay: every view in one pass, 1 worker, in {one:.2f} s")
+        split, many = one_pass(workers)
+        say(f"replay: every view in one pass, {workers} workers, in {many:.2f} s")
+        same = _same_views(single, split, every, f"{workers} workers", say)
+        seconds = {}
+        for view, model in zip(VIEW_NAMES, every, strict=True):
+            with scratch_store(bench) as store:
+                started = time.perf_counter()
+                rebuild(source, store, model)
+                seconds[view] = time.perf_counter() - started
+                say(f"replay: {view} alone in {seconds[view]:.2f} s")
+                same &= _same_views(single, store, [model], "alone", say)
+    if not same:
+        raise AssertionError("the rebuilds differ (above): the one pass is wrong")
+    process_seconds, peak = one_pass_in_a_process(bench, VIEW_NAMES, head)
+    say(f"replay: every view in one pass, in a fresh process, {process_seconds:.2f} s")
+    return ReplayFigures(records, min(scans), one, workers, many, seconds, process_seconds, peak)
+
+
+def _same_views(
+    one: ViewStore, other: ViewStore, models: Sequence[ReadModel], label: str, say: Say
+) -> bool:
+    """Every table of ``models`` equal, row for row, in both stores (as ``sscard verify``)."""
+    with one.reading() as left, other.reading() as right:
+        tables = [
+            table
+            for model in models
+            for table in compare_tables(left, right, view_tables(model), model.name, 3)
+        ]
+    for table in tables:
+        if not table.equal:
+            say(f"  DIFFERENT ({label}): {table.table}: {'; '.join(table.differences)}")
+    rows = sum(t.live_rows for t in tables)
+    verdict = "equal" if all(t.equal for t in tables) else "DIFFERENT"
+    say(f"check: one pass, 1 worker vs {label}: {verdict} ({rows:,} rows)")
+    return all(t.equal for t in tables)
 
 
 # ---- lookup -----------------------------------------------------------------------------------

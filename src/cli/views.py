@@ -34,8 +34,9 @@ from relay.contracts import settlement_schema
 from service.bootstrap import build
 from service.exports import export, outlet_queue
 from service.kafka_wiring import topics, topics_first
+from service.rebuilds import default_workers
 from service.settings import ConfigurationError, Settings
-from service.views import model_named, replay, verify, view_workers
+from service.views import model_named, replay_views, verify, view_workers
 
 EXIT_REFUSED = 1
 
@@ -194,10 +195,14 @@ def _audit(commands: Any) -> None:
     replaying = commands.add_parser(
         "replay",
         help="rebuild a read model from the store (no Kafka) and swap it in",
-        description="Rebuild VIEW from the event store into a scratch store, then replace the "
-        "live view's rows by it in one transaction. Its consumers go on from their offsets.",
+        description="Rebuild each VIEW (default all) from the event store into a scratch store, "
+        "in one pass on --workers processes, then replace the live views' rows by it in one "
+        "transaction. Their consumers go on from their offsets.",
     )
-    replaying.add_argument("view", choices=VIEW_NAMES, help="the read model")
+    replaying.add_argument(
+        "view", nargs="*", choices=VIEW_NAMES, help="read models (default all), rebuilt in one pass"
+    )
+    _workers_option(replaying)
     replaying.add_argument(
         "--progress", action="store_true", help="show progress on stderr (default on a terminal)"
     )
@@ -220,20 +225,44 @@ def _audit(commands: Any) -> None:
     verifying.add_argument(
         "--show", type=_positive, default=10, help="differences shown per table (default 10)"
     )
+    _workers_option(verifying)
     verifying.add_argument(
         "--progress", action="store_true", help="show progress on stderr (default on a terminal)"
     )
     verifying.set_defaults(handler=_verify)
 
 
+MAX_WORKERS = 64
+
+
+def _workers(text: str) -> int:
+    count = _positive(text)
+    if count > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{count} workers: at most {MAX_WORKERS}")
+    return count
+
+
+def _workers_option(parser: Any) -> None:
+    cores = default_workers()
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=cores,
+        help=f"processes sharing the rebuild, by holder (default: the cores available, {cores})",
+    )
+
+
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     shown = args.progress or sys.stderr.isatty()
-    report = replay(settings, args.view, _Progress(f"replay {args.view}", shown))
-    print(
-        f"{report.view}: rebuilt from the store up to position {report.position} "
-        f"({report.rows} rows; {report.events_after_rebuild} events stored meanwhile applied; "
-        f"{report.dead_letters_cleared} dead letters settled) in {report.seconds:.1f} s"
-    )
+    names = args.view or list(VIEW_NAMES)
+    progress = _Progress(f"replay {', '.join(names)}", shown)
+    for report in replay_views(settings, names, progress, workers=args.workers):
+        print(
+            f"{report.view}: rebuilt from the store up to position {report.position} "
+            f"({report.rows} rows; {report.events_after_rebuild} events stored meanwhile "
+            f"applied; {report.dead_letters_cleared} dead letters settled) in "
+            f"{report.seconds:.1f} s"
+        )
     return 0
 
 
@@ -245,7 +274,9 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
         bars.setdefault(view, _Progress(f"rebuild {view}", shown))(done, total)
 
     names = [args.view] if args.view else list(VIEW_NAMES)
-    reports = verify(settings, names, wait=args.wait, show=args.show, progress=progress)
+    reports = verify(
+        settings, names, wait=args.wait, show=args.show, progress=progress, workers=args.workers
+    )
     for report in reports:
         verdict = "equal" if report.equal else "DIFFERENT"
         print(f"{report.view}: {verdict} to its rebuild at store position {report.position}")

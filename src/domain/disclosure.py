@@ -83,6 +83,19 @@ PERSONAL_FIELDS: Mapping[type[DomainEvent], Mapping[str, PersonalKind]] = {
 }
 
 
+# The personal fields each public form is derived from (masked names and IDs, age bands): all
+# that a replay into the read models needs opened. Every other personal field (an agent's
+# relationship, a claim's medical details) leaves no trace in the public form, so a replay never
+# decrypts it, and a public event with none of these needs no data key at all.
+PUBLIC_NEEDS: Mapping[type[DomainEvent], frozenset[str]] = {
+    CardIssued: frozenset({"resident_id", "holder_name"}),
+    ProxyAuthorized: frozenset({"agent_resident_id", "agent_name"}),
+    LossFormallyReported: frozenset({"agent_resident_id"}),
+    DamagedCardReplacementApplied: frozenset({"agent_resident_id"}),
+    CardCollected: frozenset({"agent_resident_id"}),
+}
+
+
 def data_owner(form: Mapping[str, Any]) -> str:
     """The stream id of the holder whose data key protects this record's personal fields:
     the record's own stream for a holder's events, ``holder_id`` for claims and reservations."""

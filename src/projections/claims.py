@@ -87,6 +87,9 @@ class ClaimsView:
     name = "claims"
     feeds: Sequence[Feed] = (CLAIM_EVENTS, CARD_EVENTS)
     tables: Sequence[Table] = (claims_table, totals_table, holders_table, windows_table)
+    # Every row belongs to one claim or one holder but the totals, which sum over all of them:
+    # a rebuild split across workers adds their partial totals up (sums in any order agree).
+    additive: Sequence[Table] = (totals_table,)
 
     def __init__(self, zones: Zones) -> None:
         self._windows = SuspensionWindows(holders_table, windows_table, zones)

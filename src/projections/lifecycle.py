@@ -69,6 +69,7 @@ cases_table = Table(
 class LifecycleAnalytics:
     name = "lifecycle_analytics"
     feeds: Sequence[Feed] = (CARD_EVENTS,)
+    additive: Sequence[Table] = ()
     tables: Sequence[Table] = (holders_table, pre_reports_table, cases_table)
 
     def __init__(self, zones: Zones) -> None:

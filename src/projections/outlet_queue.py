@@ -85,6 +85,7 @@ OPEN = "open"
 class OutletQueue:
     name = "outlet_queue"
     feeds: Sequence[Feed] = (CARD_EVENTS,)
+    additive: Sequence[Table] = ()
     tables: Sequence[Table] = (holders_table, pre_reports_table, cases_table)
 
     def __init__(self, zones: Zones) -> None:

@@ -60,6 +60,7 @@ _EFFECTS = _effects()
 class SettlementBlocklist:
     name = "settlement_blocklist"
     feeds: Sequence[Feed] = (CARD_EVENTS,)
+    additive: Sequence[Table] = ()
     tables: Sequence[Table] = (blocklist_table, holders_table, windows_table)
 
     def __init__(self, zones: Zones) -> None:

@@ -25,7 +25,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.cardholder.events import HolderErased
-from domain.disclosure import PERSONAL_FIELDS, data_owner
+from domain.disclosure import PERSONAL_FIELDS, PUBLIC_NEEDS, data_owner
 from domain.erasure import ERASED, ERASED_CONTEXT
 from domain.event import DomainEvent, current_schema_version
 from service.chain import CHAIN_FIELD, StreamHeads, record_digest
@@ -140,10 +140,14 @@ class PydanticMapper(Mapper[UUID]):
         return state
 
     def _opened(
-        self, cls: type[DomainEvent], stored_event: StoredEvent
+        self,
+        cls: type[DomainEvent],
+        stored_event: StoredEvent,
+        needed: frozenset[str] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """The record's JSON state with its personal fields opened (or erased), without its
-        chain link; and whether its holder was erased."""
+        chain link; and whether its holder was erased. ``needed``: open these personal fields
+        alone and leave the others out of the state (None: open them all)."""
         state = self._stored_state(stored_event)
         chained = state.pop(CHAIN_FIELD, None) is not None
         personal = PERSONAL_FIELDS.get(cls)
@@ -151,6 +155,13 @@ class PydanticMapper(Mapper[UUID]):
             self.personal_data.forget(str(_uuid(stored_event.originator_id)))  # cached before
         if not personal:
             return state, False
+        if needed is not None:
+            for name in personal:
+                if name not in needed:
+                    state.pop(name, None)
+            personal = {n: k for n, k in personal.items() if state.get(n) is not None}
+            if not personal:  # nothing to open: no data key asked for
+                return state, False
         stream = _uuid(stored_event.originator_id)
         owner = _owner(state, stream)
         key = self.personal_data.key_for_reading(owner, required=chained)
@@ -182,6 +193,13 @@ class PydanticMapper(Mapper[UUID]):
         if owners:
             self.personal_data.prefetch(owners)
 
+    def prefetch_public_keys(self, records: Sequence[StoredEvent]) -> None:
+        """``prefetch_keys`` for a replay: the keys of the holders whose records' public forms
+        derive from personal fields (one query per batch)."""
+        owners = {str(r.originator_id) for r in records if r.topic in _PUBLIC_NEEDS_TOPICS}
+        if owners:
+            self.personal_data.prefetch(owners)
+
     def to_json_form(self, stored_event: StoredEvent) -> tuple[type[DomainEvent], dict[str, Any]]:
         """The event's class and ``event.model_dump(mode="json")``, without validating it.
 
@@ -201,6 +219,20 @@ class PydanticMapper(Mapper[UUID]):
             **state,
         }
 
+    def to_public_form(self, stored_event: StoredEvent) -> tuple[type[DomainEvent], dict[str, Any]]:
+        """``to_json_form`` with only the personal fields its public form is derived from
+        opened (``domain.disclosure.PUBLIC_NEEDS``), the others left out: what a replay into
+        the read models needs, at the cost of the decryption the public form needs."""
+        cls: type[DomainEvent] = resolve_topic(stored_event.topic)
+        state, _ = self._opened(cls, stored_event, PUBLIC_NEEDS.get(cls, _NOTHING))
+        if state.get("schema_version", 1) != current_schema_version(cls):
+            return self.to_json_form(stored_event)  # an older record: upcast, validated
+        return cls, {
+            "originator_id": str(stored_event.originator_id),
+            "originator_version": stored_event.originator_version,
+            **state,
+        }
+
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         cls: type[DomainEvent] = resolve_topic(stored_event.topic)
         state, erased = self._opened(cls, stored_event)
@@ -213,6 +245,10 @@ class PydanticMapper(Mapper[UUID]):
         )
         return cls.model_validate(state, context=ERASED_CONTEXT if erased else None)
 
+
+_NOTHING: frozenset[str] = frozenset()
+# Every one is a holder's own event, sealed with its own stream's key.
+_PUBLIC_NEEDS_TOPICS = frozenset(get_topic(cls) for cls in PUBLIC_NEEDS)
 
 # Topics of event types with personal fields sealed by their own stream's key (holder events;
 # claims name their holder inside the record and are left to the lookup on demand).

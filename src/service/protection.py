@@ -97,6 +97,7 @@ class PersonalData(Cipher):
         self.kek_id = sha256(b"sscard-kek-id:" + kek).hexdigest()[:16]
         self.table: KeyTable = key_table_from(environment)
         self._cache: OrderedDict[str, tuple[object, float]] = OrderedDict()
+        self._cache_size = self.CACHE_SIZE
         self._lock = threading.Lock()
 
     # ---- the library's whole-state cipher interface: not what this one does ----------------
@@ -208,7 +209,16 @@ class PersonalData(Cipher):
         with self._lock:
             self._cache[owner] = (value, time.monotonic())
             self._cache.move_to_end(owner)
-            while len(self._cache) > self.CACHE_SIZE:
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def hold_at_most(self, keys: int) -> None:
+        """Keep at most ``keys`` unwrapped keys in memory (a replay fetches each batch's keys
+        in one query and reads a holder's records far apart: a large cache only costs memory,
+        some 2.5 KiB a key)."""
+        with self._lock:
+            self._cache_size = keys
+            while len(self._cache) > keys:
                 self._cache.popitem(last=False)
 
     # ---- field values ----------------------------------------------------------------------

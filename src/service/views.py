@@ -1,12 +1,15 @@
 """The read models wired to the settings: their consumers under ``sscard run``, and the audit
 of ``sscard replay`` / ``sscard verify``.
 
-A replay feeds a view from the store: every stored event of the view's feeds (card events,
-claim events) goes through ``relay.wire.stored_envelope``, the very dict the relay encodes as
-that event's message value on its topic, so the view receives the same envelope dicts as from
-Kafka. A view reading two topics has one consumer per topic under ``sscard run``. It is built
-in a scratch store (a temporary SQLite file beside the data, or a scratch PostgreSQL schema),
-each batch with its store position, so the live view is never half rebuilt:
+A replay feeds views from the store: every stored event of their feeds (card events, claim
+events) becomes ``domain.disclosure.public_envelope``, the very dict the relay encodes as that
+event's message value on its topic, so a view receives the same envelope dicts as from Kafka.
+``replay`` and ``verify`` rebuild every view asked for in one pass, on one or more processes
+(``service.rebuilds``); ``rebuild`` feeds one view alone, batch by batch through the follower
+(the per-view way, kept as the reference the one pass is held equal to). A view reading two
+topics has one consumer per topic under ``sscard run``. Views are rebuilt in a scratch store (a
+temporary SQLite file beside the data, or a scratch PostgreSQL schema), so the live view is
+never half rebuilt:
 
 - ``replay`` then swaps the rebuilt rows into the live view in one transaction, holding the
   view's lock (its consumers wait), applies the few events stored since the rebuild ended, and
@@ -20,30 +23,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
-from psycopg import sql
 
 from consumers import dead_letters
 from consumers.runner import ViewConsumer
-from domain.disclosure import PUBLIC_CARD_EVENTS, PUBLIC_CLAIM_EVENTS
-from domain.event import DomainEvent
-from projections.catalogue import VIEW_NAMES, read_models
-from projections.public_fields import zones_of
+from projections.catalogue import VIEW_NAMES
 from relay.wire import stored_envelope
-from service.bootstrap import BackOffice, build, region_policies
+from service.bootstrap import BackOffice, build
 from service.kafka_wiring import TopicsGate, client_config, topics
+from service.rebuilds import FEED_EVENTS, all_tables, models_of, rebuild_views, scratch_place
 from service.settings import Settings
 from service.supervisor import Worker
 from service.workers import built
@@ -63,7 +58,7 @@ from tracking.follow import Follower, StorePositions
 from tracking.partition_offsets import KafkaPositions, offsets_table
 from tracking.runner import Pulse
 from tracking.source import StoreEventSource, StoreFeed
-from tracking.store import ViewStore
+from tracking.store import Tx, ViewStore
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +66,11 @@ Progress = Callable[[int, int], None]  # (events applied so far, events to apply
 
 
 def models(settings: Settings) -> dict[str, ReadModel]:
-    return read_models(zones_of(region_policies(settings)))
+    return models_of(settings)
 
 
 def model_named(settings: Settings, name: str) -> ReadModel:
     return models(settings)[name]
-
-
-# The event types the relay publishes on each feed's topic.
-FEED_EVENTS: dict[Feed, tuple[type[DomainEvent], ...]] = {
-    CARD_EVENTS: PUBLIC_CARD_EVENTS,
-    CLAIM_EVENTS: PUBLIC_CLAIM_EVENTS,
-}
 
 
 def replay_feed(
@@ -137,34 +125,12 @@ def rebuild(
 @contextlib.contextmanager
 def scratch_store(settings: Settings) -> Iterator[ViewStore]:
     """An empty view store of the same kind as the live one, removed afterwards."""
-    if not settings.uses_postgres:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix="rebuild-", dir=settings.data_dir))
-        store = ViewStore.sqlite(folder / "views.sqlite", scratch=True)
+    with scratch_place(settings) as place:
+        store = place.open(settings)
         try:
             yield store
         finally:
             store.close()
-            shutil.rmtree(folder, ignore_errors=True)
-        return
-    pg = settings.postgres()
-    schema = f"{(pg.db_schema or 'public')[:40]}_rebuild_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    store = ViewStore.postgres(
-        host=pg.host,
-        port=pg.port,
-        dbname=pg.dbname,
-        user=pg.user,
-        password=pg.password.get_secret_value(),
-        schema=schema,
-    )
-    try:
-        yield store
-    finally:
-        store.close()
-        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 # ---- replay -----------------------------------------------------------------------------------
@@ -180,29 +146,71 @@ class ReplayReport:
     seconds: float
 
 
-def replay(settings: Settings, name: str, progress: Progress = _no_progress) -> ReplayReport:
+def replay(
+    settings: Settings, name: str, progress: Progress = _no_progress, workers: int = 1
+) -> ReplayReport:
     """Rebuild ``name`` from the store (no Kafka) and swap it into the live view."""
+    return replay_views(settings, [name], progress, workers)[0]
+
+
+def replay_views(
+    settings: Settings,
+    names: Sequence[str] = VIEW_NAMES,
+    progress: Progress = _no_progress,
+    workers: int = 1,
+) -> list[ReplayReport]:
+    """Rebuild ``names`` from the store in one pass (no Kafka), then swap them into the live
+    views in one transaction that holds their locks."""
     started = time.perf_counter()
-    model = model_named(settings, name)
-    with build(settings) as backoffice, scratch_store(settings) as scratch:
+    all_models = models(settings)
+    chosen = [all_models[name] for name in names]
+    with build(settings) as backoffice, scratch_place(settings) as place:
         live = backoffice.views
-        live.create((*view_tables(model), offsets_table, dead_letters.dead_letters_table))
-        rebuilt_to = rebuild(backoffice.source, scratch, model, progress=progress)
-        with live.transaction() as tx:
-            tx.lock_view(model.name, exclusive=True)
-            rows = copy_view(scratch, tx, view_tables(model), model.name)
-            # Stored after the rebuild ended (and maybe applied by a consumer since): applied
-            # here, in the swap, so that nothing a consumer applied is lost by it.
-            feed = replay_feed(backoffice.source, model.feeds)
-            position, later = rebuilt_to, 0
-            while (batch := feed.read(position, 500)).moves:
-                later += apply_all(model, batch.items, tx)
-                position = batch.end
-            cleared = dead_letters.forget_consumer(tx, model.name)
-            # The rows swapped out may hold what an erasure has blanked since (their images in
-            # the WAL too): none is left once the swap commits.
-            tx.scrub_after_commit()
-    return ReplayReport(name, position, rows, later, cleared, time.perf_counter() - started)
+        live.create((*all_tables(chosen), offsets_table, dead_letters.dead_letters_table))
+        scratch = place.open(settings)
+        try:
+            rebuilt_to = rebuild_views(
+                settings,
+                backoffice.source,
+                place,
+                scratch,
+                chosen,
+                workers=workers,
+                progress=progress,
+            )
+            done = []
+            with live.transaction() as tx:
+                for model in chosen:
+                    tx.lock_view(model.name, exclusive=True)
+                for model in chosen:
+                    done.append(_swap(backoffice.source, scratch, tx, model, rebuilt_to))
+                # The rows swapped out may hold what an erasure has blanked since (their
+                # images in the WAL too): none is left once the swap commits.
+                tx.scrub_after_commit()
+        finally:
+            scratch.close()
+    seconds = time.perf_counter() - started
+    return [
+        ReplayReport(model.name, position, rows, later, cleared, seconds)
+        for model, (position, rows, later, cleared) in zip(chosen, done, strict=True)
+    ]
+
+
+def _swap(
+    source: StoreEventSource, scratch: ViewStore, tx: Tx, model: ReadModel, rebuilt_to: int
+) -> tuple[int, int, int, int]:
+    """The rebuilt rows in place of the live ones; returns (position, rows, events applied
+    after the rebuild, dead letters cleared)."""
+    rows = copy_view(scratch, tx, view_tables(model), model.name)
+    # Stored after the rebuild ended (and maybe applied by a consumer since): applied here, in
+    # the swap, so that nothing a consumer applied is lost by it.
+    feed = replay_feed(source, model.feeds)
+    position, later = rebuilt_to, 0
+    while (batch := feed.read(position, 500)).moves:
+        later += apply_all(model, batch.items, tx)
+        position = batch.end
+    cleared = dead_letters.forget_consumer(tx, model.name)
+    return position, rows, later, cleared
 
 
 # ---- verify -----------------------------------------------------------------------------------
@@ -291,32 +299,43 @@ def verify(
     wait: float = 60.0,
     show: int = 10,
     progress: Callable[[str, int, int], None] | None = None,
+    workers: int = 1,
 ) -> list[VerifyReport]:
-    """Rebuild each view into a scratch store and compare it with the live one."""
-    reports = []
+    """Rebuild the views in one pass into a scratch store and compare each with the live one."""
     all_models = models(settings)
+    chosen = [all_models[name] for name in names]
+    step: Progress = _no_progress
+    if progress is not None:
+        step = _named(progress, ", ".join(names))
+    reports: list[VerifyReport] = []
     with build(settings) as backoffice:
-        for name in names:
-            model = all_models[name]
-            backoffice.views.create(
-                (*view_tables(model), offsets_table, dead_letters.dead_letters_table)
-            )
-            with scratch_store(settings) as scratch:
-                for attempt in range(3):
-                    notes = _wait_until_caught_up(settings, backoffice, model, wait)
-                    head = backoffice.source.head()
-                    step: Progress = _no_progress
-                    if progress is not None:
-                        step = _named(progress, name)
-                    position = rebuild(backoffice.source, scratch, model, head, step)
+        backoffice.views.create(
+            (*all_tables(chosen), offsets_table, dead_letters.dead_letters_table)
+        )
+        for attempt in range(3):
+            notes = {m.name: _wait_until_caught_up(settings, backoffice, m, wait) for m in chosen}
+            head = backoffice.source.head()
+            with scratch_place(settings) as place:
+                scratch = place.open(settings)
+                try:
+                    position = rebuild_views(
+                        settings, backoffice.source, place, scratch, chosen, head, workers, step
+                    )
+                    reports = []
                     with backoffice.views.reading() as live, scratch.reading() as rebuilt:
-                        tables = compare_tables(live, rebuilt, view_tables(model), name, show)
-                    report = VerifyReport(name, position, tables, notes)
-                    moved = backoffice.source.head() != head
-                    if report.equal or not moved or attempt == 2:
-                        break
-                    log.info("%s: the store moved while comparing; again", name)
-            reports.append(report)
+                        for model in chosen:
+                            tables = compare_tables(
+                                live, rebuilt, view_tables(model), model.name, show
+                            )
+                            reports.append(
+                                VerifyReport(model.name, position, tables, notes[model.name])
+                            )
+                finally:
+                    scratch.close()
+            moved = backoffice.source.head() != head
+            if all(r.equal for r in reports) or not moved or attempt == 2:
+                break
+            log.info("the store moved while comparing; again")
     return reports
 
 

@@ -57,6 +57,10 @@ class ReadModel(Protocol):
     name: str
     tables: Sequence[Table]
     feeds: Sequence[Feed]  # the public feeds it reads (CARD_EVENTS, CLAIM_EVENTS)
+    # Tables whose rows sum over many streams (every column but the key a count or an amount):
+    # the one place where a rebuild split by stream has to add the parts up. Every other row
+    # belongs to one stream (a holder, a claim) or one card, which is one holder's.
+    additive: Sequence[Table]
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
         """Load the rows the batch will touch (an optimisation: ``rows.get`` loads a row it
@@ -81,7 +85,7 @@ def apply_once(model: ReadModel, envelope: Envelope, rows: Rows) -> bool:
 
     On an error the rows are left as they were before this event."""
     key = (model.name, envelope["stream_id"])
-    seen = rows.get(versions_table, key)
+    seen = rows.peek(versions_table, key)
     version = int(envelope["stream_version"])
     if seen is not None and version <= seen["version"]:
         return False
@@ -90,14 +94,11 @@ def apply_once(model: ReadModel, envelope: Envelope, rows: Rows) -> bool:
         rows.tx.scrub_after_commit()
     try:
         model.apply(envelope, rows)
-        rows.put(
+        events = 1 if seen is None else seen["events"] + 1
+        rows.put_known(
             versions_table,
-            {
-                "view": model.name,
-                "stream_id": envelope["stream_id"],
-                "version": version,
-                "events": 1 if seen is None else seen["events"] + 1,
-            },
+            key,
+            {"view": key[0], "stream_id": key[1], "version": version, "events": events},
         )
     except BaseException:
         rows.undo(mark)

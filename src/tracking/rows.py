@@ -15,9 +15,10 @@ does not hold is known to be absent without asking the database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
+from typing import Any, cast
 
 from sqlalchemy import Table, Text, and_, select, tuple_
 
@@ -39,6 +40,10 @@ class _Shape:
     names: tuple[str, ...]  # every column, in table order
     columns: frozenset[str]
     required: tuple[str, ...]
+    # A row's NOT NULL values and its key, picked in C (put runs for every event and view).
+    required_values: Callable[[Row], tuple[Any, ...]]
+    key_of: Callable[[Row], Key]
+    values_of: Callable[[Row], tuple[Any, ...]]  # every column, in table order
 
 
 _shapes: dict[Table, _Shape] = {}
@@ -48,13 +53,29 @@ _sql: dict[tuple[Table, str, str], str] = {}
 def _shape(table: Table) -> _Shape:
     shape = _shapes.get(table)
     if shape is None:
+        key = tuple(c.name for c in table.primary_key.columns)
+        required = tuple(c.name for c in table.columns if not c.nullable)
+        names = tuple(c.name for c in table.columns)
         shape = _shapes[table] = _Shape(
-            key=tuple(c.name for c in table.primary_key.columns),
-            names=tuple(c.name for c in table.columns),
+            key=key,
+            names=names,
             columns=frozenset(c.name for c in table.columns),
-            required=tuple(c.name for c in table.columns if not c.nullable),
+            required=required,
+            required_values=_picker(required),
+            key_of=_picker(key),
+            values_of=_picker(names),
         )
     return shape
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
+    """The values of ``names`` in a row, as a tuple (itemgetter of one name gives no tuple)."""
+    if not names:
+        return lambda _row: ()
+    if len(names) == 1:
+        only = names[0]
+        return lambda row: (row[only],)
+    return cast(Callable[[Row], tuple[Any, ...]], itemgetter(*names))
 
 
 def primary_key(table: Table) -> tuple[str, ...]:
@@ -95,9 +116,20 @@ class Rows:
     """A write-back cache of view rows over one transaction (or, ``complete``, over a rebuild's
     transactions one after another)."""
 
-    def __init__(self, tx: Tx, complete: bool = False) -> None:
+    # A complete cache holds at most this many rows between batches: past it, it forgets them
+    # all and asks the database for what the next batches touch, so a rebuild's memory stays
+    # flat however long the history (a rebuild sets its own, smaller bound).
+    HELD_ROWS = 2_000_000
+
+    def __init__(
+        self, tx: Tx, complete: bool = False, sole_writer: bool = False, held: int = HELD_ROWS
+    ) -> None:
         self._tx = tx
         self._complete = complete
+        # A rebuild into a scratch store: an event that fails fails the whole rebuild, so
+        # nothing is ever undone, and no other writer waits on our locks (writes go unsorted).
+        self._sole_writer = sole_writer
+        self._held = held
         # table name -> key -> row (None: known not to exist, or deleted in this batch)
         self._rows: dict[str, dict[Key, Row | None]] = {}
         self._dirty: dict[str, set[Key]] = {}
@@ -111,12 +143,27 @@ class Rows:
 
     def begin(self, tx: Tx) -> Rows:
         """Go on in the next transaction with what is cached (a complete cache only)."""
-        assert self._complete, "only a rebuild's cache outlives its transaction"
+        assert self._complete or self._sole_writer, (
+            "only a rebuild's cache outlives its transaction"
+        )
         self._tx = tx
-        if sum(len(rows) for rows in self._rows.values()) > 2_000_000:  # memory's bound
-            self._rows = {name: {} for name in self._rows}
-            self._complete = False
+        if self.held_rows() > self._held:  # memory's bound
+            self.forget()
         return self
+
+    @property
+    def complete(self) -> bool:
+        return self._complete
+
+    def held_rows(self) -> int:
+        return sum(len(rows) for rows in self._rows.values())
+
+    def forget(self) -> None:
+        """Drop every cached row (flushed first: nothing dirty may be lost); from now on a key
+        not held is asked of the database."""
+        assert not any(self._dirty.values()), "flush before forgetting"
+        self._rows = {name: {} for name in self._rows}
+        self._complete = False
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -154,10 +201,7 @@ class Rows:
 
     def get(self, table: Table, key: Key) -> Row | None:
         """The row with this primary key (a copy: change it and ``put`` it back), or None."""
-        cache = self._cache(table)
-        if key not in cache:
-            self.load(table, [key])
-        row = cache[key]
+        row = self.peek(table, key)
         return None if row is None else dict(row)
 
     def find(self, table: Table, **equal: Any) -> list[Row]:
@@ -179,25 +223,54 @@ class Rows:
 
     # ---- changing --------------------------------------------------------------------------
 
+    def peek(self, table: Table, key: Key) -> Row | None:
+        """``get`` without the copy, for a caller that only reads the row."""
+        cache = self._rows.get(table.name)
+        if cache is None:
+            cache = self._cache(table)
+        row = cache.get(key, _UNSET)
+        if row is _UNSET:
+            if self._complete:  # held nowhere else: it does not exist
+                cache[key] = None
+                return None
+            self.load(table, [key])
+            row = cache[key]
+        return cast(Row | None, row)
+
     def put(self, table: Table, row: Row) -> None:
-        """Insert or replace a whole row (every column given; NOT NULL ones not None)."""
+        """Insert or replace a whole row (every column given; NOT NULL ones not None). The
+        row is the cache's from then on: the caller builds a new one for its next change (as
+        ``row | {...}`` does) rather than changing this one."""
         shape = _shape(table)
-        if len(row) != len(shape.columns) or not shape.columns.issuperset(row):
+        if self._sole_writer:
+            # A rebuild runs the very applies the consumers run, which check every row; and
+            # the flush still fails on a missing column or a NULL where none may be.
+            self._change(table, shape.key_of(row), row)
+            return
+        if row.keys() != shape.columns:
             missing = sorted(shape.columns - set(row))
             extra = sorted(set(row) - shape.columns)
             raise ValueError(f"{table.name}: row without {missing} or with unknown {extra}")
-        for name in shape.required:
-            if row[name] is None:
-                raise ValueError(f"{table.name}: no value for {name}")
-        self._change(table, tuple([row[n] for n in shape.key]), dict(row))
+        if None in shape.required_values(row):
+            missing = [n for n in shape.required if row[n] is None]
+            raise ValueError(f"{table.name}: no value for {missing[0]}")
+        self._change(table, shape.key_of(row), row)
+
+    def put_known(self, table: Table, key: Key, row: Row) -> None:
+        """``put`` of a row whose shape the caller guarantees (tracking's own tables, written
+        for every event: their check would cost more than the write)."""
+        self._change(table, key, row)
 
     def delete(self, table: Table, key: Key) -> None:
         self._change(table, key, None)
 
     def _change(self, table: Table, key: Key, row: Row | None) -> None:
-        cache = self._cache(table)
+        cache = self._rows.get(table.name)
+        if cache is None:
+            cache = self._cache(table)
         dirty = self._dirty[table.name]
-        self._undo.append((table.name, key, cache.get(key, _UNSET), key in dirty))
+        if not self._sole_writer:
+            self._undo.append((table.name, key, cache.get(key, _UNSET), key in dirty))
         cache[key] = row
         dirty.add(key)
 
@@ -206,6 +279,8 @@ class Rows:
 
     def undo(self, mark: int) -> None:
         """Take back every change made since ``mark``."""
+        if self._sole_writer:  # nothing was logged: the failure ends the rebuild
+            return
         while len(self._undo) > mark:
             name, key, before, was_dirty = self._undo.pop()
             cache = self._rows[name]
@@ -226,18 +301,45 @@ class Rows:
             table = self._tables[name]
             cache = self._rows[name]
             shape = _shape(table)
-            ordered = sorted(keys, key=repr)  # a stable order: fewer lock waits between writers
+            # A stable order: fewer lock waits between writers (a rebuild has none).
+            ordered = list(keys) if self._sole_writer else sorted(keys, key=repr)
             gone = [k for k in ordered if cache[k] is None]
             kept = [row for k in ordered if (row := cache[k]) is not None]
             if gone:
                 self._tx.conn.exec_driver_sql(_statement(self._tx, table, "delete"), gone)
             if kept:
-                values = [tuple([row[n] for n in shape.names]) for row in kept]
-                upsert = _statement(self._tx, table, "upsert")
-                for start in range(0, len(values), _CHUNK):
-                    self._tx.conn.exec_driver_sql(upsert, values[start : start + _CHUNK])
+                values = [shape.values_of(row) for row in kept]
+                if self._sole_writer and self._tx.dialect == "postgres" and len(values) > _CHUNK:
+                    _copy_upsert(self._tx, table, values)
+                else:
+                    upsert = _statement(self._tx, table, "upsert")
+                    for start in range(0, len(values), _CHUNK):
+                        self._tx.conn.exec_driver_sql(upsert, values[start : start + _CHUNK])
             keys.clear()
         self._undo.clear()
+
+
+def _copy_upsert(tx: Tx, table: Table, values: list[tuple[Any, ...]]) -> None:
+    """Many rows into a PostgreSQL table at once: COPY into a temporary table, then one upsert
+    from it. ``executemany`` sends the rows one statement each (a rebuild's flush of a million
+    rows spent most of its time there)."""
+    raw: Any = tx.conn.connection.driver_connection  # the psycopg connection of ``tx``
+    quote = tx.conn.dialect.identifier_preparer.quote
+    shape = _shape(table)
+    loading = quote(f"sscard_load_{table.name}")
+    columns = ", ".join(quote(n) for n in shape.names)
+    upsert = _statement(tx, table, "upsert")
+    conflict = upsert[upsert.index(" ON CONFLICT") :]
+    with raw.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {loading}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {loading} (LIKE {quote(table.name)})")
+        with cursor.copy(f"COPY {loading} ({columns}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {quote(table.name)} ({columns}) SELECT {columns} FROM {loading}{conflict}"
+        )
+        cursor.execute(f"DROP TABLE {loading}")
 
 
 def table_rows(tx: Tx, table: Table, where: Any = None, chunk: int = 5_000) -> Iterator[Row]:

@@ -75,6 +75,11 @@ class StoreEventSource:
         self._listener: Any = None
         self._listen_lock = threading.Lock()
 
+    @property
+    def mapper(self) -> Any:
+        """The store's mapper (``service.persistence``: whole events, JSON and public forms)."""
+        return self._app.mapper
+
     def head(self) -> int:
         return self._app.recorder.max_notification_id() or 0
 

@@ -1,0 +1,469 @@
+"""Read models rebuilt from the store in one pass, split across worker processes.
+
+One pass: each stored record of the views' feeds is read once, opened once (only the personal
+fields its public form derives from, ``domain.disclosure.PUBLIC_NEEDS``), made into its public
+envelope once (``domain.disclosure.public_envelope``, the function the relay publishes with) and
+handed to every view being rebuilt; only the apply is per view. Each batch is one transaction of
+the scratch store, with every view's position.
+
+Workers (``workers`` > 1): each worker process reads the same records and keeps those of its
+share of the streams (the stream id modulo the number of workers), into a scratch store of its
+own. Every row of a view belongs to one stream (a holder, a claim) or to one card, which is one
+holder's, so the shares' rows are disjoint and the parent puts them together inside the
+database (``INSERT ... SELECT``), as the single writer of the result. The exception is a table
+whose rows sum over many streams (``ReadModel.additive``: the claims per region and month): its
+partial rows are added up column by column, and sums agree whatever the order. What a split by
+stream cannot rebuild is a row that depends on the order of events across streams (a running
+number over all holders, "the first claim of the month"): no view keeps one, and a view that
+did would have to declare itself unsplittable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import psycopg
+from eventsourcing.persistence import Notification
+from psycopg import sql
+from sqlalchemy import Table
+
+from domain.disclosure import PUBLIC_CARD_EVENTS, PUBLIC_CLAIM_EVENTS, public_envelope
+from domain.event import DomainEvent
+from projections.catalogue import read_models
+from projections.public_fields import zones_of
+from service.bootstrap import build, region_policies
+from service.settings import Settings
+from tracking.envelopes import (
+    CARD_EVENTS,
+    CLAIM_EVENTS,
+    ApplyFailed,
+    Envelope,
+    Feed,
+    ReadModel,
+    apply_once,
+    prefetch_versions,
+    view_tables,
+)
+from tracking.rows import Rows
+from tracking.source import StoreEventSource
+from tracking.store import Tx, ViewStore
+
+Progress = Callable[[int, int], None]  # (events applied so far, events to apply)
+
+# The event types the relay publishes on each feed's topic.
+FEED_EVENTS: dict[Feed, tuple[type[DomainEvent], ...]] = {
+    CARD_EVENTS: PUBLIC_CARD_EVENTS,
+    CLAIM_EVENTS: PUBLIC_CLAIM_EVENTS,
+}
+
+BATCH = 2_000
+# Rows a view's cache keeps between batches before it forgets them (and asks the database for
+# what later batches touch): the bound on a rebuild's memory, whatever the length of history.
+HELD_ROWS = 100_000
+# Data keys a rebuild keeps unwrapped: a batch's keys come in one query.
+KEYS_HELD = 5_000
+
+
+def models_of(settings: Settings) -> dict[str, ReadModel]:
+    return read_models(zones_of(region_policies(settings)))
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _no_progress(done: int, total: int) -> None:
+    del done, total
+
+
+class RebuildFailed(RuntimeError):
+    """A worker could not rebuild its share (the first line of its error)."""
+
+
+# ---- scratch places ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a scratch view store lives: a SQLite file, or a schema of the live PostgreSQL."""
+
+    sqlite: Path | None = None
+    schema: str | None = None
+
+    def open(self, settings: Settings) -> ViewStore:
+        if self.sqlite is not None:
+            return ViewStore.sqlite(self.sqlite)
+        pg = settings.postgres()
+        return ViewStore.postgres(
+            host=pg.host,
+            port=pg.port,
+            dbname=pg.dbname,
+            user=pg.user,
+            password=pg.password.get_secret_value(),
+            schema=self.schema,
+        )
+
+
+@contextlib.contextmanager
+def scratch_place(settings: Settings, near: Place | None = None) -> Iterator[Place]:
+    """An empty place of the live store's kind, removed afterwards (beside ``near``'s)."""
+    if not settings.uses_postgres:
+        if near is not None and near.sqlite is not None:
+            parent = near.sqlite.parent
+        else:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            parent = settings.data_dir
+        folder = Path(tempfile.mkdtemp(prefix="rebuild-", dir=parent))
+        try:
+            yield Place(sqlite=folder / "views.sqlite")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    pg = settings.postgres()
+    schema = f"{(pg.db_schema or 'public')[:40]}_rebuild_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield Place(schema=schema)
+    finally:
+        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+# ---- one pass ---------------------------------------------------------------------------------
+
+
+def feed_types(model: ReadModel) -> tuple[type[DomainEvent], ...]:
+    return tuple(t for feed in model.feeds for t in FEED_EVENTS[feed])
+
+
+def all_tables(models: Sequence[ReadModel]) -> tuple[Table, ...]:
+    tables = [t for model in models for t in view_tables(model)]
+    return tuple(dict.fromkeys(tables))
+
+
+def prepare(store: ViewStore, models: Sequence[ReadModel]) -> None:
+    store.create(all_tables(models))
+    for model in models:
+        store.ensure_position(model.name)
+
+
+class OnePass:
+    """Feeds every view of ``models`` in ``store`` from the store's records, each read, opened
+    and made into its envelope once; ``part`` of ``parts``: only the streams whose id falls to
+    this share."""
+
+    def __init__(
+        self,
+        source: StoreEventSource,
+        store: ViewStore,
+        models: Sequence[ReadModel],
+        part: int = 0,
+        parts: int = 1,
+        batch_size: int = BATCH,
+        held: int = HELD_ROWS,
+    ) -> None:
+        self._source = source
+        self._store = store
+        self._models = tuple(models)
+        self._part, self._parts = part, parts
+        self._batch_size = batch_size
+        self._held = held
+        every = {t for model in models for t in feed_types(model)}
+        self._types = tuple(t for feed in FEED_EVENTS.values() for t in feed if t in every)
+        # Per view, the event types it reads (None: every one this pass reads).
+        self._wanted: list[tuple[ReadModel, frozenset[str] | None]] = []
+        for model in models:
+            names = frozenset(t.__name__ for t in feed_types(model))
+            whole = names == frozenset(t.__name__ for t in self._types)
+            self._wanted.append((model, None if whole else names))
+        self._rows: dict[str, Rows] = {}
+        self._mapper: Any = source.mapper
+        self._mapper.personal_data.hold_at_most(KEYS_HELD)
+
+    def run(self, target: int, progress: Progress = _no_progress) -> int:
+        """From the views' common position up to ``target``; returns ``target``.
+
+        The scratch store has no other writer and no reader until the rebuild ends, so rows
+        are written when the caches are full (then forgotten) and at the end, each with every
+        view's position: a holder's row changed in many batches is written once, not once per
+        batch."""
+        position = self._store.position(self._models[0].name)
+        start = position
+        progress(0, target - start)
+        while position < target:
+            recorded = position
+            with self._store.transaction() as tx:
+                rows = self._begin(tx)
+                while position < target and sum(r.held_rows() for r in rows) <= self._held:
+                    end, envelopes = self._read(position, target)
+                    self._apply(envelopes, rows)
+                    position = end
+                    progress(position - start, target - start)
+                for model, view_rows in zip(self._models, rows, strict=True):
+                    view_rows.flush()
+                    tx.move_position(model.name, recorded, position)
+            if position < target:  # the caches are full: memory stays flat
+                for view_rows in rows:
+                    view_rows.forget()
+        return position
+
+    def _begin(self, tx: Tx) -> list[Rows]:
+        rows = []
+        for model in self._models:
+            view_rows = self._rows.get(model.name)
+            if view_rows is None:
+                view_rows = Rows(tx, complete=True, sole_writer=True, held=self._held)
+                self._rows[model.name] = view_rows
+            rows.append(view_rows.begin(tx))
+        return rows
+
+    def _apply(self, envelopes: list[Envelope], rows: list[Rows]) -> None:
+        for (model, wanted), view_rows in zip(self._wanted, rows, strict=True):
+            mine = (
+                envelopes if wanted is None else [e for e in envelopes if e["event_type"] in wanted]
+            )
+            if not view_rows.complete:
+                prefetch_versions(model, mine, view_rows)
+            for envelope in mine:
+                try:
+                    apply_once(model, envelope, view_rows)
+                except Exception as exc:
+                    raise ApplyFailed(model.name, envelope, exc) from exc
+
+    def _read(self, after: int, target: int) -> tuple[int, list[Envelope]]:
+        """The next batch's end and the envelopes of this share's records in it."""
+        notifications = self._source.notifications(after, self._batch_size, self._types)
+        if len(notifications) == self._batch_size and notifications[-1].id < target:
+            end = notifications[-1].id
+        else:  # a short batch: none of the wanted types after it up to the head (>= target)
+            end = target
+            notifications = [n for n in notifications if n.id <= target]
+        if self._parts > 1:
+            notifications = [n for n in notifications if self._mine(n)]
+        return end, self.envelopes(notifications)
+
+    def _mine(self, notification: Notification) -> bool:
+        stream = notification.originator_id
+        number = stream.int if isinstance(stream, uuid.UUID) else uuid.UUID(str(stream)).int
+        return number % self._parts == self._part
+
+    def envelopes(self, notifications: Sequence[Notification]) -> list[Envelope]:
+        mapper = self._mapper
+        mapper.prefetch_public_keys(notifications)
+        out = []
+        for n in notifications:
+            event_type, form = mapper.to_public_form(n)
+            envelope = public_envelope(event_type, form, n.id)
+            assert envelope is not None, f"{event_type.__name__} is never published"
+            out.append(envelope)
+        return out
+
+
+# ---- every core -------------------------------------------------------------------------------
+
+
+def rebuild_views(
+    settings: Settings,
+    source: StoreEventSource,
+    place: Place,
+    store: ViewStore,
+    models: Sequence[ReadModel],
+    up_to: int | None = None,
+    workers: int = 1,
+    progress: Progress = _no_progress,
+) -> int:
+    """Rebuild ``models`` into the empty scratch ``store`` (at ``place``) from the event store,
+    up to ``up_to`` (default: the head), in one pass on ``workers`` processes. Returns the store
+    position reached."""
+    prepare(store, models)
+    target = source.head() if up_to is None else up_to
+    if workers <= 1:
+        return OnePass(source, store, models).run(target, progress)
+    names = [model.name for model in models]
+    with contextlib.ExitStack() as stack:
+        places = [stack.enter_context(scratch_place(settings, near=place)) for _ in range(workers)]
+        _run_workers(settings, names, places, target, progress)
+        _merge(settings, place, places, models)
+    with store.transaction() as tx:
+        for name in names:
+            tx.move_position(name, 0, target)
+    return target
+
+
+def _run_workers(
+    settings: Settings, names: list[str], places: list[Place], target: int, progress: Progress
+) -> list[int]:
+    """One process per share (a fresh interpreter: nothing of ours, no connection, is inherited,
+    and whatever the main program is, it is not imported again). Returns each one's peak
+    memory (KiB)."""
+    reached = [0] * len(places)
+    peaks = [0] * len(places)
+    workers = []
+    for part, place in enumerate(places):
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "service.rebuild_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert worker.stdin is not None
+        share = WorkerShare(settings, names, place, part, len(places), target)
+        worker.stdin.write(pickle.dumps(share))
+        worker.stdin.close()
+        workers.append(worker)
+    readers = [
+        threading.Thread(target=_follow, args=(worker, reached, peaks, part), daemon=True)
+        for part, worker in enumerate(workers)
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        while any(worker.poll() is None for worker in workers):
+            time.sleep(0.1)
+            progress(min(reached), target)
+            if any(worker.poll() not in (None, 0) for worker in workers):
+                break
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+            worker.wait()
+    for reader in readers:
+        reader.join()
+    for part, worker in enumerate(workers):
+        if worker.returncode != 0:
+            assert worker.stderr is not None
+            lines = worker.stderr.read().decode(errors="replace").strip().splitlines()
+            why = lines[-1] if lines else f"exit {worker.returncode}"
+            raise RebuildFailed(f"rebuild worker {part} of {len(workers)}: {why}")
+    progress(target, target)
+    return peaks
+
+
+def _follow(
+    worker: subprocess.Popen[bytes], reached: list[int], peaks: list[int], part: int
+) -> None:
+    """The worker's lines: the position it reached, and at the end its peak memory."""
+    assert worker.stdout is not None
+    for line in worker.stdout:
+        if line.startswith(b"peak_rss_kb "):
+            peaks[part] = int(line.split()[1])
+        with contextlib.suppress(ValueError):
+            reached[part] = int(line)
+
+
+def one_pass_in_a_process(
+    settings: Settings, names: Sequence[str], up_to: int
+) -> tuple[float, float]:
+    """Every view of ``names`` rebuilt in one pass by one fresh process, into a scratch store
+    of its own (the bench's memory check): (seconds, the process's peak RSS in MiB)."""
+    with scratch_place(settings) as place:
+        started = time.perf_counter()
+        peaks = _run_workers(settings, list(names), [place], up_to, _no_progress)
+        return time.perf_counter() - started, peaks[0] / 1024
+
+
+@dataclass(frozen=True)
+class WorkerShare:
+    """What one worker process is asked to rebuild (sent pickled on its stdin)."""
+
+    settings: Settings
+    names: list[str]
+    place: Place
+    part: int
+    parts: int
+    target: int
+
+    def run(self, report: Progress) -> None:
+        all_models = models_of(self.settings)
+        models = [all_models[name] for name in self.names]
+        with build(self.settings) as backoffice:
+            store = self.place.open(self.settings)
+            try:
+                prepare(store, models)
+                one_pass = OnePass(backoffice.source, store, models, self.part, self.parts)
+                one_pass.run(self.target, report)
+            finally:
+                store.close()
+
+
+def _merge(
+    settings: Settings, place: Place, places: list[Place], models: Sequence[ReadModel]
+) -> None:
+    """The workers' rows into ``place``, inside the database: disjoint tables inserted (a key
+    found twice fails the rebuild: the split by stream was wrong), additive ones summed."""
+    additive = {t for model in models for t in model.additive}
+    tables = list(all_tables(models))
+    if place.sqlite is not None:
+        _merge_sqlite(
+            place.sqlite, [p.sqlite for p in places if p.sqlite is not None], tables, additive
+        )
+    else:
+        assert place.schema is not None
+        _merge_postgres(settings, place.schema, [p.schema or "" for p in places], tables, additive)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _merge_statement(table: Table, target: str, source: str, additive: bool) -> str:
+    """INSERT the source's rows into the target's table; an additive table's rows add up."""
+    names = [c.name for c in table.columns]
+    columns = ", ".join(_quote(n) for n in names)
+    text = (
+        f"INSERT INTO {target}.{_quote(table.name)} AS cur ({columns}) "
+        f"SELECT {columns} FROM {source}.{_quote(table.name)} WHERE true"
+    )
+    if additive:
+        key = [c.name for c in table.primary_key.columns]
+        sums = ", ".join(
+            f"{_quote(n)} = cur.{_quote(n)} + excluded.{_quote(n)}" for n in names if n not in key
+        )
+        text += f" ON CONFLICT ({', '.join(_quote(k) for k in key)}) DO UPDATE SET {sums}"
+    return text
+
+
+def _merge_sqlite(
+    target: Path, sources: list[Path], tables: list[Table], additive: set[Table]
+) -> None:
+    conn = sqlite3.connect(target, isolation_level=None)
+    try:
+        for index, path in enumerate(sources):
+            conn.execute(f"ATTACH DATABASE ? AS w{index}", (str(path),))
+        conn.execute("BEGIN IMMEDIATE")
+        for table in tables:
+            for index in range(len(sources)):
+                conn.execute(_merge_statement(table, "main", f"w{index}", table in additive))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _merge_postgres(
+    settings: Settings, target: str, sources: list[str], tables: list[Table], additive: set[Table]
+) -> None:
+    with psycopg.connect(settings.postgres().dsn()) as conn:
+        for table in tables:
+            for schema in sources:
+                statement = _merge_statement(
+                    table, _quote(target), _quote(schema), table in additive
+                )
+                conn.execute(cast(Any, statement))
+        conn.commit()

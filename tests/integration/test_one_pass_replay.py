@@ -1,0 +1,230 @@
+"""Every read model rebuilt in one pass (``service.rebuilds``), on SQLite and on PostgreSQL.
+
+The one pass must equal each view rebuilt alone the per-view way (``service.views.rebuild``, the
+follower feeding one view batch by batch), table by table, digest by digest; split across two
+worker processes it must equal one worker; ``sscard verify``'s comparison still finds a view
+changed behind its back; and the envelope the pass hands the views, built with only the
+personal fields its public form needs opened, is the very message the relay publishes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import select
+
+from cli.main import main
+from domain.disclosure import PERSONAL_FIELDS, PUBLIC_NEEDS, public_payload
+from projections.catalogue import VIEW_NAMES
+from projections.claims import totals_table
+from relay.topics import Topics
+from relay.wire import messages_for
+from samples.claims import approve, pay, reject, submit, withdraw
+from samples.stories import Identities, population_story
+from service.bootstrap import build
+from service.rebuilds import OnePass, prepare, rebuild_views, scratch_place
+from service.settings import Settings
+from service.views import models, rebuild, replay_views, scratch_store, verify
+from tests.support import Clock, every_kind_of_event, issue, pre_report, resident_id
+from tracking.audit import compare_tables
+from tracking.envelopes import view_tables
+from tracking.store import ViewStore
+
+ROOT_TIME = datetime(2026, 3, 2, 2, tzinfo=UTC)
+
+
+def _history(settings: Settings) -> list[uuid.UUID]:
+    """Every kind of card event, forty holders' stories, and claims of every outcome filed in
+    two months by several holders, until the claims fall to both shares of a two-way split (so
+    that the claims per region and month are added up from both). Returns the claim ids."""
+    clock = Clock(ROOT_TIME)
+    claims: list[uuid.UUID] = []
+    with build(settings, clock=clock) as backoffice:
+        office = backoffice.office
+        every_kind_of_event(office, clock)
+        ids = Identities("110106", "P")
+        for holder in range(40):
+            for _ in population_story(office, ids, holder):
+                pass
+        while len({c.int % 2 for c in claims}) < 2 or len(claims) < 6:
+            rid = resident_id()
+            office.issue_card(issue(rid))
+            office.pre_report_loss(pre_report(rid))
+            treated = (clock() + timedelta(hours=8)).date()
+            paid = office.submit_claim(submit(rid, treated))
+            office.approve_claim(approve(paid.originator_id))
+            office.pay_claim(pay(paid.originator_id, f"BANK-{len(claims)}"))
+            rejected = office.submit_claim(submit(rid, treated))
+            office.reject_claim(reject(rejected.originator_id))
+            withdrawn = office.submit_claim(submit(rid, treated))
+            office.withdraw_claim(withdraw(withdrawn.originator_id, rid))
+            claims += [paid.originator_id, rejected.originator_id, withdrawn.originator_id]
+            clock.advance(days=32)  # the next holder's claims fall in the next month
+    return claims
+
+
+def _digests(store: ViewStore, other: ViewStore, names: list[str], settings: Settings) -> Any:
+    """Per view and table: (rows, digest) on each side."""
+    every = models(settings)
+    out = {}
+    with store.reading() as left, other.reading() as right:
+        for name in names:
+            for table in compare_tables(left, right, view_tables(every[name]), name, 3):
+                out[(name, table.table)] = (
+                    (table.live_rows, table.live_digest),
+                    (table.rebuilt_rows, table.rebuilt_digest),
+                    table.differences,
+                )
+    return out
+
+
+def _one_pass(settings: Settings, workers: int, place: Any) -> ViewStore:
+    store = place.open(settings)
+    every = models(settings)
+    with build(settings) as backoffice:
+        rebuild_views(
+            settings,
+            backoffice.source,
+            place,
+            store,
+            [every[n] for n in VIEW_NAMES],
+            workers=workers,
+        )
+    return store
+
+
+def test_one_pass_split_or_not_equals_every_view_rebuilt_alone(settings: Settings):
+    claims = _history(settings)
+    assert {c.int % 2 for c in claims} == {0, 1}
+    every = models(settings)
+    with (
+        scratch_place(settings) as one_place,
+        scratch_place(settings) as two_place,
+        scratch_place(settings) as small_place,
+    ):
+        one = _one_pass(settings, 1, one_place)
+        two = _one_pass(settings, 2, two_place)
+        # Memory held to a few hundred rows: the caches are written out and forgotten many
+        # times, and later events find their rows in the scratch store.
+        small = small_place.open(settings)
+        chosen = [every[n] for n in VIEW_NAMES]
+        prepare(small, chosen)
+        with build(settings) as backoffice:
+            forgetting = OnePass(backoffice.source, small, chosen, batch_size=50, held=300)
+            forgetting.run(backoffice.source.head())
+        try:
+            for name in VIEW_NAMES:
+                with scratch_store(settings) as alone, build(settings) as backoffice:
+                    rebuild(backoffice.source, alone, every[name])
+                    for (view, table), (left, right, differences) in _digests(
+                        one, alone, [name], settings
+                    ).items():
+                        assert left == right, (view, table, differences)
+                        assert left[0] > 0 or table in ("sscard_claims", "sscard_claims_totals")
+            split = _digests(one, two, list(VIEW_NAMES), settings)
+            for (view, table), (left, right, differences) in split.items():
+                assert left == right, (view, table, differences)
+            forgetful = _digests(one, small, list(VIEW_NAMES), settings)
+            for (view, table), (left, right, differences) in forgetful.items():
+                assert left == right, (view, table, differences)
+            assert split[("claims", "sscard_claims_totals")][0][0] >= 2  # two months at least
+        finally:
+            one.close()
+            two.close()
+            small.close()
+
+
+def test_verify_rebuilds_in_one_pass_and_still_finds_a_changed_view(settings: Settings):
+    _history(settings)
+    reports = replay_views(settings, VIEW_NAMES, workers=2)
+    assert [r.view for r in reports] == list(VIEW_NAMES)
+    assert all(r.equal for r in verify(settings, VIEW_NAMES, wait=0.1, workers=2))
+    with build(settings) as backoffice, backoffice.views.transaction() as tx:
+        first = tx.execute(select(totals_table).limit(1)).mappings().one()
+        tx.execute(
+            totals_table.update()
+            .where(totals_table.c.region_code == first["region_code"])
+            .where(totals_table.c.month == first["month"])
+            .values(paid=first["paid"] + 1)
+        )
+    found = {r.view: r for r in verify(settings, VIEW_NAMES, wait=0.1, workers=2)}
+    assert not found["claims"].equal
+    changed = [t for t in found["claims"].tables if not t.equal]
+    assert [t.table for t in changed] == ["sscard_claims_totals"]
+    assert all(found[name].equal for name in VIEW_NAMES if name != "claims")
+
+
+def test_the_one_pass_envelope_is_the_message_the_relay_sends(settings: Settings):
+    _history(settings)
+    topics = Topics("t")
+    every = models(settings)
+    with build(settings) as backoffice, scratch_store(settings) as store:
+        source = backoffice.source
+        one_pass = OnePass(source, store, [every[n] for n in VIEW_NAMES])
+        notifications = source.notifications(0, 100_000)
+        compared = 0
+        for notification in notifications:
+            sent = [
+                m
+                for m in messages_for(source.stored_form(notification), topics)
+                if m.topic in (topics.card_events, topics.reimbursement_events)
+            ]
+            if not sent:
+                continue
+            (envelope,) = one_pass.envelopes([notification])
+            assert orjson.loads(sent[0].value) == envelope
+            assert orjson.dumps(envelope) == sent[0].value  # byte for byte, key order too
+            compared += 1
+    assert compared > 100
+
+
+def test_a_replay_opens_only_the_personal_fields_a_public_form_is_made_of():
+    for cls, personal in PERSONAL_FIELDS.items():
+        if public_payload(cls, _form(cls)) is None:
+            continue  # never published
+        needed = PUBLIC_NEEDS.get(cls, frozenset())
+        assert needed <= set(personal), cls
+        full = _form(cls)
+        without = {k: v for k, v in full.items() if k in needed or k not in personal}
+        assert public_payload(cls, without) == public_payload(cls, full), cls.__name__
+
+
+def _form(cls: Any) -> dict[str, Any]:
+    """A JSON form with every field of ``cls`` given a plausible value."""
+    values: dict[str, Any] = {
+        "originator_id": str(uuid.UUID(int=1)),
+        "originator_version": 2,
+        "event_id": str(uuid.UUID(int=2)),
+        "occurred_at": ROOT_TIME.isoformat(),
+        "actor": {"role": "outlet_clerk", "staff_id": "c1", "channel": None},
+        "outlet": "BJ-DC-001",
+        "schema_version": 1,
+        "holder_id": str(uuid.UUID(int=3)),
+        "resident_id": resident_id(),
+        "agent_resident_id": resident_id(),
+        "holder_name": "王小明",
+        "agent_name": "李四",
+        "region_code": "110000",
+        "filed_on": date(2026, 3, 2).isoformat(),
+        "benefit_year": 2026,
+        "payable_fen": 100,
+        "reason": "not_covered",
+    }
+    return {name: values.get(name, f"<{name}>") for name in cls.model_fields} | {
+        k: values[k] for k in ("originator_id", "originator_version")
+    }
+
+
+def test_workers_is_a_whole_number_from_one_to_sixty_four(capsys):
+    for bad in ("0", "65", "two"):
+        for command in ("replay", "verify"):
+            with pytest.raises(SystemExit) as exit_:
+                main([command, "--workers", bad])
+            assert exit_.value.code == 2
+            error = capsys.readouterr().err
+            assert "--workers" in error
+            assert "Traceback" not in error
