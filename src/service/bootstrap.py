@@ -185,19 +185,25 @@ def hospital_registry(settings: Settings) -> HospitalRegistry:
     )
 
 
+def postgres_view_store(settings: Settings, schema: str | None) -> ViewStore:
+    """A view store in the settings' PostgreSQL database, in ``schema`` (the live one, or a
+    rebuild's scratch schema)."""
+    pg = settings.postgres()
+    return ViewStore.postgres(
+        host=pg.host,
+        port=pg.port,
+        dbname=pg.dbname,
+        user=pg.user,
+        password=pg.password.get_secret_value(),
+        schema=schema,
+    )
+
+
 def view_store(settings: Settings) -> ViewStore:
     """Read models live beside the event store: a second SQLite file in the same data directory,
     or the same PostgreSQL database."""
     if settings.uses_postgres:
-        pg = settings.postgres()
-        return ViewStore.postgres(
-            host=pg.host,
-            port=pg.port,
-            dbname=pg.dbname,
-            user=pg.user,
-            password=pg.password.get_secret_value(),
-            schema=pg.db_schema,
-        )
+        return postgres_view_store(settings, settings.postgres().db_schema)
     private_data_dir(settings.data_dir)
     private_files(settings.views_sqlite_path)
     return ViewStore.sqlite(settings.views_sqlite_path)

@@ -45,7 +45,7 @@ from domain.disclosure import PUBLIC_CARD_EVENTS, PUBLIC_CLAIM_EVENTS, public_en
 from domain.event import DomainEvent
 from projections.catalogue import read_models
 from projections.public_fields import zones_of
-from service.bootstrap import build, region_policies
+from service.bootstrap import build, postgres_view_store, region_policies
 from service.settings import Settings
 from tracking.envelopes import (
     CARD_EVENTS,
@@ -108,15 +108,7 @@ class Place:
     def open(self, settings: Settings) -> ViewStore:
         if self.sqlite is not None:
             return ViewStore.sqlite(self.sqlite)
-        pg = settings.postgres()
-        return ViewStore.postgres(
-            host=pg.host,
-            port=pg.port,
-            dbname=pg.dbname,
-            user=pg.user,
-            password=pg.password.get_secret_value(),
-            schema=self.schema,
-        )
+        return postgres_view_store(settings, self.schema)
 
 
 @contextlib.contextmanager
