@@ -11,22 +11,18 @@ import importlib
 import logging
 import os
 import re
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import NoReturn
 
-import psycopg
-from eventsourcing.domain import EventSourcingError
-from kafka.errors import KafkaError
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
+from application.results import Refusal
 from cli import audit, cards, claims, help_texts, holders, operations, views
 from domain.errors import DomainError, InvalidInput
 from domain.values import QUOTE_LIMIT
-from service.bootstrap import DATABASE_ERRORS, InfrastructureError
-from service.metrics import count_refusal
 from service.settings import ConfigurationError, Settings, load_settings
 
 EXIT_REFUSED = 1
@@ -36,17 +32,40 @@ EXIT_INFRASTRUCTURE = 3
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
-# Where the store or its files fail: named plainly, exit 3.
-INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (InfrastructureError, *DATABASE_ERRORS)
+def infrastructure_errors() -> tuple[type[Exception], ...]:
+    """What the CLI reports as infrastructure trouble (exit 3): the store, its files, the broker.
+
+    Only a package the command has loaded can have raised its errors, so only loaded packages
+    are asked: ``--help`` and ``--version`` stay free of the database and Kafka clients."""
+    found: list[type[Exception]] = [OSError, RuntimeError, sqlite3.DatabaseError]
+    for module, name in _INFRASTRUCTURE_ERROR_CLASSES:
+        if module.partition(".")[0] in sys.modules:
+            found.append(getattr(importlib.import_module(module), name))
+    return tuple(found)
+
+
+_INFRASTRUCTURE_ERROR_CLASSES = (
+    ("eventsourcing.domain", "EventSourcingError"),
+    ("kafka.errors", "KafkaError"),
+    ("sqlalchemy.exc", "SQLAlchemyError"),
+    ("psycopg", "Error"),
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
     """Bad arguments get one line of reason (plus where to look), not a usage dump."""
 
+    # Set by build_parser when the command line asks for JSON: a bad argument then answers as
+    # one JSON object on stdout too.
+    json_wanted = False
+
     def error(self, message: str) -> NoReturn:
-        self.exit(
-            EXIT_BAD_INPUT, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n"
-        )
+        line = f"{printable(message)} (see {self.prog} --help)"
+        if OneLineParser.json_wanted:
+            refusal = Refusal(status="invalid", code="invalid_arguments", message=line)
+            print(refusal.json_line())
+            self.exit(EXIT_BAD_INPUT)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {line}\n")
 
 
 _QUOTED = re.compile(rf"'([^']{{{QUOTE_LIMIT}}})[^']+'")
@@ -86,7 +105,11 @@ def build_parser(
         ),
     )
     parser.add_argument("--version", action="version", version=f"sscard {_version()}")
-    parser.add_argument("--json", action="store_true", help="print recorded events as JSON")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON: one object (a history: one per line), a refusal too",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cards.add_commands(commands)
@@ -95,13 +118,37 @@ def build_parser(
     audit.add_commands(commands)
     operations.add_commands(commands)
     views.add_commands(commands)
+    OneLineParser.json_wanted = "--json" in (sys.argv[1:] if argv is None else argv)
     wanted = _first_command(argv)
     for name, (module, help_text) in TOOLS.items():
         group = commands.add_parser(name, help=help_text, description=help_text)
         if load_all_tools or name == wanted:
             importlib.import_module(module).add_actions(group)
     help_texts.document(parser)
+    for leaf in leaves(parser):
+        _accept_json_after(leaf)
     return parser
+
+
+def leaves(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every command a user can run (a parser without subcommands), depth first."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                found.extend(leaves(child))
+            return found
+    return [parser]
+
+
+def _accept_json_after(parser: argparse.ArgumentParser) -> None:
+    """``--json`` is accepted after the command as well as before it; SUPPRESS keeps the
+    global flag's value when it is not repeated here."""
+    if any("--json" in action.option_strings for action in parser._actions):
+        return
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON"
+    )
 
 
 def _version() -> str:
@@ -149,42 +196,50 @@ def _run(argv: Sequence[str] | None) -> int:
     # outage once itself. -v shows the library's own account.
     logging.getLogger("kafka").setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
     handler: Handler = args.handler
+    settings: Settings | None = None
     try:
-        settings: Settings = load_settings()
+        settings = load_settings()
         return handler(args, settings)
     except ConfigurationError as exc:
-        print(f"sscard: configuration error: {one_line(exc)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(
+            args, "invalid", "configuration_error", f"configuration error: {one_line(exc)}"
+        )
     except InvalidInput as exc:
-        print(f"sscard: invalid input: {one_line(exc)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(args, "invalid", exc.code, f"invalid input: {one_line(exc)}")
     except ValidationError as exc:
-        print(f"sscard: {one_line(exc)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(args, "invalid", "invalid_input", one_line(exc))
     except DomainError as exc:
-        print(f"sscard: refused ({exc.code}): {one_line(exc)}", file=sys.stderr)
         # Refusals leave no event: counted here for the metrics (sscard status). Only a
         # command's: a query that finds nothing (an unknown card) refuses nothing.
-        if getattr(args, "records", False):
+        if getattr(args, "records", False) and settings is not None:
+            from service.metrics import count_refusal
+
             count_refusal(settings, exc.code)
-        return EXIT_REFUSED
-    except INFRASTRUCTURE_ERRORS as exc:
-        print(f"sscard: infrastructure error: {one_line(exc)}", file=sys.stderr)
-        return EXIT_INFRASTRUCTURE
+        return _fail(args, "refused", exc.code, f"refused ({exc.code}): {one_line(exc)}")
     except BrokenPipeError:
         raise  # not the store's trouble: the reader of stdout went away (main)
-    except (
-        EventSourcingError,
-        OSError,
-        RuntimeError,
-        KafkaError,
-        SQLAlchemyError,
-        psycopg.Error,
-    ) as exc:
-        print(f"sscard: infrastructure error: {one_line(exc)}", file=sys.stderr)
-        return EXIT_INFRASTRUCTURE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if isinstance(exc, infrastructure_errors()):
+            return _fail(args, "error", "infrastructure", f"infrastructure error: {one_line(exc)}")
+        raise
+
+
+_EXIT_CODES = {"refused": EXIT_REFUSED, "invalid": EXIT_BAD_INPUT, "error": EXIT_INFRASTRUCTURE}
+
+
+def _fail(args: argparse.Namespace, status: str, code: str, line: str) -> int:
+    """A command not carried out: one line on stderr, or under ``--json`` one object on stdout
+    (``status``, ``code``, ``message``). The exit code is the same either way."""
+    if getattr(args, "json", False):
+        message = line.partition(": ")[2] if status == "refused" else line
+        print(
+            Refusal.model_validate({"status": status, "code": code, "message": message}).json_line()
+        )
+    else:
+        print(f"sscard: {line}", file=sys.stderr)
+    return _EXIT_CODES[status]
 
 
 if __name__ == "__main__":
