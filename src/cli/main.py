@@ -125,20 +125,9 @@ def build_parser(
         if load_all_tools or name == wanted:
             importlib.import_module(module).add_actions(group)
     help_texts.document(parser)
-    for leaf in leaves(parser):
+    for _, leaf, _ in help_texts.leaves(parser):
         _accept_json_after(leaf)
     return parser
-
-
-def leaves(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
-    """Every command a user can run (a parser without subcommands), depth first."""
-    found: list[argparse.ArgumentParser] = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for child in dict.fromkeys(action.choices.values()):
-                found.extend(leaves(child))
-            return found
-    return [parser]
 
 
 def _accept_json_after(parser: argparse.ArgumentParser) -> None:
