@@ -242,3 +242,16 @@ def test_every_shell_block_runs_in_a_new_shell_after_make_run(
     assert "documents_illegible" in claims  # the rejection
     assert "withdrawn" in claims
     assert "no parked messages" in dead_letters
+
+
+def test_the_configuration_table_gives_the_topic_prefix_pattern_settings_enforce():
+    from service.settings import Settings
+
+    pattern = Settings.model_json_schema()["properties"]["topic_prefix"]["pattern"]
+    row = next(
+        line
+        for line in README.read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `SSCARD_TOPIC_PREFIX` |")
+    )
+    assert f"(`{pattern}`)" in row, row
+    assert "lower-case" in row
