@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # Run the back office locally: local Kafka broker, embedded SQLite, relay and lapse scheduler.
+# sscard is not on PATH in the user's other shells: say how to put it there (README, Two commands).
 run: venv
 	$(BIN)/sscard infra up --kafka
+	@echo 'Starting sscard run (Ctrl-C stops it). In another shell: cd $(CURDIR) && . $(BIN)/activate  # sscard on PATH'
 	$(BIN)/sscard run
 
 # The full suite, against a real Kafka broker and a real PostgreSQL (started if needed).
