@@ -43,10 +43,10 @@ from relay.contracts import settlement_schema
 from relay.wire import PUBLISHED_EVENTS
 from samples.stories import Identities
 from service.bootstrap import build
-from service.rebuilds import one_pass_in_a_process, rebuild_views, scratch_place
+from replay.rebuilds import one_pass_in_a_process, rebuild_views, scratch_place
 from service.settings import Settings
 from service.views import model_named, rebuild, scratch_store
-from tracking.audit import compare_tables
+from replay.comparisons import compare_tables
 from tracking.envelopes import ReadModel, view_tables
 from tracking.source import StoreEventSource
 from tracking.store import ViewStore

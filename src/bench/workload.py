@@ -18,7 +18,8 @@ from psycopg import sql
 from domain.application import CardOffice
 from domain.event import DomainEvent
 from samples.stories import Identities, issue, population_story
-from service.bootstrap import build, personal_data_of
+from service.bootstrap import build
+from store.persistence import personal_data_of
 from service.settings import Settings
 
 Say = Callable[[str], None]

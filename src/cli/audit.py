@@ -10,9 +10,9 @@ from typing import Any
 
 from cli.output import BEIJING, local
 from domain.unmasked_reads import UnmaskedRead
-from service.audit import anchor_digest, verify_chain
+from replay.verify_chain import anchor_digest, verify_chain
 from service.bootstrap import build
-from service.migrate import migrate
+from store.migrate import migrate
 from service.settings import Settings
 
 _ANCHOR = re.compile(r"^(\d{1,18}):([0-9a-f]{64})$")

@@ -36,7 +36,7 @@ from domain.unmasked_reads import (
 )
 from domain.values import parse_instant
 from service.bootstrap import build
-from service.erasure import erase_holder
+from store.erasure import erase_holder
 from service.settings import Settings
 
 

@@ -34,8 +34,9 @@ from relay.contracts import settlement_schema
 from service.bootstrap import build
 from service.exports import export, outlet_queue
 from service.kafka_wiring import topics, topics_first
-from service.rebuilds import default_workers
-from service.settings import ConfigurationError, Settings
+from replay.rebuilds import default_workers
+from domain.errors import ConfigurationError
+from service.settings import Settings
 from service.views import model_named, replay_views, verify, view_workers
 
 EXIT_REFUSED = 1

@@ -20,11 +20,12 @@ from domain.region_policy import RegionPolicies
 from domain.working_days import PublishedCalendar
 from service.calendar import EstimatingCalendar
 from service.files import private_data_dir, private_files
-from service.key_check import check_keys
-from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC, PydanticMapper
-from service.protection import PERSONAL_DATA_TOPIC, PersonalData
-from service.secure_sqlite import SQLITE_PERSISTENCE
-from service.settings import ConfigurationError, PostgresParams, Settings
+from store.key_check import check_keys
+from store.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC, personal_data_of
+from store.protection import PERSONAL_DATA_TOPIC, PersonalData
+from store.secure_sqlite import SQLITE_PERSISTENCE
+from domain.errors import ConfigurationError
+from service.settings import PostgresParams, Settings
 from tracking.source import StoreEventSource
 from tracking.store import ViewStore, ensure_wal
 
@@ -35,7 +36,7 @@ def office_env(settings: Settings) -> dict[str, str]:
         "MAPPER_TOPIC": MAPPER_TOPIC,
         "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
         "HOLDER_ID_KEY": settings.holder_id_key.get_secret_value(),
-        # Personal fields sealed per holder; the keys live beside the events (service.protection).
+        # Personal fields sealed per holder; the keys live beside the events (store.protection).
         "CIPHER_TOPIC": PERSONAL_DATA_TOPIC,
         "MASTER_KEY": settings.master_key.get_secret_value(),
         "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
@@ -238,19 +239,6 @@ class BackOffice:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def mapper_of(backoffice: BackOffice) -> PydanticMapper:
-    mapper = backoffice.office.mapper
-    assert isinstance(mapper, PydanticMapper)
-    return mapper
-
-
-def personal_data_of(office: CardOffice) -> PersonalData:
-    """The office's data keys (its mapper holds them)."""
-    mapper = office.mapper
-    assert isinstance(mapper, PydanticMapper)
-    return mapper.personal_data
 
 
 def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOffice:

@@ -5,7 +5,7 @@ A replay feeds views from the store: every stored event of their feeds (card eve
 events) becomes ``domain.disclosure.public_envelope``, the very dict the relay encodes as that
 event's message value on its topic, so a view receives the same envelope dicts as from Kafka.
 ``replay`` and ``verify`` rebuild every view asked for in one pass, on one or more processes
-(``service.rebuilds``); ``rebuild`` feeds one view alone, batch by batch through the follower
+(``replay.rebuilds``); ``rebuild`` feeds one view alone, batch by batch through the follower
 (the per-view way, kept as the reference the one pass is held equal to). A view reading two
 topics has one consumer per topic under ``sscard run``. Views are rebuilt in a scratch store (a
 temporary SQLite file beside the data, or a scratch PostgreSQL schema), so the live view is
@@ -38,11 +38,11 @@ from projections.catalogue import VIEW_NAMES
 from relay.wire import stored_envelope
 from service.bootstrap import BackOffice, build
 from service.kafka_wiring import TopicsGate, client_config, topics
-from service.rebuilds import FEED_EVENTS, all_tables, models_of, rebuild_views, scratch_place
+from replay.rebuilds import FEED_EVENTS, all_tables, models_of, rebuild_views, scratch_place
 from service.settings import Settings
 from service.supervisor import Worker
 from service.workers import built
-from tracking.audit import TableComparison, compare_tables, copy_view
+from replay.comparisons import TableComparison, compare_tables, copy_view
 from tracking.board import Board
 from tracking.envelopes import (
     CARD_EVENTS,

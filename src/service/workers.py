@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from relay.publisher import RELAY
-from service.audit import AUDIT, log_chain_runner
+from store.log_chain import AUDIT, log_chain_runner
 from service.bootstrap import BackOffice, InfrastructureError, build
 from service.event_counts import EVENT_COUNTS, event_counts_runner
 from service.kafka_wiring import TopicsGate, relay_for

@@ -309,7 +309,7 @@ def _run_workers(
     workers = []
     for part, place in enumerate(places):
         worker = subprocess.Popen(
-            [sys.executable, "-m", "service.rebuild_worker"],
+            [sys.executable, "-m", "replay.rebuild_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
