@@ -21,9 +21,8 @@ from pydantic import ValidationError
 
 from application.results import Refusal
 from cli import audit, cards, claims, help_texts, holders, operations, views
-from domain.errors import DomainError, InvalidInput
+from domain.errors import ConfigurationError, DomainError, InvalidInput
 from domain.values import QUOTE_LIMIT
-from domain.errors import ConfigurationError
 from service.settings import Settings, load_settings
 
 EXIT_REFUSED = 1

@@ -8,8 +8,9 @@ Two checks, over the raw stored records (no decryption, no validation):
    in increasing log positions.
 2. **The whole log's order.** A per-stream chain cannot see a stream's last event altered or
    removed, or events of different streams swapped in the log. So the log itself is chained in
-   ``sscard_log_chain`` (``store.log_chain``, beside the read models): one row per audited position with the
-   record's digest and a running digest of the whole log up to it, written by the audit
+   ``sscard_log_chain`` (``store.log_chain``, beside the read models): one row per audited
+   position with the record's digest and a running digest of the whole log up to it, written
+   by the audit
    follower (``sscard run`` keeps it moments behind the store, on the tracking runner; each
    verification also brings it up to date). Each run first compares every audited position with
    the store, then (if all is well) audits what was added since. The
@@ -31,6 +32,17 @@ from store.log_chain import log_chain_follower, log_chain_table, running_digest,
 from store.opened import OpenedStore
 from tracking.runner import Pulse
 from tracking.store import ViewStore
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One break in the history, at the earliest place it shows."""
+
+    position: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"position {self.position}: {self.what}"
 
 
 @dataclass
@@ -136,9 +148,9 @@ def verify_streams(table: KeyTable, report: ChainReport) -> None:
             report.findings.append(finding)
 
 
-def verify_log(store: OpenedStore, report: ChainReport, extend: bool = True) -> None:
+def verify_log(opened: OpenedStore, report: ChainReport, extend: bool = True) -> None:
     """Compare every audited log position with the store; then audit the new ones."""
-    table, views = store.personal_data.table, store.views
+    table, views = opened.personal_data.table, opened.views
     views.create([log_chain_table])
     t = log_chain_table.c
     with views.reading() as tx:
@@ -188,7 +200,7 @@ def verify_log(store: OpenedStore, report: ChainReport, extend: bool = True) -> 
     report.head = (last_audited, chain) if audited else None
     if not extend or report.findings or report.unlinked:
         return
-    follower = log_chain_follower(store)
+    follower = log_chain_follower(opened)
     pulse = Pulse.quiet()
     while (handled := follower.step(pulse)) is not None:
         report.added += handled
@@ -207,9 +219,9 @@ def anchor_digest(views: ViewStore, position: int) -> str | None:
     return None if row is None else str(row[0])
 
 
-def verify_chain(store: OpenedStore) -> ChainReport:
+def verify_chain(opened: OpenedStore) -> ChainReport:
     report = ChainReport()
-    verify_streams(store.personal_data.table, report)
-    verify_log(store, report)
+    verify_streams(opened.personal_data.table, report)
+    verify_log(opened, report)
     report.findings.sort()
     return report

@@ -16,8 +16,8 @@ from relay.partitioner import CachedMurmur2Partitioner
 from relay.publisher import RELAY, Producer, Relay
 from relay.topics import TopicConfigConflict, Topics, provision, topic_specs
 from service.bootstrap import BackOffice
-from store.persistence import mapper_of
 from service.settings import Settings
+from store.persistence import mapper_of
 from tracking.board import Board
 
 log = logging.getLogger(__name__)

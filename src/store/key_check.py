@@ -23,8 +23,8 @@ from eventsourcing.utils import get_topic
 from domain.application import CardOffice
 from domain.cardholder.events import CardIssued
 from domain.erasure import ERASED
-from store.persistence import mapper_of, personal_data_of
 from domain.errors import ConfigurationError
+from store.persistence import mapper_of, personal_data_of
 
 MASTER_KEY = "SSCARD_MASTER_KEY"
 HOLDER_ID_KEY = "SSCARD_HOLDER_ID_KEY"

@@ -89,9 +89,7 @@ class LogChainHandler:
         commit(chain_them)
 
 
-def log_chain_follower(
-    store: OpenedStore, batch_size: int = 500
-) -> Follower[int, Notification]:
+def log_chain_follower(store: OpenedStore, batch_size: int = 500) -> Follower[int, Notification]:
     """The audit follower: every stored record, in log order, into ``sscard_log_chain``."""
     store.views.create([log_chain_table])
     store.views.ensure_position(AUDIT)
