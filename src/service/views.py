@@ -19,7 +19,7 @@ from consumers import dead_letters
 from consumers.runner import ViewConsumer
 from projections.catalogue import VIEW_NAMES, read_models
 from projections.public_fields import zones_of
-from replay import views
+from replay import views as store_replay
 from replay.rebuilds import Progress, no_progress
 from replay.views import ReplayReport, VerifyReport
 from service.bootstrap import BackOffice, open_back_office, region_policies, store_location
@@ -76,7 +76,7 @@ def replay_views(
     workers: int = 1,
 ) -> list[ReplayReport]:
     """``replay.views.replay_views`` on the settings' stores."""
-    return views.replay_views(ReplayWiring(settings), names, progress, workers)
+    return store_replay.replay_views(ReplayWiring(settings), names, progress, workers)
 
 
 def verify(
@@ -93,7 +93,7 @@ def verify(
     def caught_up(backoffice: OpenedStore, model: ReadModel) -> list[str]:
         return _wait_until_caught_up(settings, backoffice, model, wait)
 
-    return views.verify(ReplayWiring(settings), names, caught_up, show, progress, workers)
+    return store_replay.verify(ReplayWiring(settings), names, caught_up, show, progress, workers)
 
 
 def feed_topic(settings: Settings, feed: Feed) -> str:
