@@ -46,8 +46,9 @@ from replay.rebuilds import one_pass_in_a_process, rebuild_views, scratch_place
 from replay.views import rebuild, scratch_store
 from samples.stories import Identities
 from service.bootstrap import open_back_office
+from service.replay_wiring import ReplayWiring
 from service.settings import Settings
-from service.views import ReplayWiring, model_named
+from service.views import model_named
 from tracking.envelopes import ReadModel, view_tables
 from tracking.source import StoreEventSource
 from tracking.store import ViewStore

@@ -1,7 +1,8 @@
 """What a replay needs of the composition root, which builds it from the settings
-(``service.views.ReplayWiring``): where the stores live, the store opened, and the read models
-as configured. A rebuild split over processes sends it, pickled, to each worker process, which
-opens the store with it: an implementation is a class defined at a module's top level."""
+(``service.replay_wiring.ReplayWiring``): where the stores live, the store opened, and the read
+models as configured. A rebuild split over processes sends it, pickled, to each worker
+process, which opens the store with it: an implementation is a class defined at a module's top
+level."""
 
 from __future__ import annotations
 

@@ -38,8 +38,9 @@ from service.event_counts import (
     is_system_event,
     read_counts,
 )
+from service.replay_wiring import models
 from service.settings import Settings
-from service.views import consumer_lag, feed_topic, models, topic_end_offsets
+from service.views import consumer_lag, feed_topic, topic_end_offsets
 from tracking.board import is_healthy, read_board
 from tracking.partition_offsets import KafkaPositions, offsets_table
 from tracking.store import Tx, metadata, positions_table

@@ -9,7 +9,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -17,17 +16,15 @@ from kafka.admin import KafkaAdminClient
 
 from consumers import dead_letters
 from consumers.runner import ViewConsumer
-from projections.catalogue import VIEW_NAMES, read_models
-from projections.public_fields import zones_of
+from projections.catalogue import VIEW_NAMES
 from replay import views as store_replay
 from replay.rebuilds import Progress, no_progress
 from replay.views import ReplayReport, VerifyReport
-from service.bootstrap import BackOffice, open_back_office, region_policies, store_location
 from service.kafka_wiring import TopicsGate, client_config, topics
+from service.replay_wiring import ReplayWiring, models
 from service.settings import Settings
 from service.supervisor import Worker
 from service.workers import wait_for_back_office
-from store.location import StoreLocation
 from store.opened import OpenedStore
 from tracking.board import Board
 from tracking.envelopes import CARD_EVENTS, CLAIM_EVENTS, Feed, ReadModel
@@ -37,29 +34,8 @@ from tracking.store import ViewStore
 log = logging.getLogger(__name__)
 
 
-def models(settings: Settings) -> dict[str, ReadModel]:
-    return read_models(zones_of(region_policies(settings)))
-
-
 def model_named(settings: Settings, name: str) -> ReadModel:
     return models(settings)[name]
-
-
-@dataclass(frozen=True)
-class ReplayWiring:
-    """``replay.wiring.Wiring`` from the settings (pickled to a rebuild's worker processes)."""
-
-    settings: Settings
-
-    @property
-    def location(self) -> StoreLocation:
-        return store_location(self.settings)
-
-    def open_store(self) -> BackOffice:
-        return open_back_office(self.settings)
-
-    def read_models(self) -> dict[str, ReadModel]:
-        return models(self.settings)
 
 
 def replay(

@@ -29,8 +29,9 @@ from replay.views import rebuild, scratch_store
 from samples.claims import approve, pay, reject, submit, withdraw
 from samples.stories import Identities, population_story
 from service.bootstrap import open_back_office, store_location
+from service.replay_wiring import ReplayWiring, models
 from service.settings import Settings
-from service.views import ReplayWiring, models, replay_views, verify
+from service.views import replay_views, verify
 from tests.support import Clock, every_kind_of_event, issue, pre_report, resident_id
 from tracking.envelopes import view_tables
 from tracking.store import ViewStore

@@ -27,11 +27,11 @@ from projections.catalogue import VIEW_NAMES
 from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.metrics import snapshot
+from service.replay_wiring import models
 from service.settings import Settings
 from service.views import (
     kafka_consumer_config,
     model_named,
-    models,
     verify,
     view_consumer,
     worker_name,
