@@ -10,10 +10,10 @@ from typing import Any
 
 from cli.output import BEIJING, local
 from domain.unmasked_reads import UnmaskedRead
-from service.audit import anchor_digest, verify_chain
-from service.bootstrap import build
-from service.migrate import migrate
+from replay.verify_chain import anchor_digest, verify_chain
+from service.bootstrap import open_back_office
 from service.settings import Settings
+from store.migrate import migrate
 
 _ANCHOR = re.compile(r"^(\d{1,18}):([0-9a-f]{64})$")
 
@@ -63,7 +63,7 @@ def add_commands(commands: Any) -> None:
 
 
 def _unmasked_reads(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         office = backoffice.office
         holder_id = office.holder(args.resident_id).id if args.resident_id else None
         reads = office.unmasked_reads(holder_id)
@@ -94,7 +94,7 @@ def _read_data(read: UnmaskedRead) -> dict[str, Any]:
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         report = verify_chain(backoffice)
         anchored = None
         if args.anchor is not None and not report.findings:
@@ -126,7 +126,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         report = migrate(backoffice)
     if not report.streams:
         print("nothing to migrate: every record is sealed, keyed and linked")

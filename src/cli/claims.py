@@ -44,7 +44,7 @@ from domain.erasure import ERASED
 from domain.errors import DomainError, InvalidInput
 from domain.event import Actor, Channel, Role
 from domain.identifiers import mask_resident_id
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.claims_view import claims_listing
 from service.settings import Settings
 
@@ -252,7 +252,7 @@ def _record(
     use_case: Callable[[CardOffice], ClaimEvent],
 ) -> int:
     """Run one claim use case and print what it recorded."""
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         office = backoffice.office
         event = use_case(office)
         zone = office.policies.policy_for(office.claim(event.originator_id).region_code).zone
@@ -342,7 +342,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         office = backoffice.office
         claim = office.claim(args.claim)
         holder = mask_resident_id(office.holder_by_id(claim.holder_id).resident_id)

@@ -18,7 +18,7 @@ from cli.output import BEIJING, event_data, event_line, local
 from domain.errors import InvalidInput
 from domain.values import check_not_future, parse_instant
 from relay.contracts import export_contracts
-from service.bootstrap import build, view_store
+from service.bootstrap import open_back_office, view_store
 from service.kafka_wiring import ensure_topics, relay_for, topics, topics_first
 from service.lapses import LapseScheduler
 from service.metrics import serve_metrics, snapshot
@@ -170,7 +170,7 @@ def _relay_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _relay_status(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         relay_status = relay_for(backoffice).status()
         print(
             f"store head {relay_status.head}, published {relay_status.published}, "
@@ -185,7 +185,7 @@ EXIT_UNHEALTHY = 3
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     """Reads only, so it answers on a full disk; exits 3 when a live worker does no work."""
     report = status(settings)
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         figures = snapshot(backoffice)
     print(f"store: {report.store}, head {report.head}")
     print("followers:")
@@ -230,7 +230,7 @@ def _tick(args: argparse.Namespace, settings: Settings) -> int:
     if args.at is not None:
         # Lapsing "as of" a future instant would unblock cards reported lost today.
         check_not_future(args.at, datetime.now(UTC), BEIJING, "--at")
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         scheduler = LapseScheduler(backoffice)
         report = scheduler.tick(args.at)
         pending = scheduler.pending()

@@ -25,17 +25,17 @@ from consumers.settlement_client import (
     SubscriberStale,
 )
 from consumers.view_consumer import retry
-from domain.errors import InvalidInput, NotFound
+from domain.errors import ConfigurationError, InvalidInput, NotFound
 from domain.identifiers import validate_card_number
 from projections.catalogue import VIEW_NAMES
 from projections.outlet_queue import QUEUE_STATUSES
 from projections.public_fields import parse_instant, stored_instant
 from relay.contracts import settlement_schema
-from service.bootstrap import build
+from replay.rebuilds import default_workers
+from service.bootstrap import open_back_office
 from service.exports import export, outlet_queue
 from service.kafka_wiring import topics, topics_first
-from service.rebuilds import default_workers
-from service.settings import ConfigurationError, Settings
+from service.settings import Settings
 from service.views import model_named, replay_views, verify, view_workers
 
 EXIT_REFUSED = 1
@@ -325,7 +325,7 @@ def _dead_letters(commands: Any) -> None:
 
 
 def _dead_letters_list(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         backoffice.views.create((dead_letters.dead_letters_table,))
         items = dead_letters.listed(backoffice.views, args.view)
     if not items:
@@ -346,7 +346,7 @@ def _dead_letters_retry(args: argparse.Namespace, settings: Settings) -> int:
     names = [args.view] if args.view else list(VIEW_NAMES)
     key = args.key.encode() if args.key else None
     stuck = 0
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         backoffice.views.create((dead_letters.dead_letters_table,))
         for name in names:
             for outcome in retry(backoffice.views, model_named(settings, name), key):
@@ -369,7 +369,7 @@ def _dead_letters_discard(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidInput("--partition and --offset go together")
     if not one and args.key is None:
         raise InvalidInput("say what to discard: --key, or --partition and --offset")
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         backoffice.views.create((dead_letters.dead_letters_table,))
         key = args.key.encode() if args.key else None
         count = dead_letters.discard(backoffice.views, args.view, key, args.partition, args.offset)

@@ -29,7 +29,7 @@ from domain.claims.events import ReimbursementClaimApproved, RejectionReason
 from domain.identifiers import compose_resident_id
 from domain.region_policy import ProxyGrounds
 from samples import claims, stories
-from service.bootstrap import BackOffice, build
+from service.bootstrap import BackOffice, open_back_office
 from service.claims_view import claims_listing
 from service.lapses import LapseScheduler
 from service.settings import Settings
@@ -71,7 +71,7 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
     agent = _random_resident_id(rng, "110108", date(1979, 11, 2))
     lapsing = _random_resident_id(rng, "310104", date(1990, 6, 30))
 
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         office = backoffice.office
         say("== 1. A Beijing holder loses the card; a son applies and collects by proxy ==")
         issued_on = (clock.now - timedelta(days=900)).date()

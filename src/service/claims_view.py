@@ -13,7 +13,7 @@ from typing import Any
 from projections import claims as view
 from projections.claims import ClaimsView
 from projections.public_fields import zones_of
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.settings import Settings
 from tracking.envelopes import view_tables
 
@@ -27,7 +27,7 @@ def claims_listing(
     """The claims of the view, oldest filing first, optionally of one status or one holder; each
     with its age in days (to today in its region's zone, or to its decision)."""
     at = (now or datetime.now(UTC)).astimezone(UTC)
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         office = backoffice.office
         holder = str(office.holder_id(resident_id)) if resident_id is not None else None
         backoffice.views.create(view_tables(ClaimsView(zones_of(office.policies))))

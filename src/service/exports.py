@@ -27,7 +27,7 @@ from projections.analytics import (
 )
 from projections.lifecycle import LifecycleAnalytics, cases_table
 from projections.outlet_queue import OutletQueue, QueueEntry, queue_counts, queue_page
-from service.bootstrap import build, outlet_registry, region_policies, working_calendar
+from service.bootstrap import open_back_office, outlet_registry, region_policies, working_calendar
 from service.settings import Settings
 
 Table = Literal["cases", "outlet-months"]
@@ -60,7 +60,7 @@ def outlet_queue(
     zone = region_policies(settings).policy_for(known.region_code).zone
     today = (now or datetime.now(UTC)).astimezone(zone).date()
     calendar = working_calendar(settings)
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         backoffice.views.create(OutletQueue.tables)
         with backoffice.views.reading() as tx:
             counts = queue_counts(tx, outlet, today)
@@ -77,7 +77,7 @@ def outlet_queue(
 
 def _rows(settings: Settings, table: Table, progress: Progress) -> tuple[list[str], Iterator[Any]]:
     calculator = CaseCalculator(working_calendar(settings))
-    backoffice = build(settings)
+    backoffice = open_back_office(settings)
 
     def generate() -> Iterator[dict[str, Any]]:
         try:

@@ -44,7 +44,7 @@ class StoredForm:
 
 
 class JsonFormMapper(Protocol):
-    """What the store's mapper offers besides whole events (service.persistence has it)."""
+    """What the store's mapper offers besides whole events (store.persistence has it)."""
 
     def to_json_form(self, stored: StoredEvent) -> tuple[type[DomainEvent], dict[str, Any]]: ...
 
@@ -77,7 +77,7 @@ class StoreEventSource:
 
     @property
     def mapper(self) -> Any:
-        """The store's mapper (``service.persistence``: whole events, JSON and public forms)."""
+        """The store's mapper (``store.persistence``: whole events, JSON and public forms)."""
         return self._app.mapper
 
     def head(self) -> int:

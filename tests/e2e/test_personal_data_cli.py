@@ -18,7 +18,7 @@ import pytest
 from domain.cardholder.events import CardIssued, ProxyAuthorized
 from projections.catalogue import VIEW_NAMES
 from projections.lapse_schedule import LapseSchedule
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.settings import Settings
 from tests.conftest import make_settings
@@ -66,7 +66,7 @@ def test_no_topic_and_no_stored_byte_holds_an_id_number_or_a_name(
     _replacement_by_proxy(cli, holder, agent)
 
     ensure_topics(settings)
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         relay = relay_for(backoffice)
         try:
             relay.publish_pending()
@@ -126,7 +126,7 @@ def _erase_and_audit(cli: Cli, settings: Settings, holder: str) -> None:
     assert (shown["holder"], shown["card"]["status"]) == ("[erased]", "normal")
     verified = cli.ok("audit", "verify-chain")
     assert "intact" in verified
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         schedule = LapseSchedule()
         prepare(backoffice.views, schedule)
         backoffice.views.reset(schedule.name, schedule.tables)

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from samples import stories
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.views import replay
 from tests.conftest import make_settings
 from tests.e2e.test_cli import Cli
@@ -25,7 +25,9 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     its own: seconds each); the read models' own commands are then run as people run them."""
     cli = Cli(tmp_path_factory.mktemp("read-models"))
     holder, waiting = resident_id(), resident_id()
-    with build(make_settings(cli.tmp_path), clock=Clock(datetime.now(UTC))) as backoffice:
+    with open_back_office(
+        make_settings(cli.tmp_path), clock=Clock(datetime.now(UTC))
+    ) as backoffice:
         office = backoffice.office
         for rid in (holder, waiting):
             office.issue_card(stories.issue(rid, card_number(), holder_name="王小明"))

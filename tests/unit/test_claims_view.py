@@ -28,8 +28,8 @@ from projections.catalogue import VIEW_NAMES, read_models
 from projections.public_fields import zones_of
 from relay.topics import Topics
 from relay.wire import messages_for
+from replay.views import rebuild, replay_feed
 from samples.claims import BEIJING_HOSPITAL, approve, bill, pay, reject, submit, withdraw
-from service.views import rebuild, replay_feed
 from tests.support import (
     Clock,
     activate,

@@ -30,7 +30,7 @@ from relay.topics import Topics
 from relay.wire import messages_for, parse_card_event, parse_claim_event
 from samples.claims import approve, pay, reject, submit, withdraw
 from samples.stories import erase
-from service.persistence import PydanticMapper
+from store.persistence import PydanticMapper
 from tests.support import (
     RESIDENT_ID_SHAPE,
     Clock,

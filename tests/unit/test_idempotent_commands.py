@@ -29,7 +29,7 @@ from domain.requests import (
 )
 from relay.topics import Topics
 from relay.wire import PUBLISHED_EVENTS, messages_for
-from service.persistence import upcast
+from store.persistence import upcast
 from tests.support import (
     CLERK,
     Clock,

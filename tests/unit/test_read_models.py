@@ -27,7 +27,7 @@ from projections.public_fields import masked_holder_name, zones_of
 from projections.settlement_blocklist import blocklist, windows_of
 from relay.topics import Topics
 from relay.wire import messages_for, stored_envelope
-from service.views import rebuild, replay_feed
+from replay.views import rebuild, replay_feed
 from tests.support import HOLDER_ID_KEY, Clock, every_kind_of_event, memory_office
 from tracking.envelopes import ApplyFailed, apply_all, versions_table, view_tables
 from tracking.rows import Rows, table_rows

@@ -26,7 +26,7 @@ from relay.wire import (
     parse_card_event,
     settlement_message,
 )
-from service.persistence import PydanticMapper
+from store.persistence import PydanticMapper
 from tests.support import Clock, every_kind_of_event, memory_office
 from tracking.source import StoredForm
 

@@ -24,12 +24,13 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic, resolve_topic
 
+from domain.application import CardOffice
 from domain.cardholder.events import HolderErased
 from domain.disclosure import PERSONAL_FIELDS, PUBLIC_NEEDS, data_owner
 from domain.erasure import ERASED, ERASED_CONTEXT
 from domain.event import DomainEvent, current_schema_version
-from service.chain import CHAIN_FIELD, StreamHeads, record_digest
-from service.protection import PERSONAL_DATA_TOPIC, PersonalData
+from store.chain import CHAIN_FIELD, StreamHeads, record_digest
+from store.protection import PERSONAL_DATA_TOPIC, PersonalData
 
 
 class OrjsonTranscoder(Transcoder):
@@ -60,7 +61,7 @@ def upcast(cls: type[DomainEvent], state: dict[str, Any]) -> dict[str, Any]:
 
 class PydanticMapper(Mapper[UUID]):
     """Pydantic events to stored records and back, with personal fields sealed per holder
-    (``service.protection``) and each record linked to its predecessor (``service.chain``).
+    (``store.protection``) and each record linked to its predecessor (``store.chain``).
 
     A record written before encryption (no ``_chain``) still loads: its personal fields are
     plaintext until ``sscard db migrate`` seals them. An erased holder's records load with the
@@ -269,6 +270,18 @@ def _uuid(value: UUID | str) -> UUID:
 def _field_context(stream: UUID, version: int, name: str) -> bytes:
     """What a sealed value is bound to: moved to another record or field, it fails to open."""
     return f"{stream}:{version}:{name}".encode()
+
+
+def mapper_of(office: CardOffice) -> PydanticMapper:
+    """The office's mapper (the library builds it from ``MAPPER_TOPIC``)."""
+    mapper = office.mapper
+    assert isinstance(mapper, PydanticMapper)
+    return mapper
+
+
+def personal_data_of(office: CardOffice) -> PersonalData:
+    """The office's data keys (its mapper holds them)."""
+    return mapper_of(office).personal_data
 
 
 MAPPER_TOPIC = get_topic(PydanticMapper)
