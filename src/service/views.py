@@ -222,6 +222,9 @@ class VerifyReport:
     position: int
     tables: list[TableComparison]
     notes: list[str] = field(default_factory=list)
+    # Messages its consumers had not applied when the wait ran out (None: not checked): a
+    # difference then may be the lag, not a wrong view.
+    consumer_lag: int | None = None
 
     @property
     def equal(self) -> bool:
@@ -261,10 +264,12 @@ def consumer_lag(offsets: dict[int, int], ends: dict[int, tuple[int, int]]) -> i
 
 def _wait_until_caught_up(
     settings: Settings, backoffice: BackOffice, model: ReadModel, timeout: float
-) -> list[str]:
+) -> tuple[list[str], int | None]:
     """Until the relay has published the head and the view's consumers have read the topic to
-    its end (a view fed by replays alone, with no consumer offsets, needs no wait)."""
+    its end (a view fed by replays alone, with no consumer offsets, needs no wait). Returns the
+    notes and the messages the consumers are still behind (None: not checked)."""
     notes: list[str] = []
+    behind: int | None = None
     deadline = time.monotonic() + timeout
     head = backoffice.source.head()
     relay_position = backoffice.views.position("relay")
@@ -283,6 +288,7 @@ def _wait_until_caught_up(
                 time.monotonic() < deadline
             ):
                 time.sleep(0.2)
+            behind = (behind or 0) + lag
             if lag:
                 notes.append(f"the {model.name} consumer is {lag} messages behind Kafka ({feed})")
         except Exception as exc:
@@ -290,7 +296,7 @@ def _wait_until_caught_up(
     depth = len(dead_letters.listed(backoffice.views, model.name))
     if depth:
         notes.append(f"{depth} messages are parked for {model.name} (sscard dead-letters list)")
-    return notes
+    return notes, behind
 
 
 def verify(
@@ -313,7 +319,7 @@ def verify(
             (*all_tables(chosen), offsets_table, dead_letters.dead_letters_table)
         )
         for attempt in range(3):
-            notes = {m.name: _wait_until_caught_up(settings, backoffice, m, wait) for m in chosen}
+            waited = {m.name: _wait_until_caught_up(settings, backoffice, m, wait) for m in chosen}
             head = backoffice.source.head()
             with scratch_place(settings) as place:
                 scratch = place.open(settings)
@@ -327,9 +333,8 @@ def verify(
                             tables = compare_tables(
                                 live, rebuilt, view_tables(model), model.name, show
                             )
-                            reports.append(
-                                VerifyReport(model.name, position, tables, notes[model.name])
-                            )
+                            notes, lag = waited[model.name]
+                            reports.append(VerifyReport(model.name, position, tables, notes, lag))
                 finally:
                     scratch.close()
             moved = backoffice.source.head() != head
