@@ -179,8 +179,10 @@ def _print_status(result: StatusResult) -> None:
         )
         state = worker.state + (f" ({worker.detail})" if worker.detail else "")
         rows.append((worker.worker, state, _when(worker.since, seconds=True) + lasted, silence))
-    if rows:
+    if any(row[-1] for row in rows):
         print_table(("worker", "state", "since", "heard"), rows)
+    elif rows:  # every worker heard from: no column of blanks
+        print_table(("worker", "state", "since"), [row[:-1] for row in rows])
     unhealthy = [f"{w.worker} ({w.state})" for w in result.workers if not w.healthy]
     if unhealthy:
         print(f"unhealthy: {', '.join(unhealthy)}")

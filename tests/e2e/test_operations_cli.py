@@ -86,7 +86,7 @@ def test_status_as_json_and_its_exit_code_when_a_worker_does_no_work(cli):
     assert said.returncode == 3
     lines = said.stdout.splitlines()
     header = next(line for line in lines if line.startswith("worker "))
-    assert header.split() == ["worker", "state", "since", "heard"]
+    assert header.split() == ["worker", "state", "since"]
     assert f"unhealthy: {worker['worker']} ({NO_PARTITIONS})" in said.stdout
 
 
