@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +71,6 @@ def add_commands(commands: Any) -> None:
 
 def _since(text: str | None) -> str:
     """An instant of a result (ISO with the region's offset) as people read it."""
-    from datetime import datetime
-
     return "" if text is None else local(datetime.fromisoformat(text))
 
 
