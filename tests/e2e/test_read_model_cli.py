@@ -242,3 +242,21 @@ def test_dead_letters_commands_on_an_empty_list(cli):
         cli, "dead-letters", "discard", "--view", "outlet_queue", "--key", "nobody", code=1
     )
     assert (refused["status"], refused["code"]) == ("refused", "not_found")
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "status"),
+    [
+        (("dead-letters", "list", "--view", "claims"), 0, "ok"),
+        (("dead-letters", "retry", "--view", "claims"), 0, "ok"),
+        (("replay", "no_such_view"), 2, "invalid"),
+        (("dead-letters", "discard", "--view", "claims", "--key", "nobody"), 1, "refused"),
+    ],
+)
+def test_json_before_or_after_the_command_is_the_same_answer(cli, command, code, status):
+    after = answer(cli, *command, code=code)
+    before = answer(cli, *command, code=code, before=True)
+    assert after == before
+    assert after["status"] == status
+    if status != "ok":
+        assert after["code"], after
