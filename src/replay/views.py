@@ -196,22 +196,33 @@ class VerifyReport:
     position: int
     tables: list[TableComparison]
     notes: list[str] = field(default_factory=list)
+    # Messages its consumers had not applied when the wait ran out (None: not checked): a
+    # difference then may be the lag, not a wrong view.
+    consumer_lag: int | None = None
 
     @property
     def equal(self) -> bool:
         return all(t.equal for t in self.tables)
 
 
-# Waits until what feeds the live view has caught up with the store, and says what has not (the
-# relay behind, a consumer lagging, messages parked): notes for the report. The composition root
-# gives one that asks Kafka; a replay itself never does.
-CaughtUp = Callable[[OpenedStore, ReadModel], list[str]]
+@dataclass(frozen=True)
+class Feeding:
+    """What feeds a live view, against the store: notes for people (the relay behind, a consumer
+    lagging, messages parked) and the messages its consumers are behind (None: not checked)."""
+
+    notes: list[str] = field(default_factory=list)
+    consumer_lag: int | None = None
 
 
-def nothing_to_wait_for(store: OpenedStore, model: ReadModel) -> list[str]:
+# Waits until what feeds the live view has caught up with the store, and says what has not. The
+# composition root gives one that asks Kafka; a replay itself never does.
+CaughtUp = Callable[[OpenedStore, ReadModel], Feeding]
+
+
+def nothing_to_wait_for(store: OpenedStore, model: ReadModel) -> Feeding:
     """For a view fed by replays alone."""
     del store, model
-    return []
+    return Feeding()
 
 
 def verify(
@@ -234,7 +245,7 @@ def verify(
             (*all_tables(chosen), offsets_table, dead_letters.dead_letters_table)
         )
         for attempt in range(3):
-            notes = {m.name: caught_up(backoffice, m) for m in chosen}
+            feeding = {m.name: caught_up(backoffice, m) for m in chosen}
             head = backoffice.source.head()
             with scratch_place(wiring.location) as place:
                 scratch = place.open(wiring.location)
@@ -248,8 +259,11 @@ def verify(
                             tables = compare_tables(
                                 live, rebuilt, view_tables(model), model.name, show
                             )
+                            fed = feeding[model.name]
                             reports.append(
-                                VerifyReport(model.name, position, tables, notes[model.name])
+                                VerifyReport(
+                                    model.name, position, tables, fed.notes, fed.consumer_lag
+                                )
                             )
                 finally:
                     scratch.close()

@@ -19,7 +19,7 @@ from consumers.runner import ViewConsumer
 from projections.catalogue import VIEW_NAMES
 from replay import views as store_replay
 from replay.rebuilds import Progress, no_progress
-from replay.views import ReplayReport, VerifyReport
+from replay.views import Feeding, ReplayReport, VerifyReport
 from service.kafka_wiring import TopicsGate, client_config, topics
 from service.replay_wiring import ReplayWiring, models
 from service.settings import Settings
@@ -66,7 +66,7 @@ def verify(
     """``replay.views.verify`` on the settings' stores, after waiting up to ``wait`` seconds
     for the relay and the views' consumers to catch up."""
 
-    def caught_up(backoffice: OpenedStore, model: ReadModel) -> list[str]:
+    def caught_up(backoffice: OpenedStore, model: ReadModel) -> Feeding:
         return _wait_until_caught_up(settings, backoffice, model, wait)
 
     return store_replay.verify(ReplayWiring(settings), names, caught_up, show, progress, workers)
@@ -110,10 +110,12 @@ def consumer_lag(offsets: dict[int, int], ends: dict[int, tuple[int, int]]) -> i
 
 def _wait_until_caught_up(
     settings: Settings, backoffice: OpenedStore, model: ReadModel, timeout: float
-) -> list[str]:
+) -> Feeding:
     """Until the relay has published the head and the view's consumers have read the topic to
-    its end (a view fed by replays alone, with no consumer offsets, needs no wait)."""
+    its end (a view fed by replays alone, with no consumer offsets, needs no wait). Returns the
+    notes and the messages the consumers are still behind (None: not checked)."""
     notes: list[str] = []
+    behind: int | None = None
     deadline = time.monotonic() + timeout
     head = backoffice.source.head()
     relay_position = backoffice.views.position("relay")
@@ -132,6 +134,7 @@ def _wait_until_caught_up(
                 time.monotonic() < deadline
             ):
                 time.sleep(0.2)
+            behind = (behind or 0) + lag
             if lag:
                 notes.append(f"the {model.name} consumer is {lag} messages behind Kafka ({feed})")
         except Exception as exc:
@@ -139,7 +142,7 @@ def _wait_until_caught_up(
     depth = len(dead_letters.listed(backoffice.views, model.name))
     if depth:
         notes.append(f"{depth} messages are parked for {model.name} (sscard dead-letters list)")
-    return notes
+    return Feeding(notes, behind)
 
 
 # ---- consumers under sscard run ----------------------------------------------------------------

@@ -196,17 +196,19 @@ def operator_discards_fixes_and_retries(
 ) -> None:
     """Through the CLI: list, discard the broken message, fix the configuration, retry."""
     listed = sscard(settings_, "dead-letters", "list", "--view", VIEW)
-    assert "7 parked messages" in listed.stdout, listed
+    assert listed.stdout.splitlines()[-1] == "7 parked messages", listed
+    as_json = json.loads(sscard(settings_, "dead-letters", "list", "--view", VIEW, "--json").stdout)
+    assert (as_json["status"], as_json["count"]) == ("ok", 7)
+    assert {m["view"] for m in as_json["messages"]} == {VIEW}
     where = ["--partition", str(broken.partition), "--offset", str(broken.offset)]
-    dropped = sscard(settings_, "dead-letters", "discard", "--view", VIEW, *where)
-    assert "1 parked messages discarded" in dropped.stdout, dropped
+    dropped = sscard(settings_, "dead-letters", "discard", "--view", VIEW, *where, "--json")
+    assert json.loads(dropped.stdout) == {"status": "ok", "view": VIEW, "discarded": 1}, dropped
 
     fixed = {"SSCARD_REGION_POLICIES": str(regions_file(tmp_path))}
-    retried = sscard(settings_, "dead-letters", "retry", "--view", VIEW, **fixed)
+    retried = sscard(settings_, "dead-letters", "retry", "--view", VIEW, "--json", **fixed)
     assert retried.returncode == 1, retried  # the garbage cannot be applied by any fix
-    assert f"key {stuck}: 4 applied" in retried.stdout
-    assert f"key {other}: 1 applied" in retried.stdout
-    assert "key garbage: 0 applied; 1 still parked" in retried.stdout
+    keys = {k["key"]: (k["applied"], k["still_parked"]) for k in json.loads(retried.stdout)["keys"]}
+    assert keys == {stuck: (4, 0), other: (1, 0), "garbage": (0, 1)}, keys
     garbage = ["--view", VIEW, "--key", "garbage"]
     assert sscard(settings_, "dead-letters", "discard", *garbage).returncode == 0
     again = sscard(settings_, "dead-letters", "discard", *garbage)
