@@ -1,7 +1,10 @@
 """``sscard claims``: manual reimbursement of bills paid while a card was blocked.
 
 Clerks and holders file claims; claims officers approve, reject and record payments. Money is typed
-in yuan with at most two decimals and parsed exactly; every rule lives in the domain.
+in yuan with at most two decimals and parsed exactly. This module parses, calls the application
+layer (``application.claims``) and renders its result: text for people, or under ``--json`` the
+result model itself, one object. Every rule lives in the domain; the store's packages are loaded
+by the handlers, so that ``--help`` stays light.
 """
 
 from __future__ import annotations
