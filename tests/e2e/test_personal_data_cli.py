@@ -162,15 +162,21 @@ def test_an_unmasked_read_is_recorded_and_listed_for_auditors(tmp_path: Path):
     assert holder in shown
     cli.ok("holder", "history", "--resident-id", holder, "--unmasked", "--staff", "auditor-02",
            "--reason", "audit")  # fmt: skip
-    reads = cli.ok("--json", "audit", "unmasked-reads", "--resident-id", holder)
-    listed = [json.loads(line) for line in reads.splitlines()]
+    reads = json.loads(cli.ok("--json", "audit", "unmasked-reads", "--resident-id", holder))
+    assert (reads["status"], reads["count"]) == ("ok", 2)
+    listed = reads["reads"]
     assert [(r["actor"]["staff_id"], r["scope"], r["reason"], r["reference"]) for r in listed] == [
         ("auditor-01", "state", "legal_order", "CASE-2026-7"),
         ("auditor-02", "history", "audit", None),
     ]
     assert all(r["read_at"].endswith("+08:00") for r in listed)
+    assert {r["holder_id"] for r in listed} == {f"{holder[:6]}***********{holder[-1]}"}
     text = cli.ok("audit", "unmasked-reads")
-    assert "auditor:auditor-01 read the state of holder" in text
+    header, first, *_ = text.splitlines()
+    assert header.split()[:4] == ["read", "at", "by", "holder"]
+    assert "auditor:auditor-01" in first
+    assert "legal_order" in first
+    assert holder not in text
     assert text.strip().endswith("2 unmasked reads")
     # Where the configuration forbids it, the read is refused and nothing is recorded.
     cli.env["SSCARD_ALLOW_UNMASKED"] = "false"
