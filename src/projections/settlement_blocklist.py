@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, Table, Text, select
 
+from contract.envelope import CARD_EVENTS, Envelope, Feed
 from domain.cardholder.events import CARDHOLDER_EVENTS, LapseResult
 from domain.settlement import SettlementStatus, settlement_change
 from projections.public_fields import Zones, instant
@@ -24,7 +25,6 @@ from projections.suspension_windows import (
     windows_in,
     windows_table_named,
 )
-from tracking.envelopes import CARD_EVENTS, Envelope, Feed
 from tracking.rows import Rows
 from tracking.store import Tx, metadata
 

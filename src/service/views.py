@@ -2,7 +2,7 @@
 of ``sscard replay`` / ``sscard verify``.
 
 A replay feeds views from the store: every stored event of their feeds (card events, claim
-events) becomes ``domain.disclosure.public_envelope``, the very dict the relay encodes as that
+events) becomes ``contract.envelope.public_envelope``, the very dict the relay encodes as that
 event's message value on its topic, so a view receives the same envelope dicts as from Kafka.
 ``replay`` and ``verify`` rebuild every view asked for in one pass, on one or more processes
 (``service.rebuilds``); ``rebuild`` feeds one view alone, batch by batch through the follower
@@ -34,26 +34,17 @@ from kafka.admin import KafkaAdminClient
 
 from consumers import dead_letters
 from consumers.runner import ViewConsumer
+from contract.envelope import CARD_EVENTS, CLAIM_EVENTS, Envelope, Feed
 from projections.catalogue import VIEW_NAMES
-from relay.wire import stored_envelope
 from service.bootstrap import BackOffice, build
 from service.kafka_wiring import TopicsGate, client_config, topics
-from service.rebuilds import FEED_EVENTS, all_tables, models_of, rebuild_views, scratch_place
+from service.rebuilds import all_tables, models_of, rebuild_views, scratch_place
 from service.settings import Settings
 from service.supervisor import Worker
 from service.workers import built
 from tracking.audit import TableComparison, compare_tables, copy_view
 from tracking.board import Board
-from tracking.envelopes import (
-    CARD_EVENTS,
-    CLAIM_EVENTS,
-    Envelope,
-    EnvelopeHandler,
-    Feed,
-    ReadModel,
-    apply_all,
-    view_tables,
-)
+from tracking.envelopes import EnvelopeHandler, ReadModel, apply_all, store_feed, view_tables
 from tracking.follow import Follower, StorePositions
 from tracking.partition_offsets import KafkaPositions, offsets_table
 from tracking.runner import Pulse
@@ -78,8 +69,7 @@ def replay_feed(
 ) -> StoreFeed[Envelope]:
     """The store as a read model of ``feeds`` sees it: the public envelope of every event the
     relay publishes on those topics, in store order."""
-    types = tuple(t for feed in feeds for t in FEED_EVENTS[feed])
-    return StoreFeed(source, lambda n: stored_envelope(source.stored_form(n)), types)
+    return store_feed(source, feeds)
 
 
 def feed_topic(settings: Settings, feed: Feed) -> str:

@@ -21,10 +21,10 @@ from typing import Any
 import orjson
 from eventsourcing.utils import get_topic, resolve_topic
 
+from contract.envelope import public_envelope
+from contract.public_form import StoredForm
 from relay.topics import Topics
 from relay.wire import Message, messages_for
-from relay.wire import stored_envelope as public_envelope
-from tracking.source import StoredForm
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "published_messages.json"
 TOPICS = Topics()
