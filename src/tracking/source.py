@@ -153,8 +153,7 @@ class StoreFeed(Generic[T]):
     """The store as a follower's source: batches of the events of some types after a position.
 
     ``decode`` turns each notification into what the handler wants (the stored form for the
-    relay, whole events for the lapse schedule, the public envelope for a read model:
-    ``tracking.envelopes.store_feed``).
+    relay, the public envelope for a read model: ``tracking.envelopes.store_feed``).
     """
 
     def __init__(
