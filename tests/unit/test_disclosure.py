@@ -27,6 +27,7 @@ from domain.disclosure import PERSONAL_FIELDS, masked_form
 from domain.erasure import ERASED, ERASED_CONTEXT
 from domain.errors import InvalidInput
 from domain.event import DomainEvent
+from domain.identifiers import compose_resident_id
 from relay.topics import Topics
 from relay.wire import messages_for
 from samples.claims import approve, pay, reject, submit, withdraw
@@ -138,6 +139,10 @@ def test_masks_and_age_band_of_a_holder():
     assert age_band("110105200001010011", date(2009, 12, 31)) == "0-9"
     assert age_band("110105192001010011", date(2026, 1, 1)) == "90+"
     assert age_band(ERASED, date(2026, 1, 1)) == ERASED
+    # The band turns on the birthday, not on New Year's Day.
+    turning_fifty = compose_resident_id("110105", date(1976, 5, 17), 1)
+    assert age_band(turning_fifty, date(2026, 5, 16)) == "40-49"
+    assert age_band(turning_fifty, date(2026, 5, 17)) == "50-59"
 
 
 def test_the_masked_form_people_see_keeps_no_full_id_or_name():

@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-RUNTIME = ("domain", "tracking", "projections", "relay", "consumers", "service", "cli")
+RUNTIME = ("domain", "contract", "tracking", "projections", "relay", "consumers", "service", "cli")
 TOOLS = ("bench", "devinfra", "samples")
 MAX_SHARE = 0.40
 
