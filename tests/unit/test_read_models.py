@@ -29,7 +29,15 @@ from projections.settlement_blocklist import blocklist, windows_of
 from relay.topics import Topics
 from relay.wire import messages_for
 from service.views import rebuild, replay_feed
-from tests.support import HOLDER_ID_KEY, Clock, every_kind_of_event, memory_office
+from tests.support import (
+    HOLDER_ID_KEY,
+    Clock,
+    every_kind_of_event,
+    issue,
+    memory_office,
+    pre_report,
+    resident_id,
+)
 from tracking.envelopes import ApplyFailed, apply_all, versions_table, view_tables
 from tracking.rows import Rows, table_rows
 from tracking.source import StoreEventSource
@@ -116,6 +124,28 @@ def test_suspension_windows_are_the_holders_own(history, views):
         assert [w["ended_at"] is None for w in windows] == [
             s.ended_at is None for s in state.suspensions
         ]
+
+
+def test_a_lapse_that_cancelled_the_card_leaves_the_window_open(views):
+    """Shaoguan cancels a card whose pre-report lapses: settlement stays suspended until a new
+    card, so the window stays open, in the views as in the holder's state."""
+    clock = Clock()
+    office = memory_office(clock)
+    rid = resident_id()
+    office.issue_card(issue(rid, region="440200"))
+    reported = office.pre_report_loss(pre_report(rid))
+    lapsed = office.lapse_pre_report(
+        reported.originator_id, reported.originator_version, clock.advance(days=16)
+    )
+    assert lapsed is not None
+    assert lapsed.result == "cancelled"
+    rebuild(StoreEventSource(office), views, MODELS["settlement_blocklist"])
+    with views.reading() as tx:
+        windows = windows_of(tx, stream(rid))
+    state: Cardholder = office.holder(rid)
+    assert [(w["outcome"], w["ended_at"]) for w in windows] == [(None, None)]
+    assert [(s.ended_by, s.ended_at) for s in state.suspensions] == [(None, None)]
+    office.close()
 
 
 def test_the_outlet_queue_follows_loss_and_damage_cases_to_activation(history, views):
