@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
+from contract.envelope import parse_card_event
 from domain.cardholder.events import CARDHOLDER_EVENTS
 from relay.publisher import RELAY
-from relay.wire import parse_card_event
 from service.bootstrap import BackOffice, open_back_office
 from service.kafka_wiring import topics
 from service.settings import Settings

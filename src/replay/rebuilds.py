@@ -1,8 +1,8 @@
 """Read models rebuilt from the store in one pass, split across worker processes.
 
 One pass: each stored record of the views' feeds is read once, opened once (only the personal
-fields its public form derives from, ``domain.disclosure.PUBLIC_NEEDS``), made into its public
-envelope once (``domain.disclosure.public_envelope``, the function the relay publishes with) and
+fields its public form derives from, ``contract.public_form.PUBLIC_NEEDS``), made into its public
+envelope once (``contract.envelope.public_envelope``, the function the relay publishes with) and
 handed to every view being rebuilt; only the apply is per view. Each batch is one transaction of
 the scratch store, with every view's position.
 
@@ -41,32 +41,23 @@ from eventsourcing.persistence import Notification
 from psycopg import sql
 from sqlalchemy import Table
 
-from domain.disclosure import PUBLIC_CARD_EVENTS, PUBLIC_CLAIM_EVENTS, public_envelope
+from contract.envelope import FEED_EVENTS, Envelope, public_envelope
+from contract.public_form import StoredForm
 from domain.event import DomainEvent
 from replay.wiring import Wiring
 from store.location import StoreLocation
 from tracking.envelopes import (
-    CARD_EVENTS,
-    CLAIM_EVENTS,
     ApplyFailed,
-    Envelope,
-    Feed,
     ReadModel,
     apply_once,
     prefetch_versions,
     view_tables,
 )
 from tracking.rows import Rows
-from tracking.source import StoredForm, StoreEventSource
+from tracking.source import StoreEventSource
 from tracking.store import Tx, ViewStore
 
 Progress = Callable[[int, int], None]  # (events applied so far, events to apply)
-
-# The event types the relay publishes on each feed's topic.
-FEED_EVENTS: dict[Feed, tuple[type[DomainEvent], ...]] = {
-    CARD_EVENTS: PUBLIC_CARD_EVENTS,
-    CLAIM_EVENTS: PUBLIC_CLAIM_EVENTS,
-}
 
 BATCH = 2_000
 # Rows a view's cache keeps between batches before it forgets them (and asks the database for
@@ -87,14 +78,6 @@ def no_progress(done: int, total: int) -> None:
 
 class RebuildFailed(RuntimeError):
     """A worker could not rebuild its share (the first line of its error)."""
-
-
-def public_envelope_of(stored: StoredForm) -> Envelope:
-    """The envelope a read model receives for a stored event of its feeds: the very dict the
-    relay publishes as the event's message value (its JSON round trip changes nothing)."""
-    envelope = public_envelope(stored.event_type, stored.form, stored.position)
-    assert envelope is not None, f"{stored.event_type.__name__} is never published"
-    return envelope
 
 
 # ---- scratch places ---------------------------------------------------------------------------
@@ -263,8 +246,8 @@ class OnePass:
         mapper.prefetch_public_keys(notifications)
         out = []
         for n in notifications:
-            event_type, form = mapper.to_public_form(n)
-            out.append(public_envelope_of(StoredForm(n.id, event_type, form)))
+            event_type, form = mapper.to_stored_form(n, public_only=True)
+            out.append(public_envelope(StoredForm(n.id, event_type, form)))
         return out
 
 

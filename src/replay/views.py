@@ -28,29 +28,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from consumers import dead_letters
+from contract.envelope import CARD_EVENTS, Envelope, Feed
 from projections.catalogue import VIEW_NAMES
 from replay.comparisons import TableComparison, compare_tables, copy_view
-from replay.rebuilds import (
-    FEED_EVENTS,
-    Progress,
-    all_tables,
-    no_progress,
-    public_envelope_of,
-    rebuild_views,
-    scratch_place,
-)
+from replay.rebuilds import Progress, all_tables, no_progress, rebuild_views, scratch_place
 from replay.wiring import Wiring
 from store.location import StoreLocation
 from store.opened import OpenedStore
-from tracking.envelopes import (
-    CARD_EVENTS,
-    Envelope,
-    EnvelopeHandler,
-    Feed,
-    ReadModel,
-    apply_all,
-    view_tables,
-)
+from tracking.envelopes import EnvelopeHandler, ReadModel, apply_all, store_feed, view_tables
 from tracking.follow import Follower, StorePositions
 from tracking.partition_offsets import offsets_table
 from tracking.runner import Pulse
@@ -65,8 +50,7 @@ def replay_feed(
 ) -> StoreFeed[Envelope]:
     """The store as a read model of ``feeds`` sees it: the public envelope of every event the
     relay publishes on those topics, in store order."""
-    types = tuple(t for feed in feeds for t in FEED_EVENTS[feed])
-    return StoreFeed(source, lambda n: public_envelope_of(source.stored_form(n)), types)
+    return store_feed(source, feeds)
 
 
 def rebuild(

@@ -16,6 +16,7 @@ from kafka.admin import KafkaAdminClient
 
 from consumers import dead_letters
 from consumers.runner import ViewConsumer
+from contract.envelope import CARD_EVENTS, CLAIM_EVENTS, Feed
 from projections.catalogue import VIEW_NAMES
 from replay import views as store_replay
 from replay.rebuilds import Progress, no_progress
@@ -27,7 +28,7 @@ from service.supervisor import Worker
 from service.workers import wait_for_back_office
 from store.opened import OpenedStore
 from tracking.board import Board
-from tracking.envelopes import CARD_EVENTS, CLAIM_EVENTS, Feed, ReadModel
+from tracking.envelopes import ReadModel
 from tracking.partition_offsets import KafkaPositions
 from tracking.store import ViewStore
 

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from cli.main import build_parser
-from domain.disclosure import PUBLIC_MODELS
+from contract.public_form import PUBLIC_MODELS
 from service.bootstrap import open_back_office
 from tests.conftest import make_settings
 from tests.support import HOLDER_ID_KEY, card_number, resident_id

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from samples import stories
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from tests.conftest import make_settings
 from tests.e2e.test_cli import Cli
 from tests.e2e.test_read_model_cli import answer, is_local_instant
@@ -51,7 +51,7 @@ def test_tick_lapses_a_due_pre_report_once(cli):
     and the next tick has nothing to do."""
     rid, number = resident_id(), card_number()
     long_ago = Clock(datetime.now(UTC) - timedelta(days=40))
-    with build(make_settings(cli.tmp_path), clock=long_ago) as backoffice:
+    with open_back_office(make_settings(cli.tmp_path), clock=long_ago) as backoffice:
         backoffice.office.issue_card(stories.issue(rid, number))
         backoffice.office.pre_report_loss(stories.pre_report(rid))
     found = answer(cli, "tick")
@@ -75,7 +75,7 @@ def test_status_as_json_and_its_exit_code_when_a_worker_does_no_work(cli):
     assert (found["status"], found["healthy"], found["workers"]) == ("ok", True, [])
     assert is_local_instant(found["at"])
     assert found["head"] == 0
-    with build(make_settings(cli.tmp_path)) as backoffice:
+    with open_back_office(make_settings(cli.tmp_path)) as backoffice:
         Board(backoffice.views, "outlet_queue").set(NO_PARTITIONS, "none of the 3 partitions")
     stuck = answer(cli, "status", code=3)
     assert (stuck["status"], stuck["healthy"]) == ("ok", False)
@@ -91,7 +91,9 @@ def test_status_as_json_and_its_exit_code_when_a_worker_does_no_work(cli):
 
 
 def test_relay_status_as_json(cli):
-    with build(make_settings(cli.tmp_path), clock=Clock(datetime.now(UTC))) as backoffice:
+    with open_back_office(
+        make_settings(cli.tmp_path), clock=Clock(datetime.now(UTC))
+    ) as backoffice:
         backoffice.office.issue_card(stories.issue(resident_id(), card_number()))
     head = cli.head()
     assert head > 0

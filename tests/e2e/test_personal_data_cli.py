@@ -25,7 +25,7 @@ from tests.conftest import make_settings
 from tests.e2e.test_cli import CLERK, Cli
 from tests.kafka_support import read_topic
 from tests.support import RESIDENT_ID_SHAPE, card_number, elderly_resident_id, resident_id
-from tracking.projecting import catch_up, prepare
+from tracking.envelopes import catch_up, prepare, reset
 
 pytestmark = [pytest.mark.kafka]
 
@@ -129,7 +129,7 @@ def _erase_and_audit(cli: Cli, settings: Settings, holder: str) -> None:
     with open_back_office(settings) as backoffice:
         schedule = LapseSchedule()
         prepare(backoffice.views, schedule)
-        backoffice.views.reset(schedule.name, schedule.tables)
+        reset(backoffice.views, schedule)
         assert catch_up(backoffice.source, backoffice.views, schedule) > 0
     for view in VIEW_NAMES:  # every read model rebuilds over the erased records
         cli.ok("replay", view)

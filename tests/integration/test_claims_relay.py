@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from contract.envelope import parse_card_event, parse_claim_event
 from domain.cardholder.events import CARDHOLDER_EVENTS
-from relay.wire import parse_card_event, parse_claim_event
 from samples.claims import approve, pay, submit
 from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics, relay_for, topics

@@ -28,7 +28,7 @@ from tests.support import (
     report,
     resident_id,
 )
-from tracking.projecting import catch_up, prepare
+from tracking.envelopes import catch_up, prepare, reset
 
 
 def head(backoffice: BackOffice) -> int:
@@ -216,7 +216,7 @@ def test_the_lapse_schedule_rebuilt_from_position_zero_equals_the_live_one(
     with backoffice.views.transaction() as tx:
         live = LapseSchedule.due(tx, clock.advance(days=365))
     schedule = LapseSchedule()
-    backoffice.views.reset(schedule.name, schedule.tables)
+    reset(backoffice.views, schedule)
     prepare(backoffice.views, schedule)
     catch_up(backoffice.source, backoffice.views, schedule, batch_size=4)
     with backoffice.views.transaction() as tx:

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from cli.main import main
-from domain.disclosure import PERSONAL_FIELDS, PUBLIC_NEEDS, public_payload
+from contract.public_form import PUBLIC_NEEDS, public_payload
+from domain.disclosure import PERSONAL_FIELDS
 from projections.catalogue import VIEW_NAMES
 from projections.claims import totals_table
 from relay.topics import Topics

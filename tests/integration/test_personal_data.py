@@ -44,7 +44,7 @@ from tests.support import (
     report,
     resident_id,
 )
-from tracking.projecting import catch_up, prepare
+from tracking.envelopes import catch_up, prepare, reset
 
 pytestmark = pytest.mark.integration
 
@@ -219,7 +219,7 @@ def test_an_erased_holder_reads_as_erased_and_every_view_still_rebuilds(
         # A read model rebuilds from position 0 over the erased records.
         schedule = LapseSchedule()
         prepare(fresh.views, schedule)
-        fresh.views.reset(schedule.name, schedule.tables)
+        reset(fresh.views, schedule)
         assert catch_up(fresh.source, fresh.views, schedule) > 0
         report = verify_chain(fresh)
         assert report.intact, report.findings

@@ -13,11 +13,11 @@ import jsonschema
 import pytest
 from kafka.admin import KafkaAdminClient
 
+from contract.envelope import parse_card_event
 from domain.cardholder.events import CARDHOLDER_EVENTS
 from domain.event import DomainEvent
 from relay.publisher import RELAY
 from relay.topics import TopicConfigConflict
-from relay.wire import parse_card_event
 from service.bootstrap import BackOffice, open_back_office
 from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.settings import Settings

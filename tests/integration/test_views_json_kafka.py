@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics, topics
 from service.settings import Settings
 from tests.back_office import SSCARD, sscard_env
@@ -46,7 +46,7 @@ def one_object(result: subprocess.CompletedProcess[str], code: int) -> dict[str,
 def issued(settings: Settings) -> str:
     number = card_number()
     rid = resident_id()
-    with build(settings, clock=Clock(datetime.now().astimezone())) as backoffice:
+    with open_back_office(settings, clock=Clock(datetime.now().astimezone())) as backoffice:
         backoffice.office.issue_card(issue(rid, number=number))
     return number
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from contract.public_form import StoredForm
 from domain.application import CardOffice
 from domain.cardholder.errors import CardAlreadySuspended, ReplacementCaseOpen
 from domain.cardholder.events import ProxyScope
@@ -44,7 +45,6 @@ from tests.support import (
     report,
     resident_id,
 )
-from tracking.source import StoredForm
 
 ROOT = Path(__file__).resolve().parents[2]
 

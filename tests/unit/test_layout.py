@@ -15,6 +15,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 RUNTIME = (
     "domain",
+    "contract",
     "tracking",
     "store",
     "projections",
