@@ -288,18 +288,18 @@ def principal_problem(
     one outlet and a cardholder to their own record; no other role carries either. Staff act
     under their subject, which must be a staff id (it is recorded with each act)."""
     if role is AccessRole.OUTLET_CLERK and outlet is None:
-        return "an outlet clerk's identity names their outlet"
+        return "an outlet clerk is tied to an outlet: name it"
     if role is not AccessRole.OUTLET_CLERK and outlet is not None:
-        return f"{_a(role)}'s identity names no outlet"
+        return f"{_a(role)} is tied to no outlet (only an outlet clerk is)"
     if role is AccessRole.CARDHOLDER and holder is None:
-        return "a cardholder's identity names the holder (their resident ID number)"
+        return "a cardholder is tied to their own record: name the holder (resident ID number)"
     if role is not AccessRole.CARDHOLDER and holder is not None:
-        return f"{_a(role)}'s identity names no holder"
+        return f"{_a(role)} is tied to no holder (only a cardholder is)"
     if _ACTING_ROLES.get(role) not in (None, Role.CARDHOLDER):
         try:
             _STAFF_ID.validate_python(subject)
         except InvalidInput as exc:
-            return f"{_a(role)}'s subject is recorded with each act as a staff id: {exc}"
+            return f"{_a(role)} acts under a staff id as subject: {exc}"
     return None
 
 
