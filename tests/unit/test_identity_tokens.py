@@ -509,3 +509,17 @@ def test_sscard_token_issue_refuses_an_inconsistent_request(tmp_path: Path) -> N
         "sscard: invalid input: an outlet clerk is tied to an outlet: name it"
     )
     assert not dev_key_dir(state).exists()
+
+
+def test_the_token_command_loads_no_crypto_until_it_signs() -> None:
+    """``sscard --help`` must not load cryptography (a clerk's terminal answers at once): the
+    command's module and the models it names are light; signing loads PyJWT when it runs."""
+    probe = (
+        "import sys, cli.tokens, application.tokens, domain.authority; "
+        "print(sorted({n.partition('.')[0] for n in sys.modules} & "
+        "{'jwt', 'cryptography', 'kafka', 'sqlalchemy', 'psycopg', 'pyarrow'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
