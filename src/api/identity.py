@@ -310,10 +310,14 @@ def identity_of(claims: dict[str, Any]) -> Identity:
     except ValueError:
         raise TokenClaimInvalid(f"the token's role {role_name!r} is not a role of ours") from None
     if role is AccessRole.OUTLET_CLERK and OUTLET_CLAIM not in claims:
-        raise TokenClaimMissing(f"an outlet clerk's token has an {OUTLET_CLAIM!r} claim")
+        raise TokenClaimMissing(f"an outlet clerk's token needs an {OUTLET_CLAIM!r} claim")
     if role is AccessRole.CARDHOLDER and HOLDER_CLAIM not in claims:
-        raise TokenClaimMissing(f"a cardholder's token has a {HOLDER_CLAIM!r} claim")
+        raise TokenClaimMissing(f"a cardholder's token needs a {HOLDER_CLAIM!r} claim")
     token_id = claims.get("jti")
+    try:
+        expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+    except (OverflowError, ValueError, OSError):
+        raise TokenClaimInvalid("the token's expiry is out of any calendar") from None
     try:
         return Identity(
             subject=claims["sub"],
@@ -322,16 +326,15 @@ def identity_of(claims: dict[str, Any]) -> Identity:
             holder=claims.get(HOLDER_CLAIM),
             issuer=claims["iss"],
             token_id=None if token_id is None else str(token_id),
-            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            expires_at=expires_at,
         )
     except ValidationError as exc:
         # The message only, never the input: it may hold a resident ID number.
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         detail = str(first["msg"]).removeprefix("Value error, ")
-        raise TokenClaimInvalid(
-            f"the token's claims are inconsistent: {where} {detail}".replace("  ", " ")
-        ) from None
+        said = f"{where}: {detail}" if where else detail
+        raise TokenClaimInvalid(f"the token's claims are inconsistent: {said}") from None
     except DomainError as exc:  # an outlet code or resident ID number of the wrong shape
         raise TokenClaimInvalid(f"the token's claims are inconsistent: {exc}") from None
 

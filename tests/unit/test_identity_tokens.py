@@ -286,8 +286,21 @@ def test_a_missing_claim_is_refused(
         {"outlet": "not an outlet"},
         {"sub": "clerk 01 <script>"},  # a staff subject recorded with each act
         {"role": "settlement", "outlet": None, "holder": HOLDER},
+        {"role": ["auditor"]},
+        {"outlet": 1001},
+        {"exp": 10**15},  # valid for PyJWT, beyond any calendar
     ],
-    ids=["unknown-role", "outlet-on-auditor", "bad-id", "bad-outlet", "bad-staff", "holder"],
+    ids=[
+        "unknown-role",
+        "outlet-on-auditor",
+        "bad-id",
+        "bad-outlet",
+        "bad-staff",
+        "holder",
+        "role-list",
+        "outlet-number",
+        "far-expiry",
+    ],
 )
 def test_inconsistent_claims_are_refused(
     keys: Keys, verifier: TokenVerifier, changes: dict[str, Any]
