@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
+from contract.envelope import parse_card_event
 from domain.cardholder.events import CARDHOLDER_EVENTS
 from relay.publisher import RELAY
-from relay.wire import parse_card_event
-from service.bootstrap import BackOffice, build
+from service.bootstrap import BackOffice, open_back_office
 from service.kafka_wiring import topics
 from service.settings import Settings
 from tests.kafka_support import read_topic
@@ -112,7 +112,7 @@ def check_topic(settings: Settings, expected: dict[UUID, tuple[UUID, int]]) -> i
 
 def wait_until_published(settings: Settings, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         while backoffice.views.position(RELAY) < backoffice.source.head():
             assert time.monotonic() < deadline, "the relay did not catch up"
             time.sleep(0.2)
@@ -130,7 +130,7 @@ def write_burst(
     Dated now: a pre-report dated in the past would be due to lapse, and a running
     ``sscard run`` would lapse it before its cancellation."""
     try:
-        with build(settings, clock=Clock(datetime.now(UTC))) as backoffice:
+        with open_back_office(settings, clock=Clock(datetime.now(UTC))) as backoffice:
             office = backoffice.office
             start = time.monotonic()
             for i in itertools.count():

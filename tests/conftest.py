@@ -23,7 +23,7 @@ from hypothesis import settings as hypothesis_settings
 
 from devinfra.local_kafka import LocalKafka, wait_until_ready
 from devinfra.local_postgres import LocalPostgres
-from service.bootstrap import BackOffice, build
+from service.bootstrap import BackOffice, open_back_office
 from service.settings import Settings
 from tests.ports import free_ports
 from tests.support import HOLDER_ID_KEY, Clock
@@ -195,7 +195,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def backoffice(settings: Settings, clock: Clock) -> Iterator[BackOffice]:
-    with build(settings, clock=clock) as wired:
+    with open_back_office(settings, clock=clock) as wired:
         yield wired
 
 

@@ -30,8 +30,8 @@ from samples.stories import (
     report,
 )
 from service.calendar import EstimatingCalendar
-from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC, PydanticMapper
-from service.protection import PERSONAL_DATA_TOPIC
+from store.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC, PydanticMapper
+from store.protection import PERSONAL_DATA_TOPIC
 
 __all__ = [
     "AGENT_DOCS",

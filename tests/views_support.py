@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from service.bootstrap import build
+from replay.views import VerifyReport
+from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics, relay_for
 from service.settings import Settings
 from service.views import (
-    VerifyReport,
     consumer_lag,
     feed_topic,
     model_named,
@@ -23,7 +23,7 @@ def publish_all(settings: Settings) -> None:
     """Everything stored, onto its topics (created first, as ``sscard run`` does: the broker
     creates no topic by itself)."""
     ensure_topics(settings)
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         relay = relay_for(backoffice)
         try:
             relay.publish_pending()
@@ -35,7 +35,7 @@ def consume_until_caught_up(settings: Settings, name: str, timeout: float = 120.
     """Run one consumer of ``name`` per feed (a group member) until it has read each of its
     topics to the end."""
     deadline = time.monotonic() + timeout
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         for feed in model_named(settings, name).feeds:
             consumer = view_consumer(settings, backoffice.views, name, feed)
             consumer.prepare()

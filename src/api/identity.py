@@ -36,8 +36,8 @@ from application.tokens import (
     dev_key_dir,
 )
 from domain.authority import AccessRole, Principal
-from domain.errors import DomainError
-from service.settings import ConfigurationError, Settings
+from domain.errors import ConfigurationError, DomainError
+from service.settings import Settings
 
 # Clocks of the identity provider and ours may differ by a few seconds.
 LEEWAY = timedelta(seconds=30)

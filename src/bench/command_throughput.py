@@ -40,7 +40,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.application import CardOffice
 from domain.cardholder.commands import HolderCommand
 from samples.stories import Identities, cancel, issue, pre_report
-from service.bootstrap import build, office_env
+from service.bootstrap import office_env, open_back_office
 from service.settings import Settings
 from tracking.store import ensure_wal
 
@@ -190,7 +190,7 @@ def measure_store(
     rounds: int = 20,
 ) -> StoreResult:
     say(f"{store}: {commands:,} commands over {holders} holders, each side, in {rounds} rounds")
-    with build(office_settings) as backoffice:
+    with open_back_office(office_settings) as backoffice:
         bare = BareApplication(env=bare_env)
         try:
             sides = Sides(backoffice.office, bare, holders, say)

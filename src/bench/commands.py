@@ -14,7 +14,7 @@ from bench.subscriber import run_subscriber_bench
 from bench.views import run_lookup_bench, run_replay_bench
 from domain.errors import InvalidInput
 from domain.values import parse_number
-from service.rebuilds import default_workers
+from replay.rebuilds import default_workers
 from service.settings import Settings
 
 

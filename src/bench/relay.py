@@ -53,7 +53,7 @@ from bench.workload import BENCH_BIRTHS, populate, register
 from relay.topics import Topics, topic_specs
 from relay.wire import Message, messages_for
 from samples.stories import Identities
-from service.bootstrap import BackOffice, build
+from service.bootstrap import BackOffice, open_back_office
 from service.kafka_wiring import client_config, ensure_topics, producer_config, relay_for
 from service.settings import Settings
 
@@ -199,7 +199,7 @@ def run_relay_bench(
             for topic_settings in (bench, bare):
                 ensure_topics(topic_settings)
                 provisioned.append(topic_settings.topic_prefix)
-            with build(bench) as backoffice:
+            with open_back_office(bench) as backoffice:
                 written = populate(
                     backoffice.office, events, Identities("110105", "B", born=BENCH_BIRTHS), say
                 )

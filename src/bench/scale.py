@@ -26,12 +26,12 @@ from projections.public_fields import instant
 from projections.settlement_blocklist import blocklist
 from relay.contracts import settlement_schema
 from relay.topics import Topics
+from replay.views import VerifyReport
 from samples.stories import Identities
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics, relay_for
 from service.settings import Settings
 from service.views import (
-    VerifyReport,
     consumer_lag,
     feed_topic,
     model_named,
@@ -48,7 +48,7 @@ def _consume(settings: Settings, name: str, say: Say) -> float:
     """One consumer of ``name`` per topic it reads, each until it has read its topic to the
     end as it was when it started."""
     started = time.perf_counter()
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         for feed in model_named(settings, name).feeds:
             consumer = view_consumer(settings, backoffice.views, name, feed)
             consumer.prepare()
@@ -94,7 +94,7 @@ def _audit(
     finally:
         subscriber.stop()
     stages["subscriber_s"] = time.perf_counter() - started
-    with build(bench) as backoffice, backoffice.views.reading() as tx:
+    with open_back_office(bench) as backoffice, backoffice.views.reading() as tx:
         projected = blocklist(tx)
     differing = sorted(c for c in set(seen) | set(projected) if seen.get(c) != projected.get(c))
     say(
@@ -114,7 +114,7 @@ def run_scale_bench(
         try:
             ensure_topics(bench)
             started = time.perf_counter()
-            with build(bench) as backoffice:
+            with open_back_office(bench) as backoffice:
                 populate(
                     backoffice.office, events, Identities("110105", "V", born=BENCH_BIRTHS), say
                 )

@@ -47,7 +47,7 @@ from relay.contracts import settlement_schema
 from relay.publisher import RELAY
 from relay.topics import Topics
 from samples.stories import pre_report
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics, relay_for
 from service.settings import Settings
 
@@ -155,7 +155,7 @@ def _latency(settings: Settings, commands: int, say: Say) -> tuple[list[float], 
         if card.blocked:
             blocked_at.setdefault(card.card_number, time.perf_counter())
 
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         holders = register(backoffice.office, commands, say)
         cards = {rid: backoffice.office.holder(rid).card.number for rid in holders}
         relay = relay_for(backoffice)

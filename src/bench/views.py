@@ -41,12 +41,14 @@ from projections.catalogue import VIEW_NAMES
 from projections.settlement_blocklist import blocklist_table, card_status
 from relay.contracts import settlement_schema
 from relay.wire import PUBLISHED_EVENTS
+from replay.comparisons import compare_tables
+from replay.rebuilds import one_pass_in_a_process, rebuild_views, scratch_place
+from replay.views import rebuild, scratch_store
 from samples.stories import Identities
-from service.bootstrap import build
-from service.rebuilds import one_pass_in_a_process, rebuild_views, scratch_place
+from service.bootstrap import open_back_office
+from service.replay_wiring import ReplayWiring
 from service.settings import Settings
-from service.views import model_named, rebuild, scratch_store
-from tracking.audit import compare_tables
+from service.views import model_named
 from tracking.envelopes import ReadModel, view_tables
 from tracking.source import StoreEventSource
 from tracking.store import ViewStore
@@ -124,7 +126,7 @@ def run_replay_bench(
         started = time.perf_counter()
         populate_store(own.settings, events, Identities("110105", "R", born=BENCH_BIRTHS), say)
         say(f"setup: {events:,} events stored in {time.perf_counter() - started:.1f} s")
-        with build(own.settings) as backoffice:
+        with open_back_office(own.settings) as backoffice:
             figures = _measure_replay(own.settings, backoffice.source, workers, say)
     say("")
     say("== every read model replayed from the store vs a raw scan of it ==")
@@ -161,14 +163,16 @@ def _measure_replay(
         scans.append(time.perf_counter() - started)
     say(f"raw scan: {records:,} published events, {min(scans):.2f} s")
     every = [model_named(bench, view) for view in VIEW_NAMES]
+    wiring = ReplayWiring(bench)
+    location = wiring.location
     with contextlib.ExitStack() as stack:
 
         def one_pass(count: int) -> tuple[ViewStore, float]:
-            place = stack.enter_context(scratch_place(bench))
-            store = place.open(bench)
+            place = stack.enter_context(scratch_place(location))
+            store = place.open(location)
             stack.callback(store.close)
             started = time.perf_counter()
-            rebuild_views(bench, source, place, store, every, head, count)
+            rebuild_views(wiring, source, place, store, every, head, count)
             return store, time.perf_counter() - started
 
         single, one = one_pass(1)
@@ -178,7 +182,7 @@ def _measure_replay(
         same = _same_views(single, split, every, f"{workers} workers", say)
         seconds = {}
         for view, model in zip(VIEW_NAMES, every, strict=True):
-            with scratch_store(bench) as store:
+            with scratch_store(location) as store:
                 started = time.perf_counter()
                 rebuild(source, store, model)
                 seconds[view] = time.perf_counter() - started
@@ -186,7 +190,7 @@ def _measure_replay(
                 same &= _same_views(single, store, [model], "alone", say)
     if not same:
         raise AssertionError("the rebuilds differ (above): the one pass is wrong")
-    process_seconds, peak = one_pass_in_a_process(bench, VIEW_NAMES, head)
+    process_seconds, peak = one_pass_in_a_process(wiring, VIEW_NAMES, head)
     say(f"replay: every view in one pass, in a fresh process, {process_seconds:.2f} s")
     return ReplayFigures(records, min(scans), one, workers, many, seconds, process_seconds, peak)
 

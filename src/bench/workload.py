@@ -18,8 +18,9 @@ from psycopg import sql
 from domain.application import CardOffice
 from domain.event import DomainEvent
 from samples.stories import Identities, issue, population_story
-from service.bootstrap import build, personal_data_of
+from service.bootstrap import open_back_office
 from service.settings import Settings
+from store.persistence import personal_data_of
 
 Say = Callable[[str], None]
 
@@ -106,7 +107,7 @@ def populate_store(settings: Settings, events: int, ids: Identities, say: Say) -
     data keys are copied over in large transactions, byte for byte, in the same order: a
     command's round trips to PostgreSQL would make a million events take hours."""
     if not settings.uses_postgres:
-        with build(settings) as backoffice:
+        with open_back_office(settings) as backoffice:
             return populate_fast(backoffice.office, events, ids, say)
     with tempfile.TemporaryDirectory(prefix="sscard-twin-") as folder:
         twin = settings.model_copy(
@@ -118,10 +119,10 @@ def populate_store(settings: Settings, events: int, ids: Identities, say: Say) -
                 "state_dir": Path(folder) / "state",
             }
         )
-        with build(twin) as source:
+        with open_back_office(twin) as source:
             written = populate_fast(source.office, events, ids, say)
             started = time.perf_counter()
-            with build(settings) as target:
+            with open_back_office(settings) as target:
                 keys = _copy_keys(twin, target.office)
                 records = _copy_records(source.office, target.office)
             say(

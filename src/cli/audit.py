@@ -1,18 +1,16 @@
-"""``sscard audit verify-chain`` and ``sscard db migrate``: the auditor's proof that the stored
-history is the written one, and the one-off upgrade of a store from before encryption."""
+"""``sscard audit verify-chain``, ``sscard audit unmasked-reads`` and ``sscard db migrate``: the
+auditor's proof that the stored history is the written one, the list of full reads of personal
+data, and the one-off upgrade of a store from before encryption."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from typing import Any
 
-from cli.output import BEIJING, local
-from domain.unmasked_reads import UnmaskedRead
-from service.audit import anchor_digest, verify_chain
-from service.bootstrap import build
-from service.migrate import migrate
+from application.audit_results import ChainVerification, MigrationResult, UnmaskedReadsListing
+from cli.claim_output import people
+from cli.tables import print_table
 from service.settings import Settings
 
 _ANCHOR = re.compile(r"^(\d{1,18}):([0-9a-f]{64})$")
@@ -34,6 +32,10 @@ def add_commands(commands: Any) -> None:
         "verify-chain",
         help="check every stream's hash chain and the order of the whole log; names the "
         "first altered, removed, inserted or reordered event (exit 1 if any)",
+        description="Check every stream's hash chain and the order of the whole log, and name "
+        "the first altered, removed, inserted or reordered event. Exits 1 unless the history "
+        "is intact. With --json: one object (status ok, intact true or false, the findings "
+        "and the log head to note for a later --anchor).",
     )
     verify.add_argument(
         "--anchor",
@@ -47,9 +49,11 @@ def add_commands(commands: Any) -> None:
         "unmasked-reads",
         help="every recorded read of ID numbers and names in full: when, which auditor, which "
         "holder, what and why, oldest first",
+        description="List every recorded read of ID numbers and names in full, oldest first: "
+        "when (local time), which auditor, which holder (masked), what and why. With --json: "
+        'one object, {"status": "ok", "count": N, "reads": [...]}.',
     )
     reads.add_argument("--resident-id", help="only the reads of this holder's data")
-    reads.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     reads.set_defaults(handler=_unmasked_reads)
 
     db = commands.add_parser("db", help="maintenance of the event store")
@@ -58,83 +62,116 @@ def add_commands(commands: Any) -> None:
         "migrate",
         help="seal the personal fields of records from before encryption and link them into "
         "the hash chain (run once after upgrading, with the back office stopped)",
+        description="Bring a store written by an older release up to date, in place: seal the "
+        "personal fields of records from before encryption, key the request fingerprints and "
+        "invoice reservations, link every record into the hash chain, then compact the store. "
+        "Run it once after upgrading, with the back office stopped; a second run finds nothing "
+        "to do. With --json: one object with the counts.",
     )
     upgrade.set_defaults(handler=_migrate)
 
 
 def _unmasked_reads(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
-        office = backoffice.office
-        holder_id = office.holder(args.resident_id).id if args.resident_id else None
-        reads = office.unmasked_reads(holder_id)
-    if args.json:  # JSON Lines, as holder history: one read per line
-        for read in reads:
-            print(json.dumps(_read_data(read), ensure_ascii=False))
-        return 0
-    for read in reads:
-        reference = f", {read.reference}" if read.reference else ""
-        print(
-            f"{local(read.occurred_at, seconds=True)} {read.actor.describe()} read the "
-            f"{read.scope.value} of holder {read.holder_id} ({read.reason.value}{reference})"
-        )
-    count = len(reads)
-    print(f"{count} unmasked read{'' if count == 1 else 's'}")
+    from application.audit import UnmaskedReadsQuery, unmasked_reads
+    from service.bootstrap import (
+        open_back_office,  # the store's packages: loaded for a command only
+    )
+
+    query = UnmaskedReadsQuery(resident_id=args.resident_id)
+    with open_back_office(settings) as backoffice:
+        listing = unmasked_reads(backoffice.office, query)
+    if args.json:
+        print(listing.json_line())
+    else:
+        _print_reads(listing)
     return 0
 
 
-def _read_data(read: UnmaskedRead) -> dict[str, Any]:
-    return {
-        "read_at": read.occurred_at.astimezone(BEIJING).isoformat(),
-        "actor": read.actor.model_dump(mode="json"),
-        "holder_id": str(read.holder_id),
-        "scope": read.scope.value,
-        "reason": read.reason.value,
-        "reference": read.reference,
-    }
+def _print_reads(listing: UnmaskedReadsListing) -> None:
+    print_table(
+        ("read at", "by", "holder", "stream", "what", "reason", "reference"),
+        (
+            (
+                people(read.read_at),
+                read.actor.describe(),
+                read.holder_id,
+                read.holder_stream_id,
+                read.scope,
+                read.reason,
+                read.reference,
+            )
+            for read in listing.reads
+        ),
+        what=("unmasked read", "unmasked reads"),
+    )
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
-        report = verify_chain(backoffice)
-        anchored = None
-        if args.anchor is not None and not report.findings:
-            anchored = anchor_digest(backoffice.views, args.anchor[0])
-    print(
-        f"{report.records} records in {report.streams} streams checked; log audited up to "
-        f"position {report.head[0] if report.head else 0} ({report.added} newly)"
-    )
-    for finding in report.findings:
-        print(f"BROKEN {finding}")
-    if report.unlinked:
-        print(
-            f"UNLINKED {report.unlinked} records were stored before the hash chain existed: "
+    from application.audit import ChainAnchor, verify_chain
+    from service.bootstrap import open_back_office
+
+    anchor = None
+    if args.anchor is not None:
+        anchor = ChainAnchor(position=args.anchor[0], digest=args.anchor[1])
+    with open_back_office(settings) as backoffice:
+        verdict = verify_chain(backoffice, anchor)
+    if args.json:
+        print(verdict.json_line())
+    else:
+        for line in verification_lines(verdict):
+            print(line)
+    return 0 if verdict.intact else 1
+
+
+def verification_lines(verdict: ChainVerification) -> list[str]:
+    lines = [
+        f"{verdict.records} records in {verdict.streams} streams checked; log audited up to "
+        f"position {verdict.head_position or 0} ({verdict.added} newly)"
+    ]
+    lines += [f"BROKEN position {f.position}: {f.what}" for f in verdict.findings]
+    if verdict.unlinked:
+        lines.append(
+            f"UNLINKED {verdict.unlinked} records were stored before the hash chain existed: "
             "run `sscard db migrate`"
         )
-    if args.anchor is not None and not report.findings:
-        position, digest = args.anchor
-        if anchored != digest:
-            print(f"BROKEN anchor {position}: the log up to there is not what it was")
-            return 1
-        print(f"anchor {position} holds")
-    if not report.intact:
-        return 1
-    if report.head is not None:
-        print(f"intact; log head {report.head[0]}:{report.head[1]} (note it to anchor later runs)")
+    anchor = verdict.anchor
+    if anchor is not None and anchor.holds is not None:
+        lines.append(
+            f"anchor {anchor.position} holds"
+            if anchor.holds
+            else f"BROKEN anchor {anchor.position}: the log up to there is not what it was"
+        )
+    if not verdict.intact:
+        return lines
+    if verdict.head_position is not None:
+        lines.append(
+            f"intact; log head {verdict.head_position}:{verdict.head_digest} (note it to anchor "
+            "later runs)"
+        )
     else:
-        print("intact; the store is empty")
-    return 0
+        lines.append("intact; the store is empty")
+    return lines
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
-        report = migrate(backoffice)
-    if not report.streams:
-        print("nothing to migrate: every record is sealed, keyed and linked")
-        return 0
-    print(
-        f"migrated {report.streams} streams: {report.sealed} old records sealed, "
-        f"{report.rekeyed} request fingerprints keyed, {report.moved} invoice reservations "
-        f"moved to keyed ids, {report.relinked} records linked; the store was compacted and "
+    from application.audit import migrate_store
+    from service.bootstrap import open_back_office
+
+    with open_back_office(settings) as backoffice:
+        result = migrate_store(backoffice)
+    if args.json:
+        print(result.json_line())
+    else:
+        print(migration_line(result))
+    return 0
+
+
+def migration_line(result: MigrationResult) -> str:
+    if not result.migrated:
+        return "nothing to migrate: every record is sealed, keyed and linked"
+    return (
+        f"migrated {result.streams} streams: {result.sealed} old records sealed, "
+        f"{result.rekeyed} request fingerprints keyed, {result.moved} invoice reservations "
+        f"moved to keyed ids, {result.relinked} records linked; the store was compacted and "
         "the log chain will be audited afresh"
     )
-    return 0

@@ -37,7 +37,7 @@ from domain.event import Actor, Channel, Role
 from domain.identifiers import mask_resident_id
 from domain.region_policy import ProxyDocument, ProxyGrounds
 from domain.values import parse_date, quote
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.settings import Settings
 
 
@@ -90,7 +90,7 @@ def _clerk(args: argparse.Namespace) -> Actor:
 
 def _record(args: argparse.Namespace, settings: Settings, command: Command) -> int:
     """Run one command through the card office and print what it did."""
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         office = backoffice.office
         outcome = office.execute(command)
         zone = office.zone_of(outcome.event.originator_id) if outcome.event else BEIJING
@@ -452,7 +452,7 @@ def _activate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _whose(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         holder_id = backoffice.office.holder_of_card(args.card_number)
         number = args.card_number.strip().upper()
         if holder_id is None:

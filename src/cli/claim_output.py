@@ -1,216 +1,182 @@
-"""How the CLI shows claims: one line per recorded step, the whole claim on ``show``, money in
-yuan with two places, times in the region's local time with their offset, ID numbers masked."""
+"""How the CLI shows claims to people: one line per recorded step, the whole claim on ``show``,
+the queue as a table; money in yuan with two places, times in the claim's region's local time
+with their offset, ID numbers masked. Everything is read from the result models
+(``application.claim_results``): what ``--json`` prints is the same answer."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo
 
-from domain.claims.amounts import Computation, format_yuan
-from domain.claims.events import (
-    Bill,
-    ClaimEvent,
-    ReimbursementClaimApproved,
-    ReimbursementClaimPaid,
-    ReimbursementClaimRejected,
-    ReimbursementClaimSubmitted,
-    ReimbursementClaimWithdrawn,
+from application.claim_results import (
+    ClaimApproval,
+    ClaimPayment,
+    ClaimRecorded,
+    ClaimRejection,
+    ClaimResult,
+    ClaimsListing,
+    ClaimSubmission,
+    ClaimWithdrawal,
+    ComputationLine,
 )
-from domain.claims.state import Claim
+from application.results import plural
+from cli.tables import print_table
+from domain.claims.state import ClaimStatus
 from domain.erasure import ERASED
-from domain.hospitals import Hospital
+
+# The statuses of the claims view (``claims list --status``).
+CLAIM_STATUSES = [status.value for status in ClaimStatus]
 
 
-def local(at: datetime, zone: ZoneInfo) -> str:
-    return at.astimezone(zone).isoformat(sep=" ", timespec="seconds")
+def people(instant: str) -> str:
+    """A contract instant (``2026-12-04T09:00:00+08:00``) as people read it: date, time and
+    offset, with a space."""
+    return datetime.fromisoformat(instant).isoformat(sep=" ", timespec="seconds")
 
 
-def yuan(fen: int) -> str:
-    return f"{format_yuan(fen)} yuan"
+def money(amount: str) -> str:
+    return f"{amount} yuan"
 
 
-def describe_claim_event(event: ClaimEvent, zone: ZoneInfo) -> str:
-    """A claims officer's sentence about one claim event."""
-    claim = f"claim {event.originator_id}"
-    match event:
-        case ReimbursementClaimSubmitted():
-            window_end = (
-                f"to {local(event.window.ended_at, zone)}" if event.window.ended_at else "(open)"
-            )
+def describe_step(result: ClaimRecorded) -> str:
+    """A claims officer's sentence about one recorded step."""
+    claim = f"claim {result.claim_id}"
+    match result:
+        case ClaimSubmission():
+            window = result.window
+            window_end = f"to {people(window.ended_at)}" if window.ended_at else "(open)"
+            bill = result.bill
             amounts = (
-                f"total {yuan(event.bill.total_fen)}, in scope {yuan(event.bill.in_scope_fen)}"
-                if isinstance(event.bill, Bill)
+                f"total {money(bill.total_yuan)}, in scope {money(bill.in_scope_yuan)}"
+                if bill is not None
                 else f"bill {ERASED}"
             )
             return (
-                f"{claim} submitted: treatment {event.treatment_date} at {event.hospital_code}, "
-                f"invoice {event.invoice_number}, {amounts}; card {event.window.card_number} "
-                f"blocked from {local(event.window.started_at, zone)} {window_end}"
+                f"{claim} submitted: treatment {result.treatment_date} at {result.hospital_code}, "
+                f"invoice {result.invoice_number}, {amounts}; card {window.card_number} "
+                f"blocked from {people(window.started_at)} {window_end}"
             )
-        case ReimbursementClaimApproved():
-            return f"{claim} approved: payable {yuan(event.payable_fen)}"
-        case ReimbursementClaimRejected():
-            return f"{claim} rejected ({event.reason.value}): {event.explanation}"
-        case ReimbursementClaimPaid():
-            return f"{claim} paid {yuan(event.payable_fen)}, reference {event.payment_reference}"
-        case ReimbursementClaimWithdrawn():
-            because = f": {event.explanation}" if event.explanation else ""
+        case ClaimApproval():
+            return f"{claim} approved: payable {money(result.payable_yuan)}"
+        case ClaimRejection():
+            return f"{claim} rejected ({result.reason}): {result.rejection_explanation}"
+        case ClaimPayment():
+            return f"{claim} paid {money(result.paid_yuan)}, reference {result.payment_reference}"
+        case ClaimWithdrawal():
+            because = f": {result.withdrawal_explanation}" if result.withdrawal_explanation else ""
             return f"{claim} withdrawn{because}"
-    return f"{claim}: {type(event).__name__}"
+    return f"{claim}: {result.event}"
 
 
-def claim_event_line(event: ClaimEvent, zone: ZoneInfo) -> str:
-    outlet = f" @{event.outlet}" if event.outlet else ""
-    return (
-        f"v{event.originator_version:<3} {local(event.occurred_at, zone)} "
-        f"{event.actor.describe()}{outlet}: {describe_claim_event(event, zone)}"
-    )
+def recorded_lines(result: ClaimRecorded) -> list[str]:
+    """What a claim command prints: its step (a retry prints exactly what the first call did),
+    and for an approval the computation line by line."""
+    outlet = f" @{result.outlet}" if result.outlet else ""
+    lines = [
+        f"v{result.version:<3} {people(result.at)} "
+        f"{result.actor.describe()}{outlet}: {describe_step(result)}"
+    ]
+    if isinstance(result, ClaimApproval):
+        lines += computation_lines(result.computation.lines)
+    return lines
 
 
-def computation_lines(computation: Computation) -> list[str]:
-    return [f"  {what:<44} {value}" for what, value in computation.lines()]
+def computation_lines(lines: Sequence[ComputationLine]) -> list[str]:
+    return [f"  {line.what:<44} {line.value}" for line in lines]
 
 
-def claim_summary(
-    claim: Claim, holder: str, hospital: Hospital | None, zone: ZoneInfo
-) -> list[str]:
+def claim_lines(claim: ClaimResult) -> list[str]:
     """Everything a claims officer needs to see about one claim, oldest step first."""
     window = claim.window
-    window_end = f"to {local(window.ended_at, zone)}" if window.ended_at else "(open at filing)"
+    window_end = f"to {people(window.ended_at)}" if window.ended_at else "(open at filing)"
     hospital_name = (
-        f" {hospital.name}"
-        if hospital
+        f" {claim.hospital_name}"
+        if claim.hospital_name
         else ""
-        if claim.hospital_code == ERASED
+        if claim.medical_details_erased
         else " (no longer in the registry)"
     )
     bill = claim.bill
     amounts = (
-        f"total {yuan(bill.total_fen)}, within policy scope {yuan(bill.in_scope_fen)}, "
-        f"fully self-paid {yuan(bill.fully_self_paid_fen)}"
-        if isinstance(bill, Bill)
+        f"total {money(bill.total_yuan)}, within policy scope {money(bill.in_scope_yuan)}, "
+        f"fully self-paid {money(bill.fully_self_paid_yuan)}"
+        if bill is not None
         else ERASED
     )
+    documents = ", ".join(claim.documents) if claim.documents is not None else ERASED
     lines = [
-        f"claim       {claim.id} (version {claim.version})",
-        f"status      {claim.status.value}",
-        f"holder      {holder} (region {claim.region_code}, stream {claim.holder_id})",
+        f"claim       {claim.claim_id} (version {claim.version})",
+        f"status      {claim.claim_status}",
+        f"holder      {claim.holder_id} (region {claim.region_code}, stream "
+        f"{claim.holder_stream_id})",
         f"hospital    {claim.hospital_code}{hospital_name}",
         f"treatment   {claim.treatment_date}, filed {claim.filed_on} (local dates)",
+        f"age         {_age(claim)}",
         f"invoice     {claim.invoice_number}",
         f"bill        {amounts}",
-        f"documents   {_documents(claim)}",
-        f"window      card {window.card_number} blocked from {local(window.started_at, zone)} "
+        f"documents   {documents}",
+        f"window      card {window.card_number} blocked from {people(window.started_at)} "
         f"{window_end}",
     ]
-    if claim.collection_certificate:
-        lines.append(f"voucher     collection certificate {claim.collection_certificate}")
+    if claim.certificate:
+        lines.append(f"voucher     collection certificate {claim.certificate}")
     if claim.computation is not None:
         lines.append(f"computation benefit year {claim.benefit_year}")
-        lines += computation_lines(claim.computation)
-        lines.append(f"payable     {yuan(claim.computation.payable_fen)}")
-    if claim.rejection is not None:
-        reason, explanation = claim.rejection
-        lines.append(f"rejected    {reason.value}: {explanation}")
+        lines += computation_lines(claim.computation.lines)
+        lines.append(f"payable     {money(claim.computation.payable_yuan)}")
+    if claim.reason is not None:
+        lines.append(f"rejected    {claim.reason}: {claim.rejection_explanation}")
     if claim.payment_reference:
-        lines.append(f"paid        reference {claim.payment_reference}")
+        lines.append(f"paid        {claim.paid_on}, reference {claim.payment_reference}")
     if claim.withdrawal_explanation:
         lines.append(f"withdrawn   {claim.withdrawal_explanation}")
     lines.append("steps")
     for step in claim.steps:
         outlet = f" @{step.outlet}" if step.outlet else ""
-        lines.append(
-            f"  {local(step.at, zone)} {step.status.value:<10} {step.actor.describe()}{outlet}"
-        )
+        lines.append(f"  {people(step.at)} {step.claim_status:<10} {step.actor.describe()}{outlet}")
     return lines
 
 
-def _documents(claim: Claim) -> str:
-    if isinstance(claim.documents, str):
-        return claim.documents  # erased
-    return ", ".join(sorted(d.value for d in claim.documents))
+def _age(claim: ClaimResult) -> str:
+    days = plural(claim.age_days, "day")
+    if claim.decided_on is not None:
+        return f"{days} from filing to its decision"
+    if claim.withdrawn_on is not None:
+        return f"{days} from filing to its withdrawal"
+    return f"{days} since filing, undecided"
 
 
-def claim_json(claim: Claim, holder: str, zone: ZoneInfo) -> dict[str, Any]:
-    """The claim as JSON: fen as integers, yuan as two-place strings, times local with offset."""
-    payable = claim.payable_fen
-    return {
-        "claim_id": str(claim.id),
-        "version": claim.version,
-        "status": claim.status.value,
-        "holder": holder,
-        "holder_id": str(claim.holder_id),
-        "region_code": claim.region_code,
-        "hospital_code": claim.hospital_code,
-        "treatment_date": str(claim.treatment_date),
-        "filed_on": claim.filed_on.isoformat(),
-        "invoice_number": claim.invoice_number,
-        "bill": claim.bill.model_dump(mode="json") if isinstance(claim.bill, Bill) else ERASED,
-        "documents": (
-            ERASED if isinstance(claim.documents, str) else sorted(d.value for d in claim.documents)
+LISTING_HEADERS = (
+    "claim",
+    "status",
+    "holder",
+    "filed on",
+    "age (days)",
+    "payable (yuan)",
+    "paid (yuan)",
+    "paid on",
+    "reason",
+)
+
+
+def print_listing(listing: ClaimsListing) -> None:
+    """The queue as a table (local dates, yuan), with its count."""
+    print_table(
+        LISTING_HEADERS,
+        (
+            (
+                c.claim_id,
+                c.claim_status,
+                c.holder_id,
+                c.filed_on,
+                c.age_days,
+                c.payable_yuan,
+                c.paid_yuan,
+                c.paid_on,
+                c.reason,
+            )
+            for c in listing.claims
         ),
-        "collection_certificate": claim.collection_certificate,
-        "window": claim.window.model_dump(mode="json"),
-        "benefit_year": claim.benefit_year,
-        "computation": claim.computation.model_dump(mode="json") if claim.computation else None,
-        "payable_fen": payable,
-        "payable_yuan": format_yuan(payable) if payable is not None else None,
-        "rejection": (
-            {"reason": claim.rejection[0].value, "explanation": claim.rejection[1]}
-            if claim.rejection
-            else None
-        ),
-        "payment_reference": claim.payment_reference,
-        "steps": [
-            {
-                "status": step.status.value,
-                "at": step.at.astimezone(zone).isoformat(),
-                "actor": step.actor.describe(),
-                "outlet": step.outlet,
-            }
-            for step in claim.steps
-        ],
-    }
-
-
-# The statuses of the claims view (``projections.claims``).
-CLAIM_STATUSES = ["submitted", "approved", "rejected", "paid", "withdrawn"]
-
-
-def _yuan_or_none(fen: int | None) -> str | None:
-    return None if fen is None else format_yuan(fen)
-
-
-def listed_claim(row: dict[str, Any]) -> dict[str, Any]:
-    """One row of the claims view as ``claims list --json`` prints it (amounts in yuan)."""
-    return {
-        "claim_id": row["claim_id"],
-        "holder_id": row["holder_id"],
-        "region_code": row["region_code"],
-        "status": row["status"],
-        "filed_on": row["filed_on"],
-        "age_days": row["age_days"],
-        "decided_on": row["decided_on"],
-        "reason": row["reason"],
-        "payable_yuan": _yuan_or_none(row["payable_fen"]),
-        "paid_on": row["paid_on"],
-        "paid_yuan": _yuan_or_none(row["paid_fen"]),
-    }
-
-
-def listed_claim_line(claim: dict[str, Any]) -> str:
-    """One line of ``claims list``: id, status, age, amounts."""
-    parts = [
-        claim["claim_id"],
-        f"{claim['status']:<9}",
-        f"filed {claim['filed_on']}",
-        f"{claim['age_days']} days",
-    ]
-    if claim["payable_yuan"] is not None:
-        parts.append(f"payable {claim['payable_yuan']} yuan")
-    if claim["paid_yuan"] is not None:
-        parts.append(f"paid {claim['paid_yuan']} yuan on {claim['paid_on']}")
-    if claim["reason"] is not None:
-        parts.append(f"reason {claim['reason']}")
-    return "  ".join(parts)
+        what=("claim", "claims"),
+        right=("age (days)", "payable (yuan)", "paid (yuan)"),
+    )

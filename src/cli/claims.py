@@ -1,30 +1,23 @@
 """``sscard claims``: manual reimbursement of bills paid while a card was blocked.
 
 Clerks and holders file claims; claims officers approve, reject and record payments. Money is typed
-in yuan with at most two decimals and parsed exactly; every rule lives in the domain.
+in yuan with at most two decimals and parsed exactly. This module parses, calls the application
+layer (``application.claims``) and renders its result: text for people, or under ``--json`` the
+result model itself, one object. Every rule lives in the domain; the store's packages are loaded
+by the handlers, so that ``--help`` stays light.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import uuid
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from application.claim_results import ClaimRecorded
 from cli.arguments import add_request_id, choices
-from cli.claim_output import (
-    CLAIM_STATUSES,
-    claim_event_line,
-    claim_json,
-    claim_summary,
-    computation_lines,
-    listed_claim,
-    listed_claim_line,
-)
-from cli.output import event_json
-from domain.application import CardOffice
+from cli.claim_output import CLAIM_STATUSES, claim_lines, print_listing, recorded_lines
 from domain.claims.amounts import parse_yuan
 from domain.claims.commands import (
     ApproveClaim,
@@ -33,20 +26,13 @@ from domain.claims.commands import (
     SubmitClaim,
     WithdrawClaim,
 )
-from domain.claims.events import (
-    Bill,
-    ClaimDocument,
-    ClaimEvent,
-    ReimbursementClaimApproved,
-    RejectionReason,
-)
-from domain.erasure import ERASED
+from domain.claims.events import Bill, ClaimDocument, RejectionReason
 from domain.errors import DomainError, InvalidInput
 from domain.event import Actor, Channel, Role
-from domain.identifiers import mask_resident_id
-from service.bootstrap import build
-from service.claims_view import claims_listing
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from domain.application import CardOffice
 
 
 def _yuan(what: str) -> Callable[[str], int]:
@@ -228,19 +214,19 @@ def add_commands(commands: Any) -> None:
         help="the claims queue from the claims view: status, age, amounts (no medical details)",
         description="List claims from the claims view, oldest filing first: status, age in "
         "days, payable and paid amounts. The view is kept by sscard run (or sscard replay "
-        "claims); the medical details of one claim are in claims show.",
+        "claims); the medical details of one claim are in claims show. With --json: one "
+        'object, {"status": "ok", "count": N, "claims": [...]}, each claim with the fields '
+        "of claims show's queue columns.",
     )
     listing.add_argument("--status", choices=CLAIM_STATUSES, help="only claims of this status")
     listing.add_argument("--resident-id", help="only this holder's claims (18-character ID)")
-    listing.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="print a JSON array"
-    )
     listing.set_defaults(handler=_list)
 
     show = actions.add_parser(
         "show",
         help="one claim from the store: status, bill, window, computation, steps (local time)",
-        description="Show one claim as the store has it; --json before claims for JSON.",
+        description="Show one claim as the store has it: status, bill, window, computation "
+        "and steps, in the claim's region's local time. With --json: one object.",
     )
     _claim_arg(show)
     show.set_defaults(handler=_show)
@@ -249,19 +235,19 @@ def add_commands(commands: Any) -> None:
 def _record(
     args: argparse.Namespace,
     settings: Settings,
-    use_case: Callable[[CardOffice], ClaimEvent],
+    use_case: Callable[[CardOffice], ClaimRecorded],
 ) -> int:
-    """Run one claim use case and print what it recorded."""
-    with build(settings) as backoffice:
-        office = backoffice.office
-        event = use_case(office)
-        zone = office.policies.policy_for(office.claim(event.originator_id).region_code).zone
+    """Run one claim use case and print what it recorded (a retry: what the first call did)."""
+    from service.bootstrap import (
+        open_back_office,  # the store's packages: loaded for a command only
+    )
+
+    with open_back_office(settings) as backoffice:
+        result = use_case(backoffice.office)
     if args.json:
-        print(event_json(event))
-        return 0
-    print(claim_event_line(event, zone))
-    if isinstance(event, ReimbursementClaimApproved):
-        for line in computation_lines(event.computation):
+        print(result.json_line())
+    else:
+        for line in recorded_lines(result):
             print(line)
     return 0
 
@@ -283,7 +269,9 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
         documents=args.documents,
         collection_certificate=args.certificate,
     )
-    return _record(args, settings, lambda office: office.submit_claim(command))
+    from application.claims import submit_claim
+
+    return _record(args, settings, lambda office: submit_claim(office, command))
 
 
 def _approve(args: argparse.Namespace, settings: Settings) -> int:
@@ -292,7 +280,9 @@ def _approve(args: argparse.Namespace, settings: Settings) -> int:
         actor=Actor.staff(Role.CLAIMS_OFFICER, args.officer),
         claim_id=args.claim,
     )
-    return _record(args, settings, lambda office: office.approve_claim(command))
+    from application.claims import approve_claim
+
+    return _record(args, settings, lambda office: approve_claim(office, command))
 
 
 def _reject(args: argparse.Namespace, settings: Settings) -> int:
@@ -303,7 +293,9 @@ def _reject(args: argparse.Namespace, settings: Settings) -> int:
         reason=RejectionReason(args.reason),
         explanation=args.explanation,
     )
-    return _record(args, settings, lambda office: office.reject_claim(command))
+    from application.claims import reject_claim
+
+    return _record(args, settings, lambda office: reject_claim(office, command))
 
 
 def _pay(args: argparse.Namespace, settings: Settings) -> int:
@@ -313,7 +305,9 @@ def _pay(args: argparse.Namespace, settings: Settings) -> int:
         claim_id=args.claim,
         payment_reference=args.reference,
     )
-    return _record(args, settings, lambda office: office.pay_claim(command))
+    from application.claims import pay_claim
+
+    return _record(args, settings, lambda office: pay_claim(office, command))
 
 
 def _withdraw(args: argparse.Namespace, settings: Settings) -> int:
@@ -325,35 +319,34 @@ def _withdraw(args: argparse.Namespace, settings: Settings) -> int:
         resident_id=args.resident_id,
         explanation=args.explanation,
     )
-    return _record(args, settings, lambda office: office.withdraw_claim(command))
+    from application.claims import withdraw_claim
+
+    return _record(args, settings, lambda office: withdraw_claim(office, command))
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    rows = claims_listing(settings, args.status, args.resident_id)
-    listed = [listed_claim(row) for row in rows]
+    from application.claims import ClaimsQuery, list_claims
+    from service.bootstrap import open_back_office
+
+    query = ClaimsQuery(status=args.status, resident_id=args.resident_id)
+    with open_back_office(settings) as backoffice:
+        listing = list_claims(backoffice.office, backoffice.views, query)
     if args.json:
-        print(json.dumps(listed, ensure_ascii=False))
-        return 0
-    if not listed:
-        print("no claims")
-    for claim in listed:
-        print(listed_claim_line(claim))
+        print(listing.json_line())
+    else:
+        print_listing(listing)
     return 0
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
-        office = backoffice.office
-        claim = office.claim(args.claim)
-        holder = mask_resident_id(office.holder_by_id(claim.holder_id).resident_id)
-        zone = office.policies.policy_for(claim.region_code).zone
-        # An erased holder's medical details read as erased: no hospital to look up.
-        hospital = (
-            None if claim.hospital_code == ERASED else office.hospitals.find(claim.hospital_code)
-        )
+    from application.claims import show_claim
+    from service.bootstrap import open_back_office
+
+    with open_back_office(settings) as backoffice:
+        claim = show_claim(backoffice.office, args.claim)
     if args.json:
-        print(json.dumps(claim_json(claim, holder, zone), ensure_ascii=False))
-        return 0
-    for line in claim_summary(claim, holder, hospital, zone):
-        print(line)
+        print(claim.json_line())
+    else:
+        for line in claim_lines(claim):
+            print(line)
     return 0

@@ -35,9 +35,9 @@ from domain.unmasked_reads import (
     may_read_unmasked,
 )
 from domain.values import parse_instant
-from service.bootstrap import build
-from service.erasure import erase_holder
+from service.bootstrap import open_back_office
 from service.settings import Settings
+from store.erasure import erase_holder
 
 
 def _instant(text: str) -> datetime:
@@ -143,7 +143,7 @@ def _record_read(
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
     auditor = _unmasked_reader(args, settings)
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         office = backoffice.office
         holder = office.holder(args.resident_id)
         zone = office.policies.policy_for(holder.region_code).zone
@@ -166,7 +166,7 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 def _history(args: argparse.Namespace, settings: Settings) -> int:
     auditor = _unmasked_reader(args, settings)
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         office = backoffice.office
         events = office.history(args.resident_id)
         holder_id = events[0].originator_id
@@ -188,7 +188,7 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
         reason=ErasureReason(args.reason),
         **_request(args),
     )
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         outcome = erase_holder(backoffice, command)
         zone = backoffice.office.zone_of(outcome.event.originator_id) if outcome.event else None
     if args.json:

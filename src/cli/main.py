@@ -21,9 +21,9 @@ from pydantic import ValidationError
 
 from application.results import Refusal
 from cli import audit, cards, claims, help_texts, holders, operations, views
-from domain.errors import DomainError, InvalidInput
+from domain.errors import ConfigurationError, DomainError, InvalidInput
 from domain.values import QUOTE_LIMIT
-from service.settings import ConfigurationError, Settings, load_settings
+from service.settings import Settings, load_settings
 
 EXIT_REFUSED = 1
 EXIT_BAD_INPUT = 2

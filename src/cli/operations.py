@@ -1,34 +1,27 @@
 """Operating commands of ``sscard``: run the back office, tick the scheduler, the relay and the
-public contracts."""
+public contracts.
+
+Each handler parses, calls the application layer (``application.operations``) or, for the
+long-running workers, the composition root (``service.entry``), imported when the command runs,
+and renders the result: text for people, or under ``--json`` its one JSON object.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import os
-import signal
-import sys
-import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cli.output import BEIJING, event_data, event_line, local
+from application.results import plural
+from application.status_results import LapsedPreReport, StatusResult, TickResult
+from cli.output import local
+from cli.tables import print_table
 from domain.errors import InvalidInput
-from domain.values import check_not_future, parse_instant
-from relay.contracts import export_contracts
-from service.bootstrap import build, view_store
-from service.kafka_wiring import ensure_topics, relay_for, topics, topics_first
-from service.lapses import LapseScheduler
-from service.metrics import serve_metrics, snapshot
+from domain.values import parse_instant
 from service.settings import Settings
-from service.supervisor import Supervisor, Worker
-from service.views import view_workers
-from service.workers import back_office_workers, relay_worker, status, store_description
-from tracking.store_identity import ViewStoreWatch
 
-log = logging.getLogger("sscard")
+EXIT_UNHEALTHY = 3
 
 
 def add_commands(commands: Any) -> None:
@@ -56,7 +49,6 @@ def add_commands(commands: Any) -> None:
         help="ISO-8601 instant with timezone to treat as now (default: the clock); not in the "
         "future, and not before a holder's previous event",
     )
-    tick.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     tick.set_defaults(handler=_tick)
 
     contracts = commands.add_parser(
@@ -101,171 +93,160 @@ def _instant(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: object) -> None:
-        name = signal.Signals(signum).name
-        log.info("received %s: finishing the current step, then stopping", name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    return stop
+def _when(text: str, seconds: bool = False) -> str:
+    """An instant of a result (ISO with the region's offset) as people read it."""
+    return local(datetime.fromisoformat(text), seconds=seconds)
 
 
-def supervise(workers: list[Worker], settings: Settings, what: str) -> int:
-    stop = _stop_on_signals()
-    log.info("%s running on %s; Kafka %s", what, store_description(settings), what_kafka(settings))
-    watch = _view_store_watch(settings)
-    try:
-        outcome = Supervisor(workers, guard=watch).run(stop)
-    finally:
-        if watch is not None:
-            watch.close()
-    if outcome.abandoned:
-        # Their batch is unrecorded, so it is sent again on the next start: leaving is safe,
-        # and a stop must not wait on a broker or a database that does not answer.
-        log.warning("%s still busy after the stop grace; leaving", ", ".join(outcome.abandoned))
-    else:
-        log.info("stopped")
-    # Every worker has closed its connections (or was abandoned, see above). Tearing the
-    # interpreter down takes a second more on a busy machine; a stop is promised within two.
-    logging.shutdown()
-    sys.stdout.flush()
-    os._exit(outcome.exit_code)
-
-
-def _view_store_watch(settings: Settings) -> ViewStoreWatch | None:
-    """A SQLite view store deleted or replaced under the workers is found and put back
-    (``tracking.store_identity``); a PostgreSQL schema has no such file."""
-    if settings.uses_postgres:
-        return None
-    store = view_store(settings)
-    try:
-        store.create()  # the store and its identity row, if this is its first start
-    finally:
-        store.close()
-    watch = ViewStoreWatch(settings.views_sqlite_path)
-    watch.open()
-    return watch
-
-
-def what_kafka(settings: Settings) -> str:
-    return settings.bootstrap_servers
+# ---- the long-running workers -----------------------------------------------------------------
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    gate = topics_first(settings)
-    workers = back_office_workers(settings, relay=not args.no_relay, gate=gate)
-    if not args.no_views:
-        workers += view_workers(settings, gate=gate)
-    log.info("lapse check every %.0f s", settings.lapse_check_seconds)
-    serve_metrics(settings)
-    return supervise(workers, settings, "back office")
+    from service.entry import run_back_office
+
+    run_back_office(settings, relay=not args.no_relay, views=not args.no_views)
 
 
 def _relay_run(args: argparse.Namespace, settings: Settings) -> int:
-    return supervise([relay_worker(settings, topics_first(settings))], settings, "relay")
+    from service.entry import run_relay
+
+    run_relay(settings)
+
+
+# ---- status -----------------------------------------------------------------------------------
 
 
 def _relay_status(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
-        relay_status = relay_for(backoffice).status()
-        print(
-            f"store head {relay_status.head}, published {relay_status.published}, "
-            f"lag {relay_status.lag}"
-        )
-        return 0
+    from application.operations import relay_status
 
-
-EXIT_UNHEALTHY = 3
+    result = relay_status(settings)
+    if args.json:
+        print(result.json_line())
+    else:
+        print(f"store head {result.head}, published {result.published}, lag {result.lag}")
+    return 0
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     """Reads only, so it answers on a full disk; exits 3 when a live worker does no work."""
-    report = status(settings)
-    with build(settings) as backoffice:
-        figures = snapshot(backoffice)
-    print(f"store: {report.store}, head {report.head}")
+    from application.operations import status
+
+    result = status(settings)
+    if args.json:
+        print(result.json_line())
+    else:
+        _print_status(result)
+    return 0 if result.healthy else EXIT_UNHEALTHY
+
+
+def _print_status(result: StatusResult) -> None:
+    print(f"store: {result.store}, head {result.head}")
     print("followers:")
-    for follower in report.followers:
-        print(f"  {follower.name:<16} position {follower.position:>10}  lag {follower.lag}")
+    print_table(
+        ("follower", "position", "lag"),
+        ((f.name, f.position, f.lag) for f in result.followers),
+        right=("position", "lag"),
+    )
     print("read model consumers (sscard.card-events):")
-    for consumer in figures.consumers:
-        lag = "unknown" if consumer.lag is None else str(consumer.lag)
-        print(f"  {consumer.view:<20} lag {lag:>10}  dead letters {consumer.dead_letters}")
-    for note in figures.notes:
+    print_table(
+        ("view", "lag", "dead letters"),
+        ((c.view, "unknown" if c.lag is None else c.lag, c.dead_letters) for c in result.consumers),
+        right=("lag", "dead letters"),
+    )
+    for note in result.notes:
         print(f"  note: {note}")
-    print(f"pending lapses: {figures.pending_lapses}")
-    recorded = ", ".join(f"{k} {v}" for k, v in sorted(figures.commands.items())) or "none"
-    refused = ", ".join(f"{k} {v}" for k, v in sorted(figures.refusals.items())) or "none"
-    print(f"commands recorded: {recorded}")
-    print(f"commands refused: {refused}")
-    system = ", ".join(f"{k} {v}" for k, v in sorted(figures.system_events.items())) or "none"
-    print(f"system events: {system}")
+    print(f"pending lapses: {result.pending_lapses}")
+    for what, counts in (
+        ("commands recorded", result.commands),
+        ("commands refused", result.refusals),
+        ("system events", result.system_events),
+    ):
+        print(f"{what}: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
     print("workers (times in Beijing):")
-    if not report.workers:
+    if not result.workers:
         print("  none has run on this store")
-    for worker in report.workers:
-        since = worker.since.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
-        state = worker.state + (f" ({worker.detail})" if worker.detail else "")
-        heard = worker.silent_for(report.at)
-        silence = (
-            f"; silent for {heard:.0f} s: stopped or cut off from the database"
-            if report.silent(worker)
+    rows = []
+    for worker in result.workers:
+        lasted = (
+            f" ({worker.seconds_in_state:.0f} s)"
+            if worker.state not in ("running", "stopped")
             else ""
         )
-        lasted = (report.at - worker.since).total_seconds()
-        length = f" ({lasted:.0f} s)" if worker.state not in ("running", "stopped") else ""
-        print(f"  {worker.worker:<28} {state}, since {since}{length}{silence}")
-    if report.unhealthy:
-        names = ", ".join(f"{w.worker} ({w.state})" for w in report.unhealthy)
-        print(f"unhealthy: {names}")
-        return EXIT_UNHEALTHY
-    return 0
+        silence = (
+            f"silent for {worker.silent_seconds:.0f} s: stopped or cut off from the database"
+            if worker.silent
+            else ""
+        )
+        state = worker.state + (f" ({worker.detail})" if worker.detail else "")
+        rows.append((worker.worker, state, _when(worker.since, seconds=True) + lasted, silence))
+    if any(row[-1] for row in rows):
+        print_table(("worker", "state", "since", "heard"), rows)
+    elif rows:  # every worker heard from: no column of blanks
+        print_table(("worker", "state", "since"), [row[:-1] for row in rows])
+    unhealthy = [f"{w.worker} ({w.state})" for w in result.workers if not w.healthy]
+    if unhealthy:
+        print(f"unhealthy: {', '.join(unhealthy)}")
+
+
+# ---- tick -------------------------------------------------------------------------------------
 
 
 def _tick(args: argparse.Namespace, settings: Settings) -> int:
-    if args.at is not None:
-        # Lapsing "as of" a future instant would unblock cards reported lost today.
-        check_not_future(args.at, datetime.now(UTC), BEIJING, "--at")
-    with build(settings) as backoffice:
-        scheduler = LapseScheduler(backoffice)
-        report = scheduler.tick(args.at)
-        pending = scheduler.pending()
-        if args.json:
-            summary = {
-                "at": report.at.isoformat(),
-                "due": report.due,
-                "lapsed": [event_data(e) for e in report.lapsed],
-                "refused": report.failed,
-                "open": pending,
-            }
-            print(json.dumps(summary, ensure_ascii=False))
-            return 1 if report.failed else 0
-        for event in report.lapsed:
-            print(event_line(event))
-        print(
-            f"tick at {local(report.at, seconds=True)}: {report.due} due, "
-            f"{len(report.lapsed)} lapsed, {report.failed} refused, "
-            f"{pending} pre-reports still open"
+    from application.operations import tick
+
+    result = tick(settings, args.at)
+    if args.json:
+        print(result.json_line())
+    else:
+        _print_tick(result)
+    return 1 if result.failed else 0
+
+
+def _lapse_line(lapse: LapsedPreReport) -> str:
+    deadline = _when(lapse.deadline)
+    if not lapse.late:
+        return (
+            f"pre-report of card {lapse.card_number} lapsed at its deadline {deadline}: "
+            f"card {lapse.result}"
         )
-        return 1 if report.failed else 0
+    return (
+        f"pre-report of card {lapse.card_number} lapsed: its deadline was {deadline}, handled "
+        f"late at {_when(lapse.lapsed_at)} (settlement stayed suspended until then): "
+        f"card {lapse.result}"
+    )
+
+
+def _print_tick(result: TickResult) -> None:
+    for lapse in result.lapsed:
+        print(_lapse_line(lapse))
+    print(
+        f"tick at {_when(result.at, seconds=True)}: {result.due} due, "
+        f"{len(result.lapsed)} lapsed, {result.failed} refused, "
+        f"{plural(result.open, 'pre-report')} still open"
+    )
+
+
+# ---- contracts and topics ---------------------------------------------------------------------
 
 
 def _contracts_export(args: argparse.Namespace, settings: Settings) -> int:
-    written = export_contracts(args.directory)
-    print(f"wrote {len(written)} contract files to {args.directory}")
+    from application.operations import export_contracts
+
+    result = export_contracts(args.directory)
+    if args.json:
+        print(result.json_line())
+    else:
+        print(f"wrote {plural(len(result.files), 'contract file')} to {result.directory}")
     return 0
 
 
 def _relay_topics(args: argparse.Namespace, settings: Settings) -> int:
-    created = ensure_topics(settings)
-    names = topics(settings)
-    print(
-        f"topics ok on {settings.bootstrap_servers}: {names.card_events}, {names.settlement}, "
-        f"{names.reimbursement_events}, {names.dead_letter}"
-        + (f" (created: {', '.join(created)})" if created else "")
-    )
+    from application.operations import provision_topics
+
+    result = provision_topics(settings)
+    if args.json:
+        print(result.json_line())
+    else:
+        created = f" (created: {', '.join(result.created)})" if result.created else ""
+        print(f"topics ok on {result.bootstrap_servers}: {', '.join(result.topics)}{created}")
     return 0

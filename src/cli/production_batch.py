@@ -27,7 +27,7 @@ from domain.cardholder.commands import RecordProduction
 from domain.errors import DomainError, InvalidInput
 from domain.event import Actor
 from domain.values import parse_instant, quote
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.metrics import count_refusal
 from service.settings import Settings
 
@@ -192,7 +192,7 @@ def run_batch(
     bar = Progress(len(rows), sys.stderr, enabled=progress or sys.stderr.isatty())
     results: list[RowResult] = []
     refusals: Counter[str] = Counter()  # each refused row is a refused command
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         for done, (line, row) in enumerate(rows, start=1):
             certificate = str(row.get("certificate") or "")
             try:

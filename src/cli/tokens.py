@@ -14,8 +14,8 @@ from typing import Any
 
 from application.tokens import DEV_AUDIENCE, DEV_ISSUER, MAX_DEV_TTL, TokenRequest, dev_key_dir
 from domain.authority import AccessRole, Principal, principal_problem
-from domain.errors import InvalidInput
-from service.settings import ConfigurationError, Settings
+from domain.errors import ConfigurationError, InvalidInput
+from service.settings import Settings
 
 _DURATION = re.compile(r"^(\d{1,5})([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -1,42 +1,38 @@
 """The read models' commands of ``sscard``: an outlet's queue, analysts' exports, the audit
-(replay, verify), dead letters, the settlement subscriber, and running the consumers."""
+(replay, verify), dead letters, the settlement subscriber, and running the consumers.
+
+Each handler parses, calls the application layer (``application.views``, imported when the
+command runs: ``--help`` loads neither the database nor Kafka clients) and renders its result:
+text for people, or under ``--json`` the result's one JSON object.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
-import sys
-import threading
-import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cli.operations import supervise
-from cli.output import local
-from consumers import dead_letters
-from consumers.settlement_client import (
-    SUSPECT,
-    UNKNOWN,
-    CardSettlement,
-    CardStatus,
-    Contract,
-    SettlementSubscriber,
-    SubscriberStale,
+from application.catalogue import QUEUE_STATUSES, VIEW_NAMES, cores_available
+from application.results import plural
+from application.view_results import (
+    CardSettlementStatus,
+    DeadLettersResult,
+    DeadLettersRetryResult,
+    OutletQueueQuery,
+    OutletQueueResult,
+    SettlementNotice,
+    VerifyResult,
+    ViewVerdict,
 )
-from consumers.view_consumer import retry
-from domain.errors import InvalidInput, NotFound
+from cli.output import local
+from cli.progress import Progress, wanted
+from cli.tables import print_table
+from domain.errors import InvalidInput
 from domain.identifiers import validate_card_number
-from projections.catalogue import VIEW_NAMES
-from projections.outlet_queue import QUEUE_STATUSES
-from projections.public_fields import parse_instant, stored_instant
-from relay.contracts import settlement_schema
-from service.bootstrap import build
-from service.exports import export, outlet_queue
-from service.kafka_wiring import topics, topics_first
-from service.rebuilds import default_workers
-from service.settings import ConfigurationError, Settings
-from service.views import model_named, replay_views, verify, view_workers
+from service.settings import Settings
 
 EXIT_REFUSED = 1
 
@@ -73,6 +69,11 @@ def add_commands(commands: Any) -> None:
     run.set_defaults(handler=_consumers_run)
 
 
+def _since(text: str | None) -> str:
+    """An instant of a result (ISO with the region's offset) as people read it."""
+    return "" if text is None else local(datetime.fromisoformat(text))
+
+
 # ---- outlet queue -----------------------------------------------------------------------------
 
 
@@ -93,62 +94,48 @@ def _outlet(commands: Any) -> None:
     queue.add_argument(
         "--page-size", type=_positive, default=50, help="entries per page (default 50)"
     )
-    queue.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON")
     queue.set_defaults(handler=_outlet_queue)
 
 
 def _outlet_queue(args: argparse.Namespace, settings: Settings) -> int:
-    answer = outlet_queue(settings, args.outlet, args.status, args.page, args.page_size)
+    from application.views import outlet_queue
+
+    query = OutletQueueQuery(
+        outlet=args.outlet, queue_status=args.status, page=args.page, page_size=args.page_size
+    )
+    answer = outlet_queue(settings, query)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "outlet": answer.outlet,
-                    "today": answer.today.isoformat(),
-                    "counts": answer.counts,
-                    "status": answer.status,
-                    "page": answer.page,
-                    "entries": [e.__dict__ for e in answer.entries],
-                },
-                ensure_ascii=False,
-            )
-        )
-        return 0
-    counts = ", ".join(f"{name} {count}" for name, count in answer.counts.items())
-    print(f"outlet {answer.outlet} on {answer.today}: {counts}")
-    print(f"{answer.status}, page {answer.page} ({len(answer.entries)} entries):")
-    for entry in answer.entries:
-        since = local(stored_instant(entry.since), answer.zone)
-        what = entry.certificate_number or f"card {entry.card_number}"
-        due = f", due {entry.production_due_on}" if entry.production_due_on else ""
-        late = answer.overdue_working_days.get(entry.certificate_number or "", 0)
-        overdue = f", {late} working days overdue" if late > 0 else ""
-        state = f"{entry.kind} {entry.status} since {since}{due}{overdue}"
-        print(f"  {what}  {entry.masked_name}  {state}")
+        print(answer.json_line())
+    else:
+        _print_queue(answer)
     return 0
 
 
+def _print_queue(answer: OutletQueueResult) -> None:
+    counts = ", ".join(f"{name} {count}" for name, count in answer.counts.items())
+    print(f"outlet {answer.outlet} on {answer.today}: {counts}")
+    print(f"{answer.queue_status}, page {answer.page}:")
+    print_table(
+        ("what", "name", "kind", "status", "since", "due", "overdue"),
+        (
+            (
+                entry.certificate or f"card {entry.card_number}",
+                entry.masked_name,
+                entry.kind,
+                entry.queue_status,
+                _since(entry.since),
+                entry.production_due_on,
+                plural(entry.overdue_working_days, "working day")
+                if entry.overdue_working_days
+                else "",
+            )
+            for entry in answer.entries
+        ),
+        what=("entry", "entries"),
+    )
+
+
 # ---- analytics --------------------------------------------------------------------------------
-
-
-class _Progress:
-    """Counts on stderr, redrawn in place, on a terminal or when asked for."""
-
-    def __init__(self, what: str, shown: bool) -> None:
-        self._what = what
-        self._shown = shown
-        self._last = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self._shown:
-            return
-        now = time.monotonic()
-        if done < total and now - self._last < 0.2:
-            return
-        self._last = now
-        share = f" ({100 * done // total}%)" if total else ""
-        end = "\n" if done >= total else ""
-        print(f"\r{self._what}: {done:,}/{total:,}{share}", end=end, file=sys.stderr, flush=True)
 
 
 def _analytics(commands: Any) -> None:
@@ -177,14 +164,17 @@ def _analytics(commands: Any) -> None:
 
 
 def _analytics_export(args: argparse.Namespace, settings: Settings) -> int:
-    if args.format == "parquet" and args.output is None:
-        raise InvalidInput("--format parquet needs --output FILE")
-    if args.output is not None and args.output.is_dir():
-        raise InvalidInput(f"--output {args.output} is a directory")
-    shown = args.progress or sys.stderr.isatty()
-    written = export(settings, args.table, args.format, args.output, _Progress("cases", shown))
-    if args.output is not None:
-        print(f"wrote {written} rows ({args.table}) to {args.output}")
+    if args.json and args.output is None:
+        # stdout holds the answer's one JSON object: the rows need a file of their own.
+        raise InvalidInput("--json needs --output FILE (without it the CSV goes to stdout)")
+    from application.views import export_analytics
+
+    progress = Progress("cases", wanted(args.progress))
+    result = export_analytics(settings, args.table, args.format, args.output, progress)
+    if args.json:
+        print(result.json_line())
+    elif result.output is not None:
+        print(f"wrote {plural(result.rows, 'row')} ({result.table}) to {result.output}")
     return 0
 
 
@@ -243,7 +233,7 @@ def _workers(text: str) -> int:
 
 
 def _workers_option(parser: Any) -> None:
-    cores = default_workers()
+    cores = cores_available()
     parser.add_argument(
         "--workers",
         type=_workers,
@@ -253,36 +243,60 @@ def _workers_option(parser: Any) -> None:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    shown = args.progress or sys.stderr.isatty()
+    from application.views import replay
+
     names = args.view or list(VIEW_NAMES)
-    progress = _Progress(f"replay {', '.join(names)}", shown)
-    for report in replay_views(settings, names, progress, workers=args.workers):
+    progress = Progress(f"replay {', '.join(names)}", wanted(args.progress))
+    result = replay(settings, names, args.workers, progress)
+    if args.json:
+        print(result.json_line())
+        return 0
+    for report in result.views:
         print(
             f"{report.view}: rebuilt from the store up to position {report.position} "
-            f"({report.rows} rows; {report.events_after_rebuild} events stored meanwhile "
-            f"applied; {report.dead_letters_cleared} dead letters settled) in "
-            f"{report.seconds:.1f} s"
+            f"({plural(report.rows, 'row')}; {plural(report.events_after_rebuild, 'event')} "
+            f"stored meanwhile applied; {plural(report.dead_letters_cleared, 'dead letter')} "
+            f"settled) in {report.seconds:.1f} s"
         )
     return 0
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    shown = args.progress or sys.stderr.isatty()
-    bars: dict[str, _Progress] = {}
+    from application.views import verify
+
+    shown = wanted(args.progress)
+    bars: dict[str, Progress] = {}
 
     def progress(view: str, done: int, total: int) -> None:
-        bars.setdefault(view, _Progress(f"rebuild {view}", shown))(done, total)
+        bars.setdefault(view, Progress(f"rebuild {view}", shown))(done, total)
 
     names = [args.view] if args.view else list(VIEW_NAMES)
-    reports = verify(
-        settings, names, wait=args.wait, show=args.show, progress=progress, workers=args.workers
-    )
-    for report in reports:
-        verdict = "equal" if report.equal else "DIFFERENT"
-        print(f"{report.view}: {verdict} to its rebuild at store position {report.position}")
-        for note in report.notes:
+    result = verify(settings, names, args.wait, args.show, args.workers, progress)
+    if args.json:
+        print(result.json_line())
+    else:
+        _print_verdicts(result)
+    return 0 if result.equal else EXIT_REFUSED
+
+
+def verdict_line(view: ViewVerdict) -> str:
+    """Equal, or DIFFERENT; a difference while the view's consumer lags says so, since the lag
+    alone makes the live view differ from the store."""
+    verdict = "equal" if view.equal else "DIFFERENT"
+    if not view.equal and view.consumer_lag:
+        verdict += (
+            f" (its consumer is {plural(view.consumer_lag, 'message')} behind Kafka: "
+            "try again once it has caught up)"
+        )
+    return f"{view.view}: {verdict} to its rebuild at store position {view.position}"
+
+
+def _print_verdicts(result: VerifyResult) -> None:
+    for view in result.views:
+        print(verdict_line(view))
+        for note in view.notes:
             print(f"  note: {note}")
-        for table in report.tables:
+        for table in view.tables:
             same = "=" if table.equal else "!="
             print(
                 f"  {table.table:<28} live {table.live_rows:>9,} rows sha256 "
@@ -293,8 +307,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"    {line}")
             hidden = table.difference_count - len(table.differences)
             if hidden > 0:
-                print(f"    ... and {hidden} more differences")
-    return 0 if all(r.equal for r in reports) else EXIT_REFUSED
+                print(f"    ... and {plural(hidden, 'more difference')}")
 
 
 # ---- dead letters -----------------------------------------------------------------------------
@@ -325,57 +338,73 @@ def _dead_letters(commands: Any) -> None:
 
 
 def _dead_letters_list(args: argparse.Namespace, settings: Settings) -> int:
-    with build(settings) as backoffice:
-        backoffice.views.create((dead_letters.dead_letters_table,))
-        items = dead_letters.listed(backoffice.views, args.view)
-    if not items:
-        print("no parked messages")
-        return 0
-    for item in items:
-        parked_at = local(stored_instant(item.parked_at))
-        cause = "failed" if item.failed else "behind"
-        print(
-            f"{item.consumer}  key {item.key_text}  {item.topic}/{item.partition}/{item.offset}  "
-            f"{cause}  parked {parked_at}: {item.reason}"
-        )
-    print(f"{len(items)} parked messages")
+    from application.views import list_dead_letters
+
+    result = list_dead_letters(settings, args.view)
+    if args.json:
+        print(result.json_line())
+    else:
+        _print_parked(result)
     return 0
+
+
+def _print_parked(result: DeadLettersResult) -> None:
+    if not result.messages:
+        print("no parked messages")
+        return
+    print_table(
+        ("view", "key", "where", "cause", "parked", "reason"),
+        (
+            (
+                m.view,
+                m.key,
+                f"{m.topic}/{m.partition}/{m.offset}",
+                "failed" if m.failed else "behind",
+                _since(m.parked_at),
+                m.reason,
+            )
+            for m in result.messages
+        ),
+        what=("parked message", "parked messages"),
+    )
 
 
 def _dead_letters_retry(args: argparse.Namespace, settings: Settings) -> int:
-    names = [args.view] if args.view else list(VIEW_NAMES)
-    key = args.key.encode() if args.key else None
-    stuck = 0
-    with build(settings) as backoffice:
-        backoffice.views.create((dead_letters.dead_letters_table,))
-        for name in names:
-            for outcome in retry(backoffice.views, model_named(settings, name), key):
-                still = (
-                    f"; {outcome.still_parked} still parked: {outcome.reason}"
-                    if outcome.still_parked
-                    else ""
-                )
-                print(f"{name}  key {outcome.key}: {outcome.applied} applied{still}")
-                stuck += outcome.still_parked
-    if stuck:
-        print(f"{stuck} messages still parked")
-        return EXIT_REFUSED
-    return 0
+    from application.views import retry_dead_letters
+
+    result = retry_dead_letters(settings, args.view, args.key)
+    if args.json:
+        print(result.json_line())
+    else:
+        _print_retried(result)
+    return EXIT_REFUSED if result.still_parked else 0
+
+
+def _print_retried(result: DeadLettersRetryResult) -> None:
+    if not result.keys:
+        print("no parked messages to retry")
+        return
+    print_table(
+        ("view", "key", "applied", "still parked", "reason"),
+        ((k.view, k.key, k.applied, k.still_parked, k.reason) for k in result.keys),
+        what=("key", "keys"),
+        right=("applied", "still parked"),
+    )
+    if result.still_parked:
+        print(f"{plural(result.still_parked, 'message')} still parked")
 
 
 def _dead_letters_discard(args: argparse.Namespace, settings: Settings) -> int:
-    one = args.partition is not None or args.offset is not None
-    if one and (args.partition is None or args.offset is None):
-        raise InvalidInput("--partition and --offset go together")
-    if not one and args.key is None:
-        raise InvalidInput("say what to discard: --key, or --partition and --offset")
-    with build(settings) as backoffice:
-        backoffice.views.create((dead_letters.dead_letters_table,))
-        key = args.key.encode() if args.key else None
-        count = dead_letters.discard(backoffice.views, args.view, key, args.partition, args.offset)
-    if not count:
-        raise NotFound("no such parked message")
-    print(f"{count} parked messages discarded (still on the dead-letter topic)")
+    from application.views import discard_dead_letters
+
+    result = discard_dead_letters(settings, args.view, args.key, args.partition, args.offset)
+    if args.json:
+        print(result.json_line())
+    else:
+        print(
+            f"{plural(result.discarded, 'parked message')} discarded (still on the "
+            "dead-letter topic)"
+        )
     return 0
 
 
@@ -417,71 +446,54 @@ def _settlement_topic() -> str:
     return f"{os.environ.get('SSCARD_TOPIC_PREFIX') or 'sscard'}.settlement"
 
 
-def _subscriber(settings: Settings, on_change: Any = None) -> SettlementSubscriber:
-    try:
-        return SettlementSubscriber.from_env(
-            settings.bootstrap_servers,
-            Contract(settlement_schema()),
-            topics(settings).settlement,
-            on_change=on_change,
-            client_id="sscard-settlement-cli",
-        )
-    except ValueError as exc:  # a Kafka security variable (security_from_env names it)
-        variable, _, problem = str(exc).partition(" ")
-        raise ConfigurationError(variable, problem) from None
-
-
 def _settlement_check(args: argparse.Namespace, settings: Settings) -> int:
-    subscriber = _subscriber(settings).start()
-    try:
-        started = time.monotonic()
-        if not subscriber.wait_caught_up(args.timeout):
-            raise TimeoutError(f"not caught up with the settlement topic in {args.timeout} s")
-        took = time.monotonic() - started
-        found = subscriber.status(args.card_number)
-    finally:
-        subscriber.stop()
-    if found.status == UNKNOWN:
-        raise NotFound(f"card {args.card_number} is not on the settlement topic")
-    print(_settlement_line(found) + f" ({len(subscriber):,} cards bootstrapped in {took:.1f} s)")
+    from application.views import check_settlement
+
+    result = check_settlement(settings, args.card_number, args.timeout)
+    if args.json:
+        print(result.json_line())
+    else:
+        print(
+            _settlement_line(result.card)
+            + f" ({plural(result.cards_bootstrapped, 'card')} bootstrapped in "
+            f"{result.seconds:.1f} s)"
+        )
     return 0
 
 
-def _settlement_line(card: CardSettlement | CardStatus) -> str:
+def _settlement_line(card: CardSettlementStatus) -> str:
     verdict = "BLOCKED" if card.blocked else "accepted"
-    if card.status == SUSPECT:  # since: when it was seen; reason: what broke the contract
+    if card.card_status == "suspect":  # since: when it was seen; reason: what broke the contract
         return f"{card.card_number}: {verdict} (suspect: {card.reason})"
-    since = local(parse_instant(card.since or ""))
-    return f"{card.card_number}: {verdict} ({card.status}, {card.reason}, since {since})"
+    return (
+        f"{card.card_number}: {verdict} ({card.card_status}, {card.reason}, "
+        f"since {_since(card.since)})"
+    )
+
+
+def _notice_line(notice: SettlementNotice) -> str:
+    match notice.event:
+        case "caught_up":
+            return (
+                f"caught up: {plural(notice.cards or 0, 'card')}, {notice.blocked or 0:,} "
+                "blocked; following"
+            )
+        case "stale":
+            return f"STALE: {notice.reason}"
+        case "fresh":
+            return "fresh again; following"
+    assert notice.card is not None
+    return _settlement_line(notice.card)
 
 
 def _settlement_follow(args: argparse.Namespace, settings: Settings) -> int:
-    caught = threading.Event()
+    from application.views import follow_settlement
 
-    def changed(card: CardSettlement) -> None:
-        if caught.is_set():
-            print(_settlement_line(card), flush=True)
+    def tell(notice: SettlementNotice) -> None:
+        print(notice.json_line() if args.json else _notice_line(notice), flush=True)
 
-    subscriber = _subscriber(settings, changed).start()
-    deadline = None if args.seconds is None else time.monotonic() + args.seconds
-    try:
-        subscriber.wait_caught_up(args.seconds)
-        caught.set()
-        blocked = sum(1 for status, _, _ in subscriber.cards().values() if status != "active")
-        print(f"caught up: {len(subscriber):,} cards, {blocked:,} blocked; following", flush=True)
-        said: str | None = None
-        while deadline is None or time.monotonic() < deadline:
-            refusal = subscriber.refusal()
-            if refusal != said:  # stale and fresh again, each said once
-                print(f"STALE: {refusal}" if refusal else "fresh again; following", flush=True)
-                said = refusal
-            if not subscriber.running:
-                raise SubscriberStale(refusal or "stopped", subscriber.age_seconds())
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        subscriber.stop()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a follow ends
+        follow_settlement(settings, args.seconds, tell)
     return 0
 
 
@@ -489,6 +501,6 @@ def _settlement_follow(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _consumers_run(args: argparse.Namespace, settings: Settings) -> int:
-    names = args.view or list(VIEW_NAMES)
-    gate = topics_first(settings)
-    return supervise(view_workers(settings, names, gate), settings, "read model consumers")
+    from service.entry import run_consumers
+
+    run_consumers(settings, args.view or ())

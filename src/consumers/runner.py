@@ -10,10 +10,10 @@ from typing import Any
 from consumers.dead_letters import dead_letters_table
 from consumers.kafka_source import Consumer, KafkaSource
 from consumers.view_consumer import ApplyRecords
-from relay.publisher import KAFKA
 from tracking.board import Board
 from tracking.envelopes import ReadModel, view_tables
 from tracking.follow import Follower
+from tracking.kafka_dependency import KAFKA
 from tracking.partition_offsets import KafkaPositions, PartitionOffsets, offsets_table
 from tracking.runner import DATABASE, Runner
 from tracking.store import ViewStore

@@ -19,8 +19,8 @@ import orjson
 from pydantic import ValidationError
 
 from consumers import dead_letters
-from relay.wire import parse_card_event, parse_claim_event
-from tracking.envelopes import Envelope, ReadModel, apply_once, prefetch_versions
+from contract.envelope import Envelope, parse_card_event, parse_claim_event
+from tracking.envelopes import ReadModel, apply_once, prefetch_versions
 from tracking.follow import Batch, Commit
 from tracking.partition_offsets import PartitionOffsets
 from tracking.rows import Rows

@@ -36,3 +36,15 @@ class NotFound(DomainError):
     """The command names a holder or card that the store does not know."""
 
     code = "not_found"
+
+
+class ConfigurationError(ValueError):
+    """A setting from the environment is missing or malformed, or a key does not fit the store
+    it opens; says which variable (exit 2). Not a ``DomainError``: no command was refused.
+
+    Here, at the bottom of the rooms, so that the composition root (which reads the settings)
+    and the store (which checks its keys) raise the one kind entry points turn into exit 2."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable

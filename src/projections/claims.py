@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, Integer, Table, Text, select
 
+from contract.envelope import CARD_EVENTS, CLAIM_EVENTS, Envelope, Feed
 from projections.public_fields import Zones, instant
 from projections.suspension_windows import (
     SuspensionWindows,
@@ -28,7 +29,6 @@ from projections.suspension_windows import (
     windows_in,
     windows_table_named,
 )
-from tracking.envelopes import CARD_EVENTS, CLAIM_EVENTS, Envelope, Feed
 from tracking.rows import Row, Rows
 from tracking.store import Tx, metadata
 

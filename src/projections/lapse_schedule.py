@@ -8,18 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Column, Index, Integer, Table, Text, delete, func, select
+from sqlalchemy import Column, Index, Integer, Table, Text, func, select
 
-from domain.cardholder.events import (
-    LossFormallyReported,
-    LossPreReportCancelled,
-    LossPreReported,
-    LossPreReportLapsed,
-)
-from domain.event import DomainEvent
+from contract.envelope import CARD_EVENTS, Envelope, Feed
+from projections.public_fields import instant, instant_of, stored_instant
+from tracking.rows import Rows
 from tracking.store import Tx, metadata
 
 schedule_table = Table(
@@ -33,10 +29,6 @@ schedule_table = Table(
 )
 
 
-def _instant(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 @dataclass(frozen=True)
 class DueLapse:
     holder_id: UUID
@@ -45,41 +37,41 @@ class DueLapse:
 
 
 class LapseSchedule:
-    name: str = "lapse_schedule"
-    types: Sequence[type[DomainEvent]] = (
-        LossPreReported,
-        LossPreReportCancelled,
-        LossPreReportLapsed,
-        LossFormallyReported,
-    )
-    tables: Sequence[Table] = (schedule_table,)
+    """A read model like the others (``tracking.envelopes.ReadModel``), over the card events'
+    public form: a pre-report's deadline is public (``lapses_at``), so no personal field is
+    opened to keep it."""
 
-    def apply(self, event: DomainEvent, tx: Tx) -> None:
-        holder = str(event.originator_id)
-        t = schedule_table.c
-        match event:
-            case LossPreReported():
-                tx.insert_new(
-                    schedule_table,
-                    holder_id=holder,
-                    pre_report_version=event.originator_version,
-                    lapses_at=_instant(event.lapses_at),
-                )
-            case LossPreReportCancelled() | LossPreReportLapsed():
-                tx.execute(
-                    delete(schedule_table).where(
-                        t.holder_id == holder, t.pre_report_version == event.pre_report_version
-                    )
-                )
-            case LossFormallyReported():
-                tx.execute(delete(schedule_table).where(t.holder_id == holder))
+    name: str = "lapse_schedule"
+    feeds: Sequence[Feed] = (CARD_EVENTS,)
+    tables: Sequence[Table] = (schedule_table,)
+    additive: Sequence[Table] = ()
+
+    def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
+        del envelopes, rows  # a handful of events per batch touch the schedule: read on demand
+
+    def apply(self, envelope: Envelope, rows: Rows) -> None:
+        holder = envelope["stream_id"]
+        payload = envelope["payload"]
+        match envelope["event_type"]:
+            case "LossPreReported":
+                row = {
+                    "holder_id": holder,
+                    "pre_report_version": envelope["stream_version"],
+                    "lapses_at": instant(payload["lapses_at"]),
+                }
+                rows.put(schedule_table, row)
+            case "LossPreReportCancelled" | "LossPreReportLapsed":
+                rows.delete(schedule_table, (holder, payload["pre_report_version"]))
+            case "LossFormallyReported":
+                for row in rows.find(schedule_table, holder_id=holder):
+                    rows.delete(schedule_table, (holder, row["pre_report_version"]))
 
     @staticmethod
     def due(tx: Tx, now: datetime, limit: int = 1000) -> list[DueLapse]:
         t = schedule_table.c
         rows = tx.execute(
             select(t.holder_id, t.pre_report_version, t.lapses_at)
-            .where(t.lapses_at <= _instant(now))
+            .where(t.lapses_at <= instant_of(now))
             .order_by(t.lapses_at)
             .limit(limit)
         ).all()
@@ -87,7 +79,7 @@ class LapseSchedule:
             DueLapse(
                 UUID(row.holder_id),
                 int(row.pre_report_version),
-                datetime.strptime(row.lapses_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+                stored_instant(row.lapses_at),
             )
             for row in rows
         ]

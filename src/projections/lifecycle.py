@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import Column, Index, Integer, Table, Text
 
+from contract.envelope import CARD_EVENTS, Envelope, Feed
 from projections.public_fields import Zones, instant, local_day
-from tracking.envelopes import CARD_EVENTS, Envelope, Feed
 from tracking.rows import Row, Rows
 from tracking.store import metadata
 

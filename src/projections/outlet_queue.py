@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Column, Index, Integer, Table, Text, and_, func, select
 
+from contract.envelope import CARD_EVENTS, Envelope, Feed
 from projections.public_fields import (
     ERASED,
     Zones,
@@ -25,7 +26,6 @@ from projections.public_fields import (
     local_day,
     masked_holder_name,
 )
-from tracking.envelopes import CARD_EVENTS, Envelope, Feed
 from tracking.rows import Row, Rows
 from tracking.store import Tx, metadata
 

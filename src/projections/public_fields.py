@@ -7,7 +7,7 @@ business dates as the local date in the holder's region (``RegionPolicy.time_zon
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,10 +63,6 @@ def local_day(text: str, zone: ZoneInfo) -> str:
             _days.clear()
         day = _days[key] = parse_instant(text).astimezone(zone).date().isoformat()
     return day
-
-
-def today_in(zone: ZoneInfo, now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(zone).date()
 
 
 def masked_holder_name(payload: dict[str, Any]) -> str:

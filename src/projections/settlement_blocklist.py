@@ -3,9 +3,10 @@ windows (start, end, outcome) that reimbursement claims are judged against.
 
 A card's status follows ``domain.settlement.settlement_change``, the very function the relay
 uses for the compacted ``sscard.settlement`` topic, so the blocklist a subscriber bootstraps from
-that topic and this view agree card for card. Windows follow the holder's own rules
-(``domain.cardholder.state``): a window opens at the first event that suspends settlement and
-closes at the cancellation, the lapse that unblocked the card, or the new card's activation.
+that topic and this view agree card for card. Windows follow the one rule the holder's state
+follows too (``domain.suspension``, kept by ``projections.suspension_windows``): a window opens
+at the first event that suspends settlement and closes at the cancellation, the lapse that
+unblocked the card, or the new card's activation.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Column, Table, Text, select
 
+from contract.envelope import CARD_EVENTS, Envelope, Feed
 from domain.cardholder.events import CARDHOLDER_EVENTS, LapseResult
 from domain.settlement import SettlementStatus, settlement_change
 from projections.public_fields import Zones, instant
@@ -24,7 +26,6 @@ from projections.suspension_windows import (
     windows_in,
     windows_table_named,
 )
-from tracking.envelopes import CARD_EVENTS, Envelope, Feed
 from tracking.rows import Rows
 from tracking.store import Tx, metadata
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Column, Index, Integer, Table, Text, select
 
+from contract.envelope import Envelope
 from domain.suspension import OPENS, WindowEnd, window_change
 from projections.public_fields import Zones, instant, local_day
-from tracking.envelopes import Envelope
 from tracking.rows import Row, Rows
 from tracking.store import Tx, metadata
 

@@ -11,12 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from domain.disclosure import PUBLIC_MODELS
-from domain.event import DomainEvent, current_schema_version
-from relay.access import PRINCIPALS, principals_that
-from relay.topics import Topics, topic_specs
-from relay.wire import (
-    CARD_EVENT_HEADERS,
+from contract.envelope import (
     CLAIM_TYPED_ENVELOPES,
     ENVELOPE_VERSION,
     TYPED_ENVELOPES,
@@ -24,6 +19,11 @@ from relay.wire import (
     ClaimEventMessage,
     SettlementStatusMessage,
 )
+from contract.public_form import PUBLIC_MODELS
+from domain.event import DomainEvent, current_schema_version
+from relay.access import PRINCIPALS, principals_that
+from relay.topics import Topics, topic_specs
+from relay.wire import CARD_EVENT_HEADERS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

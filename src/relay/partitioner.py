@@ -45,11 +45,6 @@ def murmur2(data: bytes) -> int:
     return h
 
 
-def partition_of(key: bytes, partitions: int) -> int:
-    """The index (among the sorted partitions) Kafka's default partitioner picks for ``key``."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
 class CachedMurmur2Partitioner(Partitioner):  # type: ignore[misc]
     """Drop-in for kafka-python's DefaultPartitioner, with a bounded cache of key hashes."""
 

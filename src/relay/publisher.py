@@ -20,26 +20,21 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eventsourcing.persistence import Notification
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaTimeoutError
 
+from contract.public_form import StoredForm
 from relay.topics import TopicConfigConflict, Topics
 from relay.wire import PUBLISHED_EVENTS, Headers, messages_for
 from tracking.board import Board
 from tracking.follow import Batch, Commit, Follower, StorePositions
+from tracking.kafka_dependency import KAFKA
 from tracking.runner import DATABASE, Abandoned, Dependency, Pulse, Runner, Unrecoverable
-from tracking.source import StoredForm, StoreEventSource, StoreFeed
+from tracking.source import StoreEventSource, StoreFeed
 from tracking.store import ViewStore
 
 log = logging.getLogger(__name__)
 
 RELAY = "relay"
-
-
-def _is_kafka_error(exc: BaseException) -> bool:
-    return isinstance(exc, KafkaError | OSError) and not isinstance(exc, TopicConfigConflict)
-
-
-KAFKA = Dependency("Kafka", _is_kafka_error)
 
 
 class Producer(Protocol):

@@ -15,22 +15,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from cli.claim_output import (
-    claim_event_line,
-    computation_lines,
-    listed_claim,
-    listed_claim_line,
-)
+from application.claims import ClaimsQuery, claim_steps, list_claims
+from cli.claim_output import print_listing, recorded_lines
 from cli.output import event_line
 from domain.application import CardOffice
 from domain.cardholder.events import IdentityDocument
 from domain.claims.errors import TreatmentOutsideWindow
-from domain.claims.events import ReimbursementClaimApproved, RejectionReason
+from domain.claims.events import RejectionReason
 from domain.identifiers import compose_resident_id
 from domain.region_policy import ProxyGrounds
 from samples import claims, stories
-from service.bootstrap import BackOffice, build
-from service.claims_view import claims_listing
+from service.bootstrap import BackOffice, open_back_office
 from service.lapses import LapseScheduler
 from service.settings import Settings
 from service.views import replay
@@ -71,7 +66,7 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
     agent = _random_resident_id(rng, "110108", date(1979, 11, 2))
     lapsing = _random_resident_id(rng, "310104", date(1990, 6, 30))
 
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         office = backoffice.office
         say("== 1. A Beijing holder loses the card; a son applies and collects by proxy ==")
         issued_on = (clock.now - timedelta(days=900)).date()
@@ -145,17 +140,16 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> None:
     say("")
     say("== 5. The claims view (sscard claims list), brought up to date from the store ==")
     replay(settings, "claims")
-    for row in claims_listing(settings):
-        say(listed_claim_line(listed_claim(row)))
+    with open_back_office(settings) as backoffice:
+        print_listing(list_claims(backoffice.office, backoffice.views, ClaimsQuery()))
 
 
 def _say_claim(office: CardOffice, claim_id: UUID, say: Callable[[str], None]) -> None:
-    zone = office.policies.policy_for(office.claim(claim_id).region_code).zone
-    for event in office.claim_history(claim_id):
-        say(claim_event_line(event, zone))
-        if isinstance(event, ReimbursementClaimApproved):
-            for line in computation_lines(event.computation):
-                say(f"      {line}")
+    for step in claim_steps(office, claim_id):
+        first, *computation = recorded_lines(step)
+        say(first)
+        for line in computation:
+            say(f"      {line}")
 
 
 def _reimbursed(

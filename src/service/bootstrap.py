@@ -1,5 +1,7 @@
 """The composition root: one ``Settings`` in, every wired component out. Nothing connects at
-import time; each entry point (CLI, tests, benchmarks) calls ``build`` with explicit settings."""
+import time; each entry point (CLI, tests, benchmarks) calls ``open_back_office`` with explicit
+settings (it fails at once when the database is down; the workers of ``sscard run`` wait it out
+with ``service.workers.wait_for_back_office``)."""
 
 from __future__ import annotations
 
@@ -13,18 +15,19 @@ from typing import TypeVar
 import psycopg
 
 from domain.application import CardOffice, utc_now
-from domain.errors import InvalidInput
+from domain.errors import ConfigurationError, InvalidInput
 from domain.hospitals import HospitalRegistry
 from domain.outlets import OutletRegistry
 from domain.region_policy import RegionPolicies
 from domain.working_days import PublishedCalendar
 from service.calendar import EstimatingCalendar
 from service.files import private_data_dir, private_files
-from service.key_check import check_keys
-from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC, PydanticMapper
-from service.protection import PERSONAL_DATA_TOPIC, PersonalData
-from service.secure_sqlite import SQLITE_PERSISTENCE
-from service.settings import ConfigurationError, PostgresParams, Settings
+from service.settings import PostgresParams, Settings
+from store.key_check import check_keys
+from store.location import PostgresDatabase, StoreLocation
+from store.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC, personal_data_of
+from store.protection import PERSONAL_DATA_TOPIC, PersonalData
+from store.secure_sqlite import SQLITE_PERSISTENCE
 from tracking.source import StoreEventSource
 from tracking.store import ViewStore, ensure_wal
 
@@ -35,7 +38,7 @@ def office_env(settings: Settings) -> dict[str, str]:
         "MAPPER_TOPIC": MAPPER_TOPIC,
         "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
         "HOLDER_ID_KEY": settings.holder_id_key.get_secret_value(),
-        # Personal fields sealed per holder; the keys live beside the events (service.protection).
+        # Personal fields sealed per holder; the keys live beside the events (store.protection).
         "CIPHER_TOPIC": PERSONAL_DATA_TOPIC,
         "MASTER_KEY": settings.master_key.get_secret_value(),
         "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
@@ -78,7 +81,8 @@ class InfrastructureError(RuntimeError):
     """The store cannot be used: unreachable, refused, missing or corrupted. Says which."""
 
 
-# What the CLI reports as infrastructure trouble (exit 3) when it surfaces later than build().
+# What the CLI reports as infrastructure trouble (exit 3) when it surfaces later than
+# open_back_office().
 DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.DatabaseError, psycopg.Error)
 
 
@@ -185,25 +189,28 @@ def hospital_registry(settings: Settings) -> HospitalRegistry:
     )
 
 
-def postgres_view_store(settings: Settings, schema: str | None) -> ViewStore:
-    """A view store in the settings' PostgreSQL database, in ``schema`` (the live one, or a
-    rebuild's scratch schema)."""
+def store_location(settings: Settings) -> StoreLocation:
+    """Where the settings put the stores, as values the store's and the replay's jobs take."""
+    if not settings.uses_postgres:
+        return StoreLocation(settings.data_dir)
     pg = settings.postgres()
-    return ViewStore.postgres(
+    database = PostgresDatabase(
         host=pg.host,
         port=pg.port,
         dbname=pg.dbname,
         user=pg.user,
         password=pg.password.get_secret_value(),
-        schema=schema,
+        schema=pg.db_schema,
     )
+    return StoreLocation(settings.data_dir, database)
 
 
 def view_store(settings: Settings) -> ViewStore:
     """Read models live beside the event store: a second SQLite file in the same data directory,
     or the same PostgreSQL database."""
-    if settings.uses_postgres:
-        return postgres_view_store(settings, settings.postgres().db_schema)
+    postgres = store_location(settings).postgres
+    if postgres is not None:
+        return postgres.view_store(postgres.schema)
     private_data_dir(settings.data_dir)
     private_files(settings.views_sqlite_path)
     return ViewStore.sqlite(settings.views_sqlite_path)
@@ -240,20 +247,9 @@ class BackOffice:
         self.close()
 
 
-def mapper_of(backoffice: BackOffice) -> PydanticMapper:
-    mapper = backoffice.office.mapper
-    assert isinstance(mapper, PydanticMapper)
-    return mapper
-
-
-def personal_data_of(office: CardOffice) -> PersonalData:
-    """The office's data keys (its mapper holds them)."""
-    mapper = office.mapper
-    assert isinstance(mapper, PydanticMapper)
-    return mapper.personal_data
-
-
-def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOffice:
+def open_back_office(settings: Settings, clock: Callable[[], datetime] = utc_now) -> BackOffice:
+    """The store, its keys checked, and the view store, opened once: a database that does not
+    answer is an ``InfrastructureError`` now (``service.workers.wait_for_back_office`` waits)."""
     check_store(settings)
     # Every configuration file is read before any store file is made: a bad one writes nothing.
     hospitals = hospital_registry(settings)

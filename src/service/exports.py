@@ -1,7 +1,6 @@
-"""What the read models answer people: an outlet's queue, analysts' exports (CSV or Parquet).
-
-Business dates are the region's (``RegionPolicy.time_zone``): "today" at an outlet is today in
-its region; working days come from the configured working calendar.
+"""Analysts' exports of the lifecycle figures, CSV or Parquet, typed for the tools that read
+them: booleans as ``true``/``false`` in CSV; in Parquet instants as timestamps (UTC) and dates as
+dates, not text. Working days come from the configured working calendar.
 """
 
 from __future__ import annotations
@@ -9,15 +8,12 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from domain.working_days import working_days_between
 from projections.analytics import (
     CASE_COLUMNS,
     OUTLET_MONTH_COLUMNS,
@@ -26,8 +22,7 @@ from projections.analytics import (
     outlet_months,
 )
 from projections.lifecycle import LifecycleAnalytics, cases_table
-from projections.outlet_queue import OutletQueue, QueueEntry, queue_counts, queue_page
-from service.bootstrap import build, outlet_registry, region_policies, working_calendar
+from service.bootstrap import open_back_office, working_calendar
 from service.settings import Settings
 
 Table = Literal["cases", "outlet-months"]
@@ -35,49 +30,9 @@ Format = Literal["csv", "parquet"]
 Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
-class OutletQueueAnswer:
-    outlet: str
-    today: date
-    zone: ZoneInfo
-    counts: dict[str, int]
-    status: str
-    page: int
-    entries: list[QueueEntry]
-    overdue_working_days: dict[str, int]  # certificate -> working days past its due date
-
-
-def outlet_queue(
-    settings: Settings,
-    outlet: str,
-    status: str,
-    page: int,
-    page_size: int,
-    now: datetime | None = None,
-) -> OutletQueueAnswer:
-    outlets = outlet_registry(settings)
-    known = outlets.outlet(outlet)  # an unknown outlet is bad input, named
-    zone = region_policies(settings).policy_for(known.region_code).zone
-    today = (now or datetime.now(UTC)).astimezone(zone).date()
-    calendar = working_calendar(settings)
-    with build(settings) as backoffice:
-        backoffice.views.create(OutletQueue.tables)
-        with backoffice.views.reading() as tx:
-            counts = queue_counts(tx, outlet, today)
-            entries = queue_page(tx, outlet, status, today, page, page_size)
-    late = {
-        e.certificate_number: working_days_between(
-            calendar, date.fromisoformat(e.production_due_on), today
-        )
-        for e in entries
-        if e.certificate_number and e.production_due_on and e.status == "applied"
-    }
-    return OutletQueueAnswer(outlet, today, zone, counts, status, page, entries, late)
-
-
 def _rows(settings: Settings, table: Table, progress: Progress) -> tuple[list[str], Iterator[Any]]:
     calculator = CaseCalculator(working_calendar(settings))
-    backoffice = build(settings)
+    backoffice = open_back_office(settings)
 
     def generate() -> Iterator[dict[str, Any]]:
         try:
@@ -128,12 +83,22 @@ def export(
     return _write_parquet(output, columns, rows)
 
 
+def csv_cell(value: object) -> object:
+    """A value as CSV readers expect it: empty for none, ``true``/``false`` for a boolean (not
+    Python's ``True``)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
 def _write_csv(file: TextIO, columns: list[str], rows: Iterator[dict[str, Any]]) -> int:
     writer = csv.DictWriter(file, fieldnames=columns)
     writer.writeheader()
     written = 0
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
         written += 1
     return written
 
@@ -148,7 +113,7 @@ def _write_parquet(path: Path, columns: list[str], rows: Iterator[dict[str, Any]
     with pq.ParquetWriter(str(path), schema) as writer:
         chunk: list[dict[str, Any]] = []
         for row in rows:
-            chunk.append(row)
+            chunk.append(_typed(row))
             if len(chunk) == 10_000:
                 writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
                 written += len(chunk)
@@ -171,9 +136,34 @@ _INTEGERS = frozenset(
 )
 
 
+def _is_instant(column: str) -> bool:
+    return column.endswith("_at")
+
+
+def _is_date(column: str) -> bool:
+    return column.endswith("_on")
+
+
+def _typed(row: dict[str, Any]) -> dict[str, Any]:
+    """The view's texts as the values Parquet types them: instants (UTC) and dates."""
+    typed = dict(row)
+    for column, value in row.items():
+        if value is None or not isinstance(value, str):
+            continue
+        if _is_instant(column):
+            typed[column] = datetime.fromisoformat(value).astimezone(UTC)
+        elif _is_date(column):
+            typed[column] = date.fromisoformat(value)
+    return typed
+
+
 def _arrow_type(column: str) -> Any:
     import pyarrow as pa  # noqa: PLC0415 (see _write_parquet)
 
+    if _is_instant(column):
+        return pa.timestamp("us", tz="UTC")
+    if _is_date(column):
+        return pa.date32()
     if column in _INTEGERS:
         return pa.int64()
     if column == "sla_met":

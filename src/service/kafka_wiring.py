@@ -15,8 +15,9 @@ from kafka.errors import KafkaError
 from relay.partitioner import CachedMurmur2Partitioner
 from relay.publisher import RELAY, Producer, Relay
 from relay.topics import TopicConfigConflict, Topics, provision, topic_specs
-from service.bootstrap import BackOffice, mapper_of
+from service.bootstrap import BackOffice
 from service.settings import Settings
+from store.persistence import mapper_of
 from tracking.board import Board
 
 log = logging.getLogger(__name__)
@@ -204,7 +205,7 @@ def relay_for(
         batch_size=settings.relay_batch_size,
         ensure_topics=gate if provision_topics else None,
         board=Board(backoffice.views, RELAY),
-        prefetch=mapper_of(backoffice).prefetch_keys,
+        prefetch=mapper_of(backoffice.office).prefetch_keys,
         stall_seconds=stall_seconds(settings),
     )
 

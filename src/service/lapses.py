@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
+from contract.envelope import Envelope
 from domain.cardholder.events import LossPreReportLapsed
 from domain.errors import DomainError
 from projections.lapse_schedule import LapseSchedule
 from service.bootstrap import BackOffice
 from tracking.board import Board
+from tracking.envelopes import prepare, store_follower
 from tracking.follow import Follower
-from tracking.projecting import prepare, projection_follower
 from tracking.runner import Pulse, Runner
-from tracking.source import Positioned
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class LapseScheduler:
         self._schedule = LapseSchedule()
         self._batch_size = batch_size
         prepare(backoffice.views, self._schedule)
-        self.follower: Follower[int, Positioned] = projection_follower(
+        self.follower: Follower[int, Envelope] = store_follower(
             backoffice.source, backoffice.views, self._schedule, batch_size
         )
 

@@ -31,15 +31,16 @@ from sqlalchemy import BigInteger, Column, Table, Text, func, select
 from consumers import dead_letters
 from projections.catalogue import VIEW_NAMES
 from projections.lapse_schedule import schedule_table
-from service.bootstrap import BackOffice, build, view_store
+from service.bootstrap import BackOffice, open_back_office, view_store
 from service.event_counts import (
     EVENT_COUNTS,
     increment,
     is_system_event,
     read_counts,
 )
+from service.replay_wiring import models
 from service.settings import Settings
-from service.views import consumer_lag, feed_topic, models, topic_end_offsets
+from service.views import consumer_lag, feed_topic, topic_end_offsets
 from tracking.board import is_healthy, read_board
 from tracking.partition_offsets import KafkaPositions, offsets_table
 from tracking.store import Tx, metadata, positions_table
@@ -189,7 +190,7 @@ class Collector:
                 return self._cached[1]
             try:
                 if self._backoffice is None:
-                    self._backoffice = build(self._settings)
+                    self._backoffice = open_back_office(self._settings)
                 taken = snapshot(self._backoffice)
             except Exception as exc:
                 self.failures += 1
@@ -267,7 +268,7 @@ class Collector:
         with self._lock:
             try:
                 if self._backoffice is None:
-                    self._backoffice = build(self._settings)
+                    self._backoffice = open_back_office(self._settings)
                 return health(self._backoffice)
             except Exception as exc:
                 log.warning("health: cannot read the store now: %s", exc)

@@ -17,6 +17,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.errors import ConfigurationError
+
 DEVELOPMENT_HOLDER_ID_KEY = "development-only-holder-id-key"
 DEVELOPMENT_MASTER_KEY = "development-only-master-key-never-in-production"
 
@@ -29,14 +31,6 @@ def _default_data_dir() -> Path:
 def _default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "sscard"
-
-
-class ConfigurationError(ValueError):
-    """A setting from the environment is missing or malformed; says which variable."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable} {problem}")
-        self.variable = variable
 
 
 # Field name -> the variable people set (the first alias when there are several).

@@ -1,32 +1,14 @@
-"""The read models wired to the settings: their consumers under ``sscard run``, and the audit
-of ``sscard replay`` / ``sscard verify``.
-
-A replay feeds views from the store: every stored event of their feeds (card events, claim
-events) becomes ``domain.disclosure.public_envelope``, the very dict the relay encodes as that
-event's message value on its topic, so a view receives the same envelope dicts as from Kafka.
-``replay`` and ``verify`` rebuild every view asked for in one pass, on one or more processes
-(``service.rebuilds``); ``rebuild`` feeds one view alone, batch by batch through the follower
-(the per-view way, kept as the reference the one pass is held equal to). A view reading two
-topics has one consumer per topic under ``sscard run``. Views are rebuilt in a scratch store (a
-temporary SQLite file beside the data, or a scratch PostgreSQL schema), so the live view is
-never half rebuilt:
-
-- ``replay`` then swaps the rebuilt rows into the live view in one transaction, holding the
-  view's lock (its consumers wait), applies the few events stored since the rebuild ended, and
-  keeps the consumers' offsets: what they read next is either newer than the rebuild (applied)
-  or already in it (dropped by its stream version).
-- ``verify`` waits until the relay and the view's consumers have caught up, then compares the
-  live view with the rebuild row by row and digest by digest.
-"""
+"""The read models wired to the settings: their consumers under ``sscard run``, and the
+settings' side of ``sscard replay`` / ``sscard verify`` (``replay.views``): where the stores
+are, the read models as configured, and whether the live views' consumers have caught up with
+Kafka before a comparison (a replay itself never asks Kafka)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -34,120 +16,31 @@ from kafka.admin import KafkaAdminClient
 
 from consumers import dead_letters
 from consumers.runner import ViewConsumer
+from contract.envelope import CARD_EVENTS, CLAIM_EVENTS, Feed
 from projections.catalogue import VIEW_NAMES
-from relay.wire import stored_envelope
-from service.bootstrap import BackOffice, build
+from replay import views as store_replay
+from replay.rebuilds import Progress, no_progress
+from replay.views import Feeding, ReplayReport, VerifyReport
 from service.kafka_wiring import TopicsGate, client_config, topics
-from service.rebuilds import FEED_EVENTS, all_tables, models_of, rebuild_views, scratch_place
+from service.replay_wiring import ReplayWiring, models
 from service.settings import Settings
 from service.supervisor import Worker
-from service.workers import built
-from tracking.audit import TableComparison, compare_tables, copy_view
+from service.workers import wait_for_back_office
+from store.opened import OpenedStore
 from tracking.board import Board
-from tracking.envelopes import (
-    CARD_EVENTS,
-    CLAIM_EVENTS,
-    Envelope,
-    EnvelopeHandler,
-    Feed,
-    ReadModel,
-    apply_all,
-    view_tables,
-)
-from tracking.follow import Follower, StorePositions
-from tracking.partition_offsets import KafkaPositions, offsets_table
-from tracking.runner import Pulse
-from tracking.source import StoreEventSource, StoreFeed
-from tracking.store import Tx, ViewStore
+from tracking.envelopes import ReadModel
+from tracking.partition_offsets import KafkaPositions
+from tracking.store import ViewStore
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int], None]  # (events applied so far, events to apply)
-
-
-def models(settings: Settings) -> dict[str, ReadModel]:
-    return models_of(settings)
 
 
 def model_named(settings: Settings, name: str) -> ReadModel:
     return models(settings)[name]
 
 
-def replay_feed(
-    source: StoreEventSource, feeds: Sequence[Feed] = (CARD_EVENTS,)
-) -> StoreFeed[Envelope]:
-    """The store as a read model of ``feeds`` sees it: the public envelope of every event the
-    relay publishes on those topics, in store order."""
-    types = tuple(t for feed in feeds for t in FEED_EVENTS[feed])
-    return StoreFeed(source, lambda n: stored_envelope(source.stored_form(n)), types)
-
-
-def feed_topic(settings: Settings, feed: Feed) -> str:
-    names = topics(settings)
-    return {CARD_EVENTS: names.card_events, CLAIM_EVENTS: names.reimbursement_events}[feed]
-
-
-def _no_progress(done: int, total: int) -> None:
-    del done, total
-
-
-def rebuild(
-    source: StoreEventSource,
-    store: ViewStore,
-    model: ReadModel,
-    up_to: int | None = None,
-    progress: Progress = _no_progress,
-    batch_size: int = 2_000,
-) -> int:
-    """Feed ``model`` in ``store`` from the store's position for it up to ``up_to`` (default: the
-    head), each batch with its position. Returns the store position reached."""
-    store.create(view_tables(model))
-    positions = StorePositions(store)
-    positions.ensure(model.name)
-    feed = replay_feed(source, model.feeds)
-    start = positions.load(model.name)
-    # A scratch store at position 0 holds nothing yet: the rebuild is its only writer.
-    handler = EnvelopeHandler(model, into_empty=start == 0)
-    follower: Follower[int, Envelope] = Follower(model.name, feed, positions, handler, batch_size)
-    target = source.head() if up_to is None else up_to
-    pulse = Pulse.quiet()
-    progress(0, target - start)
-    while follower.position() < target:
-        if follower.step(pulse) is None:
-            break
-        progress(min(follower.position(), target) - start, target - start)
-    return follower.position()
-
-
-# ---- scratch stores ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def scratch_store(settings: Settings) -> Iterator[ViewStore]:
-    """An empty view store of the same kind as the live one, removed afterwards."""
-    with scratch_place(settings) as place:
-        store = place.open(settings)
-        try:
-            yield store
-        finally:
-            store.close()
-
-
-# ---- replay -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReplayReport:
-    view: str
-    position: int  # the store position the live view now reflects
-    rows: int
-    events_after_rebuild: int
-    dead_letters_cleared: int
-    seconds: float
-
-
 def replay(
-    settings: Settings, name: str, progress: Progress = _no_progress, workers: int = 1
+    settings: Settings, name: str, progress: Progress = no_progress, workers: int = 1
 ) -> ReplayReport:
     """Rebuild ``name`` from the store (no Kafka) and swap it into the live view."""
     return replay_views(settings, [name], progress, workers)[0]
@@ -156,76 +49,33 @@ def replay(
 def replay_views(
     settings: Settings,
     names: Sequence[str] = VIEW_NAMES,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     workers: int = 1,
 ) -> list[ReplayReport]:
-    """Rebuild ``names`` from the store in one pass (no Kafka), then swap them into the live
-    views in one transaction that holds their locks."""
-    started = time.perf_counter()
-    all_models = models(settings)
-    chosen = [all_models[name] for name in names]
-    with build(settings) as backoffice, scratch_place(settings) as place:
-        live = backoffice.views
-        live.create((*all_tables(chosen), offsets_table, dead_letters.dead_letters_table))
-        scratch = place.open(settings)
-        try:
-            rebuilt_to = rebuild_views(
-                settings,
-                backoffice.source,
-                place,
-                scratch,
-                chosen,
-                workers=workers,
-                progress=progress,
-            )
-            done = []
-            with live.transaction() as tx:
-                for model in chosen:
-                    tx.lock_view(model.name, exclusive=True)
-                for model in chosen:
-                    done.append(_swap(backoffice.source, scratch, tx, model, rebuilt_to))
-                # The rows swapped out may hold what an erasure has blanked since (their
-                # images in the WAL too): none is left once the swap commits.
-                tx.scrub_after_commit()
-        finally:
-            scratch.close()
-    seconds = time.perf_counter() - started
-    return [
-        ReplayReport(model.name, position, rows, later, cleared, seconds)
-        for model, (position, rows, later, cleared) in zip(chosen, done, strict=True)
-    ]
+    """``replay.views.replay_views`` on the settings' stores."""
+    return store_replay.replay_views(ReplayWiring(settings), names, progress, workers)
 
 
-def _swap(
-    source: StoreEventSource, scratch: ViewStore, tx: Tx, model: ReadModel, rebuilt_to: int
-) -> tuple[int, int, int, int]:
-    """The rebuilt rows in place of the live ones; returns (position, rows, events applied
-    after the rebuild, dead letters cleared)."""
-    rows = copy_view(scratch, tx, view_tables(model), model.name)
-    # Stored after the rebuild ended (and maybe applied by a consumer since): applied here, in
-    # the swap, so that nothing a consumer applied is lost by it.
-    feed = replay_feed(source, model.feeds)
-    position, later = rebuilt_to, 0
-    while (batch := feed.read(position, 500)).moves:
-        later += apply_all(model, batch.items, tx)
-        position = batch.end
-    cleared = dead_letters.forget_consumer(tx, model.name)
-    return position, rows, later, cleared
+def verify(
+    settings: Settings,
+    names: Sequence[str] = VIEW_NAMES,
+    wait: float = 60.0,
+    show: int = 10,
+    progress: Callable[[str, int, int], None] | None = None,
+    workers: int = 1,
+) -> list[VerifyReport]:
+    """``replay.views.verify`` on the settings' stores, after waiting up to ``wait`` seconds
+    for the relay and the views' consumers to catch up."""
+
+    def caught_up(backoffice: OpenedStore, model: ReadModel) -> Feeding:
+        return _wait_until_caught_up(settings, backoffice, model, wait)
+
+    return store_replay.verify(ReplayWiring(settings), names, caught_up, show, progress, workers)
 
 
-# ---- verify -----------------------------------------------------------------------------------
-
-
-@dataclass
-class VerifyReport:
-    view: str
-    position: int
-    tables: list[TableComparison]
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def equal(self) -> bool:
-        return all(t.equal for t in self.tables)
+def feed_topic(settings: Settings, feed: Feed) -> str:
+    names = topics(settings)
+    return {CARD_EVENTS: names.card_events, CLAIM_EVENTS: names.reimbursement_events}[feed]
 
 
 def topic_end_offsets(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
@@ -260,11 +110,13 @@ def consumer_lag(offsets: dict[int, int], ends: dict[int, tuple[int, int]]) -> i
 
 
 def _wait_until_caught_up(
-    settings: Settings, backoffice: BackOffice, model: ReadModel, timeout: float
-) -> list[str]:
+    settings: Settings, backoffice: OpenedStore, model: ReadModel, timeout: float
+) -> Feeding:
     """Until the relay has published the head and the view's consumers have read the topic to
-    its end (a view fed by replays alone, with no consumer offsets, needs no wait)."""
+    its end (a view fed by replays alone, with no consumer offsets, needs no wait). Returns the
+    notes and the messages the consumers are still behind (None: not checked)."""
     notes: list[str] = []
+    behind: int | None = None
     deadline = time.monotonic() + timeout
     head = backoffice.source.head()
     relay_position = backoffice.views.position("relay")
@@ -283,6 +135,7 @@ def _wait_until_caught_up(
                 time.monotonic() < deadline
             ):
                 time.sleep(0.2)
+            behind = (behind or 0) + lag
             if lag:
                 notes.append(f"the {model.name} consumer is {lag} messages behind Kafka ({feed})")
         except Exception as exc:
@@ -290,57 +143,7 @@ def _wait_until_caught_up(
     depth = len(dead_letters.listed(backoffice.views, model.name))
     if depth:
         notes.append(f"{depth} messages are parked for {model.name} (sscard dead-letters list)")
-    return notes
-
-
-def verify(
-    settings: Settings,
-    names: Sequence[str] = VIEW_NAMES,
-    wait: float = 60.0,
-    show: int = 10,
-    progress: Callable[[str, int, int], None] | None = None,
-    workers: int = 1,
-) -> list[VerifyReport]:
-    """Rebuild the views in one pass into a scratch store and compare each with the live one."""
-    all_models = models(settings)
-    chosen = [all_models[name] for name in names]
-    step: Progress = _no_progress
-    if progress is not None:
-        step = _named(progress, ", ".join(names))
-    reports: list[VerifyReport] = []
-    with build(settings) as backoffice:
-        backoffice.views.create(
-            (*all_tables(chosen), offsets_table, dead_letters.dead_letters_table)
-        )
-        for attempt in range(3):
-            notes = {m.name: _wait_until_caught_up(settings, backoffice, m, wait) for m in chosen}
-            head = backoffice.source.head()
-            with scratch_place(settings) as place:
-                scratch = place.open(settings)
-                try:
-                    position = rebuild_views(
-                        settings, backoffice.source, place, scratch, chosen, head, workers, step
-                    )
-                    reports = []
-                    with backoffice.views.reading() as live, scratch.reading() as rebuilt:
-                        for model in chosen:
-                            tables = compare_tables(
-                                live, rebuilt, view_tables(model), model.name, show
-                            )
-                            reports.append(
-                                VerifyReport(model.name, position, tables, notes[model.name])
-                            )
-                finally:
-                    scratch.close()
-            moved = backoffice.source.head() != head
-            if all(r.equal for r in reports) or not moved or attempt == 2:
-                break
-            log.info("the store moved while comparing; again")
-    return reports
-
-
-def _named(progress: Callable[[str, int, int], None], name: str) -> Progress:
-    return lambda done, total: progress(name, done, total)
+    return Feeding(notes, behind)
 
 
 # ---- consumers under sscard run ----------------------------------------------------------------
@@ -468,7 +271,7 @@ def view_worker(
     member = worker_name(name, feed)
 
     def run(stop: threading.Event) -> None:
-        backoffice = built(settings, stop, member)
+        backoffice = wait_for_back_office(settings, stop, member)
         if backoffice is None:
             return
         with backoffice:

@@ -12,20 +12,20 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from relay.publisher import RELAY
-from service.audit import AUDIT, log_chain_runner
-from service.bootstrap import BackOffice, InfrastructureError, build
+from service.bootstrap import BackOffice, InfrastructureError, open_back_office
 from service.event_counts import EVENT_COUNTS, event_counts_runner
 from service.kafka_wiring import TopicsGate, relay_for
 from service.lapses import LAPSES, LapseScheduler, TickReport
 from service.settings import Settings
 from service.supervisor import Worker
+from store.log_chain import AUDIT, log_chain_runner
 from tracking.board import WorkerRow, is_healthy, read_board
 from tracking.store import is_store_error, positions_table
 
 log = logging.getLogger(__name__)
 
 
-def built(settings: Settings, stop: threading.Event, name: str) -> BackOffice | None:
+def wait_for_back_office(settings: Settings, stop: threading.Event, name: str) -> BackOffice | None:
     """The back office's connections for a worker, once the database answers: a database that
     is down (or restarting) when a worker starts is an outage to wait out, like any other, not a
     failure. None when asked to stop first."""
@@ -33,7 +33,7 @@ def built(settings: Settings, stop: threading.Event, name: str) -> BackOffice | 
     announced = False
     while not stop.is_set():
         try:
-            backoffice = build(settings)
+            backoffice = open_back_office(settings)
         except Exception as exc:
             if not (isinstance(exc, InfrastructureError) or is_store_error(exc)):
                 raise
@@ -54,7 +54,7 @@ def relay_worker(settings: Settings, gate: TopicsGate | None = None) -> Worker:
 
     def run(stop: threading.Event) -> None:
         # Connections of its own: its lock and batches never wait on the scheduler's.
-        backoffice = built(settings, stop, RELAY)
+        backoffice = wait_for_back_office(settings, stop, RELAY)
         if backoffice is None:
             return
         with backoffice:
@@ -78,7 +78,7 @@ def _log_tick(report: TickReport) -> None:
 
 def lapse_worker(settings: Settings) -> Worker:
     def run(stop: threading.Event) -> None:
-        backoffice = built(settings, stop, LAPSES)
+        backoffice = wait_for_back_office(settings, stop, LAPSES)
         if backoffice is None:
             return
         with backoffice:
@@ -92,7 +92,7 @@ def audit_worker(settings: Settings) -> Worker:
     """Keeps the log's hash chain (sscard_log_chain) moments behind the store."""
 
     def run(stop: threading.Event) -> None:
-        backoffice = built(settings, stop, AUDIT)
+        backoffice = wait_for_back_office(settings, stop, AUDIT)
         if backoffice is None:
             return
         with backoffice:
@@ -105,7 +105,7 @@ def event_counts_worker(settings: Settings) -> Worker:
     """Keeps the metrics' event counts moments behind the store (status and scrapes only read)."""
 
     def run(stop: threading.Event) -> None:
-        backoffice = built(settings, stop, EVENT_COUNTS)
+        backoffice = wait_for_back_office(settings, stop, EVENT_COUNTS)
         if backoffice is None:
             return
         with backoffice:
@@ -156,7 +156,7 @@ def store_description(settings: Settings) -> str:
 
 
 def status(settings: Settings) -> Status:
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         head = backoffice.source.head()
         with backoffice.views.reading() as tx:
             rows = tx.execute(select(positions_table).order_by(positions_table.c.name)).all()

@@ -1,10 +1,12 @@
-"""Read models over the public form of events: what every view applies, whatever its feed.
+"""Read models over the public form of events: the one protocol every view implements (the
+outlet queue, the blocklist, the claims view, the lifecycle analytics, the lapse schedule), and
+how a batch of envelopes is applied to one, whatever its feed.
 
 A read model receives each event as its ENVELOPE dict (``event_type``, ``stream_id``,
 ``stream_version``, ``position``, ``occurred_at``, ``actor``, ``outlet``, ``payload``): the parsed
-JSON of a ``card-events`` message when fed from Kafka, or the very same dict built from the store
-on a replay (``relay.wire.public_envelope``). It never sees a domain event and never knows which
-feed it has.
+JSON of a message on its public topic when fed from Kafka, or the very same dict built from the
+store (``contract.envelope.public_envelope``) on a replay or by a follower of the store
+(``store_follower``). It never sees a domain event and never knows which feed it has.
 
 Each view records, per stream, the last version it applied (``sscard_view_versions``, in the same
 transaction as the change): Kafka delivers at least once, and a message seen again (a relay that
@@ -15,24 +17,17 @@ applied twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import BigInteger, Column, Table, Text
+from sqlalchemy import BigInteger, Column, Table, Text, update
 
+from contract.envelope import FEED_EVENTS, Envelope, Feed, public_envelope
 from domain.cardholder.events import HolderErased
-from tracking.follow import Batch, Commit
+from tracking.follow import Batch, Commit, Follower, StorePositions
 from tracking.rows import Rows
 from tracking.runner import Pulse
-from tracking.store import Tx, metadata
-
-Envelope = dict[str, Any]
-
-# The public feeds a read model may read, by the topic's name under the prefix: the relay
-# publishes card events on one and claim events on the other; a replay of the store hands a
-# view the events of its feeds, in store order.
-Feed = str
-CARD_EVENTS: Feed = "card-events"
-CLAIM_EVENTS: Feed = "reimbursement-events"
+from tracking.source import StoreEventSource, StoreFeed
+from tracking.store import Tx, ViewStore, metadata, positions_table
 
 versions_table = Table(
     "sscard_view_versions",
@@ -56,7 +51,9 @@ class ReadModel(Protocol):
 
     name: str
     tables: Sequence[Table]
-    feeds: Sequence[Feed]  # the public feeds it reads (CARD_EVENTS, CLAIM_EVENTS)
+    # The public feeds it reads (``contract.envelope.CARD_EVENTS``, ``CLAIM_EVENTS``): the
+    # topics it consumes under ``sscard run``, the events a replay of the store hands it.
+    feeds: Sequence[Feed]
     # Tables whose rows sum over many streams (every column but the key a count or an amount):
     # the one place where a rebuild split by stream has to add the parts up. Every other row
     # belongs to one stream (a holder, a claim) or one card, which is one holder's.
@@ -158,3 +155,53 @@ class EnvelopeHandler:
         except BaseException:
             self._rows, self._into_empty = None, False  # it may hold what was rolled back
             raise
+
+
+# ---- read models fed from the store -----------------------------------------------------------
+
+
+def store_feed(source: StoreEventSource, feeds: Sequence[Feed]) -> StoreFeed[Envelope]:
+    """The store as a read model of ``feeds`` sees it: the public envelope of every event the
+    relay publishes on those topics, in store order."""
+    types = tuple(t for feed in feeds for t in FEED_EVENTS[feed])
+    return StoreFeed(source, lambda n: public_envelope(source.stored_form(n, True)), types)
+
+
+def store_follower(
+    source: StoreEventSource, store: ViewStore, model: ReadModel, batch_size: int = 500
+) -> Follower[int, Envelope]:
+    """A read model following the store itself (the lapse schedule), its position kept in
+    ``store`` with its view."""
+    feed = store_feed(source, model.feeds)
+    return Follower(model.name, feed, StorePositions(store), EnvelopeHandler(model), batch_size)
+
+
+def prepare(store: ViewStore, model: ReadModel) -> None:
+    """The view's tables and its position, created if missing."""
+    store.create(view_tables(model))
+    store.ensure_position(model.name)
+
+
+def reset(store: ViewStore, model: ReadModel) -> None:
+    """Forget the view's rows, the stream versions it applied and its position, in one
+    transaction, so that it is rebuilt from position 0 (its versions left behind, it would
+    drop every event as one it already holds)."""
+    with store.transaction() as tx:
+        for table in model.tables:
+            tx.execute(table.delete())
+        tx.execute(versions_table.delete().where(versions_table.c.view == model.name))
+        p = positions_table.c
+        tx.execute(update(positions_table).where(p.name == model.name).values(position=0))
+
+
+def catch_up(
+    source: StoreEventSource, store: ViewStore, model: ReadModel, batch_size: int = 500
+) -> int:
+    """Apply every event after the view's position up to the head, batch by batch, each batch
+    with its position. Returns the number of events handed to the view."""
+    follower = store_follower(source, store, model, batch_size)
+    pulse = Pulse.quiet()
+    applied = 0
+    while (handled := follower.step(pulse)) is not None:
+        applied += handled
+    return applied

@@ -6,7 +6,7 @@ per-partition offsets); the positions keep where each follower got to; the handl
 batch and records its position through ``commit``:
 
 - a read model applies the batch inside the commit, so its view and its position change in one
-  transaction (``ProjectionHandler``);
+  transaction (``tracking.envelopes.EnvelopeHandler``);
 - the relay publishes the batch first and commits once Kafka has acknowledged every message, so
   a crash in between sends the batch again rather than losing it.
 
@@ -19,14 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from sqlalchemy import Table
-
 from tracking.store import PositionConflict, Tx, ViewStore
 
 if TYPE_CHECKING:
-    from domain.event import DomainEvent
     from tracking.runner import Pulse
-    from tracking.source import Positioned
 
 P = TypeVar("P")  # a position: a store position (int), or later a map of partition offsets
 T = TypeVar("T")  # what a batch holds
@@ -174,33 +170,3 @@ class Follower(Generic[P, T]):
             raise RuntimeError(f"{self.name}'s handler returned without recording its batch")
         self._known = batch.end
         return len(batch.items)
-
-
-# ---- read models ----------------------------------------------------------------------------
-
-
-class Projection(Protocol):
-    """A read model: pure apply logic and its tables."""
-
-    name: str
-    # Event types the projection reads; empty means all.
-    types: Sequence[type[DomainEvent]]
-    tables: Sequence[Table]
-
-    def apply(self, event: DomainEvent, tx: Tx) -> None: ...
-
-
-class ProjectionHandler:
-    """Applies a batch to a read model inside the transaction that records its position."""
-
-    def __init__(self, projection: Projection) -> None:
-        self._projection = projection
-
-    def handle(self, batch: Batch[int, Positioned], commit: Commit, pulse: Pulse) -> None:
-        del pulse  # a read model's work is one local transaction: nothing to report
-
-        def apply_all(tx: Tx) -> None:
-            for positioned in batch.items:
-                self._projection.apply(positioned.event, tx)
-
-        commit(apply_all)

@@ -19,6 +19,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.utils import get_topic
 
+from contract.public_form import Form, StoredForm
 from domain.event import DomainEvent
 from tracking.follow import Batch
 
@@ -33,37 +34,17 @@ class Positioned:
     event: DomainEvent
 
 
-@dataclass(frozen=True, slots=True)
-class StoredForm:
-    """A stored event as its JSON form (``event.model_dump(mode="json")``), not re-validated:
-    what the relay puts on the wire, decoded without building the model."""
+class StoredFormMapper(Protocol):
+    """What the store's mapper offers besides whole events (store.persistence has it)."""
 
-    position: int
-    event_type: type[DomainEvent]
-    form: dict[str, Any]
-
-
-class JsonFormMapper(Protocol):
-    """What the store's mapper offers besides whole events (service.persistence has it)."""
-
-    def to_json_form(self, stored: StoredEvent) -> tuple[type[DomainEvent], dict[str, Any]]: ...
-
-
-class EventSource(Protocol):
-    def head(self) -> int:
-        """The position of the newest recorded event (0 when the store is empty)."""
-
-    def read(
-        self, after: int, limit: int, types: Sequence[type[DomainEvent]] = ()
-    ) -> list[Positioned]:
-        """Up to ``limit`` events after ``after``, in store order, optionally of some types."""
-
-    def wait(self, after: int, timeout: float) -> bool:
-        """Block until an event after ``after`` exists or ``timeout`` passes; True if one does."""
+    def to_stored_form(
+        self, stored: StoredEvent, public_only: bool = False
+    ) -> tuple[type[DomainEvent], Form]: ...
 
 
 class StoreEventSource:
-    """The event store's notification log as an ``EventSource``."""
+    """The event store's notification log: its head, the records after a position (as stored
+    forms, or as whole events), and a wait for news."""
 
     # How often an idle follower asks SQLite for news (it has no notifications to wait on).
     POLL_SECONDS = 0.005
@@ -77,10 +58,11 @@ class StoreEventSource:
 
     @property
     def mapper(self) -> Any:
-        """The store's mapper (``service.persistence``: whole events, JSON and public forms)."""
+        """The store's mapper (``store.persistence``: whole events and stored forms)."""
         return self._app.mapper
 
     def head(self) -> int:
+        """The position of the newest recorded event (0 when the store is empty)."""
         return self._app.recorder.max_notification_id() or 0
 
     def notifications(
@@ -98,6 +80,8 @@ class StoreEventSource:
     def read(
         self, after: int, limit: int, types: Sequence[type[DomainEvent]] = ()
     ) -> list[Positioned]:
+        """Up to ``limit`` events after ``after``, in store order, optionally of some types,
+        each loaded and validated as a whole event."""
         return [self.positioned(n) for n in self.notifications(after, limit, types)]
 
     def positioned(self, notification: Notification) -> Positioned:
@@ -105,12 +89,15 @@ class StoreEventSource:
         assert isinstance(event, DomainEvent)
         return Positioned(notification.id, event)
 
-    def stored_form(self, notification: Notification) -> StoredForm:
-        mapper = cast(JsonFormMapper, self._app.mapper)
-        event_type, form = mapper.to_json_form(notification)
+    def stored_form(self, notification: Notification, public_only: bool = False) -> StoredForm:
+        """The notification's event as its JSON form at its position; ``public_only``: with
+        only the personal fields its public form derives from opened."""
+        mapper = cast(StoredFormMapper, self._app.mapper)
+        event_type, form = mapper.to_stored_form(notification, public_only)
         return StoredForm(notification.id, event_type, form)
 
     def wait(self, after: int, timeout: float) -> bool:
+        """Block until an event after ``after`` exists or ``timeout`` passes; True if one does."""
         if self.head() > after:
             return True
         if self._channel is not None:
@@ -165,8 +152,8 @@ class StoreEventSource:
 class StoreFeed(Generic[T]):
     """The store as a follower's source: batches of the events of some types after a position.
 
-    ``decode`` turns each notification into what the handler wants (whole events for read
-    models, the stored JSON form for the relay).
+    ``decode`` turns each notification into what the handler wants (the stored form for the
+    relay, the public envelope for a read model: ``tracking.envelopes.store_feed``).
     """
 
     def __init__(

@@ -74,7 +74,7 @@ def submit_args(rid: str, invoice: str, *extra: str, total: str = "5000.00") -> 
 
 def submit(cli: Cli, rid: str, invoice: str, *extra: str, total: str = "5000.00") -> str:
     out = cli.ok("--json", *submit_args(rid, invoice, *(extra or CLERK), total=total))
-    return str(json.loads(out)["originator_id"])
+    return str(json.loads(out)["claim_id"])
 
 
 def test_a_claim_is_filed_approved_paid_and_shown(cli: Cli):
@@ -101,7 +101,7 @@ def test_a_claim_is_filed_approved_paid_and_shown(cli: Cli):
         assert expected in shown
     assert rid not in shown, "the full ID number must not be printed"
     as_json = json.loads(cli.ok("--json", "claims", "show", "--claim", claim))
-    assert (as_json["claim_id"], as_json["status"], as_json["payable_yuan"]) == (
+    assert (as_json["claim_id"], as_json["claim_status"], as_json["payable_yuan"]) == (
         claim,
         "paid",
         "2240.00",
@@ -232,11 +232,11 @@ def test_after_the_demo_the_claims_list_shows_one_paid_and_one_rejected_claim(cl
     out = cli.ok("demo")
     assert "refused, nothing recorded: treatment date" in out
     assert "rejected (bill_mismatch)" in out
-    listed = json.loads(cli.ok("claims", "list", "--json"))
-    assert sorted(c["status"] for c in listed) == ["paid", "rejected"]
-    [paid] = [c for c in listed if c["status"] == "paid"]
+    listed = json.loads(cli.ok("claims", "list", "--json"))["claims"]
+    assert sorted(c["claim_status"] for c in listed) == ["paid", "rejected"]
+    [paid] = [c for c in listed if c["claim_status"] == "paid"]
     assert paid["payable_yuan"] == paid["paid_yuan"] != "0.00"
-    [rejected] = [c for c in listed if c["status"] == "rejected"]
+    [rejected] = [c for c in listed if c["claim_status"] == "rejected"]
     assert (rejected["reason"], rejected["payable_yuan"]) == ("bill_mismatch", None)
     # the refused filing wrote nothing: two claims in all
     assert len(listed) == 2
@@ -247,16 +247,26 @@ def test_claims_list_reads_the_view_and_filters_by_status_and_holder(cli: Cli):
     first = submit(cli, rid, "INV-LIST-0001")
     second = submit(cli, other, "INV-LIST-0002")
     cli.ok("claims", "approve", "--claim", first, *OFFICER)
-    assert json.loads(cli.ok("claims", "list", "--json")) == []  # the view is not fed yet
+    empty = json.loads(cli.ok("claims", "list", "--json"))  # the view is not fed yet
+    assert (empty["status"], empty["count"], empty["claims"]) == ("ok", 0, [])
+    assert cli.ok("claims", "list").strip() == "0 claims"
     cli.ok("replay", "claims")
-    listed = json.loads(cli.ok("claims", "list", "--json"))
-    assert {c["claim_id"]: c["status"] for c in listed} == {first: "approved", second: "submitted"}
-    waiting = json.loads(cli.ok("claims", "list", "--status", "submitted", "--json"))
+    listed = json.loads(cli.ok("claims", "list", "--json"))["claims"]
+    assert {c["claim_id"]: c["claim_status"] for c in listed} == {
+        first: "approved",
+        second: "submitted",
+    }
+    waiting = json.loads(cli.ok("claims", "list", "--status", "submitted", "--json"))["claims"]
     assert [c["claim_id"] for c in waiting] == [second]
-    mine = json.loads(cli.ok("claims", "list", "--resident-id", rid, "--json"))
+    mine = json.loads(cli.ok("claims", "list", "--resident-id", rid, "--json"))["claims"]
     assert [(c["claim_id"], c["payable_yuan"]) for c in mine] == [(first, "2240.00")]
+    assert mine[0]["holder_id"] == f"{rid[:6]}***********{rid[-1]}"  # masked
     text = cli.ok("claims", "list")
-    assert f"{first}  approved" in text
+    header, *rows, count = text.splitlines()
+    assert header.split()[:3] == ["claim", "status", "holder"]
+    assert count == "2 claims"
+    assert any(row.split()[:2] == [first, "approved"] for row in rows)
+    assert rid not in text
     assert "INV-LIST" not in text  # no invoice, hospital or treatment date in the view
     assert HOSPITAL not in text
     assert cli("claims", "list", "--status", "lost").returncode == 2

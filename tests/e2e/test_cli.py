@@ -16,8 +16,8 @@ import jsonschema
 import pytest
 
 from cli.main import build_parser
-from domain.disclosure import PUBLIC_MODELS
-from service.bootstrap import build
+from contract.public_form import PUBLIC_MODELS
+from service.bootstrap import open_back_office
 from tests.conftest import make_settings
 from tests.support import HOLDER_ID_KEY, card_number, resident_id
 
@@ -49,7 +49,7 @@ class Cli:
         return result.stdout
 
     def head(self) -> int:
-        with build(make_settings(self.tmp_path)) as backoffice:
+        with open_back_office(make_settings(self.tmp_path)) as backoffice:
             return backoffice.source.head()
 
     def refused(self, exit_code: int, *args: str) -> str:

@@ -18,14 +18,14 @@ import pytest
 from domain.cardholder.events import CardIssued, ProxyAuthorized
 from projections.catalogue import VIEW_NAMES
 from projections.lapse_schedule import LapseSchedule
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.settings import Settings
 from tests.conftest import make_settings
 from tests.e2e.test_cli import CLERK, Cli
 from tests.kafka_support import read_topic
 from tests.support import RESIDENT_ID_SHAPE, card_number, elderly_resident_id, resident_id
-from tracking.projecting import catch_up, prepare
+from tracking.envelopes import catch_up, prepare, reset
 
 pytestmark = [pytest.mark.kafka]
 
@@ -66,7 +66,7 @@ def test_no_topic_and_no_stored_byte_holds_an_id_number_or_a_name(
     _replacement_by_proxy(cli, holder, agent)
 
     ensure_topics(settings)
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         relay = relay_for(backoffice)
         try:
             relay.publish_pending()
@@ -126,10 +126,10 @@ def _erase_and_audit(cli: Cli, settings: Settings, holder: str) -> None:
     assert (shown["holder"], shown["card"]["status"]) == ("[erased]", "normal")
     verified = cli.ok("audit", "verify-chain")
     assert "intact" in verified
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         schedule = LapseSchedule()
         prepare(backoffice.views, schedule)
-        backoffice.views.reset(schedule.name, schedule.tables)
+        reset(backoffice.views, schedule)
         assert catch_up(backoffice.source, backoffice.views, schedule) > 0
     for view in VIEW_NAMES:  # every read model rebuilds over the erased records
         cli.ok("replay", view)
@@ -162,15 +162,21 @@ def test_an_unmasked_read_is_recorded_and_listed_for_auditors(tmp_path: Path):
     assert holder in shown
     cli.ok("holder", "history", "--resident-id", holder, "--unmasked", "--staff", "auditor-02",
            "--reason", "audit")  # fmt: skip
-    reads = cli.ok("--json", "audit", "unmasked-reads", "--resident-id", holder)
-    listed = [json.loads(line) for line in reads.splitlines()]
+    reads = json.loads(cli.ok("--json", "audit", "unmasked-reads", "--resident-id", holder))
+    assert (reads["status"], reads["count"]) == ("ok", 2)
+    listed = reads["reads"]
     assert [(r["actor"]["staff_id"], r["scope"], r["reason"], r["reference"]) for r in listed] == [
         ("auditor-01", "state", "legal_order", "CASE-2026-7"),
         ("auditor-02", "history", "audit", None),
     ]
     assert all(r["read_at"].endswith("+08:00") for r in listed)
+    assert {r["holder_id"] for r in listed} == {f"{holder[:6]}***********{holder[-1]}"}
     text = cli.ok("audit", "unmasked-reads")
-    assert "auditor:auditor-01 read the state of holder" in text
+    header, first, *_ = text.splitlines()
+    assert header.split()[:4] == ["read", "at", "by", "holder"]
+    assert "auditor:auditor-01" in first
+    assert "legal_order" in first
+    assert holder not in text
     assert text.strip().endswith("2 unmasked reads")
     # Where the configuration forbids it, the read is refused and nothing is recorded.
     cli.env["SSCARD_ALLOW_UNMASKED"] = "false"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from tests.conftest import make_settings
 from tests.support import Clock, issue, report, resident_id
 
@@ -14,7 +14,7 @@ from tests.support import Clock, issue, report, resident_id
 def test_an_operators_calendar_file_makes_a_new_year_official(tmp_path: Path):
     clock = Clock(datetime(2026, 12, 20, 2, 0, tzinfo=UTC))
     holder, other = resident_id(), resident_id()
-    with build(make_settings(tmp_path / "packaged"), clock=clock) as packaged:
+    with open_back_office(make_settings(tmp_path / "packaged"), clock=clock) as packaged:
         packaged.office.issue_card(issue(holder))
         estimated = packaged.office.report_loss_formally(report(holder))
     operator_file = tmp_path / "holidays-2027.json"
@@ -24,7 +24,7 @@ def test_an_operators_calendar_file_makes_a_new_year_official(tmp_path: Path):
         encoding="utf-8",
     )
     settings = make_settings(tmp_path / "operator", holiday_calendar=operator_file)
-    with build(settings, clock=clock) as configured:
+    with open_back_office(settings, clock=clock) as configured:
         configured.office.issue_card(issue(other))
         official = configured.office.report_loss_formally(report(other))
     assert estimated.production_due_basis == "estimated"

@@ -37,7 +37,7 @@ from samples.claims import (
     submit,
     withdraw,
 )
-from service.bootstrap import BackOffice, build
+from service.bootstrap import BackOffice, open_back_office
 from service.settings import Settings
 from tests.support import Clock, issue, pre_report, report, resident_id
 
@@ -54,7 +54,7 @@ def clock() -> Clock:
 def offices(settings: Settings, clock: Clock) -> Iterator[list[BackOffice]]:
     """Four back offices on one store, as four processes would have."""
     with ExitStack() as stack:
-        yield [stack.enter_context(build(settings, clock=clock)) for _ in range(4)]
+        yield [stack.enter_context(open_back_office(settings, clock=clock)) for _ in range(4)]
 
 
 def race(calls: list[Callable[[], Any]]) -> list[Any]:
@@ -86,7 +86,7 @@ def blocked_holder(backoffice: BackOffice) -> str:
 
 
 def test_every_claim_event_round_trips_through_the_store(settings: Settings, clock: Clock):
-    with build(settings, clock=clock) as first:
+    with open_back_office(settings, clock=clock) as first:
         office = first.office
         rid = blocked_holder(first)
         certificate = office.report_loss_formally(report(rid)).certificate_number
@@ -119,7 +119,7 @@ def test_every_claim_event_round_trips_through_the_store(settings: Settings, clo
             ),
         }
         stored = {s: list(office.events.get(s)) for s in streams}
-    with build(settings, clock=clock) as second:  # a new process: nothing cached
+    with open_back_office(settings, clock=clock) as second:  # a new process: nothing cached
         reread = {s: list(second.office.events.get(s)) for s in streams}
         replayed = [
             second.office.mapper.to_domain_event(n)

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from contract.envelope import parse_card_event, parse_claim_event
 from domain.cardholder.events import CARDHOLDER_EVENTS
-from relay.wire import parse_card_event, parse_claim_event
 from samples.claims import approve, pay, submit
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.settings import Settings
 from tests.kafka_support import read_topic
@@ -27,7 +27,7 @@ def test_the_relay_publishes_claims_on_their_own_topic_in_public_form(
     settings = settings.model_copy(update={"kafka_bootstrap_servers": kafka_bootstrap})
     ensure_topics(settings)
     clock = Clock(datetime(2026, 3, 2, 10, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC))
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         office = backoffice.office
         rid = resident_id()
         office.issue_card(issue(rid))

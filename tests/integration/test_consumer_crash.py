@@ -16,7 +16,7 @@ import pytest
 
 from projections.catalogue import VIEW_NAMES
 from samples.stories import Identities, population_story
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics, topics
 from service.settings import Settings
 from service.views import consumer_lag, topic_end_offsets
@@ -33,7 +33,7 @@ def write_burst(settings: Settings, holders: int, seconds: float, done: threadin
     """Holder stories (pre-reports, cancellations, replacements) paced over ``seconds``."""
     try:
         ids = Identities("110105", "K")
-        with build(settings, clock=Clock()) as backoffice:
+        with open_back_office(settings, clock=Clock()) as backoffice:
             start = time.monotonic()
             for i in range(holders):
                 for _ in population_story(backoffice.office, ids, i):
@@ -54,7 +54,7 @@ def wait_caught_up(settings: Settings, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     wait_until_published(settings, timeout)
     ends = topic_end_offsets(settings, topics(settings).card_events)
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         positions = KafkaPositions(backoffice.views, topics(settings).card_events)
         while any(consumer_lag(positions.load(name), ends) for name in VIEW_NAMES):
             assert time.monotonic() < deadline, "the consumers did not catch up"
@@ -85,7 +85,7 @@ def test_twenty_kill_9s_of_a_consumer_during_a_burst_apply_every_event_once(
         "SSCARD_CONSUMER_BATCH_SIZE": "40",
     }
     kills = 0
-    watcher = build(settings)
+    watcher = open_back_office(settings)
     positions = KafkaPositions(watcher.views, topics(settings).card_events)
     positions.ensure("")  # before the first consumer process creates it
     try:
@@ -147,7 +147,7 @@ def test_two_consumers_in_one_group_share_partitions_across_rebalances(
         wait_until_published(settings, 60)
         deadline = time.monotonic() + 60
         ends = topic_end_offsets(settings, topics(settings).card_events)
-        with build(settings) as backoffice:
+        with open_back_office(settings) as backoffice:
             positions = KafkaPositions(backoffice.views, topics(settings).card_events)
             while consumer_lag(positions.load("settlement_blocklist"), ends):
                 assert time.monotonic() < deadline, "the group did not catch up"

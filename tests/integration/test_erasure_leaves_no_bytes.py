@@ -26,10 +26,10 @@ import pytest
 from domain.identifiers import mask_name
 from projections.catalogue import VIEW_NAMES
 from samples import stories
-from service.bootstrap import BackOffice, build
-from service.erasure import erase_holder
+from service.bootstrap import BackOffice, open_back_office
 from service.settings import Settings
 from service.views import replay
+from store.erasure import erase_holder
 from tests.conftest import make_settings
 from tests.support import Clock, card_number, collect, pre_report, produce, report, resident_id
 from tests.views_support import consume_until_caught_up, publish_all
@@ -125,7 +125,7 @@ def _assert_erased_everywhere(
 
 
 def _erase(settings: Settings, clock: Clock, erased: Person) -> bytes:
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         wrapped = _wrapped_key(settings, backoffice, erased.resident_id)
         erase_holder(backoffice, stories.erase(erased.resident_id))
     return wrapped
@@ -136,7 +136,7 @@ def test_an_erasure_replayed_into_every_view_leaves_no_old_bytes(tmp_path: Path)
     clock = Clock()
     # Open throughout, as under ``sscard run``: the last connection to close would checkpoint
     # and remove the WAL, which no running back office ever does.
-    running = build(settings, clock=clock)
+    running = open_back_office(settings, clock=clock)
     erased, kept = _history(running, clock)
     for view in VIEW_NAMES:
         replay(settings, view)
@@ -158,7 +158,7 @@ def test_an_erasure_applied_by_a_consumer_leaves_no_old_bytes(tmp_path: Path, ka
         tmp_path, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}"
     )
     clock = Clock()
-    running = build(settings, clock=clock)  # open throughout, as under ``sscard run``
+    running = open_back_office(settings, clock=clock)  # open throughout, as under ``sscard run``
     try:
         erased, kept = _history(running, clock)
         publish_all(settings)
@@ -178,7 +178,7 @@ def test_every_connection_writing_a_store_file_zeroes_what_it_deletes(tmp_path: 
     connection's own setting, and SQLite's default depends on how it was built (on a build
     whose default is on, this cannot fail; the scans above can)."""
     settings = make_settings(tmp_path)
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         datastore = backoffice.office.factory.datastore  # type: ignore[attr-defined]
         with datastore.transaction(commit=False) as cursor:
             cursor.execute("PRAGMA secure_delete")

@@ -30,7 +30,7 @@ from devinfra.local_kafka import LocalKafka
 from relay.access import ANALYTICS, BACKOFFICE, SETTLEMENT, settlement_groups
 from relay.contracts import settlement_schema
 from relay.topics import Topics
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.kafka_wiring import client_config, kafka_security, topics
 from service.settings import Settings
 from tests.back_office import SSCARD, sscard_env
@@ -84,7 +84,7 @@ def office(secured: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Set
     assert created.returncode == 0, created.stderr
     assert "created:" in created.stdout
     lost, kept = resident_id(), resident_id()
-    with build(settings, clock=Clock()) as backoffice:
+    with open_back_office(settings, clock=Clock()) as backoffice:
         backoffice.office.issue_card(issue(lost))
         backoffice.office.issue_card(issue(kept))
         backoffice.office.pre_report_loss(pre_report(lost))

@@ -13,10 +13,11 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from service.bootstrap import build
-from service.key_check import HOLDER_ID_KEY, MASTER_KEY, holder_id_key_id
-from service.keystore import KEY_IDS_TABLE
-from service.settings import ConfigurationError, Settings
+from domain.errors import ConfigurationError
+from service.bootstrap import open_back_office
+from service.settings import Settings
+from store.key_check import HOLDER_ID_KEY, MASTER_KEY, holder_id_key_id
+from store.keystore import KEY_IDS_TABLE
 from tests.conftest import make_settings
 from tests.integration.test_upgrade import FACTS, FIXTURES
 from tests.support import HOLDER_ID_KEY as TEST_HOLDER_ID_KEY
@@ -53,7 +54,7 @@ def _rows(settings: Settings) -> tuple[Any, ...]:
 
 def _refused(settings: Settings) -> ConfigurationError:
     with pytest.raises(ConfigurationError) as refused:
-        build(settings, clock=Clock()).close()
+        open_back_office(settings, clock=Clock()).close()
     return refused.value
 
 
@@ -68,7 +69,7 @@ def test_another_key_is_refused_naming_its_variable_and_writes_nothing(
     settings: Settings, variable: str, field: str, other: SecretStr
 ):
     rid = resident_id()
-    with build(settings, clock=Clock()) as backoffice:
+    with open_back_office(settings, clock=Clock()) as backoffice:
         backoffice.office.issue_card(issue(rid))
         recorded = backoffice.personal_data.table.key_ids()
     assert set(recorded) == {HOLDER_ID_KEY, MASTER_KEY}
@@ -78,7 +79,7 @@ def test_another_key_is_refused_naming_its_variable_and_writes_nothing(
     assert str(refused).startswith(f"{variable} does not match the key this store was made with")
     assert recorded[variable] in str(refused)
     assert _rows(settings) == before
-    with build(settings, clock=Clock()) as backoffice:  # the right keys still work
+    with open_back_office(settings, clock=Clock()) as backoffice:  # the right keys still work
         backoffice.office.pre_report_loss(pre_report(rid))
 
 
@@ -100,13 +101,13 @@ def test_a_store_without_identifiers_is_checked_against_its_records(
     tmp_path: Path, variable: str, field: str, other: SecretStr
 ):
     settings = make_settings(tmp_path)
-    with build(settings, clock=Clock()) as backoffice:
+    with open_back_office(settings, clock=Clock()) as backoffice:
         backoffice.office.issue_card(issue(resident_id()))
     _forget_identifiers(settings)  # as a store made before identifiers were recorded
     refused = _refused(settings.model_copy(update={field: other}))
     assert refused.variable == variable
     assert _rows(settings)[2] == []  # nothing recorded under the wrong key
-    with build(settings, clock=Clock()) as backoffice:
+    with open_back_office(settings, clock=Clock()) as backoffice:
         recorded = backoffice.personal_data.table.key_ids()
     assert recorded[HOLDER_ID_KEY] == holder_id_key_id(TEST_HOLDER_ID_KEY)
     assert _refused(settings.model_copy(update={field: other})).variable == variable
@@ -120,7 +121,7 @@ def test_the_release_before_encryption_records_its_keys_at_first_start(tmp_path:
     conn.close()
     wrong = settings.model_copy(update={"holder_id_key": OTHER_HOLDER_ID_KEY})
     assert _refused(wrong).variable == HOLDER_ID_KEY  # the plain records show the key is wrong
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         assert set(backoffice.personal_data.table.key_ids()) == {HOLDER_ID_KEY, MASTER_KEY}
     assert _refused(wrong).variable == HOLDER_ID_KEY
 
@@ -128,7 +129,7 @@ def test_the_release_before_encryption_records_its_keys_at_first_start(tmp_path:
 def test_the_cli_with_another_holder_id_key_exits_2_with_one_line(tmp_path: Path):
     rid = resident_id()
     settings = make_settings(tmp_path)
-    with build(settings, clock=Clock()) as backoffice:
+    with open_back_office(settings, clock=Clock()) as backoffice:
         backoffice.office.issue_card(issue(rid))
     before = _rows(settings)
     env = {

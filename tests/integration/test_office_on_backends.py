@@ -13,7 +13,7 @@ from domain.cardholder.errors import CardAlreadySuspended, CardNumberInUse, Repl
 from domain.cardholder.state import CardStatus, project
 from domain.errors import DomainError
 from projections.lapse_schedule import LapseSchedule
-from service.bootstrap import BackOffice, build
+from service.bootstrap import BackOffice, open_back_office
 from service.lapses import LapseScheduler
 from service.settings import Settings
 from tests.support import (
@@ -28,7 +28,7 @@ from tests.support import (
     report,
     resident_id,
 )
-from tracking.projecting import catch_up, prepare
+from tracking.envelopes import catch_up, prepare, reset
 
 
 def head(backoffice: BackOffice) -> int:
@@ -38,11 +38,11 @@ def head(backoffice: BackOffice) -> int:
 def test_a_replacement_survives_a_restart_of_the_back_office(settings: Settings, clock: Clock):
     holder = resident_id()
     new_card = card_number()
-    with build(settings, clock=clock) as first:
+    with open_back_office(settings, clock=clock) as first:
         first.office.issue_card(issue(holder))
         first.office.pre_report_loss(pre_report(holder))
         application = first.office.report_loss_formally(report(holder))
-    with build(settings, clock=clock) as second:  # a new process: nothing cached
+    with open_back_office(settings, clock=clock) as second:  # a new process: nothing cached
         second.office.record_production(produce(application.certificate_number, new_card))
         second.office.record_collection(collect(holder, application.certificate_number))
         second.office.activate_card(activate(holder, new_card))
@@ -122,7 +122,7 @@ def test_two_outlets_pre_reporting_the_same_card_at_once_record_it_once(
     settings: Settings, clock: Clock
 ):
     holder = resident_id()
-    with build(settings, clock=clock) as a, build(settings, clock=clock) as b:
+    with open_back_office(settings, clock=clock) as a, open_back_office(settings, clock=clock) as b:
         a.office.issue_card(issue(holder))
         b.office.holder(holder)  # warm b's cache: its copy goes stale when a writes
         for _ in range(3):
@@ -144,7 +144,7 @@ def test_two_holders_claiming_one_new_card_number_at_once_leave_one_owner(
 ):
     number = card_number()
     holders = [resident_id(), resident_id()]
-    with build(settings, clock=clock) as a, build(settings, clock=clock) as b:
+    with open_back_office(settings, clock=clock) as a, open_back_office(settings, clock=clock) as b:
         certificates = []
         for holder in holders:
             a.office.issue_card(issue(holder))
@@ -186,7 +186,7 @@ def test_due_pre_reports_lapse_exactly_once_even_after_downtime(
 
 def test_two_schedulers_racing_raise_one_lapse_per_pre_report(settings: Settings, clock: Clock):
     holders = [resident_id(region="310104") for _ in range(5)]
-    with build(settings, clock=clock) as a, build(settings, clock=clock) as b:
+    with open_back_office(settings, clock=clock) as a, open_back_office(settings, clock=clock) as b:
         for holder in holders:
             a.office.issue_card(issue(holder, region="310000"))
             a.office.pre_report_loss(pre_report(holder))
@@ -216,7 +216,7 @@ def test_the_lapse_schedule_rebuilt_from_position_zero_equals_the_live_one(
     with backoffice.views.transaction() as tx:
         live = LapseSchedule.due(tx, clock.advance(days=365))
     schedule = LapseSchedule()
-    backoffice.views.reset(schedule.name, schedule.tables)
+    reset(backoffice.views, schedule)
     prepare(backoffice.views, schedule)
     catch_up(backoffice.source, backoffice.views, schedule, batch_size=4)
     with backoffice.views.transaction() as tx:

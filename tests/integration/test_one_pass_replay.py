@@ -1,6 +1,6 @@
-"""Every read model rebuilt in one pass (``service.rebuilds``), on SQLite and on PostgreSQL.
+"""Every read model rebuilt in one pass (``replay.rebuilds``), on SQLite and on PostgreSQL.
 
-The one pass must equal each view rebuilt alone the per-view way (``service.views.rebuild``, the
+The one pass must equal each view rebuilt alone the per-view way (``replay.views.rebuild``, the
 follower feeding one view batch by batch), table by table, digest by digest; split across two
 worker processes it must equal one worker; ``sscard verify``'s comparison still finds a view
 changed behind its back; and the envelope the pass hands the views, built with only the
@@ -18,19 +18,22 @@ import pytest
 from sqlalchemy import select
 
 from cli.main import main
-from domain.disclosure import PERSONAL_FIELDS, PUBLIC_NEEDS, public_payload
+from contract.public_form import PUBLIC_NEEDS, public_payload
+from domain.disclosure import PERSONAL_FIELDS
 from projections.catalogue import VIEW_NAMES
 from projections.claims import totals_table
 from relay.topics import Topics
 from relay.wire import messages_for
+from replay.comparisons import compare_tables
+from replay.rebuilds import OnePass, prepare, rebuild_views, scratch_place
+from replay.views import rebuild, scratch_store
 from samples.claims import approve, pay, reject, submit, withdraw
 from samples.stories import Identities, population_story
-from service.bootstrap import build
-from service.rebuilds import OnePass, prepare, rebuild_views, scratch_place
+from service.bootstrap import open_back_office, store_location
+from service.replay_wiring import ReplayWiring, models
 from service.settings import Settings
-from service.views import models, rebuild, replay_views, scratch_store, verify
+from service.views import replay_views, verify
 from tests.support import Clock, every_kind_of_event, issue, pre_report, resident_id
-from tracking.audit import compare_tables
 from tracking.envelopes import view_tables
 from tracking.store import ViewStore
 
@@ -43,7 +46,7 @@ def _history(settings: Settings) -> list[uuid.UUID]:
     that the claims per region and month are added up from both). Returns the claim ids."""
     clock = Clock(ROOT_TIME)
     claims: list[uuid.UUID] = []
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         office = backoffice.office
         every_kind_of_event(office, clock)
         ids = Identities("110106", "P")
@@ -83,11 +86,11 @@ def _digests(store: ViewStore, other: ViewStore, names: list[str], settings: Set
 
 
 def _one_pass(settings: Settings, workers: int, place: Any) -> ViewStore:
-    store = place.open(settings)
+    store = place.open(store_location(settings))
     every = models(settings)
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         rebuild_views(
-            settings,
+            ReplayWiring(settings),
             backoffice.source,
             place,
             store,
@@ -102,23 +105,26 @@ def test_one_pass_split_or_not_equals_every_view_rebuilt_alone(settings: Setting
     assert {c.int % 2 for c in claims} == {0, 1}
     every = models(settings)
     with (
-        scratch_place(settings) as one_place,
-        scratch_place(settings) as two_place,
-        scratch_place(settings) as small_place,
+        scratch_place(store_location(settings)) as one_place,
+        scratch_place(store_location(settings)) as two_place,
+        scratch_place(store_location(settings)) as small_place,
     ):
         one = _one_pass(settings, 1, one_place)
         two = _one_pass(settings, 2, two_place)
         # Memory held to a few hundred rows: the caches are written out and forgotten many
         # times, and later events find their rows in the scratch store.
-        small = small_place.open(settings)
+        small = small_place.open(store_location(settings))
         chosen = [every[n] for n in VIEW_NAMES]
         prepare(small, chosen)
-        with build(settings) as backoffice:
+        with open_back_office(settings) as backoffice:
             forgetting = OnePass(backoffice.source, small, chosen, batch_size=50, held=300)
             forgetting.run(backoffice.source.head())
         try:
             for name in VIEW_NAMES:
-                with scratch_store(settings) as alone, build(settings) as backoffice:
+                with (
+                    scratch_store(store_location(settings)) as alone,
+                    open_back_office(settings) as backoffice,
+                ):
                     rebuild(backoffice.source, alone, every[name])
                     for (view, table), (left, right, differences) in _digests(
                         one, alone, [name], settings
@@ -143,7 +149,7 @@ def test_verify_rebuilds_in_one_pass_and_still_finds_a_changed_view(settings: Se
     reports = replay_views(settings, VIEW_NAMES, workers=2)
     assert [r.view for r in reports] == list(VIEW_NAMES)
     assert all(r.equal for r in verify(settings, VIEW_NAMES, wait=0.1, workers=2))
-    with build(settings) as backoffice, backoffice.views.transaction() as tx:
+    with open_back_office(settings) as backoffice, backoffice.views.transaction() as tx:
         first = tx.execute(select(totals_table).limit(1)).mappings().one()
         tx.execute(
             totals_table.update()
@@ -162,7 +168,7 @@ def test_the_one_pass_envelope_is_the_message_the_relay_sends(settings: Settings
     _history(settings)
     topics = Topics("t")
     every = models(settings)
-    with build(settings) as backoffice, scratch_store(settings) as store:
+    with open_back_office(settings) as backoffice, scratch_store(store_location(settings)) as store:
         source = backoffice.source
         one_pass = OnePass(source, store, [every[n] for n in VIEW_NAMES])
         notifications = source.notifications(0, 100_000)

@@ -21,14 +21,15 @@ from pydantic import SecretStr
 from domain.cardholder.errors import HolderDataErased
 from domain.claims.errors import ClaimDetailsErased
 from domain.erasure import ERASED
+from domain.errors import ConfigurationError
 from projections.lapse_schedule import LapseSchedule
+from replay.verify_chain import verify_chain
 from samples.claims import approve, submit
 from samples.stories import erase
-from service.audit import verify_chain
-from service.bootstrap import BackOffice, build
-from service.chain import record_digest
-from service.erasure import erase_holder
-from service.settings import ConfigurationError, Settings
+from service.bootstrap import BackOffice, open_back_office
+from service.settings import Settings
+from store.chain import record_digest
+from store.erasure import erase_holder
 from tests.support import (
     AGENT_DOCS,
     RESIDENT_ID_SHAPE,
@@ -43,7 +44,7 @@ from tests.support import (
     report,
     resident_id,
 )
-from tracking.projecting import catch_up, prepare
+from tracking.envelopes import catch_up, prepare, reset
 
 pytestmark = pytest.mark.integration
 
@@ -166,7 +167,7 @@ def a_replacement_by_proxy(office: Any, clock: Clock) -> tuple[str, str, UUID]:
 
 @pytest.fixture
 def wired(settings: Settings, clock: Clock) -> Iterator[BackOffice]:
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         yield backoffice
 
 
@@ -199,7 +200,9 @@ def test_an_erased_holder_reads_as_erased_and_every_view_still_rebuilds(
     erase_holder(wired, erase(holder))
     erase_holder(wired, erase(other))
 
-    with build(wired.settings, clock=clock) as fresh:  # nothing cached: read from the store
+    with open_back_office(
+        wired.settings, clock=clock
+    ) as fresh:  # nothing cached: read from the store
         events = fresh.office.history(holder)
         assert [type(e).__name__ for e in events][-1] == "HolderErased"
         issued = events[0].model_dump()
@@ -216,7 +219,7 @@ def test_an_erased_holder_reads_as_erased_and_every_view_still_rebuilds(
         # A read model rebuilds from position 0 over the erased records.
         schedule = LapseSchedule()
         prepare(fresh.views, schedule)
-        fresh.views.reset(schedule.name, schedule.tables)
+        reset(fresh.views, schedule)
         assert catch_up(fresh.source, fresh.views, schedule) > 0
         report = verify_chain(fresh)
         assert report.intact, report.findings
@@ -313,9 +316,9 @@ def test_an_untouched_store_passes_and_keeps_passing(wired: BackOffice, clock: C
 
 def test_another_master_key_is_a_configuration_error_naming_it(settings: Settings, clock: Clock):
     rid = resident_id()
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         backoffice.office.issue_card(issue(rid))
     other = settings.model_copy(update={"master_key": SecretStr("another-master-key-" + "x" * 20)})
-    with pytest.raises(ConfigurationError) as refused:  # at start (service.key_check)
-        build(other, clock=clock).close()
+    with pytest.raises(ConfigurationError) as refused:  # at start (store.key_check)
+        open_back_office(other, clock=clock).close()
     assert refused.value.variable == "SSCARD_MASTER_KEY"

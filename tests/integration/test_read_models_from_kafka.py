@@ -26,7 +26,7 @@ from projections.public_fields import instant
 from projections.settlement_blocklist import blocklist
 from relay.contracts import settlement_schema
 from relay.publisher import RELAY
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics, topics
 from service.settings import Settings
 from service.views import replay
@@ -130,7 +130,7 @@ def test_every_view_fed_from_kafka_equals_its_replay_from_the_store(kafka_bootst
         holders = [resident_id() for _ in range(4)]
         agent = resident_id()
         clock = Clock()
-        with build(settings_, clock=clock) as backoffice:
+        with open_back_office(settings_, clock=clock) as backoffice:
             for step, who in steps:
                 run_step(backoffice.office, clock, step, holders[who], agent)
         publish_all(settings_)
@@ -138,7 +138,7 @@ def test_every_view_fed_from_kafka_equals_its_replay_from_the_store(kafka_bootst
             consume_until_caught_up(settings_, name)
         # A relay that crashed before recording its position sends a stretch again: the views
         # must drop every duplicate (the per-stream event counts would show one applied twice).
-        with build(settings_) as backoffice, backoffice.views.transaction() as tx:
+        with open_back_office(settings_) as backoffice, backoffice.views.transaction() as tx:
             tx.move_position(RELAY, tx.position(RELAY), int(tx.position(RELAY) * resend))
         publish_all(settings_)
         for name in VIEW_NAMES:
@@ -171,12 +171,12 @@ VIEW = "settlement_blocklist"
 
 
 def parked(settings_: Settings, key: str | None = None) -> list[dead_letters.Parked]:
-    with build(settings_) as backoffice:
+    with open_back_office(settings_) as backoffice:
         return dead_letters.listed(backoffice.views, VIEW, None if key is None else key.encode())
 
 
 def cards_of(settings_: Settings) -> dict[str, tuple[str, str, str]]:
-    with build(settings_) as backoffice, backoffice.views.reading() as tx:
+    with open_back_office(settings_) as backoffice, backoffice.views.reading() as tx:
         return blocklist(tx)
 
 
@@ -196,17 +196,19 @@ def operator_discards_fixes_and_retries(
 ) -> None:
     """Through the CLI: list, discard the broken message, fix the configuration, retry."""
     listed = sscard(settings_, "dead-letters", "list", "--view", VIEW)
-    assert "7 parked messages" in listed.stdout, listed
+    assert listed.stdout.splitlines()[-1] == "7 parked messages", listed
+    as_json = json.loads(sscard(settings_, "dead-letters", "list", "--view", VIEW, "--json").stdout)
+    assert (as_json["status"], as_json["count"]) == ("ok", 7)
+    assert {m["view"] for m in as_json["messages"]} == {VIEW}
     where = ["--partition", str(broken.partition), "--offset", str(broken.offset)]
-    dropped = sscard(settings_, "dead-letters", "discard", "--view", VIEW, *where)
-    assert "1 parked messages discarded" in dropped.stdout, dropped
+    dropped = sscard(settings_, "dead-letters", "discard", "--view", VIEW, *where, "--json")
+    assert json.loads(dropped.stdout) == {"status": "ok", "view": VIEW, "discarded": 1}, dropped
 
     fixed = {"SSCARD_REGION_POLICIES": str(regions_file(tmp_path))}
-    retried = sscard(settings_, "dead-letters", "retry", "--view", VIEW, **fixed)
+    retried = sscard(settings_, "dead-letters", "retry", "--view", VIEW, "--json", **fixed)
     assert retried.returncode == 1, retried  # the garbage cannot be applied by any fix
-    assert f"key {stuck}: 4 applied" in retried.stdout
-    assert f"key {other}: 1 applied" in retried.stdout
-    assert "key garbage: 0 applied; 1 still parked" in retried.stdout
+    keys = {k["key"]: (k["applied"], k["still_parked"]) for k in json.loads(retried.stdout)["keys"]}
+    assert keys == {stuck: (4, 0), other: (1, 0), "garbage": (0, 1)}, keys
     garbage = ["--view", VIEW, "--key", "garbage"]
     assert sscard(settings_, "dead-letters", "discard", *garbage).returncode == 0
     again = sscard(settings_, "dead-letters", "discard", *garbage)
@@ -225,7 +227,7 @@ def test_a_poison_message_parks_its_key_others_flow_and_retry_applies_it_in_orde
     ensure_topics(office_settings)
     beijing, shanghai, other = resident_id(), resident_id("310104"), resident_id()
     clock = Clock()
-    with build(office_settings, clock=clock) as backoffice:
+    with open_back_office(office_settings, clock=clock) as backoffice:
         office = backoffice.office
         office.issue_card(issue(beijing))
         office.issue_card(issue(shanghai, region="310000"))
@@ -246,7 +248,7 @@ def test_a_poison_message_parks_its_key_others_flow_and_retry_applies_it_in_orde
     assert "undecodable" in by_key["garbage"][0].reason
 
     # Other keys keep flowing; the parked key's newer events queue up behind.
-    with build(office_settings, clock=clock) as backoffice:
+    with open_back_office(office_settings, clock=clock) as backoffice:
         backoffice.office.cancel_pre_report(cancel(beijing))
         backoffice.office.issue_card(issue(other))
         backoffice.office.pre_report_loss(pre_report(shanghai))
@@ -254,7 +256,7 @@ def test_a_poison_message_parks_its_key_others_flow_and_retry_applies_it_in_orde
     # A broken message in the middle of a holder's stream: their next event, valid on its
     # own, must wait behind it (never applied out of order).
     send_raw(office_settings, stream(other).encode(), b"[]")
-    with build(office_settings, clock=clock) as backoffice:
+    with open_back_office(office_settings, clock=clock) as backoffice:
         backoffice.office.pre_report_loss(pre_report(other))
     publish_all(office_settings)
     consume_until_caught_up(consumer_settings, VIEW)
@@ -289,7 +291,7 @@ def test_a_subscriber_started_after_the_history_sees_the_projections_blocklist(
     clock = Clock()
     holders = [resident_id() for _ in range(12)]
     agent = resident_id()
-    with build(settings_, clock=clock) as backoffice:
+    with open_back_office(settings_, clock=clock) as backoffice:
         for i, rid in enumerate(holders):
             for step in STEPS[: 3 + i]:
                 run_step(backoffice.office, clock, step, rid, agent)
@@ -303,7 +305,7 @@ def test_a_subscriber_started_after_the_history_sees_the_projections_blocklist(
         seen = {card: (s, instant(since), r) for card, (s, since, r) in subscriber.cards().items()}
     finally:
         subscriber.stop()
-    with build(settings_) as backoffice, backoffice.views.reading() as tx:
+    with open_back_office(settings_) as backoffice, backoffice.views.reading() as tx:
         projected = blocklist(tx)
     assert seen == projected
     assert any(status == "blocked" for status, _, _ in seen.values())
@@ -315,14 +317,14 @@ def test_replay_swaps_the_view_and_its_consumer_goes_on_from_its_offsets(tmp_pat
     ensure_topics(settings_)
     clock = Clock()
     first, second = resident_id(), resident_id()
-    with build(settings_, clock=clock) as backoffice:
+    with open_back_office(settings_, clock=clock) as backoffice:
         backoffice.office.issue_card(issue(first))
         backoffice.office.pre_report_loss(pre_report(first))
     publish_all(settings_)
     consume_until_caught_up(settings_, "outlet_queue")
     report_ = replay(settings_, "outlet_queue")
     assert report_.rows > 0
-    with build(settings_, clock=clock) as backoffice:
+    with open_back_office(settings_, clock=clock) as backoffice:
         backoffice.office.issue_card(issue(second))
         backoffice.office.cancel_pre_report(cancel(first))
     publish_all(settings_)
@@ -333,13 +335,13 @@ def test_replay_swaps_the_view_and_its_consumer_goes_on_from_its_offsets(tmp_pat
 def test_verify_names_a_view_that_differs_from_its_history(tmp_path, kafka_bootstrap):
     settings_ = make_settings(tmp_path, kafka_bootstrap_servers=kafka_bootstrap)
     ensure_topics(settings_)
-    with build(settings_, clock=Clock()) as backoffice:
+    with open_back_office(settings_, clock=Clock()) as backoffice:
         backoffice.office.issue_card(issue(resident_id()))
     publish_all(settings_)
     consume_until_caught_up(settings_, "settlement_blocklist")
     from projections.settlement_blocklist import blocklist_table
 
-    with build(settings_) as backoffice, backoffice.views.transaction() as tx:
+    with open_back_office(settings_) as backoffice, backoffice.views.transaction() as tx:
         tx.execute(blocklist_table.update().values(status="blocked"))
     result = sscard(settings_, "verify", "settlement_blocklist", "--wait", "5")
     assert result.returncode == 1, result
@@ -359,7 +361,7 @@ def test_the_readme_example_subscriber_runs_against_the_schema_alone(tmp_path, k
     settings_ = make_settings(tmp_path, kafka_bootstrap_servers=kafka_bootstrap)
     ensure_topics(settings_)
     blocked_holder, active_holder = resident_id(), resident_id()
-    with build(settings_, clock=Clock()) as backoffice:
+    with open_back_office(settings_, clock=Clock()) as backoffice:
         backoffice.office.issue_card(issue(blocked_holder))
         backoffice.office.issue_card(issue(active_holder))
         backoffice.office.pre_report_loss(pre_report(blocked_holder))
@@ -390,14 +392,14 @@ def test_views_from_kafka_equal_their_replay_on_both_backends(settings, kafka_bo
     settings_ = settings.model_copy(update={"kafka_bootstrap_servers": kafka_bootstrap})
     ensure_topics(settings_)
     ids = Identities("110106", "Q")  # a store of its own: its numbers are its own
-    with build(settings_, clock=Clock()) as backoffice:
+    with open_back_office(settings_, clock=Clock()) as backoffice:
         for i in range(40):
             for _ in population_story(backoffice.office, ids, i):
                 pass
     publish_all(settings_)
     for name in VIEW_NAMES:
         consume_until_caught_up(settings_, name)
-    with build(settings_) as backoffice, backoffice.views.transaction() as tx:
+    with open_back_office(settings_) as backoffice, backoffice.views.transaction() as tx:
         tx.move_position(RELAY, tx.position(RELAY), tx.position(RELAY) // 3)
     publish_all(settings_)
     for name in VIEW_NAMES:
@@ -420,7 +422,7 @@ def test_the_claims_view_fed_from_both_topics_equals_its_replay(kafka_bootstrap)
         ensure_topics(settings_)
         rid = resident_id()
         clock = Clock()
-        with build(settings_, clock=clock) as backoffice:
+        with open_back_office(settings_, clock=clock) as backoffice:
             office = backoffice.office
             office.issue_card(issue(rid))
             office.pre_report_loss(pre_report(rid))
@@ -432,7 +434,7 @@ def test_the_claims_view_fed_from_both_topics_equals_its_replay(kafka_bootstrap)
             office.reject_claim(reject(rejected))
         publish_all(settings_)
         consume_until_caught_up(settings_, "claims")
-        with build(settings_) as backoffice, backoffice.views.reading() as tx:
+        with open_back_office(settings_) as backoffice, backoffice.views.reading() as tx:
             statuses = {c["claim_id"]: c["status"] for c in claims_view.claims(tx)}
             assert statuses == {str(paid): "paid", str(rejected): "rejected"}
             [window] = claims_view.holder_windows(tx, str(backoffice.office.holder_id(rid)))

@@ -13,12 +13,12 @@ import jsonschema
 import pytest
 from kafka.admin import KafkaAdminClient
 
+from contract.envelope import parse_card_event
 from domain.cardholder.events import CARDHOLDER_EVENTS
 from domain.event import DomainEvent
 from relay.publisher import RELAY
 from relay.topics import TopicConfigConflict
-from relay.wire import parse_card_event
-from service.bootstrap import BackOffice, build
+from service.bootstrap import BackOffice, open_back_office
 from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.settings import Settings
 from tests.conftest import make_settings
@@ -38,7 +38,7 @@ def kafka_settings(settings: Settings, kafka_bootstrap: str) -> Settings:
 @pytest.fixture
 def wired(kafka_settings: Settings, clock: Clock):
     ensure_topics(kafka_settings)
-    with build(kafka_settings, clock=clock) as backoffice:
+    with open_back_office(kafka_settings, clock=clock) as backoffice:
         yield backoffice
 
 
@@ -145,10 +145,10 @@ def test_a_new_relay_resumes_where_the_last_one_stopped(wired: BackOffice, clock
 
 
 def test_only_one_relay_is_active_per_store(kafka_settings: Settings):
-    with build(kafka_settings) as one, build(kafka_settings) as two:
+    with open_back_office(kafka_settings) as one, open_back_office(kafka_settings) as two:
         assert one.views.try_exclusive(RELAY)
         assert not two.views.try_exclusive(RELAY)
-    with build(kafka_settings) as three:
+    with open_back_office(kafka_settings) as three:
         assert three.views.try_exclusive(RELAY), "the lock dies with its holder"
 
 
@@ -158,7 +158,7 @@ def test_commands_are_accepted_while_kafka_is_down_and_the_outage_is_logged_once
     dead = make_settings(tmp_path, kafka_bootstrap_servers="127.0.0.1:1")
     caplog.set_level(logging.DEBUG, logger="relay.publisher")
     caplog.set_level(logging.DEBUG, logger="tracking.runner")
-    with build(dead, clock=clock) as backoffice:
+    with open_back_office(dead, clock=clock) as backoffice:
         relay = relay_for(backoffice)
         stop = threading.Event()
         thread = threading.Thread(target=relay.run, args=(stop,), kwargs={"max_backoff": 0.5})

@@ -18,7 +18,7 @@ import pytest
 
 from devinfra.local_kafka import LocalKafka
 from relay.publisher import RELAY
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics, relay_for
 from service.settings import Settings
 from tests.back_office import (
@@ -64,7 +64,7 @@ def test_twenty_kill_9s_of_the_relay_during_a_burst_lose_nothing(
     rng = random.Random(20261125)
     kills = 0
     log = tmp_path / "relay.log"
-    with build(settings) as watcher:
+    with open_back_office(settings) as watcher:
         watcher.views.ensure_position(RELAY)
         try:
             while kills < 20:
@@ -135,7 +135,7 @@ def test_stopping_and_killing_the_broker_while_publishing_loses_nothing(
     ensure_topics(settings)
     done = threading.Event()
     writer = threading.Thread(target=write_burst, args=(settings, 600, 20.0, done))
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         relay = relay_for(backoffice)
         stop = threading.Event()
         follower = threading.Thread(target=relay.run, args=(stop,), kwargs={"max_backoff": 1.0})

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.cardholder.events import LossFormallyReported
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.settings import Settings
 from tests.integration.test_office_on_backends import _race
 from tests.support import Clock, issue, pre_report, report, resident_id
@@ -16,7 +16,7 @@ from tests.support import Clock, issue, pre_report, report, resident_id
 def test_two_offices_racing_one_request_id_record_one_event(settings: Settings, clock: Clock):
     holder = resident_id()
     command = pre_report(holder).model_copy(update={"request_id": "race-on-a-real-store"})
-    with build(settings, clock=clock) as a, build(settings, clock=clock) as b:
+    with open_back_office(settings, clock=clock) as a, open_back_office(settings, clock=clock) as b:
         a.office.issue_card(issue(holder))
         b.office.holder(holder)  # b's cached copy goes stale when a writes
         before = a.source.head()
@@ -31,10 +31,10 @@ def test_two_offices_racing_one_request_id_record_one_event(settings: Settings, 
 def test_a_request_id_answers_after_a_restart(settings: Settings, clock: Clock):
     holder = resident_id()
     command = report(holder).model_copy(update={"request_id": "before-the-restart"})
-    with build(settings, clock=clock) as first:
+    with open_back_office(settings, clock=clock) as first:
         first.office.issue_card(issue(holder))
         recorded = first.office.execute(command)
-    with build(settings, clock=clock) as second:
+    with open_back_office(settings, clock=clock) as second:
         again = second.office.execute(command)
     assert (again.status, again.event) == ("repeated", recorded.event)
 
@@ -43,7 +43,7 @@ def test_an_event_stored_with_the_old_weekdays_only_basis_still_loads(
     settings: Settings, clock: Clock
 ):
     holder = resident_id()
-    with build(settings, clock=clock) as wired:
+    with open_back_office(settings, clock=clock) as wired:
         office = wired.office
         office.issue_card(issue(holder))
         application = office.report_loss_formally(report(holder))

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.settings import Settings
 from tests.conftest import make_settings
 from tests.support import Clock, issue, resident_id
@@ -18,7 +18,7 @@ from tests.support import Clock, issue, resident_id
 def first_command(settings: Settings, start: threading.Barrier, failures: list[str]) -> None:
     start.wait()
     try:
-        with build(settings, clock=Clock()) as backoffice:
+        with open_back_office(settings, clock=Clock()) as backoffice:
             backoffice.office.issue_card(issue(resident_id()))
     except Exception as exc:
         failures.append(f"{settings.data_dir}: {exc!r}")

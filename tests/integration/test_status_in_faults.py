@@ -24,14 +24,14 @@ from kafka import KafkaConsumer
 from consumers.runner import ViewConsumer
 from devinfra.local_kafka import LocalKafka
 from projections.catalogue import VIEW_NAMES
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.metrics import snapshot
+from service.replay_wiring import models
 from service.settings import Settings
 from service.views import (
     kafka_consumer_config,
     model_named,
-    models,
     verify,
     view_consumer,
     worker_name,
@@ -84,7 +84,7 @@ def kafka_workers(settings: Settings) -> list[str]:
 
 def board(settings: Settings) -> dict[str, WorkerRow]:
     """The newest row of each worker name."""
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         rows = read_board(backoffice.views)
     newest: dict[str, WorkerRow] = {}
     for row in sorted(rows, key=lambda r: r.since):
@@ -111,7 +111,7 @@ def wait_until_applied(settings: Settings, timeout: float, log: Path) -> None:
     """Until every consumer has applied every message on its topics (``verify`` waits only for
     a consumer that has applied something already)."""
     deadline = time.monotonic() + timeout
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         while True:
             lags = {c.view: c.lag for c in snapshot(backoffice).consumers}
             if all(lag == 0 for lag in lags.values()):
@@ -237,7 +237,7 @@ def test_a_broker_killed_under_run_shows_in_every_workers_status_and_log_and_los
         assert "waiting for Kafka" in line, during.stdout
     assert all(r.equal for r in reports), [(r.view, r.notes) for r in reports]
     assert after.returncode == 0, after.stdout + after.stderr
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         expected = published_events(backoffice)
     assert len(expected) == 60 * 5
     check_topic(settings, expected)  # every event on the topic, in order per key
@@ -289,7 +289,7 @@ def test_a_consumer_holding_no_partition_is_unhealthy_until_it_rejoins_its_group
     done = threading.Event()
     write_burst(settings, holders=6, seconds=0.0, done=done)
     stop = threading.Event()
-    with build(settings) as backoffice, caplog.at_level(logging.INFO):
+    with open_back_office(settings) as backoffice, caplog.at_level(logging.INFO):
         relay_for(backoffice).publish_pending()
         config = kafka_consumer_config(settings, view, settings.consumer_batch_size)
         consumer = ViewConsumer(
@@ -336,7 +336,7 @@ def test_a_spare_member_of_a_full_group_stands_by_and_is_not_unhealthy(
     ensure_topics(settings)
     stop = threading.Event()
     names = [f"outlet_queue#{i}" for i in range(4)]
-    with build(settings) as backoffice, caplog.at_level(logging.INFO):
+    with open_back_office(settings) as backoffice, caplog.at_level(logging.INFO):
         consumers = [view_consumer(settings, backoffice.views, "outlet_queue") for _ in names]
         threads = []
         for name, consumer in zip(names, consumers, strict=True):

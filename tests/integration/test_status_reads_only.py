@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.lapses import LapseScheduler
 from service.metrics import serve_metrics, snapshot
 from service.settings import Settings
@@ -84,12 +84,12 @@ def _write(fd: int, data: bytes) -> int:
 def history(settings: Settings, holders: int = 5) -> None:
     """Cards issued and pre-reports made long ago, then a tick that lapses them."""
     long_ago = datetime.now(UTC) - timedelta(days=60)
-    with build(settings, clock=Clock(long_ago)) as backoffice:
+    with open_back_office(settings, clock=Clock(long_ago)) as backoffice:
         for _ in range(holders):
             rid = resident_id(region="310104")
             backoffice.office.issue_card(issue(rid, region="310000"))
             backoffice.office.pre_report_loss(pre_report(rid))
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         LapseScheduler(backoffice).tick()
 
 
@@ -99,7 +99,9 @@ def test_status_answers_on_a_full_disk_and_moves_no_follower(tmp_path: Path):
     with small_tmpfs(tmp_path / f"disk-{uuid.uuid4().hex[:6]}") as disk:
         settings = make_settings(tmp_path, data_dir=disk / "data")
         history(settings)
-        with build(settings) as backoffice:  # the back office keeps its stores open, as it runs
+        with open_back_office(
+            settings
+        ) as backoffice:  # the back office keeps its stores open, as it runs
             fill(disk)
             answer = sscard(settings, "status")
             refused = sscard(
@@ -125,7 +127,7 @@ def test_status_and_the_metrics_create_nothing_and_move_no_follower(tmp_path: Pa
     answer = sscard(settings, "status")
     assert answer.returncode == 0, answer.stderr
     assert "commands recorded: CardIssued 2, LossPreReported 2" in answer.stdout
-    with build(settings) as backoffice, backoffice.views.reading() as tx:
+    with open_back_office(settings) as backoffice, backoffice.views.reading() as tx:
         assert not tx.has_table("sscard_event_counts")
         assert tx.position("event_counts") == 0
 
@@ -155,7 +157,7 @@ def test_only_refused_commands_count_as_refusals_batch_rows_included(tmp_path: P
     assert produced.returncode == 1, produced.stdout + produced.stderr
     row_reasons = re.findall(r"refused: \((\w+)\)", produced.stdout)
     assert len(row_reasons) == 2, produced.stdout
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         figures = snapshot(backoffice, kafka=False)
     expected: dict[str, int] = {reason.group(1): 1}
     for code in row_reasons:
@@ -166,7 +168,7 @@ def test_only_refused_commands_count_as_refusals_batch_rows_included(tmp_path: P
 def test_a_lapse_is_a_system_event_not_a_command(tmp_path: Path):
     settings = make_settings(tmp_path)
     history(settings, holders=3)
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         figures = snapshot(backoffice, kafka=False)
     assert figures.commands == {"CardIssued": 3, "LossPreReported": 3}
     assert figures.system_events == {"LossPreReportLapsed": 3}
@@ -190,7 +192,7 @@ def test_health_and_metrics_answer_on_their_own_paths(tmp_path: Path):
         metrics = get("/metrics")
         healthy = get("/healthz")
         root = get("/")
-        with build(settings) as backoffice:
+        with open_back_office(settings) as backoffice:
             Board(backoffice.views, "outlet_queue").set(NO_PARTITIONS, "none of 3")
         stuck = get("/healthz")
     finally:

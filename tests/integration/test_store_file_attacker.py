@@ -35,14 +35,15 @@ from domain.claims.streams import invoice_stream_id, plain_invoice_stream_id
 from domain.hospitals import HospitalRegistry
 from domain.identifiers import compose_resident_id
 from domain.requests import RequestIdReused, content_digest, request_stream_id
+from replay.verify_chain import verify_chain
 from samples.claims import BEIJING_HOSPITAL, approve, submit
 from samples.stories import erase
-from service.audit import verify_chain
-from service.bootstrap import BackOffice, build, mapper_of
-from service.erasure import MigrationNeeded, erase_holder
-from service.keystore import RawRecord
-from service.migrate import migrate
+from service.bootstrap import BackOffice, open_back_office
 from service.settings import Settings
+from store.erasure import MigrationNeeded, erase_holder
+from store.keystore import RawRecord
+from store.migrate import migrate
+from store.persistence import mapper_of
 from tests.conftest import make_settings
 from tests.integration.test_upgrade import FACTS, FIXTURES
 from tests.support import (
@@ -230,7 +231,7 @@ def _attack(store: Path) -> Findings:
 def test_the_store_file_gives_no_id_number_back(tmp_path: Path):
     settings = make_settings(tmp_path)
     clock = Clock()
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         history = a_history(backoffice, clock)
     found = _attack(settings.sqlite_path)
     print("\nattack on a store written today:", found.line())
@@ -248,7 +249,7 @@ def to_old_form(backoffice: BackOffice, history: History) -> set[bytes]:
     1 on the plain uuid5 stream, its fields sealed for that id). Returns the old digests (as
     they appear in the file: fingerprints in hex, stream ids as SQLite keeps them)."""
     table = backoffice.personal_data.table
-    mapper = mapper_of(backoffice)
+    mapper = mapper_of(backoffice.office)
     keys = backoffice.office.digest_keys
     old: set[bytes] = set()
     for request_id, command in history.commands.items():
@@ -300,7 +301,7 @@ def _retries_are_answered(backoffice: BackOffice, history: History) -> None:
 def test_a_store_in_the_old_form_gives_ids_back_until_it_is_migrated(tmp_path: Path):
     settings = make_settings(tmp_path)
     clock = Clock()
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         history = a_history(backoffice, clock)
         old = to_old_form(backoffice, history)
     store = settings.sqlite_path
@@ -310,7 +311,7 @@ def test_a_store_in_the_old_form_gives_ids_back_until_it_is_migrated(tmp_path: P
     assert history.erased in found.resident_ids  # erasure did not hide it
     assert found.invoices == history.invoices
 
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         _retries_are_answered(backoffice, history)  # old records compare as they are
         holder = next(iter(history.resident_ids - {history.erased, ID_OF_THE_AGENT}))
         with pytest.raises(MigrationNeeded):  # the old digests would outlive the key
@@ -326,7 +327,7 @@ def test_a_store_in_the_old_form_gives_ids_back_until_it_is_migrated(tmp_path: P
     assert (found.resident_ids, found.invoices) == (set(), set())
     data = _file_bytes(settings)
     assert [digest for digest in old if digest in data] == []
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         _retries_are_answered(backoffice, history)
         for hospital, number in history.invoices:
             reservation = backoffice.office.invoice_reservation(hospital, number)
@@ -351,7 +352,7 @@ def test_the_release_before_encryption_gives_ids_back_until_migrated(tmp_path: P
     print("\nattack on the fixture:", found.line())
     assert found.resident_ids
     assert found.invoices
-    with build(settings) as backoffice:
+    with open_back_office(settings) as backoffice:
         migrate(backoffice)
     found = attack(settings.sqlite_path, **space, **invoices)
     print("attack after `db migrate`:", found.line())
@@ -377,15 +378,15 @@ def _old_digests(store: Path) -> set[bytes]:
 
 def test_retries_answer_alike_before_and_after_the_migration(settings: Settings, clock: Clock):
     """On each backend: old-form records are compared as they are, then re-keyed in place."""
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         history = a_history(backoffice, clock)
         to_old_form(backoffice, history)
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         _retries_are_answered(backoffice, history)
         assert backoffice.personal_data.table.has_plain_digests()  # an erasure waits
         report = migrate(backoffice)
         assert (report.rekeyed, report.moved) == (len(history.commands), len(history.invoices))
-    with build(settings, clock=clock) as backoffice:
+    with open_back_office(settings, clock=clock) as backoffice:
         _retries_are_answered(backoffice, history)
         assert not backoffice.personal_data.table.has_plain_digests()
         assert verify_chain(backoffice).intact

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from relay.publisher import RELAY
-from service.bootstrap import build
+from service.bootstrap import open_back_office
 from service.kafka_wiring import ensure_topics
 from service.settings import Settings
 from service.views import verify
@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 
 def _holders(settings: Settings, count: int) -> None:
-    with build(settings, clock=Clock(datetime.now(UTC))) as backoffice:
+    with open_back_office(settings, clock=Clock(datetime.now(UTC))) as backoffice:
         for _ in range(count):
             holder = resident_id()
             backoffice.office.issue_card(issue(holder))
@@ -115,7 +115,7 @@ def test_a_view_store_deleted_or_replaced_under_run_is_restored_and_the_views_go
     settings, log, run = _started(tmp_path, kafka_bootstrap)
     path = settings.views_sqlite_path
     try:
-        with build(settings) as backoffice:
+        with open_back_office(settings) as backoffice:
             published = backoffice.views.position(RELAY)
         chain = _log_chain(settings)
         assert chain, "the audit worker keeps the log chain"
@@ -140,7 +140,7 @@ def test_a_view_store_deleted_or_replaced_under_run_is_restored_and_the_views_go
             assert position is not None, restarted[-3000:]
             assert int(position.group(1)) >= published, f"{worker} started over"
         assert _log_chain(settings)[: len(chain)] == chain, "the log chain is the one it was"
-        with build(settings) as backoffice:
+        with open_back_office(settings) as backoffice:
             duplicates = check_topic(settings, published_events(backoffice))
         assert duplicates == 0, "the relay published again what it had published"
         shown = _status(settings)

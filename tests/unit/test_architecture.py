@@ -1,7 +1,9 @@
-"""The domain stays pure: standard library, pydantic and eventsourcing's domain/application only.
+"""The domain stays pure: standard library, pydantic and eventsourcing's domain/application only;
+the published language (``src/contract/``) adds only the domain to that, and does no I/O.
 
-import-linter (``make lint``) guards the layers; this test guards the finer rule it cannot
-express (which parts of eventsourcing), and fails with the offending file and line.
+import-linter (``make lint``) guards the layers; this test guards the finer rules it cannot
+express (which parts of eventsourcing, which standard modules), and fails with the offending
+file and line.
 """
 
 from __future__ import annotations
@@ -10,8 +12,16 @@ import ast
 import sys
 from pathlib import Path
 
-DOMAIN = Path(__file__).resolve().parents[2] / "src" / "domain"
+SRC = Path(__file__).resolve().parents[2] / "src"
+DOMAIN = SRC / "domain"
+CONTRACT = SRC / "contract"
 ALLOWED_THIRD_PARTY = ("pydantic", "eventsourcing.domain", "eventsourcing.application")
+# Standard modules that reach files, processes or the network: the published language derives
+# and parses, it never reads or sends.
+IO_MODULES = frozenset(
+    {"io", "os", "pathlib", "shutil", "socket", "sqlite3", "subprocess", "tempfile", "threading",
+     "urllib", "http", "asyncio", "selectors", "ssl", "mmap", "multiprocessing"}
+)  # fmt: skip
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -40,6 +50,30 @@ def test_the_domain_imports_only_what_it_may():
         if not _allowed(module)
     ]
     assert offences == []
+
+
+def _allowed_in_contract(module: str) -> bool:
+    top = module.split(".", maxsplit=1)[0]
+    if top in {"domain", "contract", "__future__", "pydantic"}:
+        return True
+    return top in sys.stdlib_module_names and top not in IO_MODULES
+
+
+def test_the_published_language_imports_only_what_it_may():
+    offences = [
+        f"{path.relative_to(SRC)}:{line}: {module}"
+        for path in sorted(CONTRACT.rglob("*.py"))
+        for line, module in _imports(path)
+        if not _allowed_in_contract(module)
+    ]
+    assert offences == []
+
+
+def test_the_contract_check_itself_catches_io_and_the_rooms_above():
+    for module in ("pathlib", "socket", "orjson", "kafka", "relay.wire", "tracking.envelopes"):
+        assert not _allowed_in_contract(module), module
+    assert _allowed_in_contract("domain.event")
+    assert _allowed_in_contract("zoneinfo")
 
 
 def test_the_check_itself_catches_infrastructure_imports():

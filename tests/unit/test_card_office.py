@@ -21,7 +21,7 @@ from domain.cardholder.errors import CardAlreadySuspended
 from domain.errors import DomainError, InvalidInput
 from domain.event import DomainEvent
 from domain.references import card_number_stream_id, certificate_stream_id
-from service.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC
+from store.persistence import MAPPER_TOPIC, TRANSCODER_TOPIC
 from tests.support import (
     CALENDAR,
     HOLDER_ID_KEY,

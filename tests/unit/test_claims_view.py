@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contract.envelope import CARD_EVENTS, CLAIM_EVENTS
 from domain.application import CardOffice
 from domain.claims.errors import TreatmentOutsideWindow
 from domain.region_policy import RegionPolicies
@@ -28,8 +29,8 @@ from projections.catalogue import VIEW_NAMES, read_models
 from projections.public_fields import zones_of
 from relay.topics import Topics
 from relay.wire import messages_for
+from replay.views import rebuild, replay_feed
 from samples.claims import BEIJING_HOSPITAL, approve, bill, pay, reject, submit, withdraw
-from service.views import rebuild, replay_feed
 from tests.support import (
     Clock,
     activate,
@@ -42,7 +43,7 @@ from tests.support import (
     report,
     resident_id,
 )
-from tracking.envelopes import CARD_EVENTS, CLAIM_EVENTS, apply_all, view_tables
+from tracking.envelopes import apply_all, view_tables
 from tracking.rows import table_rows
 from tracking.source import StoreEventSource
 from tracking.store import ViewStore

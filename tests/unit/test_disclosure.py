@@ -13,24 +13,26 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from domain.cardholder.events import CardIssued, HolderErased, ProxyAuthorized
-from domain.claims.events import CLAIM_EVENTS
-from domain.disclosure import (
-    PERSONAL_FIELDS,
+from contract.envelope import parse_card_event, parse_claim_event
+from contract.public_form import (
     PUBLIC_CARD_EVENTS,
     PUBLIC_MODELS,
+    StoredForm,
     age_band,
-    masked_form,
     public_payload,
 )
+from domain.cardholder.events import CardIssued, HolderErased, ProxyAuthorized
+from domain.claims.events import CLAIM_EVENTS
+from domain.disclosure import PERSONAL_FIELDS, masked_form
 from domain.erasure import ERASED, ERASED_CONTEXT
 from domain.errors import InvalidInput
 from domain.event import DomainEvent
+from domain.identifiers import compose_resident_id
 from relay.topics import Topics
-from relay.wire import messages_for, parse_card_event, parse_claim_event
+from relay.wire import messages_for
 from samples.claims import approve, pay, reject, submit, withdraw
 from samples.stories import erase
-from service.persistence import PydanticMapper
+from store.persistence import PydanticMapper
 from tests.support import (
     RESIDENT_ID_SHAPE,
     Clock,
@@ -40,7 +42,6 @@ from tests.support import (
     resident_id,
 )
 from tests.support import issue as issue_card
-from tracking.source import StoredForm
 
 NAMES = ("张三", "李四", "王秀英", "李建国")
 
@@ -76,7 +77,7 @@ OFFICE, HOLDERS, CLAIMS = _office_with_everything()
 def stored_forms() -> list[StoredForm]:
     mapper = cast(PydanticMapper, OFFICE.mapper)
     notifications = OFFICE.recorder.select_notifications(start=1, limit=10_000)
-    return [StoredForm(n.id, *mapper.to_json_form(n)) for n in notifications]
+    return [StoredForm(n.id, *mapper.to_stored_form(n)) for n in notifications]
 
 
 def test_every_public_payload_is_its_models_dump():
@@ -138,6 +139,10 @@ def test_masks_and_age_band_of_a_holder():
     assert age_band("110105200001010011", date(2009, 12, 31)) == "0-9"
     assert age_band("110105192001010011", date(2026, 1, 1)) == "90+"
     assert age_band(ERASED, date(2026, 1, 1)) == ERASED
+    # The band turns on the birthday, not on New Year's Day.
+    turning_fifty = compose_resident_id("110105", date(1976, 5, 17), 1)
+    assert age_band(turning_fifty, date(2026, 5, 16)) == "40-49"
+    assert age_band(turning_fifty, date(2026, 5, 17)) == "50-59"
 
 
 def test_the_masked_form_people_see_keeps_no_full_id_or_name():

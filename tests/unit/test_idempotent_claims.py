@@ -14,7 +14,7 @@ from domain.claims.errors import ClaimAlreadyDecided, InvoiceAlreadyClaimed
 from domain.claims.events import RejectionReason
 from domain.requests import RequestIdReused, RequestRecorded
 from samples.claims import approve, bill, pay, reject, submit, withdraw
-from service.persistence import upcast
+from store.persistence import upcast
 from tests.support import Clock, head, issue, memory_office, pre_report, resident_id
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from contract.public_form import StoredForm
 from domain.application import CardOffice
 from domain.cardholder.errors import CardAlreadySuspended, ReplacementCaseOpen
 from domain.cardholder.events import ProxyScope
@@ -29,7 +30,7 @@ from domain.requests import (
 )
 from relay.topics import Topics
 from relay.wire import PUBLISHED_EVENTS, messages_for
-from service.persistence import upcast
+from store.persistence import upcast
 from tests.support import (
     CLERK,
     Clock,
@@ -44,7 +45,6 @@ from tests.support import (
     report,
     resident_id,
 )
-from tracking.source import StoredForm
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -40,7 +40,8 @@ from api.identity import (
 from application.dev_tokens import development_key, issue_development_token
 from application.tokens import JWKS_FILE, PRIVATE_KEY_FILE, TokenRequest, dev_key_dir
 from domain.authority import AccessRole, Principal
-from service.settings import ConfigurationError, Settings, load_settings
+from domain.errors import ConfigurationError
+from service.settings import Settings, load_settings
 from tests.support import resident_id
 
 ISSUER = "https://idp.example.gov.cn/realms/sscard"

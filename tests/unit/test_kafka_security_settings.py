@@ -12,6 +12,7 @@ import pytest
 from kafka.admin import KafkaAdminClient
 
 from cli.main import main
+from domain.errors import ConfigurationError
 from relay.access import (
     ANALYTICS,
     BACKOFFICE,
@@ -23,7 +24,7 @@ from relay.access import (
 from relay.contracts import build_contracts
 from relay.topics import Topics
 from service.kafka_wiring import client_config, producer_config
-from service.settings import ConfigurationError, load_settings
+from service.settings import load_settings
 
 SECURITY_VARIABLES = (
     "KAFKA_SECURITY_PROTOCOL",

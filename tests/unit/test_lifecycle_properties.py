@@ -74,7 +74,7 @@ from domain.region_policy import ProxyDocument, ProxyGrounds, RegionPolicies, Re
 from projections.lapse_schedule import LapseSchedule
 from tests.support import CALENDAR, Clock, head, memory_office
 from tests.unit import lifecycle_model as model
-from tracking.projecting import catch_up, prepare
+from tracking.envelopes import catch_up, prepare
 from tracking.source import StoreEventSource
 from tracking.store import ViewStore
 

@@ -15,6 +15,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from contract.envelope import public_envelope
 from domain.cardholder.state import Cardholder
 from domain.identifiers import holder_stream_id
 from domain.region_policy import RegionPolicies
@@ -26,9 +27,17 @@ from projections.outlet_queue import pre_reports_table, queue_counts, queue_page
 from projections.public_fields import masked_holder_name, zones_of
 from projections.settlement_blocklist import blocklist, windows_of
 from relay.topics import Topics
-from relay.wire import messages_for, stored_envelope
-from service.views import rebuild, replay_feed
-from tests.support import HOLDER_ID_KEY, Clock, every_kind_of_event, memory_office
+from relay.wire import messages_for
+from replay.views import rebuild, replay_feed
+from tests.support import (
+    HOLDER_ID_KEY,
+    Clock,
+    every_kind_of_event,
+    issue,
+    memory_office,
+    pre_report,
+    resident_id,
+)
 from tracking.envelopes import ApplyFailed, apply_all, versions_table, view_tables
 from tracking.rows import Rows, table_rows
 from tracking.source import StoreEventSource
@@ -76,9 +85,9 @@ def test_a_replayed_envelope_is_the_card_events_message_the_relay_sends(history)
         sent = [m for m in messages_for(stored, topics) if m.topic == topics.card_events]
         if not sent:
             continue
-        assert orjson.loads(sent[0].value) == stored_envelope(stored)
+        assert orjson.loads(sent[0].value) == public_envelope(stored)
         # and the round trip through JSON changes nothing the views read
-        assert orjson.loads(orjson.dumps(stored_envelope(stored))) == stored_envelope(stored)
+        assert orjson.loads(orjson.dumps(public_envelope(stored))) == public_envelope(stored)
 
 
 def test_the_blocklist_is_the_latest_settlement_message_of_every_card(history, views):
@@ -115,6 +124,28 @@ def test_suspension_windows_are_the_holders_own(history, views):
         assert [w["ended_at"] is None for w in windows] == [
             s.ended_at is None for s in state.suspensions
         ]
+
+
+def test_a_lapse_that_cancelled_the_card_leaves_the_window_open(views):
+    """Shaoguan cancels a card whose pre-report lapses: settlement stays suspended until a new
+    card, so the window stays open, in the views as in the holder's state."""
+    clock = Clock()
+    office = memory_office(clock)
+    rid = resident_id()
+    office.issue_card(issue(rid, region="440200"))
+    reported = office.pre_report_loss(pre_report(rid))
+    lapsed = office.lapse_pre_report(
+        reported.originator_id, reported.originator_version, clock.advance(days=16)
+    )
+    assert lapsed is not None
+    assert lapsed.result == "cancelled"
+    rebuild(StoreEventSource(office), views, MODELS["settlement_blocklist"])
+    with views.reading() as tx:
+        windows = windows_of(tx, stream(rid))
+    state: Cardholder = office.holder(rid)
+    assert [(w["outcome"], w["ended_at"]) for w in windows] == [(None, None)]
+    assert [(s.ended_by, s.ended_at) for s in state.suspensions] == [(None, None)]
+    office.close()
 
 
 def test_the_outlet_queue_follows_loss_and_damage_cases_to_activation(history, views):

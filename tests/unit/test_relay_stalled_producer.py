@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from kafka.errors import KafkaTimeoutError
 
+from contract.public_form import StoredForm
 from relay.publisher import PublishBatch
 from relay.topics import Topics
 from tests.unit.test_wire_messages import every_event_type, stored_form
 from tracking.follow import Batch
 from tracking.runner import Pulse
-from tracking.source import StoredForm
 
 
 class WedgedProducer:

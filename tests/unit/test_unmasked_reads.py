@@ -6,7 +6,8 @@ from uuid import uuid4
 
 import pytest
 
-from domain.disclosure import PERSONAL_FIELDS, public_payload
+from contract.public_form import public_payload
+from domain.disclosure import PERSONAL_FIELDS
 from domain.event import Actor, Channel, Role
 from domain.unmasked_reads import (
     UnmaskedForbidden,

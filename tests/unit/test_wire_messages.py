@@ -12,29 +12,61 @@ from typing import cast
 
 import orjson
 import pytest
+from pydantic import BaseModel
 
+from contract.envelope import EventEnvelope, SettlementStatusMessage, parse_card_event
+from contract.public_form import PUBLIC_MODELS, StoredForm, public_payload
 from domain.cardholder.events import CARDHOLDER_EVENTS, LossPreReported
-from domain.disclosure import PUBLIC_MODELS, public_payload
 from domain.event import DomainEvent
-from domain.settlement import settlement_changes
+from domain.settlement import SettlementChange, settlement_changes
 from relay.topics import Topics
-from relay.wire import (
-    CARD_EVENT_HEADERS,
-    encode,
-    envelope_of,
-    messages_for,
-    parse_card_event,
-    settlement_message,
-)
-from service.persistence import PydanticMapper
+from relay.wire import CARD_EVENT_HEADERS, messages_for
+from store.persistence import PydanticMapper
 from tests.support import Clock, every_kind_of_event, memory_office
-from tracking.source import StoredForm
 
 TOPICS = Topics()
 # Microseconds on the clock: the datetime formatting must agree on them too.
 CLOCK = Clock(datetime(2026, 3, 2, 1, 0, 0, 123456, tzinfo=UTC))
 OFFICE = memory_office(CLOCK)
 HOLDERS = every_kind_of_event(OFFICE, CLOCK)
+
+
+def encode(model: BaseModel) -> bytes:
+    """Compact UTF-8 JSON, straight from pydantic's serializer."""
+    return model.__pydantic_serializer__.to_json(model)
+
+
+def envelope_model(event: DomainEvent, position: int) -> EventEnvelope:
+    """The envelope model of an event, built from the event itself (not its stored form), its
+    public payload validated against the contract: the reference the wire is held to."""
+    payload = public_payload(type(event), event.model_dump(mode="json"))
+    assert payload is not None, f"{type(event).__name__} is never published"
+    public = PUBLIC_MODELS[type(event)].model_validate(payload)
+    return EventEnvelope(
+        event_id=event.event_id,
+        event_type=event.event_type(),
+        schema_version=event.schema_version,
+        stream_id=event.originator_id,
+        stream_version=event.originator_version,
+        position=position,
+        occurred_at=event.occurred_at,
+        actor=event.actor,
+        outlet=event.outlet,
+        payload=public.model_dump(mode="json"),
+    )
+
+
+def settlement_model(
+    change: SettlementChange, event: DomainEvent, position: int
+) -> SettlementStatusMessage:
+    return SettlementStatusMessage(
+        card_number=change.card_number,
+        status=change.status,
+        since=event.occurred_at,
+        reason=change.reason,
+        event_id=event.event_id,
+        position=position,
+    )
 
 
 def every_event_type() -> list[DomainEvent]:
@@ -53,7 +85,7 @@ def stored_record(event: DomainEvent):
 def stored_form(event: DomainEvent, position: int) -> StoredForm:
     """What the relay reads: the record as the store keeps it, decoded without validation."""
     mapper = cast(PydanticMapper, OFFICE.mapper)
-    event_type, form = mapper.to_json_form(stored_record(event))
+    event_type, form = mapper.to_stored_form(stored_record(event))
     return StoredForm(position, event_type, form)
 
 
@@ -76,7 +108,7 @@ def test_an_older_record_is_upcast_and_validated_before_it_is_published(monkeypa
         return real(record)
 
     monkeypatch.setattr(mapper, "to_domain_event", counting)
-    mapper.to_json_form(stored)
+    mapper.to_stored_form(stored)
     assert calls == [], "a current record needs no validation"
     old = orjson.loads(stored.state)
     old["schema_version"] = 0  # as if written before the class's current version
@@ -85,13 +117,13 @@ def test_an_older_record_is_upcast_and_validated_before_it_is_published(monkeypa
     )
     # No upcast_v0_v1 exists: the error proves the slow path (upcast, validate) was taken.
     with pytest.raises(TypeError, match="upcast_v0_v1"):
-        mapper.to_json_form(stored)
+        mapper.to_stored_form(stored)
 
 
 def test_the_wire_value_is_the_envelope_models_encoding():
     for position, event in enumerate(every_event_type(), start=1):
         message = next(messages_for(stored_form(event, position), TOPICS))
-        assert message.value == encode(envelope_of(event, position)), type(event).__name__
+        assert message.value == encode(envelope_model(event, position)), type(event).__name__
         public = public_payload(type(event), event.model_dump(mode="json"))
         assert parse_card_event(message.value).payload == PUBLIC_MODELS[type(event)](**public)
         assert message.key == str(event.originator_id).encode()
@@ -106,7 +138,7 @@ def test_the_settlement_wire_value_is_the_status_models_encoding():
     checked = 0
     for position, event in enumerate(every_event_type(), start=1):
         expected = [
-            encode(settlement_message(change, event, position))
+            encode(settlement_model(change, event, position))
             for change in settlement_changes(event)
         ]
         wire = list(messages_for(stored_form(event, position), TOPICS))[1:]

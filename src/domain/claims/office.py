@@ -51,12 +51,14 @@ from domain.event import DomainEvent
 from domain.hospitals import HospitalRegistry, validate_hospital_code
 from domain.keyed_digests import keyed_uuid
 from domain.requests import RequestLedger, record_request
+from domain.write_path import Outcome
 
 if TYPE_CHECKING:
     from domain.cardholder.state import Cardholder
     from domain.region_policy import RegionPolicies
 
 E = TypeVar("E", bound=DomainEvent)
+C = TypeVar("C", bound=ClaimEvent)
 
 
 class ClaimContention(DomainError):
@@ -98,12 +100,10 @@ class ClaimUseCases(RequestLedger):
 
     def submit_claim(self, command: SubmitClaim) -> ReimbursementClaimSubmitted:
         """File a claim; its invoice is reserved in the same transaction."""
-        earlier = self._earlier_answer(command, ReimbursementClaimSubmitted)
-        if earlier is not None:
-            return earlier
-        return self._answered_if_raced(
-            command, ReimbursementClaimSubmitted, lambda: self._submit(command)
-        )
+        return _event(self.submit_claim_outcome(command), ReimbursementClaimSubmitted)
+
+    def submit_claim_outcome(self, command: SubmitClaim) -> Outcome[ClaimEvent]:
+        return self._answer(command, ReimbursementClaimSubmitted, lambda: self._submit(command))
 
     def _submit(self, command: SubmitClaim) -> ReimbursementClaimSubmitted:
         holder = self.holder_by_id(self.holder_id(command.resident_id))
@@ -132,7 +132,9 @@ class ClaimUseCases(RequestLedger):
 
     def approve_claim(self, command: ApproveClaim) -> ReimbursementClaimApproved:
         """Fix the payable amount on the holder's current deductible and cap for the year."""
+        return _event(self.approve_claim_outcome(command), ReimbursementClaimApproved)
 
+    def approve_claim_outcome(self, command: ApproveClaim) -> Outcome[ClaimEvent]:
         def decide(claim: Claim, ctx: decisions.ClaimContext) -> Sequence[DomainEvent]:
             treatment_date, _ = rules.claim_readable(claim)
             year = rules.benefit_year_of(treatment_date)
@@ -142,6 +144,9 @@ class ClaimUseCases(RequestLedger):
         return self._decide(command, decide, ReimbursementClaimApproved)
 
     def reject_claim(self, command: RejectClaim) -> ReimbursementClaimRejected:
+        return _event(self.reject_claim_outcome(command), ReimbursementClaimRejected)
+
+    def reject_claim_outcome(self, command: RejectClaim) -> Outcome[ClaimEvent]:
         return self._decide(
             command,
             lambda claim, ctx: [decisions.reject_claim(claim, command, ctx)],
@@ -149,6 +154,9 @@ class ClaimUseCases(RequestLedger):
         )
 
     def pay_claim(self, command: PayClaim) -> ReimbursementClaimPaid:
+        return _event(self.pay_claim_outcome(command), ReimbursementClaimPaid)
+
+    def pay_claim_outcome(self, command: PayClaim) -> Outcome[ClaimEvent]:
         return self._decide(
             command,
             lambda claim, ctx: [decisions.pay_claim(claim, command, ctx)],
@@ -156,6 +164,9 @@ class ClaimUseCases(RequestLedger):
         )
 
     def withdraw_claim(self, command: WithdrawClaim) -> ReimbursementClaimWithdrawn:
+        return _event(self.withdraw_claim_outcome(command), ReimbursementClaimWithdrawn)
+
+    def withdraw_claim_outcome(self, command: WithdrawClaim) -> Outcome[ClaimEvent]:
         holder_id = self.holder_id(command.resident_id)
         return self._decide(
             command,
@@ -225,32 +236,32 @@ class ClaimUseCases(RequestLedger):
         assert isinstance(earlier, expected)
         return earlier
 
-    def _answered_if_raced(
-        self, command: ClaimCommand, expected: type[E], attempt: Callable[[], E]
-    ) -> E:
-        """Run ``attempt``; when it is refused (the claim already decided, the invoice already
-        claimed) or loses a race because the same request, resent while it ran, was recorded
-        meanwhile, the answer is that request's first result, as for any retry."""
+    def _answer(
+        self, command: ClaimCommand, expected: type[C], attempt: Callable[[], C]
+    ) -> Outcome[ClaimEvent]:
+        """A retry of an earlier request is answered from its record (``repeated``), writing
+        nothing. Otherwise ``attempt`` runs; when it is refused (the claim already decided, the
+        invoice already claimed) or loses a race because the same request, resent while it ran,
+        was recorded meanwhile, the answer is that request's first result, as for any retry."""
+        earlier = self._earlier_answer(command, expected)
+        if earlier is not None:
+            return Outcome(earlier, "repeated")
         try:
-            return attempt()
+            return Outcome(attempt(), "recorded")
         except (DomainError, EventSourcingError):
             earlier = self._earlier_answer(command, expected)
             if earlier is None:
                 raise
-            return earlier
+            return Outcome(earlier, "repeated")
 
     def _decide(
         self,
         command: ClaimDecision,
         decide: Callable[[Claim, decisions.ClaimContext], Sequence[DomainEvent]],
-        expected: type[E],
-    ) -> E:
-        """Load, decide, save; decided again (bounded) when a concurrent command won the race;
-        a retry of an earlier request is answered from its record, writing nothing."""
-        earlier = self._earlier_answer(command, expected)
-        if earlier is not None:
-            return earlier
-        return self._answered_if_raced(
+        expected: type[C],
+    ) -> Outcome[ClaimEvent]:
+        """Load, decide, save; decided again (bounded) when a concurrent command won the race."""
+        return self._answer(
             command, expected, lambda: self._decide_and_save(command, decide, expected)
         )
 
@@ -258,8 +269,8 @@ class ClaimUseCases(RequestLedger):
         self,
         command: ClaimDecision,
         decide: Callable[[Claim, decisions.ClaimContext], Sequence[DomainEvent]],
-        expected: type[E],
-    ) -> E:
+        expected: type[C],
+    ) -> C:
         claim_id = command.claim_id
         for _ in range(self.MAX_CLAIM_ATTEMPTS):
             claim = self.claim(claim_id)
@@ -292,3 +303,8 @@ class ClaimUseCases(RequestLedger):
             policy=self.policies.policy_for(region_code),
             new_event_id=uuid.uuid4,
         )
+
+
+def _event(outcome: Outcome[ClaimEvent], cls: type[C]) -> C:
+    assert isinstance(outcome.event, cls), outcome
+    return outcome.event

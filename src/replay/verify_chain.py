@@ -3,13 +3,14 @@
 Two checks, over the raw stored records (no decryption, no validation):
 
 1. **Every stream's chain.** Each record carries the digest of its predecessor in its stream
-   (``service.chain``). Walking each stream by version, a record whose link does not match names
+   (``store.chain``). Walking each stream by version, a record whose link does not match names
    the first altered, removed, inserted or reordered event; a stream's versions must also come
    in increasing log positions.
 2. **The whole log's order.** A per-stream chain cannot see a stream's last event altered or
    removed, or events of different streams swapped in the log. So the log itself is chained in
-   ``sscard_log_chain`` (beside the read models): one row per audited position with the
-   record's digest and a running digest of the whole log up to it, written by the audit
+   ``sscard_log_chain`` (``store.log_chain``, beside the read models): one row per audited
+   position with the record's digest and a running digest of the whole log up to it, written
+   by the audit
    follower (``sscard run`` keeps it moments behind the store, on the tracking runner; each
    verification also brings it up to date). Each run first compares every audited position with
    the store, then (if all is well) audits what was added since. The
@@ -20,36 +21,17 @@ Two checks, over the raw stored records (no decryption, no validation):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from hashlib import sha256
-from typing import Any
-from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import Notification
-from sqlalchemy import BigInteger, Column, Table, Text, select
+from sqlalchemy import select
 
-from service.bootstrap import BackOffice
-from service.chain import CHAIN_FIELD, record_digest
-from service.keystore import KeyTable, RawRecord
-from tracking.board import Board
-from tracking.follow import Batch, Commit, Follower, StorePositions
-from tracking.runner import Pulse, Runner
-from tracking.source import StoreFeed
-from tracking.store import Tx, ViewStore, metadata
-
-AUDIT = "audit_log"
-
-log_chain_table = Table(
-    "sscard_log_chain",
-    metadata,
-    Column("position", BigInteger, primary_key=True),
-    Column("stream_id", Text, nullable=False),
-    Column("version", BigInteger, nullable=False),
-    Column("digest", Text, nullable=False),  # the record's digest (service.chain)
-    Column("chain", Text, nullable=False),  # running digest of the log up to this position
-)
+from store.chain import CHAIN_FIELD, record_digest
+from store.keystore import KeyTable, RawRecord
+from store.log_chain import log_chain_follower, log_chain_table, running_digest, streams_of
+from store.opened import OpenedStore
+from tracking.runner import Pulse
+from tracking.store import ViewStore
 
 
 @dataclass(frozen=True, order=True)
@@ -90,17 +72,6 @@ def _link_of(record: RawRecord) -> str | None:
 
 def _digest(record: RawRecord) -> str:
     return record_digest(record.stream_id, record.version, record.topic, record.state)
-
-
-def streams_of(records: Iterable[RawRecord]) -> Iterator[list[RawRecord]]:
-    current: list[RawRecord] = []
-    for record in records:
-        if current and record.stream_id != current[0].stream_id:
-            yield current
-            current = []
-        current.append(record)
-    if current:
-        yield current
 
 
 def check_stream(records: list[RawRecord], report: ChainReport) -> Finding | None:
@@ -177,13 +148,9 @@ def verify_streams(table: KeyTable, report: ChainReport) -> None:
             report.findings.append(finding)
 
 
-def _running(previous: str, digest: str) -> str:
-    return sha256(f"{previous}\n{digest}".encode()).hexdigest()
-
-
-def verify_log(backoffice: BackOffice, report: ChainReport, extend: bool = True) -> None:
+def verify_log(opened: OpenedStore, report: ChainReport, extend: bool = True) -> None:
     """Compare every audited log position with the store; then audit the new ones."""
-    table, views = backoffice.personal_data.table, backoffice.views
+    table, views = opened.personal_data.table, opened.views
     views.create([log_chain_table])
     t = log_chain_table.c
     with views.reading() as tx:
@@ -195,7 +162,7 @@ def verify_log(backoffice: BackOffice, report: ChainReport, extend: bool = True)
     pending: RawRecord | None = None
     for row in audited:
         report.audited += 1
-        if _running(chain, row.digest) != row.chain:
+        if running_digest(chain, row.digest) != row.chain:
             report.findings.append(Finding(int(row.position), "the log chain table was altered"))
             return
         chain = row.chain
@@ -233,7 +200,7 @@ def verify_log(backoffice: BackOffice, report: ChainReport, extend: bool = True)
     report.head = (last_audited, chain) if audited else None
     if not extend or report.findings or report.unlinked:
         return
-    follower = log_chain_follower(backoffice)
+    follower = log_chain_follower(opened)
     pulse = Pulse.quiet()
     while (handled := follower.step(pulse)) is not None:
         report.added += handled
@@ -244,60 +211,6 @@ def verify_log(backoffice: BackOffice, report: ChainReport, extend: bool = True)
     report.head = (int(newest.position), str(newest.chain)) if newest else None
 
 
-class LogChainHandler:
-    """The audit follower's handler: each batch's rows and the position, in one transaction."""
-
-    def handle(self, batch: Batch[int, Notification], commit: Commit, pulse: Pulse) -> None:
-        del pulse
-
-        def chain_them(tx: Tx) -> None:
-            t = log_chain_table.c
-            last = tx.execute(select(t.chain).order_by(t.position.desc()).limit(1)).first()
-            chain = str(last[0]) if last else ""
-            rows: list[dict[str, Any]] = []
-            for n in batch.items:
-                stream = (
-                    n.originator_id
-                    if isinstance(n.originator_id, UUID)
-                    else UUID(str(n.originator_id))
-                )
-                digest = record_digest(stream, n.originator_version, n.topic, n.state)
-                chain = _running(chain, digest)
-                rows.append(
-                    {
-                        "position": n.id,
-                        "stream_id": str(stream),
-                        "version": n.originator_version,
-                        "digest": digest,
-                        "chain": chain,
-                    }
-                )
-            if rows:
-                tx.execute(log_chain_table.insert(), rows)
-
-        commit(chain_them)
-
-
-def log_chain_follower(
-    backoffice: BackOffice, batch_size: int = 500
-) -> Follower[int, Notification]:
-    """The audit follower: every stored record, in log order, into ``sscard_log_chain``."""
-    backoffice.views.create([log_chain_table])
-    backoffice.views.ensure_position(AUDIT)
-    feed: StoreFeed[Notification] = StoreFeed(backoffice.source, lambda n: n)
-    return Follower(AUDIT, feed, StorePositions(backoffice.views), LogChainHandler(), batch_size)
-
-
-def log_chain_runner(backoffice: BackOffice) -> Runner:
-    """``sscard run``'s audit worker: keeps the log chain moments behind the store."""
-    return Runner(
-        AUDIT,
-        follower=log_chain_follower(backoffice),
-        board=Board(backoffice.views, AUDIT),
-        idle_wait=1.0,
-    )
-
-
 def anchor_digest(views: ViewStore, position: int) -> str | None:
     with views.reading() as tx:
         row = tx.execute(
@@ -306,16 +219,9 @@ def anchor_digest(views: ViewStore, position: int) -> str | None:
     return None if row is None else str(row[0])
 
 
-def forget_log_chain(views: ViewStore) -> None:
-    """After ``sscard db migrate`` rewrote records: the log is audited afresh from position 0."""
-    views.create([log_chain_table])
-    views.ensure_position(AUDIT)
-    views.reset(AUDIT, [log_chain_table])
-
-
-def verify_chain(backoffice: BackOffice) -> ChainReport:
+def verify_chain(opened: OpenedStore) -> ChainReport:
     report = ChainReport()
-    verify_streams(backoffice.personal_data.table, report)
-    verify_log(backoffice, report)
+    verify_streams(opened.personal_data.table, report)
+    verify_log(opened, report)
     report.findings.sort()
     return report

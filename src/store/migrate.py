@@ -37,12 +37,12 @@ from domain.erasure import ERASED
 from domain.event import DomainEvent
 from domain.keyed_digests import DigestKeys, keyed_uuid
 from domain.requests import RequestRecorded, rekey_fingerprint
-from service.audit import forget_log_chain, streams_of
-from service.bootstrap import BackOffice
-from service.chain import CHAIN_FIELD, record_digest
-from service.keystore import RawRecord
-from service.persistence import PydanticMapper, upcast
-from service.protection import HolderKeyErased
+from store.chain import CHAIN_FIELD, record_digest
+from store.keystore import RawRecord
+from store.log_chain import forget_log_chain, streams_of
+from store.opened import OpenedStore
+from store.persistence import PydanticMapper, mapper_of, upcast
+from store.protection import HolderKeyErased
 
 _REQUEST = get_topic(RequestRecorded)
 _INVOICE = get_topic(InvoiceNumberReserved)
@@ -177,9 +177,8 @@ def _migrated_stream(
     return rewritten
 
 
-def migrate(backoffice: BackOffice) -> MigrationReport:
-    mapper = backoffice.office.mapper
-    assert isinstance(mapper, PydanticMapper)
+def migrate(backoffice: OpenedStore) -> MigrationReport:
+    mapper = mapper_of(backoffice.office)
     keys = backoffice.office.digest_keys
     table = backoffice.personal_data.table
     streams = relinked = 0

@@ -30,9 +30,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eventsourcing.persistence import Cipher
 from eventsourcing.utils import Environment, get_topic
 
-from service.keystore import KeyRow, KeyTable, MemoryKeyTable, PostgresKeyTable, SQLiteKeyTable
-from service.secure_sqlite import LIBRARY_SQLITE, SQLITE_PERSISTENCE
-from service.settings import ConfigurationError
+from domain.errors import ConfigurationError
+from store.keystore import KeyRow, KeyTable, MemoryKeyTable, PostgresKeyTable, SQLiteKeyTable
+from store.secure_sqlite import LIBRARY_SQLITE, SQLITE_PERSISTENCE
 
 _NONCE = 12
 

@@ -1,5 +1,5 @@
-"""One share of a rebuild split across processes (``service.rebuilds``): run by the rebuild as
-``python -m service.rebuild_worker``, its share pickled on stdin by the parent process; prints
+"""One share of a rebuild split across processes (``replay.rebuilds``): run by the rebuild as
+``python -m replay.rebuild_worker``, its share pickled on stdin by the parent process; prints
 the store position it reached after each batch and, at the end, its peak memory; its error's
 one line goes to stderr."""
 
@@ -11,7 +11,7 @@ import resource
 import sys
 from pathlib import Path
 
-from service.rebuilds import WorkerShare
+from replay.rebuilds import WorkerShare
 
 
 def main() -> int:

@@ -13,8 +13,8 @@ from domain.application import Outcome
 from domain.cardholder.commands import EraseHolder
 from domain.errors import RuleViolation
 from domain.event import DomainEvent
-from service.bootstrap import BackOffice
-from service.chain import CHAIN_FIELD
+from store.chain import CHAIN_FIELD
+from store.opened import OpenedStore
 
 
 class MigrationNeeded(RuleViolation):
@@ -23,7 +23,7 @@ class MigrationNeeded(RuleViolation):
     code = "migration_needed"
 
 
-def erase_holder(backoffice: BackOffice, command: EraseHolder) -> Outcome[DomainEvent]:
+def erase_holder(backoffice: OpenedStore, command: EraseHolder) -> Outcome[DomainEvent]:
     office = backoffice.office
     holder = office.holder(command.resident_id)  # HolderNotFound for an unknown ID
     refuse_plaintext_records(backoffice, command, holder.version)
@@ -33,7 +33,7 @@ def erase_holder(backoffice: BackOffice, command: EraseHolder) -> Outcome[Domain
     return outcome
 
 
-def refuse_plain_digests(backoffice: BackOffice) -> None:
+def refuse_plain_digests(backoffice: OpenedStore) -> None:
     """An unkeyed fingerprint or invoice stream id (a release before keyed digests) gives the
     holder's ID number back after the key is gone: such records must be re-keyed first. The
     holder's own are not told apart from others' (request records name no holder), so any
@@ -46,7 +46,7 @@ def refuse_plain_digests(backoffice: BackOffice) -> None:
         )
 
 
-def refuse_plaintext_records(backoffice: BackOffice, command: EraseHolder, versions: int) -> None:
+def refuse_plaintext_records(backoffice: OpenedStore, command: EraseHolder, versions: int) -> None:
     """Destroying a key erases nothing that was stored in plain text (by a release before
     encryption): such records must be sealed first, by ``sscard db migrate``."""
     table = backoffice.personal_data.table

@@ -1,8 +1,8 @@
 """Read models rebuilt from the store in one pass, split across worker processes.
 
 One pass: each stored record of the views' feeds is read once, opened once (only the personal
-fields its public form derives from, ``domain.disclosure.PUBLIC_NEEDS``), made into its public
-envelope once (``domain.disclosure.public_envelope``, the function the relay publishes with) and
+fields its public form derives from, ``contract.public_form.PUBLIC_NEEDS``), made into its public
+envelope once (``contract.envelope.public_envelope``, the function the relay publishes with) and
 handed to every view being rebuilt; only the apply is per view. Each batch is one transaction of
 the scratch store, with every view's position.
 
@@ -41,18 +41,13 @@ from eventsourcing.persistence import Notification
 from psycopg import sql
 from sqlalchemy import Table
 
-from domain.disclosure import PUBLIC_CARD_EVENTS, PUBLIC_CLAIM_EVENTS, public_envelope
+from contract.envelope import FEED_EVENTS, Envelope, public_envelope
+from contract.public_form import StoredForm
 from domain.event import DomainEvent
-from projections.catalogue import read_models
-from projections.public_fields import zones_of
-from service.bootstrap import build, postgres_view_store, region_policies
-from service.settings import Settings
+from replay.wiring import Wiring
+from store.location import StoreLocation
 from tracking.envelopes import (
-    CARD_EVENTS,
-    CLAIM_EVENTS,
     ApplyFailed,
-    Envelope,
-    Feed,
     ReadModel,
     apply_once,
     prefetch_versions,
@@ -64,12 +59,6 @@ from tracking.store import Tx, ViewStore
 
 Progress = Callable[[int, int], None]  # (events applied so far, events to apply)
 
-# The event types the relay publishes on each feed's topic.
-FEED_EVENTS: dict[Feed, tuple[type[DomainEvent], ...]] = {
-    CARD_EVENTS: PUBLIC_CARD_EVENTS,
-    CLAIM_EVENTS: PUBLIC_CLAIM_EVENTS,
-}
-
 BATCH = 2_000
 # Rows a view's cache keeps between batches before it forgets them (and asks the database for
 # what later batches touch): the bound on a rebuild's memory, whatever the length of history.
@@ -78,16 +67,12 @@ HELD_ROWS = 100_000
 KEYS_HELD = 5_000
 
 
-def models_of(settings: Settings) -> dict[str, ReadModel]:
-    return read_models(zones_of(region_policies(settings)))
-
-
 def default_workers() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _no_progress(done: int, total: int) -> None:
+def no_progress(done: int, total: int) -> None:
     del done, total
 
 
@@ -105,29 +90,30 @@ class Place:
     sqlite: Path | None = None
     schema: str | None = None
 
-    def open(self, settings: Settings) -> ViewStore:
+    def open(self, location: StoreLocation) -> ViewStore:
         if self.sqlite is not None:
             return ViewStore.sqlite(self.sqlite)
-        return postgres_view_store(settings, self.schema)
+        assert location.postgres is not None
+        return location.postgres.view_store(self.schema)
 
 
 @contextlib.contextmanager
-def scratch_place(settings: Settings, near: Place | None = None) -> Iterator[Place]:
+def scratch_place(location: StoreLocation, near: Place | None = None) -> Iterator[Place]:
     """An empty place of the live store's kind, removed afterwards (beside ``near``'s)."""
-    if not settings.uses_postgres:
+    pg = location.postgres
+    if pg is None:
         if near is not None and near.sqlite is not None:
             parent = near.sqlite.parent
         else:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            parent = settings.data_dir
+            location.data_dir.mkdir(parents=True, exist_ok=True)
+            parent = location.data_dir
         folder = Path(tempfile.mkdtemp(prefix="rebuild-", dir=parent))
         try:
             yield Place(sqlite=folder / "views.sqlite")
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return
-    pg = settings.postgres()
-    schema = f"{(pg.db_schema or 'public')[:40]}_rebuild_{uuid.uuid4().hex[:8]}"
+    schema = f"{(pg.schema or 'public')[:40]}_rebuild_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg.dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
@@ -188,7 +174,7 @@ class OnePass:
         self._mapper: Any = source.mapper
         self._mapper.personal_data.hold_at_most(KEYS_HELD)
 
-    def run(self, target: int, progress: Progress = _no_progress) -> int:
+    def run(self, target: int, progress: Progress = no_progress) -> int:
         """From the views' common position up to ``target``; returns ``target``.
 
         The scratch store has no other writer and no reader until the rebuild ends, so rows
@@ -260,10 +246,8 @@ class OnePass:
         mapper.prefetch_public_keys(notifications)
         out = []
         for n in notifications:
-            event_type, form = mapper.to_public_form(n)
-            envelope = public_envelope(event_type, form, n.id)
-            assert envelope is not None, f"{event_type.__name__} is never published"
-            out.append(envelope)
+            event_type, form = mapper.to_stored_form(n, public_only=True)
+            out.append(public_envelope(StoredForm(n.id, event_type, form)))
         return out
 
 
@@ -271,14 +255,14 @@ class OnePass:
 
 
 def rebuild_views(
-    settings: Settings,
+    wiring: Wiring,
     source: StoreEventSource,
     place: Place,
     store: ViewStore,
     models: Sequence[ReadModel],
     up_to: int | None = None,
     workers: int = 1,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> int:
     """Rebuild ``models`` into the empty scratch ``store`` (at ``place``) from the event store,
     up to ``up_to`` (default: the head), in one pass on ``workers`` processes. Returns the store
@@ -289,9 +273,11 @@ def rebuild_views(
         return OnePass(source, store, models).run(target, progress)
     names = [model.name for model in models]
     with contextlib.ExitStack() as stack:
-        places = [stack.enter_context(scratch_place(settings, near=place)) for _ in range(workers)]
-        _run_workers(settings, names, places, target, progress)
-        _merge(settings, place, places, models)
+        places = [
+            stack.enter_context(scratch_place(wiring.location, near=place)) for _ in range(workers)
+        ]
+        _run_workers(wiring, names, places, target, progress)
+        _merge(wiring.location, place, places, models)
     with store.transaction() as tx:
         for name in names:
             tx.move_position(name, 0, target)
@@ -299,7 +285,7 @@ def rebuild_views(
 
 
 def _run_workers(
-    settings: Settings, names: list[str], places: list[Place], target: int, progress: Progress
+    wiring: Wiring, names: list[str], places: list[Place], target: int, progress: Progress
 ) -> list[int]:
     """One process per share (a fresh interpreter: nothing of ours, no connection, is inherited,
     and whatever the main program is, it is not imported again). Returns each one's peak
@@ -309,13 +295,13 @@ def _run_workers(
     workers = []
     for part, place in enumerate(places):
         worker = subprocess.Popen(
-            [sys.executable, "-m", "service.rebuild_worker"],
+            [sys.executable, "-m", "replay.rebuild_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
         assert worker.stdin is not None
-        share = WorkerShare(settings, names, place, part, len(places), target)
+        share = WorkerShare(wiring, names, place, part, len(places), target)
         worker.stdin.write(pickle.dumps(share))
         worker.stdin.close()
         workers.append(worker)
@@ -360,14 +346,12 @@ def _follow(
             reached[part] = int(line)
 
 
-def one_pass_in_a_process(
-    settings: Settings, names: Sequence[str], up_to: int
-) -> tuple[float, float]:
+def one_pass_in_a_process(wiring: Wiring, names: Sequence[str], up_to: int) -> tuple[float, float]:
     """Every view of ``names`` rebuilt in one pass by one fresh process, into a scratch store
     of its own (the bench's memory check): (seconds, the process's peak RSS in MiB)."""
-    with scratch_place(settings) as place:
+    with scratch_place(wiring.location) as place:
         started = time.perf_counter()
-        peaks = _run_workers(settings, list(names), [place], up_to, _no_progress)
+        peaks = _run_workers(wiring, list(names), [place], up_to, no_progress)
         return time.perf_counter() - started, peaks[0] / 1024
 
 
@@ -375,7 +359,7 @@ def one_pass_in_a_process(
 class WorkerShare:
     """What one worker process is asked to rebuild (sent pickled on its stdin)."""
 
-    settings: Settings
+    wiring: Wiring
     names: list[str]
     place: Place
     part: int
@@ -383,20 +367,20 @@ class WorkerShare:
     target: int
 
     def run(self, report: Progress) -> None:
-        all_models = models_of(self.settings)
+        all_models = self.wiring.read_models()
         models = [all_models[name] for name in self.names]
-        with build(self.settings) as backoffice:
-            store = self.place.open(self.settings)
+        with contextlib.closing(self.wiring.open_store()) as opened:
+            store = self.place.open(self.wiring.location)
             try:
                 prepare(store, models)
-                one_pass = OnePass(backoffice.source, store, models, self.part, self.parts)
+                one_pass = OnePass(opened.source, store, models, self.part, self.parts)
                 one_pass.run(self.target, report)
             finally:
                 store.close()
 
 
 def _merge(
-    settings: Settings, place: Place, places: list[Place], models: Sequence[ReadModel]
+    location: StoreLocation, place: Place, places: list[Place], models: Sequence[ReadModel]
 ) -> None:
     """The workers' rows into ``place``, inside the database: disjoint tables inserted (a key
     found twice fails the rebuild: the split by stream was wrong), additive ones summed."""
@@ -408,7 +392,14 @@ def _merge(
         )
     else:
         assert place.schema is not None
-        _merge_postgres(settings, place.schema, [p.schema or "" for p in places], tables, additive)
+        assert location.postgres is not None
+        _merge_postgres(
+            location.postgres.dsn(),
+            place.schema,
+            [p.schema or "" for p in places],
+            tables,
+            additive,
+        )
 
 
 def _quote(name: str) -> str:
@@ -449,9 +440,9 @@ def _merge_sqlite(
 
 
 def _merge_postgres(
-    settings: Settings, target: str, sources: list[str], tables: list[Table], additive: set[Table]
+    dsn: str, target: str, sources: list[str], tables: list[Table], additive: set[Table]
 ) -> None:
-    with psycopg.connect(settings.postgres().dsn()) as conn:
+    with psycopg.connect(dsn) as conn:
         for table in tables:
             for schema in sources:
                 statement = _merge_statement(

@@ -6,7 +6,7 @@ holder: the data key wrapped by the master key, or, after an erasure, no key at 
 tombstone that says the holder was erased, so their records read as erased rather than failing).
 
 Beside it, ``sscard_key_ids`` names the keys that made the store (one identifier per key
-variable, recorded when the store is made; ``service.key_check`` compares them at every start).
+variable, recorded when the store is made; ``store.key_check`` compares them at every start).
 
 The same connection also reads stored records as raw bytes, for the hash chain (a predecessor's
 digest, ``sscard audit verify-chain``) and for ``sscard db migrate``.
@@ -33,7 +33,7 @@ from domain.requests import RequestRecorded
 
 KEYS_TABLE = "sscard_data_keys"
 KEY_IDS_TABLE = "sscard_key_ids"
-# Stored forms of the records that once kept a plain digest (``service.migrate``): a request
+# Stored forms of the records that once kept a plain digest (``store.migrate``): a request
 # record with a keyed fingerprint, an invoice reservation on a keyed stream id. Any other record
 # of those types is in the old form. Matched in the stored JSON (orjson's compact form); a later
 # version of either type must keep its pattern matching.

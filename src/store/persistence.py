@@ -24,12 +24,14 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic, resolve_topic
 
+from contract.public_form import PUBLIC_NEEDS
+from domain.application import CardOffice
 from domain.cardholder.events import HolderErased
-from domain.disclosure import PERSONAL_FIELDS, PUBLIC_NEEDS, data_owner
+from domain.disclosure import PERSONAL_FIELDS, data_owner
 from domain.erasure import ERASED, ERASED_CONTEXT
 from domain.event import DomainEvent, current_schema_version
-from service.chain import CHAIN_FIELD, StreamHeads, record_digest
-from service.protection import PERSONAL_DATA_TOPIC, PersonalData
+from store.chain import CHAIN_FIELD, StreamHeads, record_digest
+from store.protection import PERSONAL_DATA_TOPIC, PersonalData
 
 
 class OrjsonTranscoder(Transcoder):
@@ -60,7 +62,7 @@ def upcast(cls: type[DomainEvent], state: dict[str, Any]) -> dict[str, Any]:
 
 class PydanticMapper(Mapper[UUID]):
     """Pydantic events to stored records and back, with personal fields sealed per holder
-    (``service.protection``) and each record linked to its predecessor (``service.chain``).
+    (``store.protection``) and each record linked to its predecessor (``store.chain``).
 
     A record written before encryption (no ``_chain``) still loads: its personal fields are
     plaintext until ``sscard db migrate`` seals them. An erased holder's records load with the
@@ -200,33 +202,25 @@ class PydanticMapper(Mapper[UUID]):
         if owners:
             self.personal_data.prefetch(owners)
 
-    def to_json_form(self, stored_event: StoredEvent) -> tuple[type[DomainEvent], dict[str, Any]]:
+    def to_stored_form(
+        self, stored_event: StoredEvent, public_only: bool = False
+    ) -> tuple[type[DomainEvent], dict[str, Any]]:
         """The event's class and ``event.model_dump(mode="json")``, without validating it.
 
         A record at its class's current schema version was written from exactly that form
         (less the two originator fields, which lead the field order, and the chain link, which
         trails it), so it is rebuilt as is, personal fields opened; an older record is upcast
         and validated, like any load. The relay publishes the public form of this form.
+        ``public_only``: only the personal fields its public form is derived from opened
+        (``contract.public_form.PUBLIC_NEEDS``), the others left out: what a replay into the
+        read models needs, at the cost of the decryption the public form needs.
         """
         cls: type[DomainEvent] = resolve_topic(stored_event.topic)
-        state, _ = self._opened(cls, stored_event)
+        needed = PUBLIC_NEEDS.get(cls, _NOTHING) if public_only else None
+        state, _ = self._opened(cls, stored_event, needed)
         if state.get("schema_version", 1) != current_schema_version(cls):
             event = cast(DomainEvent, self.to_domain_event(stored_event))
             return cls, event.model_dump(mode="json")
-        return cls, {
-            "originator_id": str(stored_event.originator_id),
-            "originator_version": stored_event.originator_version,
-            **state,
-        }
-
-    def to_public_form(self, stored_event: StoredEvent) -> tuple[type[DomainEvent], dict[str, Any]]:
-        """``to_json_form`` with only the personal fields its public form is derived from
-        opened (``domain.disclosure.PUBLIC_NEEDS``), the others left out: what a replay into
-        the read models needs, at the cost of the decryption the public form needs."""
-        cls: type[DomainEvent] = resolve_topic(stored_event.topic)
-        state, _ = self._opened(cls, stored_event, PUBLIC_NEEDS.get(cls, _NOTHING))
-        if state.get("schema_version", 1) != current_schema_version(cls):
-            return self.to_json_form(stored_event)  # an older record: upcast, validated
         return cls, {
             "originator_id": str(stored_event.originator_id),
             "originator_version": stored_event.originator_version,
@@ -269,6 +263,18 @@ def _uuid(value: UUID | str) -> UUID:
 def _field_context(stream: UUID, version: int, name: str) -> bytes:
     """What a sealed value is bound to: moved to another record or field, it fails to open."""
     return f"{stream}:{version}:{name}".encode()
+
+
+def mapper_of(office: CardOffice) -> PydanticMapper:
+    """The office's mapper (the library builds it from ``MAPPER_TOPIC``)."""
+    mapper = office.mapper
+    assert isinstance(mapper, PydanticMapper)
+    return mapper
+
+
+def personal_data_of(office: CardOffice) -> PersonalData:
+    """The office's data keys (its mapper holds them)."""
+    return mapper_of(office).personal_data
 
 
 MAPPER_TOPIC = get_topic(PydanticMapper)

@@ -23,9 +23,8 @@ from eventsourcing.utils import get_topic
 from domain.application import CardOffice
 from domain.cardholder.events import CardIssued
 from domain.erasure import ERASED
-from service.persistence import PydanticMapper
-from service.protection import PersonalData
-from service.settings import ConfigurationError
+from domain.errors import ConfigurationError
+from store.persistence import mapper_of, personal_data_of
 
 MASTER_KEY = "SSCARD_MASTER_KEY"
 HOLDER_ID_KEY = "SSCARD_HOLDER_ID_KEY"
@@ -45,7 +44,7 @@ def holder_id_key_id(holder_id_key: str) -> str:
 
 def key_ids(office: CardOffice, holder_id_key: str) -> dict[str, str]:
     return {
-        MASTER_KEY: _personal_data(office).kek_id,
+        MASTER_KEY: personal_data_of(office).kek_id,
         HOLDER_ID_KEY: holder_id_key_id(holder_id_key),
     }
 
@@ -53,7 +52,7 @@ def key_ids(office: CardOffice, holder_id_key: str) -> dict[str, str]:
 def check_keys(office: CardOffice, holder_id_key: str) -> dict[str, str]:
     """Refuse keys the store was not made with; record the identifiers a store lacks (a new
     one, or one from before identifiers, once its records agree). Returns what is recorded."""
-    table = _personal_data(office).table
+    table = personal_data_of(office).table
     mine = key_ids(office, holder_id_key)
     recorded = table.key_ids()
     _same(mine, recorded)
@@ -80,7 +79,7 @@ def _same(mine: dict[str, str], recorded: dict[str, str]) -> None:
 
 
 def _master_key_unwraps(office: CardOffice) -> None:
-    personal_data = _personal_data(office)
+    personal_data = personal_data_of(office)
     owner = personal_data.table.live_owner()
     if owner is not None:
         personal_data.key_for_reading(owner, required=True)  # WrongMasterKey if it does not
@@ -88,9 +87,8 @@ def _master_key_unwraps(office: CardOffice) -> None:
 
 def _holder_id_key_fits(office: CardOffice) -> None:
     """The first holder whose ID number can be read: their stream id must be this key's."""
-    mapper = office.mapper
-    assert isinstance(mapper, PydanticMapper)
-    for record in _personal_data(office).table.records():
+    mapper = mapper_of(office)
+    for record in personal_data_of(office).table.records():
         if record.topic != _CARD_ISSUED:
             continue
         stored = StoredEvent(
@@ -110,9 +108,3 @@ def _holder_id_key_fits(office: CardOffice) -> None:
                 f"{record.stream_id} is not this key's hash of their ID number)",
             )
         return
-
-
-def _personal_data(office: CardOffice) -> PersonalData:
-    mapper = office.mapper
-    assert isinstance(mapper, PydanticMapper)
-    return mapper.personal_data
