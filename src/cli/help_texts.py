@@ -126,6 +126,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "bench subscriber": ("sscard bench subscriber --cards 100000",),
     "bench views": ("sscard bench views --events 10000",),
     "demo": ("sscard demo",),
+    "token issue": (
+        "sscard token issue --role outlet_clerk --outlet BJ-DC-001 --subject clerk-01",
+        "sscard token issue --role cardholder --holder 11010519491231002X --ttl 30m",
+    ),
 }
 
 

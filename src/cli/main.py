@@ -118,6 +118,7 @@ def build_parser(
     audit.add_commands(commands)
     operations.add_commands(commands)
     views.add_commands(commands)
+    importlib.import_module("cli.tokens").add_commands(commands)
     OneLineParser.json_wanted = "--json" in (sys.argv[1:] if argv is None else argv)
     wanted = _first_command(argv)
     for name, (module, help_text) in TOOLS.items():

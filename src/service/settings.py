@@ -223,6 +223,15 @@ class Settings(BaseSettings):
     consumer_instance: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,60}$")
     # Prometheus metrics of ``sscard run`` on this port (0: none).
     metrics_port: int = Field(default=9464, ge=0, le=65535)
+    # Bearer tokens of the HTTP API: who issues them, for which audience, and where their public
+    # keys are (a JWKS file or an http(s) URL). Unset outside production: the development key
+    # pair's (README: Identities and roles).
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_jwks: str | None = None
+    # Whether development tokens (sscard token issue) are signed and accepted. Unset: yes,
+    # except in production, which refuses them.
+    auth_dev_keys: bool | None = None
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -286,7 +295,15 @@ class Settings(BaseSettings):
         problem = kafka_security_problem(self)
         if problem is not None:
             raise ValueError(problem)
+        if self.env == "production" and self.auth_dev_keys:
+            raise ValueError("SSCARD_AUTH_DEV_KEYS must not be true in production")
         return self
+
+    @property
+    def dev_tokens_allowed(self) -> bool:
+        if self.auth_dev_keys is not None:
+            return self.auth_dev_keys
+        return self.env != "production"
 
     @property
     def unmasked_reads_allowed(self) -> bool:

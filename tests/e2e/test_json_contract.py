@@ -178,6 +178,7 @@ def test_every_leaf_answers_in_json(story: Story, tmp_path: Path) -> None:
     _claims(story, people)
     _operations(story, people, tmp_path)
     _audit_and_erasure(story, people)
+    _tokens(story, people)
     for leaf in NOT_RUN_HERE:
         story("refusal", *leaf.split(), "--no-such-option")
     missing = {
@@ -605,3 +606,14 @@ def _audit_and_erasure(story: Story, people: Holders) -> None:
     story(
         "refusal", "holder", "erase", *nobody, "--staff", "auditor-01", "--reason", "holder_request"
     )
+
+
+def _tokens(story: Story, people: Holders) -> None:
+    """A development token: the first makes the key pair, the next signs with it."""
+    clerk = ["token", "issue", "--role", "outlet_clerk", "--outlet", "BJ-DC-001"]
+    issued = story("accepted", *clerk)[0]
+    again = story("noop", *clerk, "--subject", "clerk-01")[0]
+    assert issued["key_id"] == again["key_id"], "the key pair is made once"
+    holder = story("accepted", "token", "issue", "--role", "cardholder", "--holder", people.rid)
+    assert people.rid not in json.dumps(holder), "the holder_id is masked"
+    story("refusal", "token", "issue", "--role", "cardholder")

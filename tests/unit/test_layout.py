@@ -25,6 +25,7 @@ RUNTIME = (
     "application",
     "service",
     "cli",
+    "api",
 )
 TOOLS = ("bench", "devinfra", "samples")
 MAX_SHARE = 0.30
