@@ -3,8 +3,8 @@
 Hypothesis drives ``cli.main.main(argv)`` in process, on a data directory of its own, with any
 text in place of any option's value. Whatever comes in: the exit code is 0, 1 or 2; a refusal
 is one line on stderr (under --json one JSON object on stdout, with its code); nothing is ever a
-traceback; a refusal writes nothing. Derandomized and
-bounded, so it is part of every run and takes seconds.
+traceback; a refusal writes nothing. Derandomized and bounded, so it is part of every run and
+takes seconds.
 """
 
 from __future__ import annotations
