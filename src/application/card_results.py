@@ -100,7 +100,6 @@ class EventResult(Result):
         data: JsonObject = {"status": status, "replayed": replayed, "holder_id": holder_id}
         if event is not None:
             data |= event_fields(event, zone)
-            data["holder_id"] = holder_id  # the holder's, also on an agent's or a card's event
         return cls.model_validate({**data, "event": event, "time_zone": zone.key})
 
     @property
