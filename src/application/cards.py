@@ -7,11 +7,12 @@ Nothing here prints or parses: the command line and the HTTP API render the resu
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
 
 from application.card_results import CardOwnerResult, EventResult, shown_id
 from application.results import BEIJING
-from domain.application import CardOffice, Outcome
 from domain.cardholder.channels import default_identity_document, pre_report_actor
 from domain.cardholder.commands import (
     ActivateCard,
@@ -31,6 +32,9 @@ from domain.cardholder.events import IdentityDocument
 from domain.event import Channel, DomainEvent
 from domain.identifiers import OutletCode, ResidentId
 from domain.requests import RequestId
+
+if TYPE_CHECKING:  # the office is passed in; its module loads the event store library
+    from domain.application import CardOffice, Outcome
 
 
 def event_result(office: CardOffice, outcome: Outcome[DomainEvent]) -> EventResult:

@@ -21,7 +21,6 @@ from application.card_results import (
     shown_id,
 )
 from application.cards import event_result
-from domain.application import CardOffice
 from domain.cardholder.commands import EraseHolder
 from domain.cardholder.errors import HolderNotFound
 from domain.event import Actor
@@ -34,7 +33,8 @@ from domain.unmasked_reads import (
 )
 from domain.values import local_instant
 
-if TYPE_CHECKING:  # the composition root's bundle, passed in; never built here
+if TYPE_CHECKING:  # passed in, never built here (the composition root builds them)
+    from domain.application import CardOffice
     from service.bootstrap import BackOffice
 
 

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from application.batch_file import HEADER, read_rows
 from application.card_results import BatchResult, BatchRowResult
-from domain.application import CardOffice
 from domain.cardholder.commands import RecordProduction
 from domain.errors import DomainError, InvalidInput
 from domain.event import Actor
 from domain.values import parse_instant
+
+if TYPE_CHECKING:  # the office is passed in; its module loads the event store library
+    from domain.application import CardOffice
 
 # A batch is a day's output of a production line; a larger file is split (a file this size
 # still reads in seconds and its results fit in memory).

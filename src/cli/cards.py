@@ -15,7 +15,6 @@ from application.results import plural
 from cli.arguments import add_request_id, choices
 from cli.output import card_owner_line, event_result_line
 from cli.progress import Progress
-from domain.application import CardOffice
 from domain.cardholder.commands import (
     ActivateCard,
     AuthorizeProxy,
@@ -42,6 +41,7 @@ from domain.region_policy import ProxyDocument, ProxyGrounds
 from domain.values import parse_date, quote
 
 if TYPE_CHECKING:
+    from domain.application import CardOffice
     from service.settings import Settings
 
 Input = TypeVar("Input")
@@ -70,14 +70,7 @@ def _date(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _output_args(parser: argparse.ArgumentParser) -> None:
-    # Also accepted after the command (sscard card issue ... --json); SUPPRESS keeps the global
-    # flag's value when it is not repeated here.
-    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
-
-
 def _write_args(parser: argparse.ArgumentParser) -> None:
-    _output_args(parser)
     add_request_id(parser)
 
 
@@ -165,7 +158,8 @@ def _add_card_commands(commands: Any) -> None:
     produce.add_argument(
         "--progress",
         action="store_true",
-        help="show a progress bar on stderr for a batch even when it is not a terminal",
+        help="progress on stderr also when it is not a terminal: a plain line each tenth of "
+        "the batch (a terminal always shows a bar, redrawn in place)",
     )
     produce.add_argument("--staff", required=True, help="production centre staff id")
     _write_args(produce)
@@ -196,7 +190,6 @@ def _add_card_commands(commands: Any) -> None:
 
     whose = card_commands.add_parser("whose", help="which holder a card number belongs to")
     whose.add_argument("--card-number", required=True, help="the card's 9-character number")
-    _output_args(whose)
     whose.set_defaults(handler=_whose)
 
 

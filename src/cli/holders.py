@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from application import holders
 from application.holders import UnmaskedRead
 from cli.arguments import choices
-from cli.cards import _holder_args, _output_args, _request, _write_args, print_event_result
+from cli.cards import _holder_args, _request, _write_args, print_event_result
 from cli.output import history_lines, holder_lines
 from domain.cardholder.commands import EraseHolder
 from domain.cardholder.events import ErasureReason
@@ -64,7 +64,6 @@ def add_commands(commands: Any) -> None:
         help="ISO-8601 instant with its offset: the holder's state as it was then",
     )
     _unmasked_args(show)
-    _output_args(show)
     show.set_defaults(handler=_show)
 
     history = holder_commands.add_parser(
@@ -72,7 +71,6 @@ def add_commands(commands: Any) -> None:
     )
     _holder_args(history)
     _unmasked_args(history)
-    _output_args(history)
     history.set_defaults(handler=_history)
 
     erase = holder_commands.add_parser(

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from application.card_results import CardOwnerResult, EventResult, HistoryResult, HolderResult
-from application.results import BEIJING
+from application.results import BEIJING, yuan
 from domain.cardholder.events import (
     CardActivated,
     CardCollected,
@@ -91,7 +91,7 @@ def describe(event: DomainEvent, zone: tzinfo = BEIJING, unmasked: bool = False)
                 f"({event.grounds.value})"
             )
         case LossFormallyReported():
-            fee = f"fee {event.fee_fen / 100:.2f} yuan" + (
+            fee = f"fee {yuan(event.fee_fen)} yuan" + (
                 f" waived: {event.fee_waiver.value}" if event.fee_waiver else ""
             )
             return (
@@ -100,7 +100,7 @@ def describe(event: DomainEvent, zone: tzinfo = BEIJING, unmasked: bool = False)
                 f"production due {event.production_due_on} ({event.production_due_basis}); {fee}"
             )
         case DamagedCardReplacementApplied():
-            fee = f"fee {event.fee_fen / 100:.2f} yuan"
+            fee = f"fee {yuan(event.fee_fen)} yuan"
             return (
                 f"damaged card {event.card_number} surrendered ({event.cause.value}) by "
                 f"{event.applicant.value}; certificate {event.certificate_number}; collect at "
