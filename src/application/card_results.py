@@ -30,6 +30,7 @@ from domain.cardholder.state import Cardholder
 from domain.disclosure import masked_form
 from domain.event import DomainEvent
 from domain.identifiers import mask_name, mask_resident_id
+from domain.region_policy import DEFAULT_TIME_ZONE
 
 # The event's own field names that the contract spells otherwise (the rest keep theirs).
 CONTRACT_NAMES = {
@@ -86,7 +87,7 @@ class EventResult(Result):
     outlet: str | None = None
     # For the text rendering only (never in the JSON): the event itself and the region's zone.
     event: DomainEvent | None = Field(default=None, exclude=True, repr=False)
-    time_zone: str = Field(default="Asia/Shanghai", exclude=True)
+    time_zone: str = Field(default=DEFAULT_TIME_ZONE, exclude=True)
 
     @classmethod
     def of(
@@ -184,7 +185,7 @@ class HolderResult(Result):
     pre_report: PreReportState | None
     case: CaseState | None
     suspensions: list[SuspensionState]
-    time_zone: str = Field(default="Asia/Shanghai", exclude=True)
+    time_zone: str = Field(default=DEFAULT_TIME_ZONE, exclude=True)
 
     @classmethod
     def of(
@@ -289,7 +290,7 @@ class HistoryResult(Result):
 
     unmasked: bool = False
     entries: list[HistoryEntry]
-    time_zone: str = Field(default="Asia/Shanghai", exclude=True)
+    time_zone: str = Field(default=DEFAULT_TIME_ZONE, exclude=True)
 
     @property
     def zone(self) -> ZoneInfo:
