@@ -46,6 +46,7 @@ class StatusResult(Result):
     head: int
     healthy: bool
     followers: list[FollowerPosition]
+    card_events_topic: str  # the topic whose lag the consumers' figures give
     consumers: list[ConsumerLag]
     notes: list[str]
     pending_lapses: int

@@ -83,7 +83,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "claims show": ("sscard claims show --claim CLAIM_ID",),
     "audit verify-chain": (
         "sscard audit verify-chain",
-        "sscard audit verify-chain --anchor 1200:9f86d081884c7d65   # POSITION:DIGEST noted "
+        "sscard audit verify-chain --anchor 1200:$DIGEST   # POSITION:DIGEST (64 hex digits) noted "
         "earlier",
     ),
     "audit unmasked-reads": (

@@ -147,7 +147,7 @@ def _print_status(result: StatusResult) -> None:
         ((f.name, f.position, f.lag) for f in result.followers),
         right=("position", "lag"),
     )
-    print("read model consumers (sscard.card-events):")
+    print(f"read model consumers ({result.card_events_topic}):")
     print_table(
         ("view", "lag", "dead letters"),
         ((c.view, "unknown" if c.lag is None else c.lag, c.dead_letters) for c in result.consumers),

@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import os
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from application.catalogue import QUEUE_STATUSES, VIEW_NAMES, cores_available
@@ -27,6 +26,7 @@ from application.view_results import (
     VerifyResult,
     ViewVerdict,
 )
+from cli.arguments import output_file
 from cli.output import local
 from cli.progress import Progress, wanted
 from cli.tables import print_table
@@ -48,6 +48,16 @@ def _card(text: str) -> str:
         return validate_card_number(text)
     except InvalidInput as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _view_name(text: str) -> str:
+    """A read model's name. A type rather than ``choices``: argparse checks an empty ``nargs="*"``
+    list against ``choices`` too, and refused ``sscard replay`` with no view at all."""
+    if text not in VIEW_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is not a read model (choose from {', '.join(VIEW_NAMES)})"
+        )
+    return text
 
 
 def add_commands(commands: Any) -> None:
@@ -155,7 +165,7 @@ def _analytics(commands: Any) -> None:
         help="outlet-months (default) or cases",
     )
     exporting.add_argument(
-        "--output", type=Path, help="file to write (CSV goes to stdout without it)"
+        "--output", type=output_file, help="file to write (CSV goes to stdout without it)"
     )
     exporting.add_argument(
         "--progress", action="store_true", help="show progress on stderr (default on a terminal)"
@@ -190,7 +200,11 @@ def _audit(commands: Any) -> None:
         "transaction. Their consumers go on from their offsets.",
     )
     replaying.add_argument(
-        "view", nargs="*", choices=VIEW_NAMES, help="read models (default all), rebuilt in one pass"
+        "view",
+        nargs="*",
+        type=_view_name,
+        metavar="VIEW",
+        help=f"read models (default all), rebuilt in one pass: {', '.join(VIEW_NAMES)}",
     )
     _workers_option(replaying)
     replaying.add_argument(

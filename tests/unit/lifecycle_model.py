@@ -611,7 +611,18 @@ REFUSALS: dict[str, tuple[Row, ...]] = {
             DOOR,
         ),
         *REQUEST_ROWS,
-        *TIME_ROWS,
+        TIME_ROWS[0],
+        Row(
+            PRODUCED_BEFORE,
+            "a production recorded before, sent again dated before the holder's latest event",
+            lambda m, h, c: (
+                (c.certificate, c.new_card) in m.productions
+                and c.at is not None
+                and c.at < h.updated_at
+            ),
+            DOOR,
+        ),
+        TIME_ROWS[1],
         WRONG_ROLE,
         Row(
             PRODUCED_BEFORE,
