@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from application import cards
+from application.card_results import BatchResult, BatchRowResult, EventResult
+from application.cards import PreReportRequest
+from application.results import plural
 from cli.arguments import add_request_id, choices
-from cli.output import BEIJING, outcome_json, outcome_line
-from cli.production_batch import run_batch
+from cli.output import card_owner_line, event_result_line
+from cli.progress import Progress, wanted
 from domain.cardholder.commands import (
     ActivateCard,
     AuthorizeProxy,
     CancelPreReport,
-    Command,
     IssueCard,
-    PreReportLoss,
     RecordCollection,
     RecordProduction,
     ReplaceDamagedCard,
@@ -34,11 +36,14 @@ from domain.cardholder.events import (
 )
 from domain.errors import InvalidInput
 from domain.event import Actor, Channel, Role
-from domain.identifiers import mask_resident_id
 from domain.region_policy import ProxyDocument, ProxyGrounds
 from domain.values import parse_date, quote
-from service.bootstrap import open_back_office
-from service.settings import Settings
+
+if TYPE_CHECKING:
+    from domain.application import CardOffice
+    from service.settings import Settings
+
+Input = TypeVar("Input")
 
 
 def _csv(enum: Any) -> Any:
@@ -64,14 +69,7 @@ def _date(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _output_args(parser: argparse.ArgumentParser) -> None:
-    # Also accepted after the command (sscard card issue ... --json); SUPPRESS keeps the global
-    # flag's value when it is not repeated here.
-    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
-
-
 def _write_args(parser: argparse.ArgumentParser) -> None:
-    _output_args(parser)
     add_request_id(parser)
 
 
@@ -88,14 +86,25 @@ def _clerk(args: argparse.Namespace) -> Actor:
     return Actor.staff(Role.OUTLET_CLERK, args.staff)
 
 
-def _record(args: argparse.Namespace, settings: Settings, command: Command) -> int:
-    """Run one command through the card office and print what it did."""
+def _record(
+    args: argparse.Namespace,
+    settings: Settings,
+    use_case: Callable[[CardOffice, Input], EventResult],
+    command: Input,
+) -> int:
+    """Run one use case against the card office and print what it did."""
+    from service.bootstrap import (
+        open_back_office,  # the store and its drivers: loaded for a command only
+    )
+
     with open_back_office(settings) as backoffice:
-        office = backoffice.office
-        outcome = office.execute(command)
-        zone = office.zone_of(outcome.event.originator_id) if outcome.event else BEIJING
-    print(outcome_json(outcome) if args.json else outcome_line(outcome, zone))
+        result = use_case(backoffice.office, command)
+    print_event_result(args, result)
     return 0
+
+
+def print_event_result(args: argparse.Namespace, result: EventResult) -> None:
+    print(result.json_line() if args.json else event_result_line(result))
 
 
 def _request(args: argparse.Namespace) -> dict[str, Any]:
@@ -150,7 +159,8 @@ def _add_card_commands(commands: Any) -> None:
     produce.add_argument(
         "--progress",
         action="store_true",
-        help="show a progress bar on stderr for a batch even when it is not a terminal",
+        help="progress on stderr also when it is not a terminal: a plain line every 10 s and "
+        "the last count (a terminal always shows it, redrawn in place)",
     )
     produce.add_argument("--staff", required=True, help="production centre staff id")
     _write_args(produce)
@@ -181,7 +191,6 @@ def _add_card_commands(commands: Any) -> None:
 
     whose = card_commands.add_parser("whose", help="which holder a card number belongs to")
     whose.add_argument("--card-number", required=True, help="the card's 9-character number")
-    _output_args(whose)
     whose.set_defaults(handler=_whose)
 
 
@@ -322,28 +331,19 @@ def _issue(args: argparse.Namespace, settings: Settings) -> int:
         outlet=args.outlet,
         **_request(args),
     )
-    return _record(args, settings, command)
+    return _record(args, settings, cards.issue_card, command)
 
 
 def _pre_report(args: argparse.Namespace, settings: Settings) -> int:
-    channel = Channel(args.channel)
-    if channel is Channel.OUTLET:
-        if not args.staff:
-            raise InvalidInput("a pre-report at an outlet needs --staff and --outlet")
-        actor = _clerk(args)
-        document = IdentityDocument(args.document or IdentityDocument.RESIDENT_ID_CARD)
-    else:
-        actor = Actor(role=Role.CARDHOLDER, channel=channel)
-        document = IdentityDocument(args.document or IdentityDocument.ONLINE_IDENTITY)
-    command = PreReportLoss(
+    request = PreReportRequest(
         resident_id=args.resident_id,
-        actor=actor,
-        channel=channel,
+        channel=Channel(args.channel),
         outlet=args.outlet,
-        identity_document=document,
+        staff_id=args.staff,
+        identity_document=IdentityDocument(args.document) if args.document else None,
         **_request(args),
     )
-    return _record(args, settings, command)
+    return _record(args, settings, cards.pre_report_loss, request)
 
 
 def _cancel(args: argparse.Namespace, settings: Settings) -> int:
@@ -354,7 +354,7 @@ def _cancel(args: argparse.Namespace, settings: Settings) -> int:
         reason=PreReportCancelReason(args.reason),
         **_request(args),
     )
-    return _record(args, settings, command)
+    return _record(args, settings, cards.cancel_pre_report, command)
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
@@ -370,7 +370,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         photo_provided=args.photo,
         **_request(args),
     )
-    return _record(args, settings, command)
+    return _record(args, settings, cards.report_loss_formally, command)
 
 
 def _authorize(args: argparse.Namespace, settings: Settings) -> int:
@@ -386,7 +386,7 @@ def _authorize(args: argparse.Namespace, settings: Settings) -> int:
         relationship=args.relationship,
         **_request(args),
     )
-    return _record(args, settings, command)
+    return _record(args, settings, cards.authorize_proxy, command)
 
 
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
@@ -397,7 +397,7 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
                 "--batch takes its cards from the file: no --certificate, --new-card-number "
                 "or --request-id with it"
             )
-        return run_batch(args.batch, actor, args.batch_id, settings, args.json, args.progress)
+        return _produce_batch(args, settings, actor)
     if not (args.certificate and args.new_card_number):
         raise InvalidInput("give --certificate and --new-card-number, or --batch FILE.csv")
     command = RecordProduction(
@@ -407,7 +407,44 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
         batch_id=args.batch_id,
         **_request(args),
     )
-    return _record(args, settings, command)
+    return _record(args, settings, cards.record_production, command)
+
+
+def _produce_batch(args: argparse.Namespace, settings: Settings, actor: Actor) -> int:
+    """A batch file: the whole file is read (and refused as bad input) before any row is
+    recorded; in text one line per row as it is done, under ``--json`` one object at the end."""
+    from application.production_batch import read_batch, record_batch
+    from service.bootstrap import open_back_office
+    from service.metrics import count_refusal
+
+    rows = read_batch(args.batch)
+    progress = Progress("rows", wanted(args.progress))
+
+    def row_done(row: BatchRowResult, done: int, total: int) -> None:
+        if not args.json:
+            print(batch_row_line(row), flush=True)
+        progress(done, total)
+
+    with open_back_office(settings) as backoffice:
+        result = record_batch(backoffice.office, rows, actor, args.batch_id, row_done)
+    for code, count in result.refused_by_code.items():  # each refused row is a refused command
+        count_refusal(settings, code, count)
+    print(result.json_line() if args.json else batch_summary_line(result, args.batch.name))
+    return 0 if result.complete else 1
+
+
+def batch_row_line(row: BatchRowResult) -> str:
+    where = f"line {row.line}: {quote(row.certificate, 24)}"
+    if row.status == "refused":
+        return f"{where}: refused: ({row.code}) {row.message}"
+    return f"{where}: {row.status.replace('_', ' ')}"
+
+
+def batch_summary_line(result: BatchResult, name: str) -> str:
+    return (
+        f"batch {name}: {plural(result.rows, 'row')}, {result.recorded} recorded, "
+        f"{result.already_recorded} already recorded, {result.refused} refused"
+    )
 
 
 def _replace_damaged(args: argparse.Namespace, settings: Settings) -> int:
@@ -423,7 +460,7 @@ def _replace_damaged(args: argparse.Namespace, settings: Settings) -> int:
         photo_provided=args.photo,
         **_request(args),
     )
-    return _record(args, settings, command)
+    return _record(args, settings, cards.replace_damaged_card, command)
 
 
 def _collect(args: argparse.Namespace, settings: Settings) -> int:
@@ -437,7 +474,7 @@ def _collect(args: argparse.Namespace, settings: Settings) -> int:
         identity_document=IdentityDocument(args.document),
         **_request(args),
     )
-    return _record(args, settings, command)
+    return _record(args, settings, cards.record_collection, command)
 
 
 def _activate(args: argparse.Namespace, settings: Settings) -> int:
@@ -448,32 +485,13 @@ def _activate(args: argparse.Namespace, settings: Settings) -> int:
         card_number=args.card_number,
         **_request(args),
     )
-    return _record(args, settings, command)
+    return _record(args, settings, cards.activate_card, command)
 
 
 def _whose(args: argparse.Namespace, settings: Settings) -> int:
+    from service.bootstrap import open_back_office
+
     with open_back_office(settings) as backoffice:
-        holder_id = backoffice.office.holder_of_card(args.card_number)
-        number = args.card_number.strip().upper()
-        if holder_id is None:
-            if args.json:
-                print(json.dumps({"card_number": number, "holder": None}))
-            else:
-                print(f"card {number} belongs to no registered holder")
-            return 1
-        holder = backoffice.office.holder_by_id(holder_id)
-        current = "current" if holder.card.number == number else "retired"
-        if args.json:
-            data = {
-                "card_number": number,
-                "current": current == "current",
-                "holder": mask_resident_id(holder.resident_id),
-                "stream_id": str(holder_id),
-            }
-            print(json.dumps(data))
-        else:
-            print(
-                f"card {number} ({current}) belongs to "
-                f"{mask_resident_id(holder.resident_id)}, stream {holder_id}"
-            )
-        return 0
+        result = cards.card_owner(backoffice.office, args.card_number)
+    print(result.json_line() if args.json else card_owner_line(result))
+    return 0

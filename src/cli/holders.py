@@ -8,36 +8,23 @@ Every read shows ID numbers and names masked (text and ``--json``), unless an au
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import datetime
-from typing import Any
-from uuid import UUID
+from typing import TYPE_CHECKING, Any
 
+from application import holders
+from application.holders import UnmaskedRead
 from cli.arguments import choices
-from cli.cards import _holder_args, _output_args, _request, _write_args
-from cli.output import (
-    event_json,
-    event_line,
-    holder_data,
-    holder_summary,
-    local,
-    outcome_json,
-    outcome_line,
-)
-from domain.application import CardOffice
+from cli.cards import _holder_args, _request, _write_args, print_event_result
+from cli.output import history_lines, holder_lines
 from domain.cardholder.commands import EraseHolder
 from domain.cardholder.events import ErasureReason
 from domain.errors import InvalidInput
 from domain.event import Actor, Role
-from domain.unmasked_reads import (
-    UnmaskedReadReason,
-    UnmaskedScope,
-    may_read_unmasked,
-)
+from domain.unmasked_reads import UnmaskedReadReason
 from domain.values import parse_instant
-from service.bootstrap import open_back_office
-from service.settings import Settings
-from store.erasure import erase_holder
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 
 def _instant(text: str) -> datetime:
@@ -77,7 +64,6 @@ def add_commands(commands: Any) -> None:
         help="ISO-8601 instant with its offset: the holder's state as it was then",
     )
     _unmasked_args(show)
-    _output_args(show)
     show.set_defaults(handler=_show)
 
     history = holder_commands.add_parser(
@@ -85,7 +71,6 @@ def add_commands(commands: Any) -> None:
     )
     _holder_args(history)
     _unmasked_args(history)
-    _output_args(history)
     history.set_defaults(handler=_history)
 
     erase = holder_commands.add_parser(
@@ -105,8 +90,8 @@ def add_commands(commands: Any) -> None:
     erase.set_defaults(handler=_erase, records=True)
 
 
-def _unmasked_reader(args: argparse.Namespace, settings: Settings) -> Actor | None:
-    """The auditor asking for full ID numbers, or None for a masked read. Checked before the
+def _unmasked_read(args: argparse.Namespace, settings: Settings) -> UnmaskedRead | None:
+    """The auditor's request to read in full, or None for a masked read. Checked before the
     store is opened; the domain decides who may (``domain.unmasked_reads``)."""
     if not args.unmasked:
         if args.reason or args.reference:
@@ -114,74 +99,56 @@ def _unmasked_reader(args: argparse.Namespace, settings: Settings) -> Actor | No
         return None
     if not args.staff or not args.reason:
         raise InvalidInput("--unmasked needs --staff (the auditor's staff id) and --reason")
-    auditor = Actor.staff(Role.AUDITOR, args.staff)  # a malformed staff id is bad input
-    may_read_unmasked(auditor, settings.unmasked_reads_allowed)
-    return auditor
-
-
-def _record_read(
-    office: CardOffice,
-    auditor: Actor | None,
-    holder_id: UUID,
-    scope: UnmaskedScope,
-    args: argparse.Namespace,
-    settings: Settings,
-) -> bool:
-    """Record an unmasked read before anything is shown (no record, no read)."""
-    if auditor is None:
-        return False
-    office.record_unmasked_read(
-        holder_id,
-        auditor,
-        scope,
-        UnmaskedReadReason(args.reason),
-        args.reference,
-        settings.unmasked_reads_allowed,
+    read = UnmaskedRead(
+        auditor=Actor.staff(Role.AUDITOR, args.staff),  # a malformed staff id is bad input
+        reason=UnmaskedReadReason(args.reason),
+        reference=args.reference,
     )
-    return True
+    holders.check_unmasked_read(read, settings.unmasked_reads_allowed)
+    return read
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
-    auditor = _unmasked_reader(args, settings)
+    from service.bootstrap import (
+        open_back_office,  # the store and its drivers: loaded for a command only
+    )
+
+    read = _unmasked_read(args, settings)
     with open_back_office(settings) as backoffice:
-        office = backoffice.office
-        holder = office.holder(args.resident_id)
-        zone = office.policies.policy_for(holder.region_code).zone
-        if args.as_of is not None:
-            versions = [e for e in office.history(args.resident_id) if e.occurred_at <= args.as_of]
-            if not versions:
-                print(f"the holder had no record yet on {local(args.as_of, zone, seconds=True)}")
-                return 1
-            holder = office.holder_by_id(holder.id, versions[-1].originator_version)
-        unmasked = _record_read(office, auditor, holder.id, UnmaskedScope.STATE, args, settings)
-        if args.json:
-            print(json.dumps(holder_data(holder, unmasked), ensure_ascii=False))
-            return 0
-        if args.as_of is not None:
-            print(f"as of     {local(args.as_of, zone, seconds=True)} (version {holder.version})")
-        for line in holder_summary(holder, zone, unmasked):
-            print(line)
-        return 0
+        result = holders.show_holder(
+            backoffice.office,
+            args.resident_id,
+            as_of=args.as_of,
+            read=read,
+            allowed_here=settings.unmasked_reads_allowed,
+        )
+    if args.json:
+        print(result.json_line())
+    else:
+        print("\n".join(holder_lines(result)))
+    return 0
 
 
 def _history(args: argparse.Namespace, settings: Settings) -> int:
-    auditor = _unmasked_reader(args, settings)
+    from service.bootstrap import open_back_office
+
+    read = _unmasked_read(args, settings)
     with open_back_office(settings) as backoffice:
-        office = backoffice.office
-        events = office.history(args.resident_id)
-        holder_id = events[0].originator_id
-        unmasked = _record_read(office, auditor, holder_id, UnmaskedScope.HISTORY, args, settings)
-        if args.json:  # JSON Lines: one event per line, oldest first
-            for event in events:
-                print(event_json(event, unmasked))
-            return 0
-        zone = office.zone_of(events[0].originator_id)
-        for event in events:
-            print(event_line(event, zone, unmasked))
-        return 0
+        result = holders.holder_history(
+            backoffice.office,
+            args.resident_id,
+            read=read,
+            allowed_here=settings.unmasked_reads_allowed,
+        )
+    # Under --json, JSON Lines: one event per line, oldest first.
+    for line in result.json_lines() if args.json else history_lines(result):
+        print(line)
+    return 0
 
 
 def _erase(args: argparse.Namespace, settings: Settings) -> int:
+    from service.bootstrap import open_back_office
+
     command = EraseHolder(
         resident_id=args.resident_id,
         actor=Actor.staff(Role.AUDITOR, args.staff),
@@ -189,12 +156,6 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
         **_request(args),
     )
     with open_back_office(settings) as backoffice:
-        outcome = erase_holder(backoffice, command)
-        zone = backoffice.office.zone_of(outcome.event.originator_id) if outcome.event else None
-    if args.json:
-        print(outcome_json(outcome))
-    elif zone is not None:
-        print(outcome_line(outcome, zone))
-    else:
-        print(outcome_line(outcome))
+        result = holders.erase_holder(backoffice, command)
+    print_event_result(args, result)
     return 0

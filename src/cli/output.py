@@ -1,8 +1,9 @@
-"""How the CLI tells people what happened: one line per recorded event, ID numbers and names
-masked (in text and in JSON), except in an auditor's ``--unmasked`` read.
+"""How the CLI tells people what happened, in text: one line per event, ID numbers and names
+masked, except in an auditor's ``--unmasked`` read. (``--json`` prints the results' own
+``json_line()``: ``application.card_results``.)
 
 Times are shown in the holder's region's time zone with their offset (``2026-09-28
-07:45:00+08:00``); the store and the JSON forms keep UTC.
+07:45:00+08:00``); the store keeps UTC.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from domain.application import Outcome
+from application.card_results import CardOwnerResult, EventResult, HistoryResult, HolderResult
+from application.results import BEIJING, yuan
 from domain.cardholder.events import (
     CardActivated,
     CardCollected,
@@ -30,9 +32,20 @@ from domain.cardholder.state import Cardholder
 from domain.disclosure import masked_form
 from domain.event import DomainEvent
 from domain.identifiers import mask_name, mask_resident_id
-from domain.region_policy import DEFAULT_TIME_ZONE
 
-BEIJING = ZoneInfo(DEFAULT_TIME_ZONE)
+__all__ = [  # BEIJING too: other command modules take it from here
+    "BEIJING",
+    "card_owner_line",
+    "describe",
+    "event_data",
+    "event_json",
+    "event_line",
+    "event_result_line",
+    "history_lines",
+    "holder_lines",
+    "holder_summary",
+    "local",
+]
 
 
 def local(at: datetime, zone: tzinfo = BEIJING, seconds: bool = False) -> str:
@@ -78,7 +91,7 @@ def describe(event: DomainEvent, zone: tzinfo = BEIJING, unmasked: bool = False)
                 f"({event.grounds.value})"
             )
         case LossFormallyReported():
-            fee = f"fee {event.fee_fen / 100:.2f} yuan" + (
+            fee = f"fee {yuan(event.fee_fen)} yuan" + (
                 f" waived: {event.fee_waiver.value}" if event.fee_waiver else ""
             )
             return (
@@ -87,7 +100,7 @@ def describe(event: DomainEvent, zone: tzinfo = BEIJING, unmasked: bool = False)
                 f"production due {event.production_due_on} ({event.production_due_basis}); {fee}"
             )
         case DamagedCardReplacementApplied():
-            fee = f"fee {event.fee_fen / 100:.2f} yuan"
+            fee = f"fee {yuan(event.fee_fen)} yuan"
             return (
                 f"damaged card {event.card_number} surrendered ({event.cause.value}) by "
                 f"{event.applicant.value}; certificate {event.certificate_number}; collect at "
@@ -152,120 +165,80 @@ def event_json(event: DomainEvent, unmasked: bool = False) -> str:
     return json.dumps(event_data(event, unmasked), ensure_ascii=False)
 
 
-def outcome_line(outcome: Outcome[DomainEvent], zone: tzinfo = BEIJING) -> str:
+def event_result_line(result: EventResult) -> str:
     """What a command did, for people. A retry with a request id prints exactly what the first
     call printed; a repeat without one says it was already recorded."""
-    if outcome.status == "already_recorded":
-        if outcome.event is None:
+    if result.status == "already_recorded":
+        if result.event is None:
             return "already recorded: nothing to do"
-        return f"already recorded: {event_line(outcome.event, zone)}"
-    assert outcome.event is not None
-    return event_line(outcome.event, zone)
+        return f"already recorded: {event_line(result.event, result.zone)}"
+    assert result.event is not None
+    return event_line(result.event, result.zone)
 
 
-def outcome_json(outcome: Outcome[DomainEvent]) -> str:
-    """What a command did, as JSON: the event with a ``status`` (``recorded``, or
-    ``already_recorded``). A retry with a request id gets the first call's answer unchanged, but
-    for ``"replayed": true``, so that a client can tell its retry from the first call."""
-    status = "already_recorded" if outcome.status == "already_recorded" else "recorded"
-    data: dict[str, Any] = {"status": status, "replayed": outcome.status == "repeated"}
-    if outcome.event is not None:
-        data |= event_data(outcome.event)
-    return json.dumps(data, ensure_ascii=False)
+def card_owner_line(result: CardOwnerResult) -> str:
+    current = "current" if result.current else "retired"
+    return (
+        f"card {result.card_number} ({current}) belongs to {result.holder_id}, "
+        f"stream {result.stream_id}"
+    )
 
 
-def holder_data(holder: Cardholder, unmasked: bool = False) -> dict[str, Any]:
-    """The holder's state as JSON-able data (ID number and name masked unless ``unmasked``,
-    times in UTC)."""
-    case = holder.case
-    return {
-        "holder": _id(holder.resident_id, unmasked),
-        "name": _name(holder.name, unmasked),
-        "region_code": holder.region_code,
-        "stream_id": str(holder.id),
-        "version": holder.version,
-        "card": {
-            "number": holder.card.number,
-            "kind": holder.card.kind.value,
-            "status": holder.card.status.value,
-            "since": holder.card.since.isoformat(),
-        },
-        "settlement_suspended": holder.settlement_suspended,
-        "erased_at": holder.erased_at.isoformat() if holder.erased_at else None,
-        "proxies": [
-            {
-                "agent": _id(p.agent_resident_id, unmasked),
-                "agent_name": _name(p.agent_name, unmasked),
-                "scope": sorted(s.value for s in p.scope),
-                "authorized_at": p.authorized_at.isoformat(),
-            }
-            for p in holder.proxies
-        ],
-        "pre_report": None
-        if holder.pre_report is None
-        else {
-            "reported_at": holder.pre_report.reported_at.isoformat(),
-            "lapses_at": holder.pre_report.lapses_at.isoformat(),
-            "lapse_outcome": holder.pre_report.lapse_outcome.value,
-        },
-        "case": None
-        if case is None
-        else {
-            "kind": case.kind.value,
-            "certificate_number": case.certificate_number,
-            "collection_outlet": case.collection_outlet,
-            "production_due_on": case.production_due_on.isoformat(),
-            "new_card_number": case.new_card_number,
-            "collected": case.collected_at is not None,
-        },
-        "suspensions": [
-            {
-                "card_number": w.card_number,
-                "from": w.started_at.isoformat(),
-                "to": w.ended_at.isoformat() if w.ended_at else None,
-                "ended_by": w.ended_by,
-            }
-            for w in holder.suspensions
-        ],
-    }
+def holder_summary(
+    holder: Cardholder, zone: ZoneInfo = BEIJING, unmasked: bool = False
+) -> list[str]:
+    return holder_lines(HolderResult.of(holder, zone, unmasked))
 
 
-def holder_summary(holder: Cardholder, zone: tzinfo = BEIJING, unmasked: bool = False) -> list[str]:
-    lines = [
-        f"holder    {_name(holder.name, unmasked)} {_id(holder.resident_id, unmasked)} "
-        f"(region {holder.region_code}, stream {holder.id}, version {holder.version})",
-        f"card      {holder.card.number} {holder.card.kind.value} {holder.card.status.value} "
-        f"since {local(holder.card.since, zone)}",
-        f"settlement {'SUSPENDED' if holder.settlement_suspended else 'allowed'}",
+def _at(instant: str, zone: tzinfo) -> str:
+    """A contract instant (ISO 8601 with offset) as people read it."""
+    return local(datetime.fromisoformat(instant), zone)
+
+
+_STAGES = {
+    "collected": "collected, awaiting activation",
+    "produced": "produced, ready for pickup",
+    "awaiting_production": "awaiting production",
+}
+
+
+def holder_lines(result: HolderResult) -> list[str]:
+    """A holder's state, one aspect a line, in the region's time."""
+    zone = result.zone
+    lines = []
+    if result.as_of is not None:
+        at = datetime.fromisoformat(result.as_of)
+        lines.append(f"as of     {local(at, zone, seconds=True)} (version {result.version})")
+    card = result.card
+    lines += [
+        f"holder    {result.holder_name} {result.holder_id} "
+        f"(region {result.region_code}, stream {result.stream_id}, version {result.version})",
+        f"card      {card.number} {card.kind} {card.status} since {_at(card.since, zone)}",
+        f"settlement {'SUSPENDED' if result.settlement_suspended else 'allowed'}",
     ]
-    if holder.erased_at is not None:
-        lines.append(f"erased    {local(holder.erased_at, zone)}: personal data destroyed")
-    if pre := holder.pre_report:
+    if result.erased_at is not None:
+        lines.append(f"erased    {_at(result.erased_at, zone)}: personal data destroyed")
+    if pre := result.pre_report:
         lines.append(
-            f"pre-report open since {local(pre.reported_at, zone)}, lapses "
-            f"{local(pre.lapses_at, zone)} ({pre.lapse_outcome.value})"
+            f"pre-report open since {_at(pre.reported_at, zone)}, lapses "
+            f"{_at(pre.lapses_at, zone)} ({pre.lapse_outcome})"
         )
-    if holder.case:
-        case = holder.case
-        stage = (
-            "collected, awaiting activation"
-            if case.collected_at
-            else "produced, ready for pickup"
-            if case.new_card_number
-            else "awaiting production"
-        )
+    if case := result.case:
         lines.append(
-            f"case      {case.kind.value}: certificate {case.certificate_number}, outlet "
-            f"{case.collection_outlet}, "
-            f"due {case.production_due_on}: {stage}"
+            f"case      {case.kind}: certificate {case.certificate}, outlet "
+            f"{case.collection_outlet}, due {case.production_due_on}: {_STAGES[case.stage]}"
         )
-    for proxy in holder.proxies:
-        scope = ",".join(sorted(s.value for s in proxy.scope))
-        agent = f"{_name(proxy.agent_name, unmasked)} {_id(proxy.agent_resident_id, unmasked)}"
-        lines.append(f"proxy     {agent}: {scope}")
-    for window in holder.suspensions:
-        end = f"{local(window.ended_at, zone)} ({window.ended_by})" if window.ended_at else "open"
-        lines.append(
-            f"suspended {window.card_number} from {local(window.started_at, zone)} to {end}"
+    for proxy in result.proxies:
+        lines.append(f"proxy     {proxy.agent_name} {proxy.agent_id}: {','.join(proxy.scope)}")
+    for window in result.suspensions:
+        end = (
+            f"{_at(window.ended_at, zone)} ({window.ended_by})"
+            if window.ended_at is not None
+            else "open"
         )
+        lines.append(f"suspended {window.card_number} from {_at(window.started_at, zone)} to {end}")
     return lines
+
+
+def history_lines(result: HistoryResult) -> list[str]:
+    return [event_line(entry.event, result.zone, result.unmasked) for entry in result.entries]

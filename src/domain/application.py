@@ -51,6 +51,7 @@ from domain.region_policy import RegionPolicies
 from domain.unmasked_reads import UnmaskedReadLedger
 from domain.working_days import WorkingCalendar
 from domain.write_path import (
+    BeforePreviousEvent,
     ConcurrentUpdateError,
     Outcome,
     WritePath,
@@ -183,8 +184,9 @@ class CardOffice(ClaimUseCases, WritePath, UnmaskedReadLedger):
                 ),
                 at=command.produced_at,
             )
-        except (NoOpenApplication, CertificateMismatch):
-            # The holder's case moved on since (collected and activated, or a newer case).
+        except (NoOpenApplication, CertificateMismatch, BeforePreviousEvent):
+            # The holder's case moved on since (collected and activated, or a newer case), and
+            # a batch row's production time now precedes the holder's latest event.
             earlier = self._production_recorded(holder_id, command)
             if earlier is None:
                 raise

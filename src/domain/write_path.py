@@ -55,6 +55,10 @@ class ConcurrentUpdateError(DomainError):
     code = "concurrent_update"
 
 
+class BeforePreviousEvent(InvalidInput):
+    """An instant given by hand precedes the holder's latest event: events are kept in order."""
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -238,7 +242,7 @@ class WritePath(RequestLedger):
             return max(clock, previous) if previous is not None else clock
         at = check_not_future(at.astimezone(UTC), clock, zone)
         if previous is not None and at < previous:
-            raise InvalidInput(
+            raise BeforePreviousEvent(
                 f"{local_instant(at, zone)} is before the holder's previous event "
                 f"({local_instant(previous, zone)}); events are recorded in order"
             )

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.production_batch import MAX_BATCH_BYTES, MAX_LINE_BYTES, MAX_ROWS
+from application.batch_file import MAX_BATCH_BYTES, MAX_LINE_BYTES
+from application.production_batch import MAX_ROWS
 from tests.e2e.test_cli import SSCARD, Cli
 
 REGISTRIES = (

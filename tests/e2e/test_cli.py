@@ -103,7 +103,7 @@ def formal_report(cli: Cli, rid: str) -> str:
         "--documents",
         HOLDER_DOCS,
     )
-    return str(json.loads(out)["certificate_number"])
+    return str(json.loads(out)["certificate"])
 
 
 def test_a_wrong_id_check_character_is_bad_input(cli: Cli):

@@ -2,14 +2,16 @@
 
 Hypothesis drives ``cli.main.main(argv)`` in process, on a data directory of its own, with any
 text in place of any option's value. Whatever comes in: the exit code is 0, 1 or 2; a refusal
-is one line on stderr; nothing is ever a traceback; a refusal writes nothing. Derandomized and
-bounded, so it is part of every run and takes seconds.
+is one line on stderr (under --json one JSON object on stdout, with its code); nothing is ever a
+traceback; a refusal writes nothing. Derandomized and bounded, so it is part of every run and
+takes seconds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import sqlite3
 import tempfile
@@ -203,6 +205,13 @@ def test_any_text_in_any_option_gets_a_clean_answer(template, replace, values, j
     assert code in (0, 1, 2), (argv, code, err)
     assert "Traceback" not in err + out, argv
     if code != 0:
-        assert len(err.strip().splitlines()) == 1, (argv, err)
-        assert len(err) < 600, (argv, err)
+        # Under --json the refusal is one JSON object on stdout (the output contract), else one
+        # line on stderr.
+        answer = out if json_output else err
+        assert len(answer.strip().splitlines()) == 1, (argv, out, err)
+        assert len(answer) < 600, (argv, answer)
+        if json_output:
+            refusal = json.loads(answer)
+            assert refusal["status"] in ("refused", "invalid"), (argv, refusal)
+            assert refusal["code"], (argv, refusal)
         assert after == before, (argv, "a refused command wrote to the store")

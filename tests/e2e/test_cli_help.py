@@ -9,7 +9,8 @@ from pathlib import Path
 from cli.help_texts import EXAMPLES, leaves
 from cli.main import build_parser
 from tests.e2e.test_cli import SSCARD as SSCARD_SCRIPT
-from tests.e2e.test_cli import Cli
+from tests.e2e.test_cli import Cli, issue
+from tests.support import resident_id
 
 SSCARD = [sys.executable, "-m", "cli.main"]
 
@@ -42,11 +43,13 @@ def test_the_version_is_printed():
 def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path):
     """``sscard ... | head``: stdout closed before the command writes. No traceback, no
     "infrastructure error", the shell's code for a command ended by SIGPIPE."""
+    cli = Cli(tmp_path)
+    number = issue(cli, resident_id())  # an answer to print (an unknown card is a refusal)
     process = subprocess.Popen(
-        [SSCARD_SCRIPT, "card", "whose", "--card-number", "A12345678"],
+        [SSCARD_SCRIPT, "card", "whose", "--card-number", number],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=Cli(tmp_path).env,
+        env=cli.env,
     )
     assert process.stdout is not None
     assert process.stderr is not None

@@ -81,7 +81,7 @@ def test_json_on_every_command_including_no_ops(cli: Cli):
     noop = json.loads(cli.ok(*produce, new_card, "--staff", "centre-01", "--json"))
     assert noop["status"] == "already_recorded"
     assert json.loads(cli.ok("holder", "show", "--resident-id", rid, "--json"))["case"]
-    assert json.loads(cli.ok("card", "whose", "--card-number", number, "--json"))["holder"]
+    assert json.loads(cli.ok("card", "whose", "--card-number", number, "--json"))["holder_id"]
     assert "open" in json.loads(cli.ok("tick", "--json"))
 
 

@@ -43,7 +43,7 @@ def _replacement_by_proxy(cli: Cli, holder: str, agent: str) -> None:
     reported = cli.ok("--json", "loss", "report", "--resident-id", holder, *CLERK,
                       "--agent", agent, "--collection-outlet", "BJ-HD-003",
                       "--documents", AGENT_DOCS)  # fmt: skip
-    certificate = json.loads(reported)["certificate_number"]
+    certificate = json.loads(reported)["certificate"]
     assert RESIDENT_ID_SHAPE.search(reported.encode()) is None, "--json shows masked numbers only"
     cli.ok("card", "produce", "--certificate", certificate, "--new-card-number", new,
            "--staff", "centre-01")  # fmt: skip
@@ -123,7 +123,7 @@ def _erase_and_audit(cli: Cli, settings: Settings, holder: str) -> None:
     assert "@BJ-HD-003" in history
     assert "clerk-01" in history
     shown = json.loads(cli.ok("--json", "holder", "show", "--resident-id", holder))
-    assert (shown["holder"], shown["card"]["status"]) == ("[erased]", "normal")
+    assert (shown["holder_id"], shown["card"]["status"]) == ("[erased]", "normal")
     verified = cli.ok("audit", "verify-chain")
     assert "intact" in verified
     with open_back_office(settings) as backoffice:

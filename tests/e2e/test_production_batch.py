@@ -22,14 +22,16 @@ def produce_batch(cli: Cli, path: Path, *extra: str):
 
 
 def test_a_batch_records_each_row_and_is_idempotent_when_sent_again(cli: Cli, tmp_path: Path):
-    certificates = []
+    holders, certificates, new_cards = [], [], []
     for _ in range(3):
         rid = resident_id()
         issue(cli, rid)
+        holders.append(rid)
         certificates.append(formal_report(cli, rid))
+        new_cards.append(card_number())
     produced_at = datetime.now(UTC).isoformat()
     batch = tmp_path / "batch-0001.csv"
-    rows = [f"{c},{card_number()},{produced_at}" for c in certificates]
+    rows = [f"{c},{n},{produced_at}" for c, n in zip(certificates, new_cards, strict=True)]
     batch.write_text("certificate,new_card_number,produced_at\n" + "\n".join(rows) + "\n")
 
     first = produce_batch(cli, batch, "--batch-id", "B-2026-11-0001")
@@ -38,10 +40,19 @@ def test_a_batch_records_each_row_and_is_idempotent_when_sent_again(cli: Cli, tm
     assert [line.endswith("recorded") for line in lines[:3]] == [True] * 3
     assert "3 rows, 3 recorded, 0 already recorded, 0 refused" in lines[-1]
 
+    # The first card moves on (collected, activated): its row, sent again, is still on record.
+    pickup = ["--outlet", "BJ-HD-003", "--staff", "clerk-01", "--resident-id", holders[0]]
+    cli.ok("card", "collect", *pickup, "--certificate", certificates[0])
+    cli.ok("card", "activate", *pickup, "--card-number", new_cards[0])
     head = cli.head()
-    again = produce_batch(cli, batch, "--batch-id", "B-2026-11-0001")
-    assert again.returncode == 0, again.stderr
-    assert "3 already recorded" in again.stdout
+    again = produce_batch(cli, batch, "--batch-id", "B-2026-11-0001", "--json")
+    assert again.returncode == 0, again.stdout
+    answer = json.loads(again.stdout)
+    assert (answer["status"], answer["already_recorded"], answer["complete"]) == (
+        "already_recorded",
+        3,
+        True,
+    )
     assert cli.head() == head
 
 
@@ -64,17 +75,23 @@ def test_a_bad_row_is_refused_with_its_reason_and_the_exit_code_says_so(cli: Cli
     )
     result = produce_batch(cli, batch, "--json")
     assert result.returncode == 1
-    rows = [json.loads(line) for line in result.stdout.strip().splitlines()]
-    statuses = [row.get("status") for row in rows[:-1]]
+    assert result.stdout.count("\n") == 1, "one JSON object"
+    batch_result = json.loads(result.stdout)
+    rows = batch_result["results"]
+    statuses = [row["status"] for row in rows]
     assert statuses == ["recorded", "refused", "refused", "refused", "refused", "refused"]
-    assert "no_open_application" in rows[1]["reason"]
-    assert "future" in rows[3]["reason"]
-    assert rows[-1]["summary"] == {
+    assert rows[1]["code"] == "no_open_application"
+    assert "future" in rows[3]["message"]
+    assert "+08:00" in rows[3]["message"], "people read local time"
+    counts = {k: batch_result[k] for k in ("status", "code", "rows", "recorded", "refused")}
+    assert counts == {
+        "status": "refused",
+        "code": "rows_refused",
         "rows": 6,
         "recorded": 1,
-        "already_recorded": 0,
         "refused": 5,
     }
+    assert batch_result["complete"] is False
     assert all(len(json.dumps(row)) < 1000 for row in rows)
 
 
@@ -111,4 +128,6 @@ def test_a_long_batch_shows_progress_on_stderr_when_asked(cli: Cli, tmp_path: Pa
     assert "[" not in quiet.stderr  # not a terminal, not asked: no bar
     shown = produce_batch(cli, batch, "--progress")
     assert "40/40 rows (100%)" in shown.stderr
+    assert "\r" not in shown.stderr, "no redraws into a file: plain lines"
+    assert len(shown.stderr.splitlines()) == 10  # one a tenth of the batch
     assert shown.stdout.count("\n") == 41

@@ -1,0 +1,124 @@
+"""What auditors and clerks read about a holder, and the erasure.
+
+Every read gives ID numbers and names masked, unless an auditor reads them in full: the domain
+says who may (``domain.unmasked_reads``), and the read is recorded in the store before the
+result is built (no record, no read).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from application.card_results import (
+    EventResult,
+    HistoryEntry,
+    HistoryResult,
+    HolderResult,
+    shown_id,
+)
+from application.cards import event_result
+from domain.cardholder.commands import EraseHolder
+from domain.cardholder.errors import HolderNotFound
+from domain.event import Actor
+from domain.identifiers import ResidentId
+from domain.unmasked_reads import (
+    CaseReference,
+    UnmaskedReadReason,
+    UnmaskedScope,
+    may_read_unmasked,
+)
+from domain.values import local_instant
+
+if TYPE_CHECKING:  # passed in, never built here (the composition root builds them)
+    from domain.application import CardOffice
+    from service.bootstrap import BackOffice
+
+
+class UnmaskedRead(BaseModel):
+    """An auditor's request to read ID numbers and names in full, with the stated reason."""
+
+    model_config = ConfigDict(frozen=True)
+
+    auditor: Actor
+    reason: UnmaskedReadReason
+    reference: CaseReference | None = None
+
+
+def check_unmasked_read(read: UnmaskedRead | None, allowed_here: bool) -> None:
+    """Refuse a reader without the authority before anything is opened or read."""
+    if read is not None:
+        may_read_unmasked(read.auditor, allowed_here)
+
+
+def _record_read(
+    office: CardOffice,
+    read: UnmaskedRead | None,
+    holder_id: UUID,
+    scope: UnmaskedScope,
+    allowed_here: bool,
+) -> bool:
+    """Record an unmasked read before anything is shown; False for a masked read."""
+    if read is None:
+        return False
+    office.record_unmasked_read(
+        holder_id, read.auditor, scope, read.reason, read.reference, allowed_here
+    )
+    return True
+
+
+def show_holder(
+    office: CardOffice,
+    resident_id: ResidentId,
+    *,
+    as_of: datetime | None = None,
+    read: UnmaskedRead | None = None,
+    allowed_here: bool = False,
+) -> HolderResult:
+    """The holder's state now, or as it was at ``as_of`` (refused when they had no record yet)."""
+    check_unmasked_read(read, allowed_here)
+    holder = office.holder(resident_id)
+    zone = office.policies.policy_for(holder.region_code).zone
+    if as_of is not None:
+        versions = [e for e in office.history(resident_id) if e.occurred_at <= as_of]
+        if not versions:
+            raise HolderNotFound(f"the holder had no record yet on {local_instant(as_of, zone)}")
+        holder = office.holder_by_id(holder.id, versions[-1].originator_version)
+    unmasked = _record_read(office, read, holder.id, UnmaskedScope.STATE, allowed_here)
+    return HolderResult.of(holder, zone, unmasked, as_of)
+
+
+def holder_history(
+    office: CardOffice,
+    resident_id: ResidentId,
+    *,
+    read: UnmaskedRead | None = None,
+    allowed_here: bool = False,
+) -> HistoryResult:
+    """Every event of the holder, oldest first, in the region's time."""
+    check_unmasked_read(read, allowed_here)
+    events = office.history(resident_id)
+    holder = office.holder_by_id(events[0].originator_id)
+    zone = office.policies.policy_for(holder.region_code).zone
+    unmasked = _record_read(office, read, holder.id, UnmaskedScope.HISTORY, allowed_here)
+    holder_id = shown_id(holder.resident_id, unmasked)
+    return HistoryResult(
+        unmasked=unmasked,
+        entries=[HistoryEntry.of(event, zone, holder_id, unmasked) for event in events],
+        time_zone=zone.key,
+    )
+
+
+def erase_holder(backoffice: BackOffice, command: EraseHolder) -> EventResult:
+    """Record the erasure, then destroy the holder's data key (``store.erasure``)."""
+    # The store's key destruction loads the database drivers: only when an erasure runs.
+    from store.erasure import erase_holder as erase  # noqa: PLC0415
+
+    outcome = erase(backoffice, command)
+    result = event_result(backoffice.office, outcome)
+    if result.holder_id is None:
+        result = result.model_copy(update={"holder_id": shown_id(command.resident_id)})
+    return result
