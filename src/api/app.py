@@ -11,15 +11,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import FastAPI, Header, Query, Request, Response
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api import refusals
 from api.access import Authorized
 from api.bodies import ClaimFiling, ClaimPaymentBody, ClaimRejectionBody, ClaimWithdrawalBody
+from api.card_routes import add_card_routes
+from api.idempotency import (
+    REPLAYED_HEADER,
+    IdempotencyKey,
+    command_responses,
+    query_responses,
+    responses,
+)
 from api.identity import verifier_from_settings
 from api.middleware import MAX_BODY_BYTES, RequestFrame
 from api.readiness import Readiness, readiness
@@ -43,30 +51,12 @@ from domain.authority import AccessRole
 from domain.claims.commands import ApproveClaim, PayClaim, RejectClaim, SubmitClaim, WithdrawClaim
 from domain.claims.state import ClaimStatus
 from domain.event import Actor
-from domain.requests import _REQUEST_ID_PATTERN
 from service.bootstrap import open_back_office
 from service.settings import Settings
 
-REPLAYED_HEADER = "Idempotent-Replayed"
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        pattern=_REQUEST_ID_PATTERN,
-        description="the client's id for this request: a retry with the same key and the same "
-        "body answers the first result (header Idempotent-Replayed: true) and records nothing; "
-        "the same key with another body is refused (422, request_id_reused)",
-    ),
-]
-
-
-def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: refusals.REFUSAL_RESPONSES[code] for code in (401, 403, 413, 422, 503, *codes)}
-
-
-_COMMAND = _responses(404, 409) | {200: {"description": "a retry: the first call's result"}}
-_QUERY = _responses(404)
+_COMMAND = command_responses()
+_QUERY = query_responses()
+_responses = responses
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -93,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     refusals.install(app)
     _claim_routes(app)
     _read_routes(app)
+    add_card_routes(app)
     _operating_routes(app)
     return app
 

@@ -8,6 +8,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.cardholder.events import Applicant, IdentityDocument
 from domain.claims.events import Bill, ClaimDocument, RejectionReason
 
 
@@ -39,3 +40,39 @@ class ClaimPaymentBody(_Body):
 
 class ClaimWithdrawalBody(_Body):
     explanation: str | None = Field(default=None, description="why, in the holder's words")
+
+
+class PreReportBody(_Body):
+    """A loss pre-report: at the clerk's outlet (the token's), or online by the holder."""
+
+    identity_document: IdentityDocument | None = Field(
+        default=None, description="what identified the holder (default: the channel's own)"
+    )
+
+
+class CollectionBody(_Body):
+    """The new card handed over at the outlet, against the collection certificate."""
+
+    holder: str = Field(description="the holder's resident ID number")
+    certificate: str = Field(description="the collection certificate's number")
+    collected_by: Applicant = Applicant.HOLDER
+    agent_resident_id: str | None = None
+    identity_document: IdentityDocument = IdentityDocument.RESIDENT_ID_CARD
+
+
+class ActivationBody(_Body):
+    holder: str = Field(description="the holder's resident ID number")
+    card_number: str
+
+
+class ProductionRow(_Body):
+    certificate: str
+    new_card_number: str
+    produced_at: str = Field(description="ISO 8601 instant with its offset")
+
+
+class ProductionBatchBody(_Body):
+    """The production centre's batch: each row recorded on its own (its own answer)."""
+
+    batch_id: str | None = None
+    rows: list[ProductionRow] = Field(min_length=1)

@@ -26,6 +26,13 @@ ENDPOINTS: Mapping[tuple[str, str], Action] = MappingProxyType(
         ("GET", "/audit/chain"): Action.VERIFY_CHAIN,
         ("GET", "/audit/unmasked-reads"): Action.READ_DISCLOSURES,
         ("GET", "/status"): Action.READ_STATUS,
+        ("POST", "/holders/{holder}/pre-reports"): Action.PRE_REPORT,
+        ("POST", "/outlets/{outlet}/collections"): Action.COLLECT,
+        ("POST", "/outlets/{outlet}/activations"): Action.ACTIVATE,
+        ("POST", "/production/batches"): Action.PRODUCE,
+        ("GET", "/holders/{holder}"): Action.READ_STATE,
+        ("GET", "/holders/{holder}/history"): Action.READ_HISTORY,
+        ("GET", "/cards/{card}/owner"): Action.WHOSE_CARD,
     }
 )
 
