@@ -70,13 +70,14 @@ def office(client: TestClient) -> CardOffice:
     return office
 
 
-def blocked_holder(client: TestClient) -> str:
-    """A holder with a card, pre-reported lost at the outlet today: a claim may be filed."""
-    rid = resident_id()
+def blocked_holder(client: TestClient) -> tuple[str, str]:
+    """A holder (resident ID number) with a card (its number), pre-reported lost at the outlet
+    today: a claim may be filed."""
+    rid, card = resident_id(), card_number()
     card_office = office(client)
-    card_office.issue_card(stories.issue(rid, card_number(), region="110000"))
+    card_office.issue_card(stories.issue(rid, card, region="110000"))
     card_office.pre_report_loss(stories.pre_report(rid, outlet=OUTLET))
-    return rid
+    return rid, card
 
 
 def today() -> str:
