@@ -207,5 +207,6 @@ def test_the_access_log_names_routes_never_holders(
     with caplog.at_level("INFO", logger="sscard.api.access"):
         world.request("GET", "/holders/{holder}", bearer(token(world.settings, AccessRole.AUDITOR)))
     lines = [r.getMessage() for r in caplog.records if r.name == "sscard.api.access"]
-    assert lines and '"route": "/holders/{holder}"' in lines[-1]
+    assert lines
+    assert '"route": "/holders/{holder}"' in lines[-1]
     assert world.holder not in "\n".join(lines)
