@@ -21,6 +21,7 @@ from api.identity import Identity, TokenMalformed, TokenRefused, TokenVerifier
 from api.state import office_of, verifier_of
 from application.claims import claim_holder
 from domain.authority import ACTS, PERMISSIONS, AccessRole, Action, Forbidden, Scope, authorize
+from domain.claims.errors import ClaimNotFound
 from domain.errors import InvalidInput
 
 _bearer = HTTPBearer(auto_error=False, description="a JWT of the identity provider")
@@ -81,6 +82,9 @@ def _scope(request: Request, identity: Identity, action: Action) -> Scope:
     if "claim_id" in params:
         claim_id = _claim_id(params["claim_id"])
         holder = claim_holder(office_of(request), claim_id)
+        if holder is None and identity.role is AccessRole.CARDHOLDER:
+            # An erased holder's claim: no holder's own any more, answered as no claim at all.
+            raise ClaimNotFound(f"no claim {claim_id}")
     return Scope(outlet=outlet, holder=holder, claim_id=claim_id)
 
 

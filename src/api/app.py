@@ -21,6 +21,7 @@ from api import refusals
 from api.access import Authorized
 from api.bodies import ClaimFiling, ClaimPaymentBody, ClaimRejectionBody, ClaimWithdrawalBody
 from api.card_routes import add_card_routes
+from api.counter_routes import add_counter_routes
 from api.idempotency import (
     REPLAYED_HEADER,
     IdempotencyKey,
@@ -84,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
     _claim_routes(app)
     _read_routes(app)
     add_card_routes(app)
+    add_counter_routes(app)
     _operating_routes(app)
     return app
 
@@ -225,7 +227,7 @@ def _claim_routes(app: FastAPI) -> None:
             actor=actor,
             outlet=outlet,
             claim_id=claim_id,
-            resident_id=claims.claim_holder(office, claim_id),
+            resident_id=claims.claim_holder(office, claim_id) or "",  # erased: refused
             explanation=body.explanation,
         )
         return _recorded(response, claims.withdraw_claim(office, command))

@@ -8,8 +8,18 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.cardholder.events import Applicant, IdentityDocument
+from domain.cardholder.events import (
+    Applicant,
+    CardKind,
+    DamageCause,
+    ErasureReason,
+    FeeWaiver,
+    IdentityDocument,
+    PreReportCancelReason,
+    ProxyScope,
+)
 from domain.claims.events import Bill, ClaimDocument, RejectionReason
+from domain.region_policy import ProxyDocument, ProxyGrounds
 
 
 class _Body(BaseModel):
@@ -76,3 +86,55 @@ class ProductionBatchBody(_Body):
 
     batch_id: str | None = None
     rows: list[ProductionRow] = Field(min_length=1)
+
+
+class CardIssueBody(_Body):
+    """A first card issued at the clerk's outlet."""
+
+    holder: str = Field(description="the holder's resident ID number")
+    holder_name: str
+    region_code: str = Field(description="the holder's region (6 digits), e.g. 110000")
+    card_number: str
+    card_kind: CardKind = CardKind.SOCIAL_SECURITY_CARD
+    issued_on: date | None = Field(default=None, description="default: today, local date")
+
+
+class PreReportCancellationBody(_Body):
+    holder: str = Field(description="the holder's resident ID number")
+    reason: PreReportCancelReason = PreReportCancelReason.CARD_FOUND
+
+
+class LossReportBody(_Body):
+    """A formal loss report at the outlet: the card is cancelled and a new one applied for."""
+
+    holder: str = Field(description="the holder's resident ID number")
+    applicant: Applicant = Applicant.HOLDER
+    agent_resident_id: str | None = None
+    identity_documents: list[ProxyDocument] = Field(min_length=1)
+    collection_outlet: str
+    fee_waiver: FeeWaiver | None = None
+    photo_provided: bool = False
+
+
+class ProxyAuthorizationBody(_Body):
+    holder: str = Field(description="the holder's resident ID number")
+    agent_resident_id: str
+    agent_name: str
+    scope: list[ProxyScope] = Field(min_length=1)
+    grounds: ProxyGrounds = ProxyGrounds.OTHER
+    documents: list[ProxyDocument] = Field(min_length=1)
+    relationship: str | None = None
+
+
+class DamagedCardBody(_Body):
+    holder: str = Field(description="the holder's resident ID number")
+    cause: DamageCause
+    applicant: Applicant = Applicant.HOLDER
+    agent_resident_id: str | None = None
+    identity_documents: list[ProxyDocument] = Field(min_length=1)
+    collection_outlet: str
+    photo_provided: bool = False
+
+
+class ErasureBody(_Body):
+    reason: ErasureReason

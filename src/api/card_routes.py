@@ -34,7 +34,7 @@ AsOf = Annotated[
 ]
 
 
-def _answered(response: Response, result: EventResult) -> EventResult:
+def answered(response: Response, result: EventResult) -> EventResult:
     """201 for an event just recorded; 200 for a retry (``Idempotent-Replayed: true``) or a
     fact already on record."""
     if result.replayed:
@@ -70,7 +70,7 @@ def add_card_routes(app: FastAPI) -> None:
             identity_document=body.identity_document,
             request_id=idempotency_key,
         )
-        return _answered(response, cards.pre_report_loss(office_of(request), ask))
+        return answered(response, cards.pre_report_loss(office_of(request), ask))
 
     @app.post(
         "/outlets/{outlet}/collections",
@@ -98,7 +98,7 @@ def add_card_routes(app: FastAPI) -> None:
             agent_resident_id=body.agent_resident_id,
             identity_document=body.identity_document,
         )
-        return _answered(response, cards.record_collection(office_of(request), command))
+        return answered(response, cards.record_collection(office_of(request), command))
 
     @app.post(
         "/outlets/{outlet}/activations",
@@ -123,7 +123,7 @@ def add_card_routes(app: FastAPI) -> None:
             resident_id=body.holder,
             card_number=body.card_number,
         )
-        return _answered(response, cards.activate_card(office_of(request), command))
+        return answered(response, cards.activate_card(office_of(request), command))
 
     @app.post(
         "/production/batches",

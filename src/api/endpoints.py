@@ -33,6 +33,12 @@ ENDPOINTS: Mapping[tuple[str, str], Action] = MappingProxyType(
         ("GET", "/holders/{holder}"): Action.READ_STATE,
         ("GET", "/holders/{holder}/history"): Action.READ_HISTORY,
         ("GET", "/cards/{card}/owner"): Action.WHOSE_CARD,
+        ("POST", "/outlets/{outlet}/cards"): Action.ISSUE_CARD,
+        ("POST", "/outlets/{outlet}/pre-report-cancellations"): Action.CANCEL_PRE_REPORT,
+        ("POST", "/outlets/{outlet}/loss-reports"): Action.REPORT_LOSS,
+        ("POST", "/outlets/{outlet}/proxy-authorizations"): Action.AUTHORIZE_PROXY,
+        ("POST", "/outlets/{outlet}/damaged-card-replacements"): Action.REPLACE_DAMAGED,
+        ("POST", "/holders/{holder}/erasure"): Action.ERASE_HOLDER,
     }
 )
 

@@ -148,10 +148,12 @@ def list_claims(
     )
 
 
-def claim_holder(office: CardOffice, claim_id: UUID) -> str:
+def claim_holder(office: CardOffice, claim_id: UUID) -> str | None:
     """The resident ID number of a claim's holder: what an entry point scopes a request about
-    the claim by (a cardholder reads and withdraws their own claims only)."""
-    return office.holder_by_id(office.claim(claim_id).holder_id).resident_id
+    the claim by (a cardholder reads and withdraws their own claims only). None once the
+    holder is erased: the claim is nobody's to ask about as a holder."""
+    resident_id = office.holder_by_id(office.claim(claim_id).holder_id).resident_id
+    return None if resident_id == ERASED else resident_id
 
 
 def _masked_holders(office: CardOffice) -> Callable[[UUID], str]:

@@ -40,10 +40,12 @@ class World:
     holder: str  # a holder with a blocked card and a claim
     claim_id: str
     card: str
+    erasable: str = ""  # a holder of its own for the erasure route (the others keep theirs)
 
     def request(self, method: str, path: str, headers: dict[str, str]) -> Any:
+        holder = self.erasable if path.endswith("/erasure") and self.erasable else self.holder
         concrete = (
-            path.replace("{holder}", self.holder)
+            path.replace("{holder}", holder)
             .replace("{claim_id}", self.claim_id)
             .replace("{outlet}", OUTLET)
             .replace("{card}", self.card)
@@ -71,6 +73,32 @@ def _bodies(world: World) -> dict[tuple[str, str], Any]:
             "holder": world.holder,
             "card_number": world.card,
         },
+        ("POST", "/outlets/{outlet}/cards"): {
+            "holder": resident_id(),
+            "holder_name": "张三",
+            "region_code": "110000",
+            "card_number": card_number(),
+        },
+        ("POST", "/outlets/{outlet}/pre-report-cancellations"): {"holder": world.holder},
+        ("POST", "/outlets/{outlet}/loss-reports"): {
+            "holder": world.holder,
+            "identity_documents": ["holder_id_original"],
+            "collection_outlet": OUTLET,
+        },
+        ("POST", "/outlets/{outlet}/proxy-authorizations"): {
+            "holder": world.holder,
+            "agent_resident_id": resident_id(),
+            "agent_name": "李四",
+            "scope": ["apply"],
+            "documents": ["holder_id_original", "agent_id_original"],
+        },
+        ("POST", "/outlets/{outlet}/damaged-card-replacements"): {
+            "holder": world.holder,
+            "cause": "wear_or_accident",
+            "identity_documents": ["holder_id_original"],
+            "collection_outlet": OUTLET,
+        },
+        ("POST", "/holders/{holder}/erasure"): {"reason": "holder_request"},
         ("POST", "/production/batches"): {
             "rows": [
                 {
@@ -95,7 +123,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             headers=bearer(token(settings, AccessRole.OUTLET_CLERK)),
         )
         assert filed.status_code == 201, filed.text
-        yield World(settings, client, holder, filed.json()["claim_id"], card)
+        erasable, _ = blocked_holder(client)
+        yield World(settings, client, holder, filed.json()["claim_id"], card, erasable)
 
 
 def _token(world: World, role: AccessRole) -> str:
@@ -210,3 +239,32 @@ def test_the_access_log_names_routes_never_holders(
     assert lines
     assert '"route": "/holders/{holder}"' in lines[-1]
     assert world.holder not in "\n".join(lines)
+
+
+def test_an_erased_holders_claim_is_no_cardholders(world: World) -> None:
+    """Once its holder is erased a claim names nobody: a cardholder is told there is no such
+    claim, exactly as for an unknown one; staff still read it (its personal data erased)."""
+    holder, _ = blocked_holder(world.client)
+    clerk = bearer(token(world.settings, AccessRole.OUTLET_CLERK))
+    filed = world.client.post(
+        f"/holders/{holder}/claims", json=claim_body("INV-ERASED"), headers=clerk
+    )
+    claim = filed.json()["claim_id"]
+    erased = world.client.post(
+        f"/holders/{holder}/erasure",
+        json={"reason": "holder_request"},
+        headers=bearer(token(world.settings, AccessRole.AUDITOR)),
+    )
+    assert erased.status_code == 201, erased.text
+    asked = world.client.get(
+        f"/claims/{claim}",
+        headers=bearer(token(world.settings, AccessRole.CARDHOLDER, holder=holder)),
+    )
+    assert asked.status_code == 404, asked.text
+    assert asked.json() == {
+        "status": "refused",
+        "code": "claim_not_found",
+        "message": f"no claim {claim}",
+    }
+    officer = bearer(token(world.settings, AccessRole.CLAIMS_OFFICER))
+    assert world.client.get(f"/claims/{claim}", headers=officer).status_code == 200
