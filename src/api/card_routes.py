@@ -15,7 +15,7 @@ from pydantic import AwareDatetime
 from api.access import Authorized
 from api.bodies import ActivationBody, CollectionBody, PreReportBody, ProductionBatchBody
 from api.idempotency import REPLAYED_HEADER, IdempotencyKey, command_responses, query_responses
-from api.state import office_of
+from api.state import backoffice_of, office_of
 from application import cards, holders, production_batch
 from application.card_results import (
     BatchResult,
@@ -27,6 +27,7 @@ from application.card_results import (
 from domain.authority import AccessRole
 from domain.cardholder.commands import ActivateCard, RecordCollection
 from domain.event import Channel
+from domain.unmasked_reads import UnmaskedReadReason
 
 AsOf = Annotated[
     AwareDatetime | None,
@@ -163,6 +164,48 @@ def add_card_routes(app: FastAPI) -> None:
         request: Request, holder: str, _identity: Authorized, as_of: AsOf = None
     ) -> HistoryResult:
         return holders.holder_history(office_of(request), holder, as_of=as_of)
+
+    @app.get(
+        "/holders/{holder}/unmasked",
+        response_model=HolderResult,
+        responses=query_responses(),
+        tags=["holders"],
+        summary="an auditor reads a holder's state with ID numbers and names in full (recorded)",
+    )
+    def holder_state_unmasked(
+        request: Request,
+        holder: str,
+        identity: Authorized,
+        reason: Annotated[UnmaskedReadReason, Query(description="why the data is read in full")],
+        reference: Annotated[str | None, Query(description="the case or file number")] = None,
+        as_of: AsOf = None,
+    ) -> HolderResult:
+        read = holders.UnmaskedRead(auditor=identity.actor(), reason=reason, reference=reference)
+        allowed = backoffice_of(request).settings.unmasked_reads_allowed
+        return holders.show_holder(
+            office_of(request), holder, as_of=as_of, read=read, allowed_here=allowed
+        )
+
+    @app.get(
+        "/holders/{holder}/history/unmasked",
+        response_model=HistoryResult,
+        responses=query_responses(),
+        tags=["holders"],
+        summary="an auditor reads a holder's history with ID numbers and names in full (recorded)",
+    )
+    def holder_history_unmasked(
+        request: Request,
+        holder: str,
+        identity: Authorized,
+        reason: Annotated[UnmaskedReadReason, Query(description="why the data is read in full")],
+        reference: Annotated[str | None, Query(description="the case or file number")] = None,
+        as_of: AsOf = None,
+    ) -> HistoryResult:
+        read = holders.UnmaskedRead(auditor=identity.actor(), reason=reason, reference=reference)
+        allowed = backoffice_of(request).settings.unmasked_reads_allowed
+        return holders.holder_history(
+            office_of(request), holder, as_of=as_of, read=read, allowed_here=allowed
+        )
 
     @app.get(
         "/cards/{card}/owner",

@@ -39,6 +39,8 @@ ENDPOINTS: Mapping[tuple[str, str], Action] = MappingProxyType(
         ("POST", "/outlets/{outlet}/proxy-authorizations"): Action.AUTHORIZE_PROXY,
         ("POST", "/outlets/{outlet}/damaged-card-replacements"): Action.REPLACE_DAMAGED,
         ("POST", "/holders/{holder}/erasure"): Action.ERASE_HOLDER,
+        ("GET", "/holders/{holder}/unmasked"): Action.READ_UNMASKED,
+        ("GET", "/holders/{holder}/history/unmasked"): Action.READ_UNMASKED,
     }
 )
 

@@ -144,3 +144,25 @@ def test_a_body_over_the_limit_is_413(served: Any) -> None:
     )
     assert answer.status_code == 413
     assert answer.json()["code"] == "body_too_large"
+
+
+def test_an_unmasked_read_is_recorded_with_its_reason(served: Any) -> None:
+    settings, client = served
+    auditor = bearer(token(settings, AccessRole.AUDITOR))
+    rid, _ = blocked_holder(client)
+    masked = client.get(f"/holders/{rid}", headers=auditor).json()
+    assert rid not in json.dumps(masked, ensure_ascii=False)
+    full = client.get(
+        f"/holders/{rid}/unmasked",
+        params={"reason": "audit", "reference": "AUD-7"},
+        headers=auditor,
+    )
+    assert full.status_code == 200, full.text
+    assert full.json()["holder_id"] == rid
+    reads = client.get("/audit/unmasked-reads", params={"holder": rid}, headers=auditor).json()
+    assert reads["count"] == 1
+    assert (reads["reads"][0]["reason"], reads["reads"][0]["reference"]) == ("audit", "AUD-7")
+    assert reads["reads"][0]["actor"]["staff_id"] == "auditor-01"  # from the token
+    no_reason = client.get(f"/holders/{rid}/unmasked", headers=auditor)
+    assert no_reason.status_code == 422
+    assert no_reason.json()["message"].startswith("query.reason")
