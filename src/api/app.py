@@ -35,7 +35,7 @@ from api.readiness import Readiness, readiness
 from api.state import backoffice_of, office_of
 from application import audit, claims, operations, settlement_lookup, views
 from application.audit_results import ChainVerification, UnmaskedReadsListing
-from application.catalogue import QUEUE_STATUSES
+from application.catalogue import QUEUE_STATUSES, VIEW_NAMES
 from application.claim_results import (
     ClaimApproval,
     ClaimPayment,
@@ -46,8 +46,13 @@ from application.claim_results import (
     ClaimSubmission,
     ClaimWithdrawal,
 )
-from application.status_results import StatusResult
-from application.view_results import OutletQueueQuery, OutletQueueResult, SettlementLookup
+from application.status_results import StatusResult, TickResult
+from application.view_results import (
+    DeadLettersResult,
+    OutletQueueQuery,
+    OutletQueueResult,
+    SettlementLookup,
+)
 from domain.authority import AccessRole
 from domain.claims.commands import ApproveClaim, PayClaim, RejectClaim, SubmitClaim, WithdrawClaim
 from domain.claims.state import ClaimStatus
@@ -267,6 +272,7 @@ def _claim_routes(app: FastAPI) -> None:
 
 
 _QUEUE_STATUS = "^(" + "|".join(QUEUE_STATUSES) + ")$"
+_VIEW_NAME = "^(" + "|".join(VIEW_NAMES) + ")$"
 
 
 def _read_routes(app: FastAPI) -> None:
@@ -344,6 +350,30 @@ def _operating_routes(app: FastAPI) -> None:
     )
     def status(request: Request, _identity: Authorized) -> StatusResult:
         return operations.status_in(backoffice_of(request))
+
+    @app.post(
+        "/lapses/runs",
+        response_model=TickResult,
+        responses=_responses(),
+        tags=["operations"],
+        summary="lapse every pre-report due now, once (the scheduler of sscard run does it too)",
+    )
+    def run_lapses(request: Request, _identity: Authorized) -> TickResult:
+        return operations.tick_in(backoffice_of(request))
+
+    @app.get(
+        "/dead-letters",
+        response_model=DeadLettersResult,
+        responses=_responses(),
+        tags=["operations"],
+        summary="messages the consumers parked, per key in the order of retry",
+    )
+    def dead_letters(
+        request: Request,
+        _identity: Authorized,
+        view: Annotated[str | None, Query(pattern=_VIEW_NAME)] = None,
+    ) -> DeadLettersResult:
+        return views.list_dead_letters_in(backoffice_of(request), view)
 
     @app.get("/healthz", tags=["operations"], summary="the process is alive")
     def healthz() -> dict[str, str]:

@@ -26,6 +26,8 @@ ENDPOINTS: Mapping[tuple[str, str], Action] = MappingProxyType(
         ("GET", "/audit/chain"): Action.VERIFY_CHAIN,
         ("GET", "/audit/unmasked-reads"): Action.READ_DISCLOSURES,
         ("GET", "/status"): Action.READ_STATUS,
+        ("POST", "/lapses/runs"): Action.RUN_LAPSES,
+        ("GET", "/dead-letters"): Action.MANAGE_DEAD_LETTERS,
         ("POST", "/holders/{holder}/pre-reports"): Action.PRE_REPORT,
         ("POST", "/outlets/{outlet}/collections"): Action.COLLECT,
         ("POST", "/outlets/{outlet}/activations"): Action.ACTIVATE,

@@ -110,9 +110,14 @@ def tick(settings: Settings, at: datetime | None = None) -> TickResult:
     if at is not None:
         check_not_future(at, datetime.now(UTC), BEIJING, "--at")
     with open_back_office(settings) as backoffice:
-        scheduler = LapseScheduler(backoffice)
-        report = scheduler.tick(at)
-        pending = scheduler.pending()
+        return tick_in(backoffice, at)
+
+
+def tick_in(backoffice: BackOffice, at: datetime | None = None) -> TickResult:
+    """``tick`` through a back office already open (the HTTP API keeps one open)."""
+    scheduler = LapseScheduler(backoffice)
+    report = scheduler.tick(at)
+    pending = scheduler.pending()
     return TickResult(
         at=local_instant(report.at),
         due=report.due,

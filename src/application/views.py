@@ -217,8 +217,13 @@ def verify(
 def list_dead_letters(settings: Settings, view: str | None) -> DeadLettersResult:
     """Parked messages, per key in the order of retry (``view``: one read model's)."""
     with open_back_office(settings) as backoffice:
-        backoffice.views.create((dead_letters.dead_letters_table,))
-        items = dead_letters.listed(backoffice.views, view)
+        return list_dead_letters_in(backoffice, view)
+
+
+def list_dead_letters_in(backoffice: BackOffice, view: str | None) -> DeadLettersResult:
+    """``list_dead_letters`` through a back office already open (the HTTP API keeps one)."""
+    backoffice.views.create((dead_letters.dead_letters_table,))
+    items = dead_letters.listed(backoffice.views, view)
     messages = [
         ParkedMessage(
             view=item.consumer,
