@@ -25,8 +25,8 @@ IdempotencyKey = Annotated[
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The refusals every route may answer (401, 403, 413, 422, 503) and ``codes``."""
-    return {code: REFUSAL_RESPONSES[code] for code in (401, 403, 413, 422, 503, *codes)}
+    """The refusals every route may answer (401, 403, 413, 422, 500, 503) and ``codes``."""
+    return {code: REFUSAL_RESPONSES[code] for code in (401, 403, 413, 422, 500, 503, *codes)}
 
 
 def command_responses() -> dict[int | str, dict[str, Any]]:

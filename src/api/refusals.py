@@ -38,6 +38,7 @@ REFUSAL_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": Refusal, "description": "the request body is over the limit"},
     422: {"model": Refusal, "description": "bad input: the field is named"},
     503: {"model": Refusal, "description": "the store or the identity provider did not answer"},
+    500: {"model": Refusal, "description": "a fault of ours: quote the request id"},
 }
 
 
@@ -96,6 +97,18 @@ def install(app: FastAPI) -> None:
         log.error("infrastructure error on %s: %s", request.method, type(exc).__name__)
         return refusal(503, "error", "infrastructure", "the store did not answer; try again")
 
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug of ours: the trace goes to the log, the client gets the contract's shape and
+        # the request id to quote (this answer is made outside the request frame: say it here).
+        request_id = str(request.scope.get("state", {}).get("request_id", ""))
+        log.error("unexpected error (request %s)", request_id, exc_info=exc)
+        answer = refusal(
+            500, "error", "internal_error", f"unexpected error; request id {request_id}"
+        )
+        answer.headers["X-Request-Id"] = request_id
+        return answer
+
+    app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(TokenRefused, token_refused)
     app.add_exception_handler(KeysUnavailable, keys_unavailable)
     app.add_exception_handler(DomainError, domain_error)

@@ -126,7 +126,7 @@ def test_openapi_documents_every_status(served: Any) -> None:
     _, client = served
     document = client.get("/openapi.json").json()
     operation = document["paths"]["/holders/{holder}/claims"]["post"]
-    assert {"200", "201", "401", "403", "404", "409", "413", "422", "503"} <= set(
+    assert {"200", "201", "401", "403", "404", "409", "413", "422", "500", "503"} <= set(
         operation["responses"]
     )
     assert operation["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith(
@@ -166,3 +166,25 @@ def test_an_unmasked_read_is_recorded_with_its_reason(served: Any) -> None:
     no_reason = client.get(f"/holders/{rid}/unmasked", headers=auditor)
     assert no_reason.status_code == 422
     assert no_reason.json()["message"].startswith("query.reason")
+
+
+def test_a_fault_of_ours_answers_the_contracts_shape_with_the_request_id(
+    served: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, client = served
+
+    def broken(backoffice: object) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr("application.operations.status_in", broken)
+    answer = client.get(
+        "/status",
+        headers=bearer(token(settings, AccessRole.ADMIN)) | {"X-Request-Id": "req-42"},
+    )
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "status": "error",
+        "code": "internal_error",
+        "message": "unexpected error; request id req-42",
+    }
+    assert answer.headers["X-Request-Id"] == "req-42"
