@@ -22,11 +22,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
 
 from api.identity import KeysUnavailable, TokenRefused
 from application.results import Refusal, Status
 from domain.authority import Forbidden
 from domain.errors import DomainError, InvalidInput, NotFound
+from service.metrics import count_refusal
 
 log = logging.getLogger("sscard.api")
 
@@ -84,9 +86,14 @@ def install(app: FastAPI) -> None:
     async def keys_unavailable(_request: Request, exc: Exception) -> JSONResponse:
         return refusal(503, "error", "keys_unavailable", str(exc))
 
-    async def domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
         http_status, status = domain_status(exc)
+        if request.method == "POST" and not isinstance(exc, Forbidden | InvalidInput):
+            # A command the rules refused leaves no event: counted for sscard status, as the
+            # command line counts its refusals (best effort, off the event loop).
+            settings = request.app.state.backoffice.settings
+            await run_in_threadpool(count_refusal, settings, exc.code)
         return refusal(http_status, status, exc.code, str(exc))
 
     async def request_invalid(_request: Request, exc: Exception) -> JSONResponse:

@@ -101,6 +101,9 @@ def test_refusals_carry_the_contracts_code(served: Any) -> None:
         assert list(body) == ["status", "code", "message"]
         assert body["status"] == "refused"
         assert body["code"] not in ("", "domain_error")
+    # Counted for sscard status, as the command line counts its refusals.
+    refusals = client.get("/status", headers=bearer(token(settings, AccessRole.ADMIN))).json()
+    assert refusals["refusals"][unpaid.json()["code"]] == 1
     # Not found: an unknown holder (404).
     unknown = client.get("/holders/11010519491231002X", headers=officer)
     assert unknown.status_code == 404
