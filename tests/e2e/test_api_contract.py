@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 
 from domain.authority import AccessRole
-from tests.api_support import api_client, bearer, blocked_holder, claim_body, token
+from samples import stories
+from tests.api_support import api_client, bearer, blocked_holder, claim_body, office, token
 from tests.conftest import make_settings
 from tests.e2e.test_claims_cli import CLERK, OFFICER, submit_args
 from tests.e2e.test_claims_cli import blocked_holder as cli_blocked_holder
 from tests.e2e.test_cli import Cli
+from tests.support import card_number, resident_id
 
 
 def _cli_answers(tmp_path: Path) -> list[dict[str, Any]]:
@@ -191,3 +193,27 @@ def test_a_fault_of_ours_answers_the_contracts_shape_with_the_request_id(
         "message": "unexpected error; request id req-42",
     }
     assert answer.headers["X-Request-Id"] == "req-42"
+
+
+def test_who_acts_and_where_come_from_the_token_never_the_body(served: Any) -> None:
+    settings, client = served
+    clerk = bearer(token(settings, AccessRole.OUTLET_CLERK))
+    rid, _ = blocked_holder(client)
+    smuggled = claim_body("INV-S") | {
+        "actor": {"role": "claims_officer", "staff_id": "officer-99"},
+        "outlet": "BJ-XC-009",
+    }
+    refused = client.post(f"/holders/{rid}/claims", json=smuggled, headers=clerk)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["message"].startswith("body.actor")
+    # A cardholder pre-reports their own card online: no staff, no outlet.
+    holder, card = resident_id(), card_number()
+    office(client).issue_card(stories.issue(holder, card, region="110000"))
+    own = bearer(token(settings, AccessRole.CARDHOLDER, holder=holder))
+    reported = client.post(f"/holders/{holder}/pre-reports", json={}, headers=own)
+    assert reported.status_code == 201, reported.text
+    assert reported.json()["actor"] == {"role": "cardholder", "staff_id": None, "channel": "online"}
+    assert reported.json()["outlet"] is None
+    someone_else = client.post(f"/holders/{rid}/pre-reports", json={}, headers=own)
+    assert someone_else.status_code == 404
+    assert someone_else.json()["code"] == "holder_not_found"
