@@ -29,7 +29,7 @@ from api.idempotency import (
     query_responses,
     responses,
 )
-from api.identity import verifier_from_settings
+from api.identity import Identity, verifier_from_settings
 from api.middleware import MAX_BODY_BYTES, RequestFrame
 from api.readiness import Readiness, readiness
 from api.state import backoffice_of, office_of
@@ -62,7 +62,6 @@ from service.settings import Settings
 
 _COMMAND = command_responses()
 _QUERY = query_responses()
-_responses = responses
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -95,7 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def _actor_outlet(identity: Authorized) -> tuple[Actor, str | None]:
+def _actor_outlet(identity: Identity) -> tuple[Actor, str | None]:
     """Who the store records, and where: from the token alone."""
     return identity.actor(), identity.outlet
 
@@ -322,7 +321,7 @@ def _read_routes(app: FastAPI) -> None:
     @app.get(
         "/audit/chain",
         response_model=ChainVerification,
-        responses=_responses(),
+        responses=responses(),
         tags=["audit"],
         summary="verify every stream's hash chain and the whole log's order",
     )
@@ -344,7 +343,7 @@ def _operating_routes(app: FastAPI) -> None:
     @app.get(
         "/status",
         response_model=StatusResult,
-        responses=_responses(),
+        responses=responses(),
         tags=["operations"],
         summary="workers, store head, followers, consumers' lag, counts of commands",
     )
@@ -354,7 +353,7 @@ def _operating_routes(app: FastAPI) -> None:
     @app.post(
         "/lapses/runs",
         response_model=TickResult,
-        responses=_responses(),
+        responses=responses(),
         tags=["operations"],
         summary="lapse every pre-report due now, once (the scheduler of sscard run does it too)",
     )
@@ -364,7 +363,7 @@ def _operating_routes(app: FastAPI) -> None:
     @app.get(
         "/dead-letters",
         response_model=DeadLettersResult,
-        responses=_responses(),
+        responses=responses(),
         tags=["operations"],
         summary="messages the consumers parked, per key in the order of retry",
     )
