@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.identity import KeysUnavailable, TokenRefused
 from application.results import Refusal, Status
@@ -76,6 +77,9 @@ def validation_message(errors: list[Any]) -> str:
     return f"{where}: {detail}" if where else detail
 
 
+_HTTP_CODES = {404: "no_such_route", 405: "method_not_allowed"}
+
+
 def install(app: FastAPI) -> None:
     """Register the answers above on ``app``."""
 
@@ -115,6 +119,16 @@ def install(app: FastAPI) -> None:
         answer.headers["X-Request-Id"] = request_id
         return answer
 
+    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+        # No such route, or not with this method: the contract's shape too.
+        assert isinstance(exc, StarletteHTTPException)
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        answer = refusal(exc.status_code, "refused", code, str(exc.detail))
+        for name, value in (exc.headers or {}).items():
+            answer.headers[name] = value
+        return answer
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(TokenRefused, token_refused)
     app.add_exception_handler(KeysUnavailable, keys_unavailable)

@@ -217,3 +217,12 @@ def test_who_acts_and_where_come_from_the_token_never_the_body(served: Any) -> N
     someone_else = client.post(f"/holders/{rid}/pre-reports", json={}, headers=own)
     assert someone_else.status_code == 404
     assert someone_else.json()["code"] == "holder_not_found"
+
+
+def test_no_such_route_answers_the_contracts_shape(served: Any) -> None:
+    _, client = served
+    nowhere = client.get("/no/such/route")
+    assert (nowhere.status_code, nowhere.json()["code"]) == (404, "no_such_route")
+    wrong_method = client.delete("/status")
+    assert (wrong_method.status_code, wrong_method.json()["code"]) == (405, "method_not_allowed")
+    assert "GET" in wrong_method.headers["Allow"]
