@@ -1,1 +1,2 @@
-"""The HTTP API: who is asking (bearer tokens verified into identities); its routes come next."""
+"""The HTTP API: its routes over the application layer, who may use each (bearer tokens verified
+into identities, the endpoint table, the one access dependency), refusals and the access log."""

@@ -193,10 +193,15 @@ class ListedClaim(ClaimFacts):
 
 
 class ClaimsListing(Result):
-    """``claims list``: the claims of the view, oldest filing first, in one object."""
+    """``claims list``: the claims of the view, oldest filing first, in one object. ``count``
+    is the claims given here; a paged query (the HTTP API) gives one ``page`` of ``page_size``
+    of the ``total`` matching (``null`` when not paged: every one is given)."""
 
     count: int
     claims: list[ListedClaim]
+    total: int | None = None
+    page: int | None = None
+    page_size: int | None = None
 
 
 class ClaimResult(ClaimFacts, Result):

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from application.claim_answers import claim_result, listed_claim, recorded_claim
 from application.claim_results import (
@@ -107,6 +107,9 @@ class ClaimsQuery(BaseModel):
 
     status: ClaimStatus | None = None
     resident_id: ResidentId | None = None
+    # Paged (the HTTP API): one page of ``page_size``, oldest filing first. None: every claim.
+    page: int | None = Field(default=None, ge=1)
+    page_size: int = Field(default=50, ge=1, le=500)
 
 
 def list_claims(
@@ -119,6 +122,10 @@ def list_claims(
     views.create(view_tables(ClaimsView(zones_of(office.policies))))
     with views.reading() as tx:
         rows = view.claims(tx, query.status.value if query.status else None, holder)
+    total = len(rows)
+    if query.page is not None:
+        start = (query.page - 1) * query.page_size
+        rows = rows[start : start + query.page_size]
     zone = zones_of(office.policies)
     masked = _masked_holders(office)
     listed = [
@@ -130,7 +137,23 @@ def list_claims(
         )
         for row in rows
     ]
-    return ClaimsListing(count=len(listed), claims=listed)
+    if query.page is None:
+        return ClaimsListing(count=len(listed), claims=listed)
+    return ClaimsListing(
+        count=len(listed),
+        claims=listed,
+        total=total,
+        page=query.page,
+        page_size=query.page_size,
+    )
+
+
+def claim_holder(office: CardOffice, claim_id: UUID) -> str | None:
+    """The resident ID number of a claim's holder: what an entry point scopes a request about
+    the claim by (a cardholder reads and withdraws their own claims only). None once the
+    holder is erased: the claim is nobody's to ask about as a holder."""
+    resident_id = office.holder_by_id(office.claim(claim_id).holder_id).resident_id
+    return None if resident_id == ERASED else resident_id
 
 
 def _masked_holders(office: CardOffice) -> Callable[[UUID], str]:

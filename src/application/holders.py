@@ -95,14 +95,20 @@ def holder_history(
     office: CardOffice,
     resident_id: ResidentId,
     *,
+    as_of: datetime | None = None,
     read: UnmaskedRead | None = None,
     allowed_here: bool = False,
 ) -> HistoryResult:
-    """Every event of the holder, oldest first, in the region's time."""
+    """Every event of the holder, oldest first, in the region's time (with ``as_of``: those
+    recorded up to that instant; refused when the holder had no record yet)."""
     check_unmasked_read(read, allowed_here)
     events = office.history(resident_id)
     holder = office.holder_by_id(events[0].originator_id)
     zone = office.policies.policy_for(holder.region_code).zone
+    if as_of is not None:
+        events = [e for e in events if e.occurred_at <= as_of]
+        if not events:
+            raise HolderNotFound(f"the holder had no record yet on {local_instant(as_of, zone)}")
     unmasked = _record_read(office, read, holder.id, UnmaskedScope.HISTORY, allowed_here)
     holder_id = shown_id(holder.resident_id, unmasked)
     return HistoryResult(

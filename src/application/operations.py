@@ -27,12 +27,12 @@ from application.status_results import (
 from domain.cardholder.events import LossPreReportLapsed
 from domain.values import check_not_future
 from relay.contracts import export_contracts as write_contracts
-from service.bootstrap import open_back_office
+from service.bootstrap import BackOffice, open_back_office
 from service.kafka_wiring import ensure_topics, relay_for, topics
 from service.lapses import LapseScheduler
 from service.metrics import snapshot
 from service.settings import Settings
-from service.workers import status as worker_status
+from service.workers import status_of
 from tracking.board import is_healthy
 
 
@@ -40,9 +40,14 @@ def status(settings: Settings) -> StatusResult:
     """Each worker's state, the store head, each follower's position and lag, the consumers'
     lag and dead letters, the counts of commands. Reads only, so it answers on a full disk;
     ``healthy`` is false when a live worker does no work."""
-    report = worker_status(settings)
     with open_back_office(settings) as backoffice:
-        figures = snapshot(backoffice)
+        return status_in(backoffice)
+
+
+def status_in(backoffice: BackOffice) -> StatusResult:
+    """``status`` through a back office already open (the HTTP API opens one per process)."""
+    report = status_of(backoffice)
+    figures = snapshot(backoffice)
     workers = [
         WorkerState(
             worker=w.worker,
@@ -106,9 +111,14 @@ def tick(settings: Settings, at: datetime | None = None) -> TickResult:
     if at is not None:
         check_not_future(at, datetime.now(UTC), BEIJING, "--at")
     with open_back_office(settings) as backoffice:
-        scheduler = LapseScheduler(backoffice)
-        report = scheduler.tick(at)
-        pending = scheduler.pending()
+        return tick_in(backoffice, at)
+
+
+def tick_in(backoffice: BackOffice, at: datetime | None = None) -> TickResult:
+    """``tick`` through a back office already open (the HTTP API keeps one open)."""
+    scheduler = LapseScheduler(backoffice)
+    report = scheduler.tick(at)
+    pending = scheduler.pending()
     return TickResult(
         at=local_instant(report.at),
         due=report.due,

@@ -176,3 +176,16 @@ class SettlementNotice(Result):
     cards: int | None = None  # caught_up: cards known
     blocked: int | None = None  # caught_up: of them blocked
     reason: str | None = None  # stale: why
+
+
+class SettlementLookup(Result):
+    """A card's settlement status as the settlement blocklist view has it (a point lookup for
+    systems that run no Kafka consumer), with how far the view has read and how old the card's
+    status is: a view that lags answers an older truth, and the caller can see by how much.
+
+    ``view_position``: the card-events messages the view has applied (0 before its first);
+    ``status_age_seconds``: how long the card has had this status."""
+
+    card: CardSettlementStatus
+    view_position: int
+    status_age_seconds: float

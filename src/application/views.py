@@ -57,7 +57,7 @@ from service import exports
 # Replay and verify (and the read models by name): one import, so that moving them to another
 # room changes this line only.
 from service import views as audit
-from service.bootstrap import open_back_office, outlet_registry, region_policies, working_calendar
+from service.bootstrap import BackOffice, open_back_office, outlet_registry
 from service.kafka_wiring import topics
 from service.settings import Settings
 
@@ -77,17 +77,24 @@ def outlet_queue(
 ) -> OutletQueueResult:
     """Counts per status at the outlet on its region's date, then one page of one status, oldest
     first; an entry still awaiting production past its due date counts its working days late."""
-    known = outlet_registry(settings).outlet(query.outlet)  # an unknown outlet is bad input
-    zone = region_policies(settings).policy_for(known.region_code).zone
-    today = (now or datetime.now(UTC)).astimezone(zone).date()
-    calendar = working_calendar(settings)
+    outlet_registry(settings).outlet(query.outlet)  # an unknown outlet is bad input
     with open_back_office(settings) as backoffice:
-        backoffice.views.create(OutletQueue.tables)
-        with backoffice.views.reading() as tx:
-            counts = queue_counts(tx, query.outlet, today)
-            found = queue_page(
-                tx, query.outlet, query.queue_status, today, query.page, query.page_size
-            )
+        return outlet_queue_in(backoffice, query, now)
+
+
+def outlet_queue_in(
+    backoffice: BackOffice, query: OutletQueueQuery, now: datetime | None = None
+) -> OutletQueueResult:
+    """``outlet_queue`` through a back office already open (the HTTP API keeps one open)."""
+    office = backoffice.office
+    known = office.outlets.outlet(query.outlet)  # an unknown outlet is bad input
+    zone = office.policies.policy_for(known.region_code).zone
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
+    calendar = office.calendar
+    backoffice.views.create(OutletQueue.tables)
+    with backoffice.views.reading() as tx:
+        counts = queue_counts(tx, query.outlet, today)
+        found = queue_page(tx, query.outlet, query.queue_status, today, query.page, query.page_size)
     entries = []
     for entry in found:
         due = date.fromisoformat(entry.production_due_on) if entry.production_due_on else None
@@ -210,8 +217,13 @@ def verify(
 def list_dead_letters(settings: Settings, view: str | None) -> DeadLettersResult:
     """Parked messages, per key in the order of retry (``view``: one read model's)."""
     with open_back_office(settings) as backoffice:
-        backoffice.views.create((dead_letters.dead_letters_table,))
-        items = dead_letters.listed(backoffice.views, view)
+        return list_dead_letters_in(backoffice, view)
+
+
+def list_dead_letters_in(backoffice: BackOffice, view: str | None) -> DeadLettersResult:
+    """``list_dead_letters`` through a back office already open (the HTTP API keeps one)."""
+    backoffice.views.create((dead_letters.dead_letters_table,))
+    items = dead_letters.listed(backoffice.views, view)
     messages = [
         ParkedMessage(
             view=item.consumer,

@@ -130,6 +130,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "sscard token issue --role outlet_clerk --outlet BJ-DC-001 --subject clerk-01",
         "sscard token issue --role cardholder --holder 11010519491231002X --ttl 30m",
     ),
+    "serve": ("sscard serve --port 8080", "sscard serve --port 8080 --host 0.0.0.0"),
 }
 
 

@@ -119,6 +119,7 @@ def build_parser(
     operations.add_commands(commands)
     views.add_commands(commands)
     importlib.import_module("cli.tokens").add_commands(commands)
+    importlib.import_module("cli.serve").add_commands(commands)
     OneLineParser.json_wanted = "--json" in (sys.argv[1:] if argv is None else argv)
     wanted = _first_command(argv)
     for name, (module, help_text) in TOOLS.items():

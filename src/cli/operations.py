@@ -34,6 +34,14 @@ def add_commands(commands: Any) -> None:
     run.add_argument(
         "--no-views", action="store_true", help="without the read models' Kafka consumers"
     )
+    run.add_argument(
+        "--api-port",
+        type=int,
+        help="serve the HTTP API on this port too (as sscard serve does; default: not served)",
+    )
+    run.add_argument(
+        "--api-host", default="127.0.0.1", help="the HTTP API's address (default 127.0.0.1)"
+    )
     run.set_defaults(handler=_run)
 
     status_command = commands.add_parser(
@@ -104,7 +112,14 @@ def _when(text: str, seconds: bool = False) -> str:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from service.entry import run_back_office
 
-    run_back_office(settings, relay=not args.no_relay, views=not args.no_views)
+    extra = []
+    if args.api_port is not None:
+        if not 0 < args.api_port < 65536:
+            raise InvalidInput(f"--api-port {args.api_port}: a TCP port is 1 to 65535")
+        from api.worker import api_worker
+
+        extra.append(api_worker(settings, args.api_host, args.api_port))
+    run_back_office(settings, relay=not args.no_relay, views=not args.no_views, extra=extra)
 
 
 def _relay_run(args: argparse.Namespace, settings: Settings) -> int:

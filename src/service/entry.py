@@ -28,13 +28,17 @@ from tracking.store_identity import ViewStoreWatch
 log = logging.getLogger("sscard")
 
 
-def run_back_office(settings: Settings, relay: bool = True, views: bool = True) -> NoReturn:
+def run_back_office(
+    settings: Settings, relay: bool = True, views: bool = True, extra: Sequence[Worker] = ()
+) -> NoReturn:
     """Every worker of the back office (less the relay or the consumers if asked), the
-    Prometheus endpoint (SSCARD_METRICS_PORT), until SIGTERM."""
+    Prometheus endpoint (SSCARD_METRICS_PORT), and ``extra`` workers an entry point composed
+    (the HTTP API), until SIGTERM."""
     gate = topics_first(settings)
     workers = back_office_workers(settings, relay=relay, gate=gate)
     if views:
         workers += view_workers(settings, gate=gate)
+    workers += extra
     log.info("lapse check every %.0f s", settings.lapse_check_seconds)
     serve_metrics(settings)
     supervise(workers, settings, "back office")

@@ -157,11 +157,18 @@ def store_description(settings: Settings) -> str:
 
 def status(settings: Settings) -> Status:
     with open_back_office(settings) as backoffice:
-        head = backoffice.source.head()
-        with backoffice.views.reading() as tx:
-            rows = tx.execute(select(positions_table).order_by(positions_table.c.name)).all()
-        followers = [
-            FollowerStatus(r.name, int(r.position), max(head - int(r.position), 0)) for r in rows
-        ]
-        workers = read_board(backoffice.views)
-    return Status(store_description(settings), head, followers, workers, datetime.now(UTC))
+        return status_of(backoffice)
+
+
+def status_of(backoffice: BackOffice) -> Status:
+    """The status read through a back office already open (the HTTP API keeps one open)."""
+    head = backoffice.source.head()
+    with backoffice.views.reading() as tx:
+        rows = tx.execute(select(positions_table).order_by(positions_table.c.name)).all()
+    followers = [
+        FollowerStatus(r.name, int(r.position), max(head - int(r.position), 0)) for r in rows
+    ]
+    workers = read_board(backoffice.views)
+    return Status(
+        store_description(backoffice.settings), head, followers, workers, datetime.now(UTC)
+    )

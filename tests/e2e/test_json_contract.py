@@ -39,6 +39,8 @@ Kind = str  # "accepted" | "noop" | "refusal"
 # Their refusals are still checked below (a bad argument answers as JSON).
 NOT_RUN_HERE = {
     "run": "runs until stopped (tests/integration: fault and status tests)",
+    "serve": "serves until stopped (tests/integration/test_api_two_servers.py; its answers: "
+    "tests/e2e/test_api_contract.py)",
     "relay run": "runs until stopped (tests/integration/test_relay*.py)",
     "consumers run": "runs until stopped (tests/integration/test_read_models_from_kafka.py)",
     "settlement follow": "runs until stopped (tests/integration/test_settlement_subscriber.py)",
