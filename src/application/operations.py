@@ -69,7 +69,7 @@ def status_in(backoffice: BackOffice) -> StatusResult:
         followers=[
             FollowerPosition(name=f.name, position=f.position, lag=f.lag) for f in report.followers
         ],
-        card_events_topic=topics(settings).card_events,
+        card_events_topic=topics(backoffice.settings).card_events,
         consumers=[
             ConsumerLag(view=c.view, lag=c.lag, dead_letters=c.dead_letters)
             for c in figures.consumers
