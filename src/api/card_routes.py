@@ -15,6 +15,7 @@ from pydantic import AwareDatetime
 from api.access import Authorized
 from api.bodies import ActivationBody, CollectionBody, PreReportBody, ProductionBatchBody
 from api.idempotency import REPLAYED_HEADER, IdempotencyKey, command_responses, query_responses
+from api.identity import Identity
 from api.state import backoffice_of, office_of
 from application import cards, holders, production_batch
 from application.card_results import (
@@ -180,8 +181,7 @@ def add_card_routes(app: FastAPI) -> None:
         reference: Annotated[str | None, Query(description="the case or file number")] = None,
         as_of: AsOf = None,
     ) -> HolderResult:
-        read = holders.UnmaskedRead(auditor=identity.actor(), reason=reason, reference=reference)
-        allowed = backoffice_of(request).settings.unmasked_reads_allowed
+        read, allowed = _unmasked_read(request, identity, reason, reference)
         return holders.show_holder(
             office_of(request), holder, as_of=as_of, read=read, allowed_here=allowed
         )
@@ -201,8 +201,7 @@ def add_card_routes(app: FastAPI) -> None:
         reference: Annotated[str | None, Query(description="the case or file number")] = None,
         as_of: AsOf = None,
     ) -> HistoryResult:
-        read = holders.UnmaskedRead(auditor=identity.actor(), reason=reason, reference=reference)
-        allowed = backoffice_of(request).settings.unmasked_reads_allowed
+        read, allowed = _unmasked_read(request, identity, reason, reference)
         return holders.holder_history(
             office_of(request), holder, as_of=as_of, read=read, allowed_here=allowed
         )
@@ -216,3 +215,11 @@ def add_card_routes(app: FastAPI) -> None:
     )
     def card_owner(request: Request, card: str, _identity: Authorized) -> CardOwnerResult:
         return cards.card_owner(office_of(request), card)
+
+
+def _unmasked_read(
+    request: Request, identity: Identity, reason: UnmaskedReadReason, reference: str | None
+) -> tuple[holders.UnmaskedRead, bool]:
+    """The auditor's stated read, and whether this deployment allows unmasked reads at all."""
+    read = holders.UnmaskedRead(auditor=identity.actor(), reason=reason, reference=reference)
+    return read, backoffice_of(request).settings.unmasked_reads_allowed
