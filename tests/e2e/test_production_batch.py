@@ -125,9 +125,10 @@ def test_a_long_batch_shows_progress_on_stderr_when_asked(cli: Cli, tmp_path: Pa
         + "".join(f"110000-{n:010d},{card_number()},{now}\n" for n in range(40))
     )
     quiet = produce_batch(cli, batch)
-    assert "[" not in quiet.stderr  # not a terminal, not asked: no bar
+    assert "rows:" not in quiet.stderr  # not a terminal, not asked: no progress
     shown = produce_batch(cli, batch, "--progress")
-    assert "40/40 rows (100%)" in shown.stderr
+    assert "rows: 40/40 (100%)" in shown.stderr
     assert "\r" not in shown.stderr, "no redraws into a file: plain lines"
-    assert len(shown.stderr.splitlines()) == 10  # one a tenth of the batch
+    # Into a log, a line every 10 s and the last count: a short batch gives the first and last.
+    assert 1 <= len(shown.stderr.splitlines()) <= 3
     assert shown.stdout.count("\n") == 41
