@@ -40,7 +40,7 @@ from domain.cardholder.events import (
     LossPreReportLapsed,
     ProxyAuthorized,
 )
-from domain.cardholder.state import Cardholder
+from domain.cardholder.state import Card, Cardholder
 from domain.event import Actor, DomainEvent
 from domain.outlets import OutletRegistry
 from domain.region_policy import LapseOutcome, RegionPolicy
@@ -199,26 +199,14 @@ def report_loss_formally(
         command.identity_documents,
         ctx.policy.zone,
     )
-    converting = rules.check_photo(card, command.photo_provided)
-    due = ctx.production_due(command.collection_outlet)
     return _next(
         LossFormallyReported,
         holder,
         ctx,
         command.actor,
-        outlet=command.outlet,
-        card_number=card.number,
-        applicant=command.applicant,
-        agent_resident_id=command.agent_resident_id,
-        identity_documents=command.identity_documents,
-        collection_outlet=command.collection_outlet,
-        certificate_number=ctx.new_certificate_number(holder.region_code),
+        **_new_card_application(holder, command, ctx, card),
         fee_fen=rules.replacement_fee(ctx.policy, command.fee_waiver),
         fee_waiver=command.fee_waiver,
-        converting_medical_ic=converting,
-        photo_provided=command.photo_provided,
-        production_due_on=due.day,
-        production_due_basis=due.basis,
     )
 
 
@@ -233,27 +221,40 @@ def replace_damaged_card(
         command.identity_documents,
         ctx.policy.zone,
     )
-    converting = rules.check_photo(card, command.photo_provided)
-    due = ctx.production_due(command.collection_outlet)
     return _next(
         DamagedCardReplacementApplied,
         holder,
         ctx,
         command.actor,
-        outlet=command.outlet,
-        card_number=card.number,
+        **_new_card_application(holder, command, ctx, card),
         cause=command.cause,
-        applicant=command.applicant,
-        agent_resident_id=command.agent_resident_id,
-        identity_documents=command.identity_documents,
-        collection_outlet=command.collection_outlet,
-        certificate_number=ctx.new_certificate_number(holder.region_code),
         fee_fen=rules.damaged_card_fee(ctx.policy, command.cause),
-        converting_medical_ic=converting,
-        photo_provided=command.photo_provided,
-        production_due_on=due.day,
-        production_due_basis=due.basis,
     )
+
+
+def _new_card_application(
+    holder: Cardholder,
+    command: ReportLossFormally | ReplaceDamagedCard,
+    ctx: Context,
+    card: Card,
+) -> dict[str, Any]:
+    """What every application for a new card records, lost or damaged: who applied with which
+    documents, where it is collected, its certificate and its production due date."""
+    converting = rules.check_photo(card, command.photo_provided)  # refused first, as always
+    due = ctx.production_due(command.collection_outlet)
+    return {
+        "outlet": command.outlet,
+        "card_number": card.number,
+        "applicant": command.applicant,
+        "agent_resident_id": command.agent_resident_id,
+        "identity_documents": command.identity_documents,
+        "collection_outlet": command.collection_outlet,
+        "certificate_number": ctx.new_certificate_number(holder.region_code),
+        "converting_medical_ic": converting,
+        "photo_provided": command.photo_provided,
+        "production_due_on": due.day,
+        "production_due_basis": due.basis,
+    }
 
 
 def record_production(
