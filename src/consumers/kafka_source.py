@@ -88,10 +88,6 @@ class KafkaSource:
         positions: KafkaPositions,
         new_consumer: Callable[[], Consumer],
         poll_ms: int = 200,
-        unreachable_after: float = 5.0,
-        no_partitions_after: float = 15.0,
-        max_rejoin_backoff: float = 300.0,
-        stalled_after: float = 10.0,
         group_members: Callable[[], int] | None = None,
     ) -> None:
         self.name = name
@@ -100,15 +96,8 @@ class KafkaSource:
         self._new_consumer = new_consumer
         self._poll_ms = poll_ms
         self._consumer: Consumer | None = None
-        self.watch = ConsumerWatch(
-            name,
-            topic,
-            unreachable_after=unreachable_after,
-            no_partitions_after=no_partitions_after,
-            max_rejoin_backoff=max_rejoin_backoff,
-            stalled_after=stalled_after,
-            group_members=group_members,
-        )
+        # Its tunables keep their defaults; a test that needs them sooner sets them on the watch.
+        self.watch = ConsumerWatch(name, topic, group_members=group_members)
         # For each partition assigned to us: the last offset read (or stored) before the next
         # message the consumer will hand out; None: from the beginning.
         self._at: dict[int, int | None] = {}
