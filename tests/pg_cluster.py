@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from devinfra.local_postgres import runuser
 from tests.ports import free_ports
 
 
@@ -45,7 +46,7 @@ class PrivateCluster:
             "CREATE ROLE sscard LOGIN PASSWORD 'sscard' SUPERUSER",
             f"CREATE DATABASE {self.database} OWNER sscard",
         ):
-            _run("runuser", "-u", "postgres", "--", "psql", "-p", str(self.port), "-c", statement)
+            _run(runuser(), "-u", "postgres", "--", "psql", "-p", str(self.port), "-c", statement)
 
     def _ctl(self, action: str) -> None:
         _run("pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.name, action)

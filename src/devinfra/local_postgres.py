@@ -34,6 +34,12 @@ _DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _START_TIMEOUT = 60.0
 
 
+def runuser() -> str:
+    """``runuser`` lives in /usr/sbin, which a minimal PATH (cron, ``su`` without ``-``, a
+    scrubbed environment) leaves out."""
+    return shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin") or "runuser"
+
+
 class LocalPostgresError(RuntimeError):
     """PostgreSQL could not be installed, started or reached; the message says what to do."""
 
@@ -262,7 +268,7 @@ class LocalPostgres:
     def _as_owner(self, cluster: _Cluster, cmd: Sequence[str], stdin: str | None = None) -> None:
         """Run ``cmd`` as the cluster's owner (peer authentication; pg_ctlcluster wants it)."""
         if os.geteuid() == 0:
-            _run(["runuser", "-u", cluster.owner, "--", *cmd], stdin=stdin)
+            _run([runuser(), "-u", cluster.owner, "--", *cmd], stdin=stdin)
             return
         if _current_user() == cluster.owner:
             _run(cmd, stdin=stdin)

@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from devinfra.local_kafka import LocalKafka, LocalKafkaError, wait_until_ready
-from devinfra.local_postgres import LocalPostgres
+from devinfra.local_postgres import LocalPostgres, runuser
 from tests.conftest import used_real_server
 from tests.ports import free_ports
 
@@ -227,7 +227,7 @@ def postgres(module_postgres: LocalPostgres, request: pytest.FixtureRequest) -> 
 
 def _superuser_sql(statement: str) -> None:
     subprocess.run(
-        ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"],
+        [runuser(), "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"],
         input=statement,
         text=True,
         check=True,
