@@ -53,6 +53,7 @@ from application.view_results import (
     OutletQueueResult,
     SettlementLookup,
 )
+from console.site import mount_console
 from domain.authority import AccessRole
 from domain.claims.commands import ApproveClaim, PayClaim, RejectClaim, SubmitClaim, WithdrawClaim
 from domain.claims.state import ClaimStatus
@@ -91,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
     add_card_routes(app)
     add_counter_routes(app)
     _operating_routes(app)
+    mount_console(app, settings)  # the web console, at /console (its own pages and refusals)
     return app
 
 

@@ -232,6 +232,11 @@ class Settings(BaseSettings):
     # Whether development tokens (sscard token issue) are signed and accepted. Unset: yes,
     # except in production, which refuses them.
     auth_dev_keys: bool | None = None
+    # The web console: whether the proxy in front of us says truly that the browser came over
+    # TLS (X-Forwarded-Proto; its session cookie is then Secure and HSTS is sent), and the
+    # identity provider's sign-in page the console links to (unset: sign in with a token only).
+    console_trust_forwarded_proto: bool = False
+    console_sign_in_url: str | None = Field(default=None, pattern=r"^https://")
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

@@ -1,0 +1,169 @@
+"""The console's words in Chinese (the default) and English: one catalogue, every key in both
+languages (tests/unit/test_console_i18n.py holds it so). A person picks the language with
+``?lang=en`` (or ``zh``); the choice is kept in a cookie. Times shown to people are Beijing time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Literal
+
+from fastapi import Request
+
+from application.results import BEIJING
+
+Language = Literal["zh", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh", "en")
+DEFAULT_LANGUAGE: Language = "zh"
+LANGUAGE_COOKIE = "sscard_lang"
+
+# key -> {language: text}. Texts may hold {name} fields filled by ``Translator``.
+MESSAGES: Mapping[str, Mapping[Language, str]] = MappingProxyType(
+    {
+        "app.title": {"zh": "社保卡业务后台", "en": "Social security card back office"},
+        "lang.switch": {"zh": "English", "en": "中文"},
+        "nav.home": {"zh": "首页", "en": "Home"},
+        "nav.sign_out": {"zh": "退出", "en": "Sign out"},
+        "nav.signed_in_as": {
+            "zh": "当前用户：{subject}（{role}）",
+            "en": "Signed in: {subject} ({role})",
+        },
+        "sign_in.title": {"zh": "登录", "en": "Sign in"},
+        "sign_in.token": {"zh": "访问令牌", "en": "Access token"},
+        "sign_in.token_help": {
+            "zh": "粘贴身份认证服务签发的令牌（开发环境：sscard token issue）。",
+            "en": "Paste a token of the identity provider (development: sscard token issue).",
+        },
+        "sign_in.submit": {"zh": "登录", "en": "Sign in"},
+        "sign_in.provider": {
+            "zh": "通过统一身份认证登录",
+            "en": "Sign in with the identity provider",
+        },
+        "sign_in.refused": {
+            "zh": "令牌未通过验证：{reason}",
+            "en": "The token was refused: {reason}",
+        },
+        "sign_in.expired": {
+            "zh": "登录已失效，请重新登录。",
+            "en": "Your sign-in has ended; please sign in again.",
+        },
+        "sign_in.too_long": {"zh": "令牌过长。", "en": "The token is too long."},
+        "signed_out": {"zh": "已退出。", "en": "You have signed out."},
+        "home.title": {"zh": "工作台", "en": "Start"},
+        "home.none": {
+            "zh": "您的角色在控制台中没有可用页面。",
+            "en": "Your role has no pages in the console.",
+        },
+        "menu.queue": {"zh": "网点待领卡队列", "en": "Outlet pickup queue"},
+        "menu.history": {"zh": "持卡人记录", "en": "Cardholder history"},
+        "menu.claims": {"zh": "理赔审核队列", "en": "Claims queue"},
+        "role.outlet_clerk": {"zh": "网点柜员", "en": "outlet clerk"},
+        "role.production_centre": {"zh": "制卡中心", "en": "production centre"},
+        "role.claims_officer": {"zh": "理赔审核员", "en": "claims officer"},
+        "role.auditor": {"zh": "审计员", "en": "auditor"},
+        "role.settlement": {"zh": "结算系统", "en": "settlement system"},
+        "role.cardholder": {"zh": "持卡人", "en": "cardholder"},
+        "role.admin": {"zh": "系统管理员", "en": "administrator"},
+        "done.collected": {
+            "zh": "已登记领卡，卡片离开待领队列。",
+            "en": "Collection recorded; the card leaves the pickup queue.",
+        },
+        "done.activated": {"zh": "已启用新卡。", "en": "The card is activated."},
+        "done.approved": {"zh": "已核准理赔。", "en": "The claim is approved."},
+        "done.rejected": {"zh": "已驳回理赔。", "en": "The claim is rejected."},
+        "done.paid": {"zh": "已登记支付。", "en": "The payment is recorded."},
+        "queue.title": {"zh": "网点队列：{outlet}", "en": "Outlet queue: {outlet}"},
+        "queue.today": {"zh": "营业日：{day}", "en": "Business day: {day}"},
+        "queue.pick": {"zh": "查看网点", "en": "Show the outlet"},
+        "queue.outlet": {"zh": "网点编码", "en": "Outlet code"},
+        "queue.empty": {"zh": "此队列为空。", "en": "Nothing in this queue."},
+        "queue.certificate": {"zh": "领卡凭证号", "en": "Certificate"},
+        "queue.card": {"zh": "卡号", "en": "Card number"},
+        "queue.name": {"zh": "姓名", "en": "Name"},
+        "queue.kind": {"zh": "业务", "en": "Case"},
+        "queue.since": {"zh": "时间", "en": "Since"},
+        "queue.due": {"zh": "应制卡日期", "en": "Production due"},
+        "queue.action": {"zh": "办理", "en": "Action"},
+        "queue.overdue": {"zh": "逾期 {days} 个工作日", "en": "{days} working days late"},
+        "queue.holder_id": {"zh": "持卡人身份证号", "en": "Holder's ID number"},
+        "queue.collected_by": {"zh": "领取人", "en": "Collected by"},
+        "queue.agent_id": {"zh": "代领人身份证号", "en": "Agent's ID number"},
+        "queue.document": {"zh": "核验证件", "en": "Document checked"},
+        "queue.collect": {"zh": "登记领卡", "en": "Record collection"},
+        "queue.activate": {"zh": "启用", "en": "Activate"},
+        "queue.page": {"zh": "第 {page} 页", "en": "Page {page}"},
+        "queue.next": {"zh": "下一页", "en": "Next page"},
+        "status.pre-reported-today": {"zh": "今日预挂失", "en": "Pre-reported today"},
+        "status.open": {"zh": "在办", "en": "Open"},
+        "status.awaiting-production": {"zh": "待制卡", "en": "Awaiting production"},
+        "status.ready": {"zh": "待领卡", "en": "Ready for pickup"},
+        "status.overdue": {"zh": "制卡逾期", "en": "Production overdue"},
+        "status.collected": {"zh": "已领未启用", "en": "Collected, not activated"},
+        "status.activated": {"zh": "已启用", "en": "Activated"},
+        "applicant.holder": {"zh": "本人", "en": "The holder"},
+        "applicant.agent": {"zh": "代领人", "en": "An agent"},
+        "document.resident_id_card": {"zh": "居民身份证", "en": "Resident ID card"},
+        "document.household_register": {"zh": "户口簿", "en": "Household register"},
+        "document.online_identity": {"zh": "线上实名认证", "en": "Verified online"},
+        "refusal.title": {"zh": "无法办理", "en": "Not done"},
+        "refusal.forbidden": {
+            "zh": "您的角色无权进行此操作：{reason}",
+            "en": "Your role may not do this: {reason}",
+        },
+        "refusal.not_found": {"zh": "未找到：{reason}", "en": "Not found: {reason}"},
+        "refusal.rules": {
+            "zh": "业务规则不允许，未做任何记录：{reason}",
+            "en": "Refused by the rules; nothing was recorded: {reason}",
+        },
+        "refusal.invalid": {"zh": "输入有误：{reason}", "en": "Bad input: {reason}"},
+        "refusal.csrf": {
+            "zh": "表单已失效或来源不明，未做任何记录。请返回页面重新提交。",
+            "en": "The form is stale or did not come from this console; nothing was recorded. "
+            "Go back and submit it again.",
+        },
+        "refusal.no_page": {"zh": "没有这个页面。", "en": "There is no such page."},
+        "refusal.unavailable": {
+            "zh": "系统暂时无法响应，请稍后再试。",
+            "en": "The back office did not answer; try again shortly.",
+        },
+        "refusal.internal": {
+            "zh": "系统内部错误，请联系管理员并提供请求编号 {request_id}。",
+            "en": "An internal error; quote request id {request_id} to the operators.",
+        },
+        "refusal.code": {"zh": "错误代码", "en": "Code"},
+        "refusal.back": {"zh": "返回", "en": "Back"},
+    }
+)
+
+
+class Translator:
+    """The catalogue in one language, for a page: ``t("key", name=value)``."""
+
+    def __init__(self, language: Language) -> None:
+        self.language = language
+
+    def __call__(self, key: str, **fields: object) -> str:
+        text = MESSAGES[key][self.language]
+        return text.format(**fields) if fields else text
+
+
+def language_of(request: Request) -> Language:
+    """The language asked for in the query, else the one kept in the cookie, else Chinese."""
+    for asked in (request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE)):
+        if asked in LANGUAGES:
+            return asked
+    return DEFAULT_LANGUAGE
+
+
+def local_time(at: datetime | str | None) -> str:
+    """An instant as people here read it: Beijing time, to the minute."""
+    if at is None:
+        return ""
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
+def filters() -> dict[str, Callable[..., str]]:
+    return {"local_time": local_time}
