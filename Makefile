@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-fast test-deep mutation lint layout-check typecheck bench infra-up infra-down clean lock
+.PHONY: venv run test test-fast test-deep mutation lint layout-check typecheck bench infra-up infra-down browser clean lock
 
 venv: $(STAMP)
 
@@ -67,6 +67,16 @@ infra-up: venv
 
 infra-down: venv
 	$(BIN)/sscard infra down
+
+# The console's browser test drives Debian's chromium (Playwright's own browser download cannot
+# work here), with a Chinese font for its pages and screenshots: installed when missing (root).
+BROWSER_PACKAGES := chromium chromium-driver fonts-wqy-zenhei
+browser:
+	@if [ -x /usr/bin/chromium ] && fc-list :lang=zh | grep -q .; then \
+		echo "chromium and a Chinese font are installed"; \
+	else \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES); \
+	fi
 
 # Re-pin every dependency (run after changing pyproject.toml's ranges).
 lock:
