@@ -107,6 +107,121 @@ MESSAGES: Mapping[str, Mapping[Language, str]] = MappingProxyType(
         "document.resident_id_card": {"zh": "居民身份证", "en": "Resident ID card"},
         "document.household_register": {"zh": "户口簿", "en": "Household register"},
         "document.online_identity": {"zh": "线上实名认证", "en": "Verified online"},
+        # The auditor's checks, the production centre's batches, the lifecycle charts.
+        "menu.verify": {"zh": "数据核验", "en": "Verification"},
+        "menu.production": {"zh": "制卡批次上传", "en": "Production batch upload"},
+        "menu.analytics": {"zh": "业务时效分析", "en": "Lifecycle analytics"},
+        "verify.help": {
+            "zh": "核验各读模型与从事件存储重建的结果是否一致，以及哈希链是否完整。"
+            "每次核验都会读取全部数据，耗时较长。",
+            "en": "Check that every read model equals its rebuild from the store, and that the "
+            "hash chains hold. Each run reads everything and takes a while.",
+        },
+        "verify.wait": {
+            "zh": "等待中继与消费者追上的秒数（最多 {most}）",
+            "en": "Seconds to wait for the relay and consumers (at most {most})",
+        },
+        "verify.run_views": {"zh": "核验读模型", "en": "Verify the views"},
+        "verify.chain_help": {
+            "zh": "逐条核对每个事件流的哈希链和全局日志顺序。",
+            "en": "Check every stream's hash chain and the whole log's order.",
+        },
+        "verify.run_chain": {"zh": "核验哈希链", "en": "Verify the hash chain"},
+        "verify.views_equal": {
+            "zh": "全部读模型与重建结果一致",
+            "en": "Every view equals its rebuild",
+        },
+        "verify.views_different": {
+            "zh": "存在与重建结果不一致的读模型",
+            "en": "Some views differ from their rebuild",
+        },
+        "verify.view": {"zh": "读模型", "en": "View"},
+        "verify.table": {"zh": "数据表", "en": "Table"},
+        "verify.verdict": {"zh": "结论", "en": "Verdict"},
+        "verify.live_rows": {"zh": "在线行数", "en": "Live rows"},
+        "verify.rebuilt_rows": {"zh": "重建行数", "en": "Rebuilt rows"},
+        "verify.differences": {"zh": "差异", "en": "Differences"},
+        "verify.difference_count": {"zh": "共 {count} 处，前几处：", "en": "{count}, the first:"},
+        "verify.equal": {"zh": "一致", "en": "equal"},
+        "verify.different": {"zh": "不一致", "en": "DIFFERENT"},
+        "verify.lag": {"zh": "消费者落后 {count} 条消息", "en": "consumer {count} messages behind"},
+        "verify.chain_intact": {"zh": "哈希链完整", "en": "The hash chain is intact"},
+        "verify.chain_broken": {"zh": "哈希链断裂", "en": "The hash chain is broken"},
+        "verify.records": {"zh": "记录数", "en": "Records"},
+        "verify.streams": {"zh": "事件流数", "en": "Streams"},
+        "verify.unlinked": {"zh": "未链接记录", "en": "Unlinked records"},
+        "verify.audited": {"zh": "已核对日志位置", "en": "Log positions audited"},
+        "verify.added": {"zh": "本次新核对的日志位置", "en": "Audited first by this run"},
+        "verify.head": {"zh": "锚点（位置:摘要）", "en": "Anchor (position:digest)"},
+        "verify.first_break": {"zh": "最早的断点", "en": "The first breaks"},
+        "verify.position": {"zh": "日志位置", "en": "Log position"},
+        "verify.what": {"zh": "问题", "en": "What"},
+        "production.file": {"zh": "批次文件（CSV）", "en": "Batch file (CSV)"},
+        "production.format": {
+            "zh": "表头 certificate,new_card_number,produced_at；每次上传不超过 {kib} KiB"
+            "（单个批次最多 {rows} 行，更大的批次请拆分或使用 sscard production batch）。",
+            "en": "Header certificate,new_card_number,produced_at; at most {kib} KiB an upload "
+            "(a batch holds at most {rows} rows: split larger ones, or use sscard production "
+            "batch).",
+        },
+        "production.batch_id": {"zh": "批次号（可选）", "en": "Batch id (optional)"},
+        "production.send": {"zh": "上传并登记", "en": "Upload and record"},
+        "production.summary": {
+            "zh": "{file}：共 {rows} 行，新登记 {recorded}，此前已登记 {already}，拒绝 {refused}",
+            "en": "{file}: {rows} rows, {recorded} recorded, {already} already recorded, "
+            "{refused} refused",
+        },
+        "production.some_refused": {
+            "zh": "部分行被拒绝；其余行已登记。修正后可重新上传整个文件，已登记的行不会重复登记。",
+            "en": "Some rows were refused; the others are recorded. Fix them and send the whole "
+            "file again: rows on record are not recorded twice.",
+        },
+        "production.line": {"zh": "行号", "en": "Line"},
+        "production.result": {"zh": "结果", "en": "Result"},
+        "production.message": {"zh": "说明", "en": "Message"},
+        "row.recorded": {"zh": "已登记", "en": "recorded"},
+        "row.already_recorded": {"zh": "此前已登记", "en": "already recorded"},
+        "row.refused": {"zh": "拒绝", "en": "refused"},
+        "analytics.month": {"zh": "月份", "en": "Month"},
+        "analytics.show": {"zh": "查看", "en": "Show"},
+        "analytics.all_outlets": {"zh": "全部网点", "en": "all outlets"},
+        "analytics.empty": {"zh": "尚无补卡业务数据。", "en": "No replacement case yet."},
+        "analytics.sla_outlets": {
+            "zh": "{month} 各网点制卡时限达标率",
+            "en": "Production SLA hit rate per outlet, {month}",
+        },
+        "analytics.sla_months": {
+            "zh": "逐月制卡时限达标率（{outlet}）",
+            "en": "Production SLA hit rate per month ({outlet})",
+        },
+        "analytics.sla_help": {
+            "zh": "已制卡业务中按期（受理时承诺的应制卡日期内）完成的比例，"
+            "按受理网点和受理月份统计。",
+            "en": "Of the cases produced, the share produced by the due date promised at "
+            "application; by the outlet and month of the application.",
+        },
+        "analytics.worst": {
+            "zh": "图中为达标率最低的 {shown} 个网点（共 {total} 个），表格列出全部。",
+            "en": "The chart shows the {shown} lowest of {total} outlets; the table lists all.",
+        },
+        "analytics.stages": {"zh": "{month} 各环节用时", "en": "Stage durations, {month}"},
+        "analytics.stages_help": {
+            "zh": "各环节用时的中位数（p50）与 90 分位数（p90），单位为自然日。",
+            "en": "Median (p50) and 90th percentile (p90) of each stage, in calendar days.",
+        },
+        "analytics.cases": {"zh": "受理数", "en": "Cases"},
+        "analytics.produced": {"zh": "已制卡", "en": "Produced"},
+        "analytics.met": {"zh": "按期", "en": "On time"},
+        "analytics.hit_rate": {"zh": "达标率", "en": "Hit rate"},
+        "analytics.stage": {"zh": "环节", "en": "Stage"},
+        "analytics.days": {"zh": "天", "en": "days"},
+        "stage.pre_report_to_application": {
+            "zh": "预挂失→正式挂失",
+            "en": "Pre-report → application",
+        },
+        "stage.application_to_production": {"zh": "受理→制卡", "en": "Application → production"},
+        "stage.production_to_collection": {"zh": "制卡→领卡", "en": "Production → collection"},
+        "stage.collection_to_activation": {"zh": "领卡→启用", "en": "Collection → activation"},
         "refusal.title": {"zh": "无法办理", "en": "Not done"},
         "refusal.forbidden": {
             "zh": "您的角色无权进行此操作：{reason}",

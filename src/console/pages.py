@@ -17,6 +17,13 @@ PAGES: Mapping[tuple[str, str], Action] = MappingProxyType(
         ("GET", "/queue"): Action.READ_QUEUE,
         ("POST", "/queue/collections"): Action.COLLECT,
         ("POST", "/queue/activations"): Action.ACTIVATE,
+        # The auditor's checks, the production centre's batches, the lifecycle charts.
+        ("GET", "/verify"): Action.VERIFY,
+        ("POST", "/verify/views"): Action.VERIFY,
+        ("POST", "/verify/chain"): Action.VERIFY_CHAIN,
+        ("GET", "/production"): Action.PRODUCE,
+        ("POST", "/production/batches"): Action.PRODUCE,
+        ("GET", "/analytics"): Action.READ_ANALYTICS,
     }
 )
 
@@ -26,4 +33,9 @@ PUBLIC_PAGES = frozenset(
 )
 
 # The start page's links: the page a role may open for each action, in this order.
-MENU: tuple[tuple[str, Action, str], ...] = (("/queue", Action.READ_QUEUE, "menu.queue"),)
+MENU: tuple[tuple[str, Action, str], ...] = (
+    ("/queue", Action.READ_QUEUE, "menu.queue"),
+    ("/production", Action.PRODUCE, "menu.production"),
+    ("/verify", Action.VERIFY, "menu.verify"),
+    ("/analytics", Action.READ_ANALYTICS, "menu.analytics"),
+)

@@ -12,8 +12,10 @@ from fastapi.responses import RedirectResponse, Response
 from api.identity import TokenRefused
 from api.state import backoffice_of, verifier_of
 from console.access import signed_in_or_none
+from console.analytics_pages import add_analytics_pages
 from console.i18n import Translator, language_of
 from console.pages import MENU
+from console.production_pages import add_production_pages
 from console.queue_pages import add_queue_pages
 from console.render import BASE, page
 from console.session import (
@@ -26,6 +28,7 @@ from console.session import (
     session_token,
     start_session,
 )
+from console.verify_pages import add_verify_pages
 from domain.authority import PERMISSIONS
 
 # Before a session there is nothing to bind a form to: the sign-in page sets a random value in
@@ -36,6 +39,9 @@ PRE_SESSION_COOKIE = "sscard_pre_session"
 
 def add_routes(console: FastAPI) -> None:
     add_queue_pages(console)
+    add_verify_pages(console)
+    add_production_pages(console)
+    add_analytics_pages(console)
 
     @console.get("/sign-in")
     def sign_in_page(request: Request) -> Response:
