@@ -8,7 +8,9 @@ answered "already recorded", the lifecycle charts with a bar per seeded figure."
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,6 +171,26 @@ def test_verify_chain_shows_the_chain_intact(console: Console) -> None:
     assert 'id="chain-verdict" data-intact="true"' in answer.text
     assert "哈希链完整" in answer.text
     assert 'id="findings"' not in answer.text
+
+
+def test_verify_chain_names_the_first_break_of_an_edited_store(tmp_path: Path) -> None:
+    for console in _console(tmp_path):
+        rid = applied_for(console.office)[0]
+        stream = console.office.holder(rid).id
+        # What an attacker with the database file could do: an event of the holder removed.
+        with closing(sqlite3.connect(console.settings.sqlite_path, isolation_level=None)) as db:
+            db.execute(
+                "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = 2",
+                (stream.hex,),
+            )
+        client = console.client(AccessRole.AUDITOR)
+        csrf = _csrf(client, "/console/verify")
+        answer = client.post("/console/verify/chain", data={"csrf": csrf})
+        assert answer.status_code == 200, answer.text
+        assert 'id="chain-verdict" data-intact="false"' in answer.text
+        assert "哈希链断裂" in answer.text
+        findings = answer.text.split('id="findings"')[1]
+        assert f"stream {stream}: version 2 removed" in findings
 
 
 def test_verify_shows_every_view_equal_to_its_rebuild(console: Console) -> None:
