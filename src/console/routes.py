@@ -12,6 +12,8 @@ from fastapi.responses import RedirectResponse, Response
 from api.identity import TokenRefused
 from api.state import backoffice_of, verifier_of
 from console.access import signed_in_or_none
+from console.claims_pages import add_claims_pages
+from console.history_pages import add_history_pages
 from console.i18n import Translator, language_of
 from console.pages import MENU
 from console.queue_pages import add_queue_pages
@@ -36,6 +38,8 @@ PRE_SESSION_COOKIE = "sscard_pre_session"
 
 def add_routes(console: FastAPI) -> None:
     add_queue_pages(console)
+    add_history_pages(console)
+    add_claims_pages(console)
 
     @console.get("/sign-in")
     def sign_in_page(request: Request) -> Response:
