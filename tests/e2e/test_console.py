@@ -456,3 +456,23 @@ def test_a_cardholder_sees_their_own_claims_only(console: Console) -> None:
     assert f'data-claim="{other_claim}"' not in listed.text
     assert client.get(f"/console/claims/{claim_id}").status_code == 200
     assert client.get(f"/console/claims/{other_claim}").status_code == 404
+
+
+def test_the_language_switch_keeps_the_page(console: Console) -> None:
+    client = console.client(AccessRole.OUTLET_CLERK)
+    page = client.get("/console/queue?status=collected&done=done.collected")
+    assert 'href="?status=collected&amp;lang=en"' in page.text
+
+
+def test_the_access_log_names_console_routes_never_holders(
+    console: Console, caplog: pytest.LogCaptureFixture
+) -> None:
+    rid = ready_for_pickup(console.office)[0]
+    client = console.client(AccessRole.AUDITOR)
+    with caplog.at_level("INFO", logger="sscard.api.access"):
+        assert client.get(f"/console/history?holder={rid}").status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "sscard.api.access"]
+    assert lines
+    assert '"route": "/history"' in lines[-1]
+    assert '"role": "auditor"' in lines[-1]
+    assert rid not in "\n".join(lines)
