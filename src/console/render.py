@@ -79,7 +79,11 @@ def page(
     return response
 
 
+_NOT_KEPT = frozenset({"lang", "done", "holder"})
+
+
 def _switch_url(request: Request, language: str) -> str:
-    """This page in the other language: its query kept, but for an action's message."""
-    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "done")]
+    """This page in the other language: its query kept, but for an action's message and a
+    holder's ID number (kept out of links: the lookup is asked again)."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in _NOT_KEPT]
     return "?" + urlencode([*kept, ("lang", language)])
