@@ -17,6 +17,13 @@ PAGES: Mapping[tuple[str, str], Action] = MappingProxyType(
         ("GET", "/queue"): Action.READ_QUEUE,
         ("POST", "/queue/collections"): Action.COLLECT,
         ("POST", "/queue/activations"): Action.ACTIVATE,
+        ("GET", "/history"): Action.READ_HISTORY,
+        ("POST", "/history/unmasked"): Action.READ_UNMASKED,
+        ("GET", "/claims"): Action.READ_CLAIMS,
+        ("GET", "/claims/{claim_id}"): Action.READ_CLAIMS,
+        ("POST", "/claims/{claim_id}/approval"): Action.DECIDE_CLAIM,
+        ("POST", "/claims/{claim_id}/rejection"): Action.DECIDE_CLAIM,
+        ("POST", "/claims/{claim_id}/payment"): Action.PAY_CLAIM,
         # The auditor's checks, the production centre's batches, the lifecycle charts.
         ("GET", "/verify"): Action.VERIFY,
         ("POST", "/verify/views"): Action.VERIFY,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -47,13 +48,15 @@ def page(
     """The page ``template`` in the person's language; the language cookie kept when it was
     just chosen in the query."""
     language = language_of(request)
+    other = next(each for each in LANGUAGES if each != language)
     session = session_token(request)
     settings = backoffice_of(request).settings
     done = request.query_params.get("done")
     html = _templates.get_template(template).render(
         t=Translator(language),
         language=language,
-        other_language=next(other for other in LANGUAGES if other != language),
+        other_language=other,
+        switch_url=_switch_url(request, other),
         base=BASE,
         path=request.url.path,
         identity=identity,
@@ -74,3 +77,13 @@ def page(
             samesite="strict",
         )
     return response
+
+
+_NOT_KEPT = frozenset({"lang", "done", "holder"})
+
+
+def _switch_url(request: Request, language: str) -> str:
+    """This page in the other language: its query kept, but for an action's message and a
+    holder's ID number (kept out of links: the lookup is asked again)."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in _NOT_KEPT]
+    return "?" + urlencode([*kept, ("lang", language)])

@@ -13,6 +13,8 @@ from api.identity import TokenRefused
 from api.state import backoffice_of, verifier_of
 from console.access import signed_in_or_none
 from console.analytics_pages import add_analytics_pages
+from console.claims_pages import add_claims_pages
+from console.history_pages import add_history_pages
 from console.i18n import Translator, language_of
 from console.pages import MENU
 from console.production_pages import add_production_pages
@@ -39,6 +41,8 @@ PRE_SESSION_COOKIE = "sscard_pre_session"
 
 def add_routes(console: FastAPI) -> None:
     add_queue_pages(console)
+    add_history_pages(console)
+    add_claims_pages(console)
     add_verify_pages(console)
     add_production_pages(console)
     add_analytics_pages(console)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,15 +20,16 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount, Route
 
 from api.app import create_app
-from application import views
+from application import audit, claims, views
 from console.headers import CONTENT_SECURITY_POLICY
 from console.pages import PAGES, PUBLIC_PAGES
 from domain.application import CardOffice
-from domain.authority import AccessRole
+from domain.authority import UNKNOWN_HOLDER, AccessRole
 from service.settings import Settings
-from tests.api_support import OTHER_OUTLET, token
+from tests.api_support import OTHER_OUTLET, bearer, blocked_holder, claim_body, token
 from tests.conftest import make_settings
 from tests.console_support import PICKUP, csrf_of, ready_for_pickup, sign_in
+from tests.support import resident_id
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -320,3 +322,157 @@ def test_chinese_by_default_english_on_request_and_remembered(console: Console) 
     assert "httponly" in _cookie_attributes(english, "sscard_lang")
     assert "Access token" in client.get("/console/sign-in").text, "the choice is remembered"
     assert "访问令牌" in client.get("/console/sign-in?lang=zh").text
+
+
+# ---- a holder's history ------------------------------------------------------------------------
+
+
+def _reads_of(console: Console, rid: str) -> int:
+    return audit.unmasked_reads(console.office, audit.UnmaskedReadsQuery(resident_id=rid)).count
+
+
+def test_a_cardholder_sees_their_own_history_only(console: Console) -> None:
+    rid, _card, _certificate = ready_for_pickup(console.office)
+    stranger = ready_for_pickup(console.office)[0]
+    client = console.client()
+    sign_in(client, console.token(AccessRole.CARDHOLDER, holder=rid))
+    own = client.get("/console/history")
+    assert own.status_code == 200
+    assert "LossFormallyReported" in own.text
+    assert rid not in own.text, "masked: the ID number is not shown whole"
+    assert rid[:6] in own.text
+    assert 'id="holder"' not in own.text, "a cardholder looks nobody up"
+    theirs = client.get(f"/console/history?holder={stranger}")
+    nobody = client.get(f"/console/history?holder={resident_id()}")
+    assert theirs.status_code == nobody.status_code == 404
+    assert theirs.text.count(UNKNOWN_HOLDER) == nobody.text.count(UNKNOWN_HOLDER) == 1
+    assert (
+        client.post(
+            "/console/history/unmasked",
+            data={"holder": rid, "reason": "audit", "csrf": csrf_of(own.text)},
+        ).status_code
+        == 403
+    )
+
+
+def test_an_auditors_full_read_is_recorded_with_its_reason_and_needs_the_form_token(
+    console: Console,
+) -> None:
+    rid, _card, _certificate = ready_for_pickup(console.office)
+    client = console.client(AccessRole.AUDITOR)
+    masked = client.get(f"/console/history?holder={rid}")
+    assert masked.status_code == 200
+    assert rid not in masked.text.replace(f'value="{rid}"', "")
+    fields = {"holder": rid, "reason": "audit", "reference": "AUD-2026-7"}
+    refused = client.post("/console/history/unmasked", data=fields)
+    assert refused.status_code == 403
+    assert _reads_of(console, rid) == 0, "no read recorded without the form's token"
+    full = client.post("/console/history/unmasked", data=fields | {"csrf": csrf_of(masked.text)})
+    assert full.status_code == 200, full.text
+    assert rid in full.text.replace(f'value="{rid}"', "")
+    assert _reads_of(console, rid) == 1
+    clerk = console.client(AccessRole.OUTLET_CLERK)
+    page = clerk.get(f"/console/history?holder={rid}")
+    assert page.status_code == 200
+    assert 'id="unmask"' not in page.text
+    tried = clerk.post("/console/history/unmasked", data=fields | {"csrf": csrf_of(page.text)})
+    assert tried.status_code == 403
+    assert _reads_of(console, rid) == 1
+
+
+# ---- the claims queue --------------------------------------------------------------------------
+
+
+def _claim(console: Console) -> tuple[str, str]:
+    """A claim filed for a holder whose card is blocked: (holder, claim id)."""
+    api = TestClient(console.app, raise_server_exceptions=False)  # the lifespan runs above
+    holder, _ = blocked_holder(api)
+    filed = api.post(
+        f"/holders/{holder}/claims",
+        json=claim_body(f"INV-{uuid.uuid4().hex[:8]}"),
+        headers=bearer(token(console.settings, AccessRole.OUTLET_CLERK)),
+    )
+    assert filed.status_code == 201, filed.text
+    return holder, filed.json()["claim_id"]
+
+
+def test_the_claims_officer_approves_and_pays_from_the_queue(console: Console) -> None:
+    _holder, claim_id = _claim(console)
+    views.replay(console.settings, ["claims"], workers=1)
+    client = console.client(AccessRole.CLAIMS_OFFICER)
+    queue = client.get("/console/claims")
+    assert queue.status_code == 200
+    assert f'data-claim="{claim_id}"' in queue.text
+    shown = client.get(f"/console/claims/{claim_id}")
+    assert 'id="approve"' in shown.text
+    assert 'id="computation"' not in shown.text, "computed on approval"
+    approved = client.post(
+        f"/console/claims/{claim_id}/approval", data={"csrf": csrf_of(shown.text)}
+    )
+    assert approved.status_code == 200, approved.text
+    assert "已核准理赔" in approved.text
+    assert 'id="computation"' in approved.text
+    payable = claims.show_claim(console.office, uuid.UUID(claim_id)).payable_yuan
+    assert f"<strong>{payable}</strong>" in approved.text
+    paid = client.post(
+        f"/console/claims/{claim_id}/payment",
+        data={"csrf": csrf_of(approved.text), "payment_reference": "PAY-7"},
+    )
+    assert paid.status_code == 200, paid.text
+    assert claims.show_claim(console.office, uuid.UUID(claim_id)).claim_status == "paid"
+    again = client.post(
+        f"/console/claims/{claim_id}/payment",
+        data={"csrf": csrf_of(approved.text), "payment_reference": "PAY-8"},
+    )
+    assert again.status_code == 409, "a rule's refusal is a page with its status"
+    assert "Traceback" not in again.text
+
+
+def test_a_claim_decision_needs_the_role_and_the_form_token(console: Console) -> None:
+    _holder, claim_id = _claim(console)
+    officer = console.client(AccessRole.CLAIMS_OFFICER)
+    fields = {"reason": "bill_mismatch", "explanation": "the list does not add up"}
+    assert officer.post(f"/console/claims/{claim_id}/rejection", data=fields).status_code == 403
+    clerk = console.client(AccessRole.OUTLET_CLERK)
+    csrf = csrf_of(clerk.get(f"/console/claims/{claim_id}").text)
+    refused = clerk.post(f"/console/claims/{claim_id}/rejection", data=fields | {"csrf": csrf})
+    assert refused.status_code == 403
+    status = claims.show_claim(console.office, uuid.UUID(claim_id)).claim_status
+    assert status == "submitted", "nothing written"
+    csrf = csrf_of(officer.get(f"/console/claims/{claim_id}").text)
+    done = officer.post(f"/console/claims/{claim_id}/rejection", data=fields | {"csrf": csrf})
+    assert done.status_code == 200
+    assert claims.show_claim(console.office, uuid.UUID(claim_id)).claim_status == "rejected"
+
+
+def test_a_cardholder_sees_their_own_claims_only(console: Console) -> None:
+    holder, claim_id = _claim(console)
+    _other, other_claim = _claim(console)
+    views.replay(console.settings, ["claims"], workers=1)
+    client = console.client()
+    sign_in(client, console.token(AccessRole.CARDHOLDER, holder=holder))
+    listed = client.get("/console/claims")
+    assert f'data-claim="{claim_id}"' in listed.text
+    assert f'data-claim="{other_claim}"' not in listed.text
+    assert client.get(f"/console/claims/{claim_id}").status_code == 200
+    assert client.get(f"/console/claims/{other_claim}").status_code == 404
+
+
+def test_the_language_switch_keeps_the_page(console: Console) -> None:
+    client = console.client(AccessRole.OUTLET_CLERK)
+    page = client.get("/console/queue?status=collected&done=done.collected")
+    assert 'href="?status=collected&amp;lang=en"' in page.text
+
+
+def test_the_access_log_names_console_routes_never_holders(
+    console: Console, caplog: pytest.LogCaptureFixture
+) -> None:
+    rid = ready_for_pickup(console.office)[0]
+    client = console.client(AccessRole.AUDITOR)
+    with caplog.at_level("INFO", logger="sscard.api.access"):
+        assert client.get(f"/console/history?holder={rid}").status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "sscard.api.access"]
+    assert lines
+    assert '"route": "/history"' in lines[-1]
+    assert '"role": "auditor"' in lines[-1]
+    assert rid not in "\n".join(lines)
