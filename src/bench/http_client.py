@@ -46,6 +46,7 @@ class LoadResult(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     phase: Phase
+    answered: int  # every request, warm-up included
     timed: int  # answered as expected, started after the warm-up
     seconds: float  # from the warm-up's end to the last timed answer
     p50_ms: float
@@ -173,6 +174,7 @@ async def run_plan(plan: LoadPlan) -> LoadResult:
     ordered = sorted(tally.latencies)
     return LoadResult(
         phase=plan.phase,
+        answered=tally.done,
         timed=len(ordered),
         seconds=max(tally.last_timed - tally.warm_end, 0.0),
         p50_ms=percentile(ordered, 0.50),

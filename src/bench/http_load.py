@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -70,6 +71,14 @@ class InProcess:
 
 
 @dataclass(frozen=True)
+class Cpu:
+    """CPU milliseconds per request, warm-up included: the servers' together, and the client's."""
+
+    server_ms: float
+    client_ms: float
+
+
+@dataclass(frozen=True)
 class Configuration:
     store: str
     servers: int
@@ -78,6 +87,8 @@ class Configuration:
     baseline: InProcess
     stored_pre_reports: int
     stored_cancellations: int
+    commands_cpu: Cpu
+    queries_cpu: Cpu
 
     @property
     def ratio(self) -> float:
@@ -206,8 +217,31 @@ def _wait_alive(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise BenchFailed(f"sscard serve at {url} did not answer in 120 s")
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU seconds the processes have used so far (Linux's /proc; 0 elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds of the child processes waited for so far (the load client's runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True)
+class Servers:
+    urls: list[str]
+    pids: list[int]
+
+
 @contextlib.contextmanager
-def running_servers(store: Settings, count: int, logs: Path, say: Say) -> Iterator[list[str]]:
+def running_servers(store: Settings, count: int, logs: Path, say: Say) -> Iterator[Servers]:
     """``count`` ``sscard serve`` processes on free loopback ports; stopped (SIGTERM) at the end."""
     processes: list[subprocess.Popen[bytes]] = []
     urls = []
@@ -230,7 +264,7 @@ def running_servers(store: Settings, count: int, logs: Path, say: Say) -> Iterat
         say(
             f"  {count} sscard serve process{'es' if count > 1 else ''} answering: {' '.join(urls)}"
         )
-        yield urls
+        yield Servers(urls, [p.pid for p in processes])
     finally:
         for process in processes:
             if process.poll() is None:
@@ -251,8 +285,9 @@ def clerk_token(store: Settings) -> str:
     return issued.token
 
 
-def run_client(plan: LoadPlan, say: Say) -> LoadResult:
+def run_client(plan: LoadPlan, servers: Servers, say: Say) -> tuple[LoadResult, Cpu]:
     """The client in a process of its own; its progress lines passed on as they come."""
+    server_cpu, client_cpu = cpu_seconds(servers.pids), children_cpu_seconds()
     with subprocess.Popen(
         [sys.executable, "-m", "bench.http_client"],
         stdin=subprocess.PIPE,
@@ -272,7 +307,12 @@ def run_client(plan: LoadPlan, say: Say) -> LoadResult:
         client.wait()
     if result is None:
         raise BenchFailed(f"the load client exited ({client.returncode}) without a result")
-    return result
+    calls = max(result.answered, 1)
+    cpu = Cpu(
+        server_ms=(cpu_seconds(servers.pids) - server_cpu) * 1000 / calls,
+        client_ms=(children_cpu_seconds() - client_cpu) * 1000 / calls,
+    )
+    return result, cpu
 
 
 def count_recorded(backoffice: BackOffice, after: int) -> tuple[int, int]:
@@ -321,10 +361,10 @@ def measure_store(
             say(f"{store_name}, {count} server(s): setup, {per_run} holders")
             holders = register_holders(backoffice, ids, per_run)
             before = backoffice.office.recorder.max_notification_id() or 0
-            with running_servers(store, count, store.data_dir.parent, say) as urls:
+            with running_servers(store, count, store.data_dir.parent, say) as serving:
                 plans = {
                     phase: LoadPlan(
-                        urls=urls,
+                        urls=serving.urls,
                         token=token,
                         outlet=OUTLET,
                         holders=holders,
@@ -339,15 +379,23 @@ def measure_store(
                     f"  commands over HTTP: {load.workers} workers, {load.warmup:g} + "
                     f"{load.seconds:g} s"
                 )
-                commands = run_client(plans["commands"], say)
+                commands, commands_cpu = run_client(plans["commands"], serving, say)
                 say(
                     f"  queries over HTTP: {load.workers} workers, {load.warmup:g} + "
                     f"{load.seconds:g} s"
                 )
-                queries = run_client(plans["queries"], say)
+                queries, queries_cpu = run_client(plans["queries"], serving, say)
             pre_reports, cancellations = count_recorded(backoffice, before)
             result = Configuration(
-                store_name, count, commands, queries, baseline, pre_reports, cancellations
+                store_name,
+                count,
+                commands,
+                queries,
+                baseline,
+                pre_reports,
+                cancellations,
+                commands_cpu,
+                queries_cpu,
             )
             say(
                 f"  {commands.pre_reports + commands.cancellations:,} commands acknowledged "
@@ -391,6 +439,8 @@ def table(results: list[Configuration]) -> list[str]:
         "in-process commands/s",
         "in-process queries/s",
         "ratio",
+        "CPU ms/command server+client",
+        "CPU ms/query server+client",
     )
     rows = [
         (
@@ -404,6 +454,8 @@ def table(results: list[Configuration]) -> list[str]:
             f"{r.baseline.commands_rate:,.0f}",
             f"{r.baseline.queries_rate:,.0f}",
             f"{r.ratio:.2f}",
+            f"{r.commands_cpu.server_ms:.2f}+{r.commands_cpu.client_ms:.2f}",
+            f"{r.queries_cpu.server_ms:.2f}+{r.queries_cpu.client_ms:.2f}",
         )
         for r in results
     ]
@@ -444,6 +496,7 @@ def run_http_bench(
 ) -> list[Configuration]:
     load = Load(seconds=seconds, warmup=warmup, workers=workers)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per readiness probe
+    say("load average (1, 5, 15 min): " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
     workdir = Path(tempfile.mkdtemp(prefix="sscard-bench-http-"))
     try:
         places = {"data_dir": workdir / "data", "state_dir": workdir / "state"}
@@ -460,6 +513,7 @@ def run_http_bench(
             say("postgres: scratch schema dropped")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    say("load average (1, 5, 15 min): " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
     for line in table(results):
         say(line)
     say(last_line(results))
