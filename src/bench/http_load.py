@@ -5,13 +5,14 @@ process through the application layer (the baseline), in one run.
 Nothing of the user's is touched: each store is a temporary SQLite folder or a scratch schema of
 its own in the database ``DATABASE_URL`` names, dropped at the end.
 
-Per store: holders are registered in process (setup, not timed); the in-process baseline goes
-round holders of its own, one call at a time, alternating a pre-report and its cancellation,
-then reads the outlet's queue. Then per server count: fresh holders, the servers started on free
-ports (``sscard serve``, uvicorn), the client process (``bench.http_client``) sends the same
-commands for ``seconds`` after a warm-up, then the same queries; the servers are stopped, and
-the pre-reports and cancellations the store holds from that run are counted: they must equal
-what the client saw acknowledged (a load test neither loses nor invents writes).
+Per store: holders are registered in process (setup, not timed); the in-process baseline runs
+as many threads as the client has workers (as a server runs requests), each going round holders
+of its own, alternating a pre-report and its cancellation, then reading the outlet's queue.
+Then per server count: fresh holders, the servers started on free ports (``sscard serve``,
+uvicorn), the client process (``bench.http_client``) sends the same commands for ``seconds``
+after a warm-up, then the same queries; the servers are stopped, and the pre-reports and
+cancellations the store holds from that run are counted: they must equal what the client saw
+acknowledged (a load test neither loses nor invents writes).
 
 The last line printed is ``http_ratio=<x> http_p99_ms=<y>`` for the first configuration (one
 server), then the same figures of the others, e.g. ``http_ratio_2servers=...``.
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -99,6 +101,13 @@ class Configuration:
         return f"{self.store}, {self.servers} server{'s' if self.servers > 1 else ''}"
 
 
+@dataclass(frozen=True)
+class Load:
+    seconds: float
+    warmup: float
+    workers: int
+
+
 # ---- the in-process baseline ----------------------------------------------------------------
 
 
@@ -129,39 +138,62 @@ def _queue(backoffice: BackOffice) -> None:
     views.outlet_queue_in(backoffice, query)
 
 
-def in_process(
-    backoffice: BackOffice, holders: list[str], seconds: float, warmup: float, say: Say
-) -> InProcess:
-    """The same commands and queries through the application layer, one at a time."""
-    say(f"  in process: commands for {warmup:g} + {seconds:g} s")
-    reported = dict.fromkeys(holders, False)
-    latencies: list[float] = []
+def _timed_loop(
+    call: Callable[[int], None], warm_end: float, stop_at: float, latencies: list[float]
+) -> None:
+    """``call(n)`` for n = 0, 1, ... until ``stop_at``; the calls started after the warm-up
+    timed into ``latencies`` (list.append holds under the GIL)."""
     n = 0
-    started = time.perf_counter()
-    warm_end, stop_at = started + warmup, started + warmup + seconds
     while (now := time.perf_counter()) < stop_at:
-        holder = holders[n % len(holders)]
+        call(n)
         n += 1
-        status = (_cancel if reported[holder] else _pre_report)(backoffice, holder)
-        if status != "recorded":
-            raise BenchFailed(f"in process: a command answered {status!r}, not 'recorded'")
-        reported[holder] = not reported[holder]
         if now >= warm_end:
             latencies.append((time.perf_counter() - now) * 1000)
-    commands_seconds = time.perf_counter() - warm_end
-    say(f"  in process: queries for {warmup:g} + {seconds:g} s")
-    queries = 0
+
+
+def _phase(
+    workers: int, loop: Callable[[int, float, float, list[float]], None], load: Load
+) -> tuple[float, list[float]]:
+    """``workers`` threads running ``loop(index, warm_end, stop_at, latencies)``: calls/s
+    after the warm-up, and the sorted latencies."""
+    latencies: list[float] = []
     started = time.perf_counter()
-    warm_end, stop_at = started + warmup, started + warmup + seconds
-    while (now := time.perf_counter()) < stop_at:
-        _queue(backoffice)
-        queries += now >= warm_end
-    queries_seconds = time.perf_counter() - warm_end
+    warm_end, stop_at = started + load.warmup, started + load.warmup + load.seconds
+    with ThreadPoolExecutor(workers) as pool:
+        for done in [pool.submit(loop, i, warm_end, stop_at, latencies) for i in range(workers)]:
+            done.result()
     latencies.sort()
+    return len(latencies) / (time.perf_counter() - warm_end), latencies
+
+
+def in_process(backoffice: BackOffice, holders: list[str], load: Load, say: Say) -> InProcess:
+    """The same commands and queries through the application layer, from as many threads as
+    the client has workers (as a server runs them), each going round holders of its own."""
+    say(f"  in process: commands, {load.workers} threads, {load.warmup:g} + {load.seconds:g} s")
+
+    def commands(index: int, warm_end: float, stop_at: float, latencies: list[float]) -> None:
+        mine = holders[index :: load.workers]
+        reported = dict.fromkeys(mine, False)
+
+        def call(n: int) -> None:
+            holder = mine[n % len(mine)]
+            status = (_cancel if reported[holder] else _pre_report)(backoffice, holder)
+            if status != "recorded":
+                raise BenchFailed(f"in process: a command answered {status!r}, not 'recorded'")
+            reported[holder] = not reported[holder]
+
+        _timed_loop(call, warm_end, stop_at, latencies)
+
+    def queries(_index: int, warm_end: float, stop_at: float, latencies: list[float]) -> None:
+        _timed_loop(lambda _: _queue(backoffice), warm_end, stop_at, latencies)
+
+    commands_rate, latencies = _phase(load.workers, commands, load)
+    say(f"  in process: queries, {load.workers} threads, {load.warmup:g} + {load.seconds:g} s")
+    queries_rate, _ = _phase(load.workers, queries, load)
     return InProcess(
-        commands_rate=len(latencies) / commands_seconds,
+        commands_rate=commands_rate,
         commands_p99_ms=percentile(latencies, 0.99),
-        queries_rate=queries / queries_seconds,
+        queries_rate=queries_rate,
     )
 
 
@@ -334,13 +366,6 @@ def count_recorded(backoffice: BackOffice, after: int) -> tuple[int, int]:
 # ---- one store, every server count -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Load:
-    seconds: float
-    warmup: float
-    workers: int
-
-
 def measure_store(
     store_name: str, store: Settings, servers: list[int], load: Load, say: Say
 ) -> list[Configuration]:
@@ -349,9 +374,7 @@ def measure_store(
     per_run = load.workers * HOLDERS_PER_WORKER
     with open_back_office(store) as backoffice:
         say(f"{store_name}: setup, {per_run} holders for the in-process baseline")
-        baseline = in_process(
-            backoffice, register_holders(backoffice, ids, per_run), load.seconds, load.warmup, say
-        )
+        baseline = in_process(backoffice, register_holders(backoffice, ids, per_run), load, say)
         say(
             f"  in process: {baseline.commands_rate:,.0f} commands/s "
             f"(p99 {baseline.commands_p99_ms:.1f} ms), {baseline.queries_rate:,.0f} queries/s"
