@@ -14,8 +14,9 @@ after a warm-up, then the same queries; the servers are stopped, and the pre-rep
 cancellations the store holds from that run are counted: they must equal what the client saw
 acknowledged (a load test neither loses nor invents writes).
 
-The last line printed is ``http_ratio=<x> http_p99_ms=<y>`` for the first configuration (one
-server), then the same figures of the others, e.g. ``http_ratio_2servers=...``.
+The last line printed is ``http_ratio=<x> http_p99_ms=<y>`` for the first configuration measured
+(one server, but for ``--servers 2``), then the same figures of the others, e.g.
+``http_ratio_2servers=...``, then ``queries_per_s``.
 """
 
 from __future__ import annotations
@@ -494,8 +495,8 @@ def table(results: list[Configuration]) -> list[str]:
 
 
 def last_line(results: list[Configuration]) -> str:
-    """``http_ratio`` and ``http_p99_ms`` of the first configuration (one server), then the
-    same of the others with their server count (``http_ratio_2servers=...``)."""
+    """``http_ratio`` and ``http_p99_ms`` of the first configuration measured (one server, but
+    for ``--servers 2``), then the same of the others with their count (``_2servers``)."""
     first = results[0]
     parts = [f"http_ratio={first.ratio:.2f}", f"http_p99_ms={first.commands.p99_ms:.1f}"]
     for r in results[1:]:
@@ -506,6 +507,15 @@ def last_line(results: list[Configuration]) -> str:
         ]
     parts.append(f"queries_per_s={first.queries.rate:.0f}")
     return " ".join(parts)
+
+
+def keep_logs(workdir: Path) -> Path:
+    """The servers' logs (one JSON line per request, and any fault's trace) copied out of the
+    run's folder, which goes: the request id of an unexpected answer is found there."""
+    kept = Path(tempfile.mkdtemp(prefix="sscard-bench-http-logs-"))
+    for log in workdir.glob("serve-*.log"):
+        shutil.copy(log, kept / log.name)
+    return kept
 
 
 def run_http_bench(
@@ -534,6 +544,8 @@ def run_http_bench(
                 store = settings.model_copy(update=places | {"postgres_schema": schema})
                 results = measure_store(store_name, store, servers, load, say)
             say("postgres: scratch schema dropped")
+    except BenchFailed as exc:
+        raise BenchFailed(f"{exc} (the servers' logs: {keep_logs(workdir)})") from None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     say("load average (1, 5, 15 min): " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
