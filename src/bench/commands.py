@@ -6,8 +6,10 @@ Loaded by the CLI only when ``sscard bench`` is asked for (see ``cli.main``).
 from __future__ import annotations
 
 import argparse
+import sys
 
 from bench.command_throughput import run_commands_bench
+from bench.http_load import BenchFailed, run_http_bench
 from bench.relay import run_relay_bench
 from bench.scale import run_scale_bench
 from bench.subscriber import run_subscriber_bench
@@ -33,6 +35,17 @@ def _rate(text: str) -> float:
         return parse_number(text, "--rate")
     except InvalidInput as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    """A duration in seconds: finite and positive, at most an hour (the bench stops itself)."""
+    try:
+        value = parse_number(text, "seconds")
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: between 0 and 3600 seconds")
+    return value
 
 
 def _positive_count(text: str) -> int:
@@ -163,6 +176,48 @@ def add_actions(bench: argparse.ArgumentParser) -> None:
     )
     bench_views.set_defaults(handler=_bench_views)
 
+    bench_http = bench_commands.add_parser(
+        "http",
+        help="pre-reports and queue reads over HTTP against real sscard serve processes, from a "
+        "client process of its own, vs the same calls in process",
+        description="A bounded load test on loopback: 1 and 2 sscard serve processes (or the "
+        "count --servers names), a client process with N concurrent workers, each phase timed "
+        "for --seconds after a warm-up. Exit 1 if a call is not answered as expected or the "
+        "store does not hold exactly the writes the client saw acknowledged.",
+    )
+    bench_http.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="a temporary SQLite store (default), or a scratch schema in DATABASE_URL's database",
+    )
+    bench_http.add_argument(
+        "--servers",
+        type=int,
+        choices=(1, 2),
+        default=None,
+        help="sscard serve processes (default: 1, then 2)",
+    )
+    bench_http.add_argument(
+        "--seconds",
+        type=_seconds,
+        default=5.0,
+        help="timed seconds of each phase, commands then queries (default 5)",
+    )
+    bench_http.add_argument(
+        "--warmup",
+        type=_seconds,
+        default=1.0,
+        help="seconds of each phase before timing starts (default 1)",
+    )
+    bench_http.add_argument(
+        "--workers",
+        type=_positive_count,
+        default=8,
+        help="concurrent requests of the client (default 8)",
+    )
+    bench_http.set_defaults(handler=_bench_http)
+
 
 def _say(line: str) -> None:
     print(line, flush=True)
@@ -184,6 +239,26 @@ def _bench_views(args: argparse.Namespace, settings: Settings) -> int:
 
 def _bench_subscriber(args: argparse.Namespace, settings: Settings) -> int:
     run_subscriber_bench(settings, cards=args.cards, commands=args.commands, say=_say)
+    return 0
+
+
+def _bench_http(args: argparse.Namespace, settings: Settings) -> int:
+    if args.store == "postgres" and not settings.uses_postgres:
+        raise InvalidInput("bench http --store postgres: set DATABASE_URL")
+    servers = [args.servers] if args.servers else [1, 2]
+    try:
+        run_http_bench(
+            settings,
+            args.store,
+            servers,
+            seconds=args.seconds,
+            workers=args.workers,
+            warmup=args.warmup,
+            say=_say,
+        )
+    except BenchFailed as exc:
+        print(f"bench http: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

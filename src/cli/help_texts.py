@@ -125,6 +125,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "bench lookup": ("sscard bench lookup",),
     "bench subscriber": ("sscard bench subscriber --cards 100000",),
     "bench views": ("sscard bench views --events 10000",),
+    "bench http": (
+        "sscard bench http --seconds 10 --workers 8",
+        "sscard bench http --store postgres --servers 2",
+    ),
     "demo": ("sscard demo",),
     "token issue": (
         "sscard token issue --role outlet_clerk --outlet BJ-DC-001 --subject clerk-01",

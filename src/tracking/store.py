@@ -199,6 +199,7 @@ class ViewStore:
         self._lock_prefix = lock_prefix
         self._locks: list[ExclusiveLock] = []
         self._scrubs = scrubs
+        self._created: set[Table] = set()  # made or found by this store: not asked again
 
     # ---- construction ----------------------------------------------------------------------
 
@@ -330,11 +331,33 @@ class ViewStore:
             yield conn
 
     def create(self, tables: Sequence[Table] = ()) -> None:
-        """Create tracking's own tables and ``tables`` where missing, once, serialised."""
-        wanted = [positions_table, workers_table, identity_table, *tables]
-        with self.schema_lock(), self.engine.begin() as conn:
+        """Create tracking's own tables and ``tables`` where missing, once, serialised.
+
+        Queries call it before each read, from as many threads as requests run at once: tables
+        this store already made (or found) are not asked about again, and on PostgreSQL the
+        schema lock and the creation share one connection. With a connection for each, requests
+        as many as the pool's connections each took one and waited for the lock, while its
+        holder waited for a second one: every request stalled until the pool's timeout."""
+        wanted = [
+            t
+            for t in (positions_table, workers_table, identity_table, *tables)
+            if t not in self._created
+        ]
+        if not wanted:
+            return
+        with self._creating() as conn:
             metadata.create_all(conn, tables=wanted, checkfirst=True)
-        self._ensure_identity()
+        if identity_table in wanted:
+            self._ensure_identity()
+        self._created.update(wanted)
+
+    @contextmanager
+    def _creating(self) -> Iterator[Connection]:
+        """One transaction on one connection that holds the schema lock (PostgreSQL)."""
+        with self.engine.begin() as conn:
+            if self.dialect == "postgres":
+                conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(_key("schema")))))
+            yield conn
 
     def _ensure_identity(self) -> None:
         """The store's identity row, written once, when the store is made (read first: most

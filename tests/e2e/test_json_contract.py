@@ -55,6 +55,7 @@ NOT_RUN_HERE = {
     "bench lookup": "a benchmark (tests/integration/test_bench_*.py)",
     "bench subscriber": "a benchmark (tests/integration/test_bench_*.py)",
     "bench views": "a benchmark (tests/integration/test_bench_*.py)",
+    "bench http": "a benchmark (tests/integration/test_bench_*.py)",
     "demo": "drives a whole story of its own (tests/e2e/test_cli.py)",
 }
 
