@@ -9,7 +9,7 @@ of the time, so they walk real paths rather than only 404s; invalid ones (negati
 validation and the error answers.
 
 Bounded and reproducible: derandomized, a fixed number of examples per operation and role, no
-deadline (a few seconds in all). ``SSCARD_API_FUZZ_EXAMPLES=N`` (``make test-api-fuzz``) runs N
+deadline (about 20 s of CPU in all). ``SSCARD_API_FUZZ_EXAMPLES=N`` (``make test-api-fuzz``) runs N
 valid examples per operation and role instead.
 """
 
@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from api.app import create_app
 from api.endpoints import ENDPOINTS
 from domain.authority import PERMISSIONS, AccessRole
 from samples import stories
+from service.settings import Settings
 from tests.api_support import OUTLET, bearer, claim_body, token
 from tests.conftest import make_settings
 from tests.support import card_number, resident_id
@@ -99,6 +101,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
                     settings,
                     role,
                     holder=seeded.holders[0] if role is AccessRole.CARDHOLDER else None,
+                    ttl=timedelta(hours=24),  # outlives a long run (make test-api-fuzz)
                 )
                 for role in AccessRole
             }
@@ -107,9 +110,10 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
         asgi.shutdown_lifespans()  # closes the back office
 
 
-def _seed(app: Any, client: asgi.ASGIClient, settings: Any) -> Seeded:
-    """Four holders with a card each: two pre-reported lost (one with a claim filed), one
-    reported lost formally (a certificate to collect with), one erasable; and one active."""
+def _seed(app: Any, client: asgi.ASGIClient, settings: Settings) -> Seeded:
+    """Five holders with a card each: three pre-reported lost (the first with a claim filed,
+    the third then reported lost formally: a certificate to collect with), one active, and one
+    for the erasure route alone (erasing the others would change what later routes find)."""
     office = app.state.backoffice.office
     seeded = Seeded()
     clerk = bearer(token(settings, AccessRole.OUTLET_CLERK))
