@@ -38,7 +38,7 @@ test-deep: venv
 # The HTTP API against its OpenAPI document (schemathesis) with many more generated requests per
 # operation and role than the suite's (README, Tests): minutes.
 test-api-fuzz: venv
-	SSCARD_API_FUZZ_EXAMPLES=$${SSCARD_API_FUZZ_EXAMPLES:-200} $(BIN)/python -m pytest tests/e2e/test_api_schemathesis.py $(PYTEST_ARGS)
+	SSCARD_API_FUZZ_EXAMPLES=$${SSCARD_API_FUZZ_EXAMPLES:-60} $(BIN)/python -m pytest tests/e2e/test_api_schemathesis.py $(PYTEST_ARGS)
 
 # Mutation testing of src/domain (mutmut 3, configured in pyproject.toml) against tests/unit,
 # from scratch each time. Not part of `make test`: it takes a while (README, Tests). The last
