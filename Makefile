@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-fast test-deep mutation lint layout-check typecheck bench infra-up infra-down browser clean lock
+.PHONY: venv run test test-fast test-deep test-api-fuzz mutation lint layout-check typecheck bench infra-up infra-down browser clean lock
 
 venv: $(STAMP)
 
@@ -34,6 +34,11 @@ test-fast: venv
 # shrunk to a minimal one on failure and remembered in .hypothesis/ for the next run.
 test-deep: venv
 	$(BIN)/python -m pytest tests/unit --hypothesis-profile=deep $(PYTEST_ARGS)
+
+# The HTTP API against its OpenAPI document (schemathesis) with many more generated requests per
+# operation and role than the suite's (README, Tests): minutes.
+test-api-fuzz: venv
+	SSCARD_API_FUZZ_EXAMPLES=$${SSCARD_API_FUZZ_EXAMPLES:-60} $(BIN)/python -m pytest tests/e2e/test_api_schemathesis.py $(PYTEST_ARGS)
 
 # Mutation testing of src/domain (mutmut 3, configured in pyproject.toml) against tests/unit,
 # from scratch each time. Not part of `make test`: it takes a while (README, Tests). The last

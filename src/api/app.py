@@ -57,6 +57,7 @@ from console.site import mount_console
 from domain.authority import AccessRole
 from domain.claims.commands import ApproveClaim, PayClaim, RejectClaim, SubmitClaim, WithdrawClaim
 from domain.claims.state import ClaimStatus
+from domain.errors import InvalidInput
 from domain.event import Actor
 from service.bootstrap import open_back_office
 from service.settings import Settings
@@ -330,11 +331,18 @@ def _read_routes(app: FastAPI) -> None:
     def verify_chain(
         request: Request,
         _identity: Authorized,
-        anchor_position: Annotated[int | None, Query(ge=0)] = None,
-        anchor_digest: Annotated[str | None, Query(pattern=r"^[0-9a-f]{64}$")] = None,
+        anchor_position: Annotated[
+            int | None, Query(ge=0, description="with anchor_digest (one alone is refused: 422)")
+        ] = None,
+        anchor_digest: Annotated[
+            str | None,
+            Query(pattern=r"^[0-9a-f]{64}$", description="with anchor_position: the digest there"),
+        ] = None,
     ) -> ChainVerification:
         anchor = None
-        if anchor_position is not None or anchor_digest is not None:
+        if (anchor_position is None) != (anchor_digest is None):
+            raise InvalidInput("anchor_position and anchor_digest: give both or neither")
+        if anchor_position is not None:
             anchor = audit.ChainAnchor.model_validate(
                 {"position": anchor_position, "digest": anchor_digest}
             )

@@ -122,6 +122,10 @@ def install(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: Exception) -> JSONResponse:
         # No such route, or not with this method: the contract's shape too.
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (not UTF-8, say): bad input like any
+            # other, so the 422 every route documents, not an undocumented 400.
+            return refusal(422, "invalid", "invalid_input", "body: not readable as JSON")
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         answer = refusal(exc.status_code, "refused", code, str(exc.detail))
         for name, value in (exc.headers or {}).items():
