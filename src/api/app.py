@@ -31,6 +31,7 @@ from api.idempotency import (
 )
 from api.identity import Identity, verifier_from_settings
 from api.middleware import MAX_BODY_BYTES, RequestFrame
+from api.read_after import VIEW_BEHIND_RESPONSE, read_after
 from api.readiness import Readiness, readiness
 from api.state import backoffice_of, office_of
 from application import audit, claims, operations, settlement_lookup, views
@@ -62,6 +63,7 @@ from service.settings import Settings
 
 _COMMAND = command_responses()
 _QUERY = query_responses()
+_VIEW_QUERY = _QUERY | VIEW_BEHIND_RESPONSE
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -249,13 +251,14 @@ def _claim_routes(app: FastAPI) -> None:
     @app.get(
         "/claims",
         response_model=ClaimsListing,
-        responses=_QUERY,
+        responses=_VIEW_QUERY,
         tags=["claims"],
         summary="the claims queue from the claims view, oldest filing first, paged",
     )
     def list_claims(
         request: Request,
         identity: Authorized,
+        _reached: Annotated[None, read_after("claims")],
         status: ClaimStatus | None = None,
         holder: Annotated[str | None, Query(description="a holder's resident ID number")] = None,
         page: Annotated[int, Query(ge=1)] = 1,
@@ -278,7 +281,7 @@ def _read_routes(app: FastAPI) -> None:
     @app.get(
         "/outlets/{outlet}/queue",
         response_model=OutletQueueResult,
-        responses=_QUERY,
+        responses=_VIEW_QUERY,
         tags=["outlets"],
         summary="the outlet's queue: counts per status, one page of one status, oldest first",
     )
@@ -286,6 +289,7 @@ def _read_routes(app: FastAPI) -> None:
         request: Request,
         outlet: str,
         _identity: Authorized,
+        _reached: Annotated[None, read_after("outlet_queue")],
         status: Annotated[str, Query(pattern=_QUEUE_STATUS)] = "ready",
         page: Annotated[int, Query(ge=1)] = 1,
         page_size: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -296,11 +300,16 @@ def _read_routes(app: FastAPI) -> None:
     @app.get(
         "/settlement/cards/{card}",
         response_model=SettlementLookup,
-        responses=_QUERY,
+        responses=_VIEW_QUERY,
         tags=["settlement"],
         summary="a card's settlement status from the blocklist view, with the view's position",
     )
-    def settlement_card(request: Request, card: str, _identity: Authorized) -> SettlementLookup:
+    def settlement_card(
+        request: Request,
+        card: str,
+        _identity: Authorized,
+        _reached: Annotated[None, read_after("settlement_blocklist")],
+    ) -> SettlementLookup:
         return settlement_lookup.settlement_lookup(backoffice_of(request), card)
 
     @app.get(

@@ -4,8 +4,9 @@ HTTP API returns.
 An event is given in the contract's words: the holder's ID number masked as ``holder_id`` (in
 full only in an auditor's unmasked read), the collection certificate as ``certificate``, an
 agent's ID number as ``agent_id``, the holder's stream as ``stream_id`` and its position as
-``version``; instants in the holder's region's time with its offset; money as a yuan string
-(``fee``) beside its fen (``fee_fen``).
+``version``, the event's position in the store's whole log as ``store_position``; instants in
+the holder's region's time with its offset; money as a yuan string (``fee``) beside its fen
+(``fee_fen``).
 
 Light at import time (pydantic and the domain only): the command line loads it for ``--help``.
 """
@@ -81,6 +82,8 @@ class EventResult(Result):
     holder_id: str | None = None
     stream_id: str | None = None
     version: int | None = None
+    # The event's position in the store's log (all streams): what a query's ``after`` takes.
+    store_position: int | None = None
     event_id: str | None = None
     occurred_at: str | None = None
     actor: JsonObject | None = None
@@ -97,8 +100,14 @@ class EventResult(Result):
         event: DomainEvent | None,
         zone: ZoneInfo,
         holder_id: str | None,
+        store_position: int | None = None,
     ) -> EventResult:
-        data: JsonObject = {"status": status, "replayed": replayed, "holder_id": holder_id}
+        data: JsonObject = {
+            "status": status,
+            "replayed": replayed,
+            "holder_id": holder_id,
+            "store_position": store_position,
+        }
         if event is not None:
             data |= event_fields(event, zone)
         return cls.model_validate({**data, "event": event, "time_zone": zone.key})

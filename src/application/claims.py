@@ -27,6 +27,7 @@ from application.claim_results import (
     ClaimSubmission,
     ClaimWithdrawal,
 )
+from application.store_positions import store_position
 from domain.application import CardOffice, Outcome
 from domain.claims.commands import ApproveClaim, PayClaim, RejectClaim, SubmitClaim, WithdrawClaim
 from domain.claims.events import ClaimEvent
@@ -74,7 +75,7 @@ def _answer(office: CardOffice, outcome: Outcome[ClaimEvent], expected: type[R])
     zone = office.policies.policy_for(claim.region_code).zone
     result = recorded_claim(event, claim, holder, zone, replayed=outcome.status == "repeated")
     assert isinstance(result, expected), result
-    return result
+    return result.model_copy(update={"store_position": store_position(office, event)})
 
 
 def show_claim(office: CardOffice, claim_id: UUID, now: datetime | None = None) -> ClaimResult:
