@@ -34,6 +34,7 @@ from api.middleware import MAX_BODY_BYTES, RequestFrame
 from api.read_after import VIEW_BEHIND_RESPONSE, read_after
 from api.readiness import Readiness, readiness
 from api.state import backoffice_of, office_of
+from api.view_routes import add_view_routes
 from application import audit, claims, operations, settlement_lookup, views
 from application.audit_results import ChainVerification, UnmaskedReadsListing
 from application.catalogue import QUEUE_STATUSES, VIEW_NAMES
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
     _read_routes(app)
     add_card_routes(app)
     add_counter_routes(app)
+    add_view_routes(app)
     _operating_routes(app)
     return app
 

@@ -8,9 +8,11 @@ while they parse.
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -143,6 +145,39 @@ def export_analytics(
     return AnalyticsExportResult(
         table=table, format=fmt, output=None if output is None else str(output), rows=rows
     )
+
+
+def analytics_csv(settings: Settings, table: AnalyticsTable) -> Iterator[str]:
+    """The lifecycle figures as CSV text, a header line then a line per row, as the command
+    line writes them. The view is opened and its first row read now: a store that does not
+    answer fails the call, not a response already under way."""
+    columns, rows = exports.table_rows(settings, table)
+    first = next(rows, None)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+
+    def line(row: dict[str, object] | None) -> str:
+        if row is None:
+            writer.writeheader()
+        else:
+            writer.writerow({k: exports.csv_cell(v) for k, v in row.items()})
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    def lines() -> Iterator[str]:
+        yield line(None)
+        if first is None:
+            return
+        yield line(first)
+        try:
+            for row in rows:
+                yield line(row)
+        finally:
+            rows.close()
+
+    return lines()
 
 
 # ---- replay and verify ------------------------------------------------------------------------
