@@ -18,10 +18,11 @@ from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api import refusals
-from api.access import Authorized
+from api.access import Authorized, TheHolder
 from api.bodies import ClaimFiling, ClaimPaymentBody, ClaimRejectionBody, ClaimWithdrawalBody
 from api.card_routes import add_card_routes
 from api.counter_routes import add_counter_routes
+from api.holder_refs import HolderRefQuery, holder_in_request
 from api.idempotency import (
     REPLAYED_HEADER,
     IdempotencyKey,
@@ -113,7 +114,7 @@ def _recorded(response: Response, result: ClaimRecorded) -> ClaimRecorded:
 
 def _claim_routes(app: FastAPI) -> None:
     @app.post(
-        "/holders/{holder}/claims",
+        "/holders/{holder_ref}/claims",
         response_model=ClaimSubmission,
         status_code=201,
         responses=_COMMAND,
@@ -123,15 +124,15 @@ def _claim_routes(app: FastAPI) -> None:
     def submit_claim(
         request: Request,
         response: Response,
-        holder: str,
         body: ClaimFiling,
         identity: Authorized,
+        holder: TheHolder,
         idempotency_key: IdempotencyKey = None,
     ) -> ClaimRecorded:
         actor, outlet = _actor_outlet(identity)
         command = SubmitClaim(
             request_id=idempotency_key,
-            resident_id=holder,
+            resident_id=holder.living(),
             actor=actor,
             outlet=outlet,
             hospital_code=body.hospital_code,
@@ -262,14 +263,18 @@ def _claim_routes(app: FastAPI) -> None:
         identity: Authorized,
         _reached: Annotated[None, read_after("claims")],
         status: ClaimStatus | None = None,
-        holder: Annotated[str | None, Query(description="a holder's resident ID number")] = None,
+        holder_ref: HolderRefQuery = None,
         page: Annotated[int, Query(ge=1)] = 1,
         page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> ClaimsListing:
-        if holder is None and identity.role is AccessRole.CARDHOLDER:
-            holder = identity.holder
+        named = None if holder_ref is None else holder_in_request(request).stream_id
+        own = identity.holder if named is None and identity.role is AccessRole.CARDHOLDER else None
         query = claims.ClaimsQuery(
-            status=status, resident_id=holder, page=page, page_size=page_size
+            status=status,
+            resident_id=own,
+            holder_stream_id=named,
+            page=page,
+            page_size=page_size,
         )
         backoffice = backoffice_of(request)
         return claims.list_claims(backoffice.office, backoffice.views, query)
@@ -324,9 +329,10 @@ def _read_routes(app: FastAPI) -> None:
     def unmasked_reads(
         request: Request,
         _identity: Authorized,
-        holder: Annotated[str | None, Query(description="a holder's resident ID number")] = None,
+        holder_ref: HolderRefQuery = None,
     ) -> UnmaskedReadsListing:
-        query = audit.UnmaskedReadsQuery(resident_id=holder)
+        named = None if holder_ref is None else holder_in_request(request).stream_id
+        query = audit.UnmaskedReadsQuery(holder_stream_id=named)
         return audit.unmasked_reads(office_of(request), query)
 
     @app.get(

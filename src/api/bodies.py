@@ -19,11 +19,16 @@ from domain.cardholder.events import (
     ProxyScope,
 )
 from domain.claims.events import Bill, ClaimDocument, RejectionReason
+from domain.identifiers import ResidentId
 from domain.region_policy import ProxyDocument, ProxyGrounds
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class HolderLookupBody(_Body):
+    holder: ResidentId = Field(description="the holder's resident ID number")
 
 
 class ClaimFiling(_Body):

@@ -12,8 +12,14 @@ from typing import Annotated
 from fastapi import FastAPI, Query, Request, Response
 from pydantic import AwareDatetime
 
-from api.access import Authorized
-from api.bodies import ActivationBody, CollectionBody, PreReportBody, ProductionBatchBody
+from api.access import Authorized, TheHolder
+from api.bodies import (
+    ActivationBody,
+    CollectionBody,
+    HolderLookupBody,
+    PreReportBody,
+    ProductionBatchBody,
+)
 from api.idempotency import REPLAYED_HEADER, IdempotencyKey, command_responses, query_responses
 from api.identity import Identity
 from api.state import backoffice_of, office_of
@@ -23,9 +29,10 @@ from application.card_results import (
     CardOwnerResult,
     EventResult,
     HistoryResult,
+    HolderReference,
     HolderResult,
 )
-from domain.authority import AccessRole
+from domain.authority import AccessRole, Action, Scope, authorize
 from domain.cardholder.commands import ActivateCard, RecordCollection
 from domain.event import Channel
 from domain.unmasked_reads import UnmaskedReadReason
@@ -48,7 +55,7 @@ def answered(response: Response, result: EventResult) -> EventResult:
 
 def add_card_routes(app: FastAPI) -> None:
     @app.post(
-        "/holders/{holder}/pre-reports",
+        "/holders/{holder_ref}/pre-reports",
         response_model=EventResult,
         status_code=201,
         responses=command_responses(),
@@ -58,14 +65,14 @@ def add_card_routes(app: FastAPI) -> None:
     def pre_report(
         request: Request,
         response: Response,
-        holder: str,
         body: PreReportBody,
         identity: Authorized,
+        holder: TheHolder,
         idempotency_key: IdempotencyKey = None,
     ) -> EventResult:
         online = identity.role is AccessRole.CARDHOLDER
         ask = cards.PreReportRequest(
-            resident_id=holder,
+            resident_id=holder.living(),
             channel=Channel.ONLINE if online else Channel.OUTLET,
             outlet=None if online else identity.outlet,
             staff_id=None if online else identity.subject,
@@ -143,31 +150,37 @@ def add_card_routes(app: FastAPI) -> None:
         )
 
     @app.get(
-        "/holders/{holder}",
+        "/holders/{holder_ref}",
         response_model=HolderResult,
         responses=query_responses(),
         tags=["holders"],
         summary="a holder's state now or as of an instant (masked)",
     )
     def holder_state(
-        request: Request, holder: str, _identity: Authorized, as_of: AsOf = None
+        request: Request,
+        _identity: Authorized,
+        holder: TheHolder,
+        as_of: AsOf = None,
     ) -> HolderResult:
-        return holders.show_holder(office_of(request), holder, as_of=as_of)
+        return holders.show_holder(office_of(request), holder.stream_id, as_of=as_of)
 
     @app.get(
-        "/holders/{holder}/history",
+        "/holders/{holder_ref}/history",
         response_model=HistoryResult,
         responses=query_responses(),
         tags=["holders"],
         summary="a holder's events, oldest first, up to an instant if asked (masked)",
     )
     def holder_history(
-        request: Request, holder: str, _identity: Authorized, as_of: AsOf = None
+        request: Request,
+        _identity: Authorized,
+        holder: TheHolder,
+        as_of: AsOf = None,
     ) -> HistoryResult:
-        return holders.holder_history(office_of(request), holder, as_of=as_of)
+        return holders.holder_history(office_of(request), holder.stream_id, as_of=as_of)
 
     @app.get(
-        "/holders/{holder}/unmasked",
+        "/holders/{holder_ref}/unmasked",
         response_model=HolderResult,
         responses=query_responses(),
         tags=["holders"],
@@ -175,19 +188,19 @@ def add_card_routes(app: FastAPI) -> None:
     )
     def holder_state_unmasked(
         request: Request,
-        holder: str,
         identity: Authorized,
+        holder: TheHolder,
         reason: Annotated[UnmaskedReadReason, Query(description="why the data is read in full")],
         reference: Annotated[str | None, Query(description="the case or file number")] = None,
         as_of: AsOf = None,
     ) -> HolderResult:
         read, allowed = _unmasked_read(request, identity, reason, reference)
         return holders.show_holder(
-            office_of(request), holder, as_of=as_of, read=read, allowed_here=allowed
+            office_of(request), holder.stream_id, as_of=as_of, read=read, allowed_here=allowed
         )
 
     @app.get(
-        "/holders/{holder}/history/unmasked",
+        "/holders/{holder_ref}/history/unmasked",
         response_model=HistoryResult,
         responses=query_responses(),
         tags=["holders"],
@@ -195,16 +208,30 @@ def add_card_routes(app: FastAPI) -> None:
     )
     def holder_history_unmasked(
         request: Request,
-        holder: str,
         identity: Authorized,
+        holder: TheHolder,
         reason: Annotated[UnmaskedReadReason, Query(description="why the data is read in full")],
         reference: Annotated[str | None, Query(description="the case or file number")] = None,
         as_of: AsOf = None,
     ) -> HistoryResult:
         read, allowed = _unmasked_read(request, identity, reason, reference)
         return holders.holder_history(
-            office_of(request), holder, as_of=as_of, read=read, allowed_here=allowed
+            office_of(request), holder.stream_id, as_of=as_of, read=read, allowed_here=allowed
         )
+
+    @app.post(
+        "/holders/lookup",
+        response_model=HolderReference,
+        responses=query_responses(),
+        tags=["holders"],
+        summary="the reference that names a holder in paths, for their ID number (in the body)",
+    )
+    def holder_lookup(
+        request: Request, body: HolderLookupBody, identity: Authorized
+    ) -> HolderReference:
+        # The access dependency could not see the body: a cardholder looks up their own only.
+        authorize(identity, Action.LOOKUP_HOLDER, Scope(holder=body.holder))
+        return holders.holder_reference(office_of(request), body.holder)
 
     @app.get(
         "/cards/{card}/owner",

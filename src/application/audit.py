@@ -32,11 +32,15 @@ class UnmaskedReadsQuery(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     resident_id: ResidentId | None = None
+    # Or the holder by their stream id (the HTTP API's holder reference).
+    holder_stream_id: UUID | None = None
 
 
 def unmasked_reads(office: CardOffice, query: UnmaskedReadsQuery) -> UnmaskedReadsListing:
     """Every recorded unmasked read, oldest first; times in the holder's region."""
     holder_id = office.holder(query.resident_id).id if query.resident_id else None
+    if query.holder_stream_id is not None:
+        holder_id = office.holder_by_id(query.holder_stream_id).id  # an unknown one: refused
     masked: dict[UUID, tuple[str, ZoneInfo]] = {}
     entries = []
     for read in office.unmasked_reads(holder_id):

@@ -126,6 +126,15 @@ class CardOwnerResult(Result):
     stream_id: str
 
 
+class HolderReference(Result):
+    """The reference that names a holder in the HTTP API's paths instead of their ID number:
+    the holder's stream id, a keyed digest of the ID number (the key never leaves the back
+    office), so a path, an access log or a browser's history reveals no ID number."""
+
+    holder_ref: str
+    holder_id: str  # masked
+
+
 # ---- a holder's state --------------------------------------------------------------------
 
 

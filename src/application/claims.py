@@ -108,6 +108,8 @@ class ClaimsQuery(BaseModel):
 
     status: ClaimStatus | None = None
     resident_id: ResidentId | None = None
+    # Or the holder by their stream id (the HTTP API's holder reference).
+    holder_stream_id: UUID | None = None
     # Paged (the HTTP API): one page of ``page_size``, oldest filing first. None: every claim.
     page: int | None = Field(default=None, ge=1)
     page_size: int = Field(default=50, ge=1, le=500)
@@ -120,6 +122,8 @@ def list_claims(
     region, or to its decision)."""
     at = now or datetime.now(UTC)
     holder = str(office.holder_id(query.resident_id)) if query.resident_id is not None else None
+    if query.holder_stream_id is not None:
+        holder = str(query.holder_stream_id)
     views.create(view_tables(ClaimsView(zones_of(office.policies))))
     with views.reading() as tx:
         rows = view.claims(tx, query.status.value if query.status else None, holder)

@@ -10,7 +10,15 @@ from pathlib import Path
 
 from application import views
 from domain.authority import AccessRole
-from tests.api_support import OUTLET, api_client, bearer, blocked_holder, claim_body, token
+from tests.api_support import (
+    OUTLET,
+    api_client,
+    bearer,
+    blocked_holder,
+    claim_body,
+    holder_ref,
+    token,
+)
 from tests.conftest import make_settings
 from tests.support import card_number, resident_id
 
@@ -27,7 +35,8 @@ def test_a_query_waits_for_the_commands_position_and_says_when_the_view_is_behin
             f"/outlets/{OUTLET}/cards", json=issue | {"card_number": card}, headers=clerk
         )
         assert issued.status_code == 201, issued.text
-        reported = client.post(f"/holders/{issue['holder']}/pre-reports", json={}, headers=clerk)
+        ref = issued.json()["stream_id"]  # the holder's reference
+        reported = client.post(f"/holders/{ref}/pre-reports", json={}, headers=clerk)
         assert reported.status_code == 201, reported.text
         position = reported.json()["store_position"]
         assert position > issued.json()["store_position"] >= 1
@@ -58,7 +67,8 @@ def test_after_names_an_event_of_the_store(tmp_path: Path) -> None:
     clerk = bearer(token(settings, AccessRole.OUTLET_CLERK))
     with api_client(settings) as client:
         rid, _ = blocked_holder(client)
-        filed = client.post(f"/holders/{rid}/claims", json=claim_body("INV-1"), headers=clerk)
+        ref = holder_ref(client, rid)
+        filed = client.post(f"/holders/{ref}/claims", json=claim_body("INV-1"), headers=clerk)
         assert filed.status_code == 201, filed.text
         claim_position = filed.json()["store_position"]
         assert claim_position >= 1

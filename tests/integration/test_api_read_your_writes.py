@@ -40,7 +40,8 @@ def test_the_queue_waits_for_the_pre_report_it_is_asked_after(
         with httpx.Client(base_url=url, timeout=60) as http:
             issued = http.post(f"/outlets/{OUTLET}/cards", json=issue, headers=clerk)
             assert issued.status_code == 201, issued.text
-            reported = http.post(f"/holders/{rid}/pre-reports", json={}, headers=clerk)
+            ref = issued.json()["stream_id"]  # the holder's reference
+            reported = http.post(f"/holders/{ref}/pre-reports", json={}, headers=clerk)
             assert reported.status_code == 201, reported.text
             position = reported.json()["store_position"]
             queue = http.get(
