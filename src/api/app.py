@@ -32,6 +32,7 @@ from api.idempotency import (
 )
 from api.identity import Identity, verifier_from_settings
 from api.middleware import MAX_BODY_BYTES, RequestFrame
+from api.paging import Page
 from api.read_after import VIEW_BEHIND_RESPONSE, read_after
 from api.readiness import Readiness, readiness
 from api.state import backoffice_of, office_of
@@ -324,15 +325,16 @@ def _read_routes(app: FastAPI) -> None:
         response_model=UnmaskedReadsListing,
         responses=_QUERY,
         tags=["audit"],
-        summary="every recorded read of ID numbers and names in full, oldest first",
+        summary="every recorded read of ID numbers and names in full, oldest first, paged",
     )
     def unmasked_reads(
         request: Request,
         _identity: Authorized,
+        paging: Page,
         holder_ref: HolderRefQuery = None,
     ) -> UnmaskedReadsListing:
         named = None if holder_ref is None else holder_in_request(request).stream_id
-        query = audit.UnmaskedReadsQuery(holder_stream_id=named)
+        query = audit.UnmaskedReadsQuery(holder_stream_id=named, paging=paging)
         return audit.unmasked_reads(office_of(request), query)
 
     @app.get(
@@ -382,14 +384,15 @@ def _operating_routes(app: FastAPI) -> None:
         response_model=DeadLettersResult,
         responses=responses(),
         tags=["operations"],
-        summary="messages the consumers parked, per key in the order of retry",
+        summary="messages the consumers parked, per key in the order of retry, paged",
     )
     def dead_letters(
         request: Request,
         _identity: Authorized,
+        paging: Page,
         view: Annotated[str | None, Query(pattern=_VIEW_NAME)] = None,
     ) -> DeadLettersResult:
-        return views.list_dead_letters_in(backoffice_of(request), view)
+        return views.list_dead_letters_in(backoffice_of(request), view, paging)
 
     @app.get("/healthz", tags=["operations"], summary="the process is alive")
     def healthz() -> dict[str, str]:

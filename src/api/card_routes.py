@@ -22,6 +22,7 @@ from api.bodies import (
 )
 from api.idempotency import REPLAYED_HEADER, IdempotencyKey, command_responses, query_responses
 from api.identity import Identity
+from api.paging import Page
 from api.state import backoffice_of, office_of
 from application import cards, holders, production_batch
 from application.card_results import (
@@ -169,15 +170,18 @@ def add_card_routes(app: FastAPI) -> None:
         response_model=HistoryResult,
         responses=query_responses(),
         tags=["holders"],
-        summary="a holder's events, oldest first, up to an instant if asked (masked)",
+        summary="a holder's events, oldest first, up to an instant if asked (masked), paged",
     )
     def holder_history(
         request: Request,
         _identity: Authorized,
         holder: TheHolder,
+        paging: Page,
         as_of: AsOf = None,
     ) -> HistoryResult:
-        return holders.holder_history(office_of(request), holder.stream_id, as_of=as_of)
+        return holders.holder_history(
+            office_of(request), holder.stream_id, as_of=as_of, paging=paging
+        )
 
     @app.get(
         "/holders/{holder_ref}/unmasked",
@@ -210,13 +214,19 @@ def add_card_routes(app: FastAPI) -> None:
         request: Request,
         identity: Authorized,
         holder: TheHolder,
+        paging: Page,
         reason: Annotated[UnmaskedReadReason, Query(description="why the data is read in full")],
         reference: Annotated[str | None, Query(description="the case or file number")] = None,
         as_of: AsOf = None,
     ) -> HistoryResult:
         read, allowed = _unmasked_read(request, identity, reason, reference)
         return holders.holder_history(
-            office_of(request), holder.stream_id, as_of=as_of, read=read, allowed_here=allowed
+            office_of(request),
+            holder.stream_id,
+            as_of=as_of,
+            read=read,
+            allowed_here=allowed,
+            paging=paging,
         )
 
     @app.post(

@@ -308,6 +308,10 @@ class HistoryResult(Result):
 
     unmasked: bool = False
     entries: list[HistoryEntry]
+    # A paged query (the HTTP API): one ``page`` of ``page_size`` of the ``total`` events.
+    total: int | None = None
+    page: int | None = None
+    page_size: int | None = None
     time_zone: str = Field(default=DEFAULT_TIME_ZONE, exclude=True)
 
     @property

@@ -22,6 +22,7 @@ from application.card_results import (
     shown_id,
 )
 from application.cards import event_result
+from application.paging import PageRequest, page_of
 from domain.cardholder.commands import EraseHolder
 from domain.cardholder.errors import HolderNotFound
 from domain.cardholder.events import HolderErased
@@ -113,6 +114,7 @@ def holder_history(
     as_of: datetime | None = None,
     read: UnmaskedRead | None = None,
     allowed_here: bool = False,
+    paging: PageRequest | None = None,
 ) -> HistoryResult:
     """Every event of the holder, oldest first, in the region's time (with ``as_of``: those
     recorded up to that instant; refused when the holder had no record yet)."""
@@ -126,10 +128,12 @@ def holder_history(
             raise HolderNotFound(f"the holder had no record yet on {local_instant(as_of, zone)}")
     unmasked = _record_read(office, read, holder.id, UnmaskedScope.HISTORY, allowed_here)
     holder_id = shown_id(holder.resident_id, unmasked)
+    shown, paged = page_of(events, paging)
     return HistoryResult(
         unmasked=unmasked,
-        entries=[HistoryEntry.of(event, zone, holder_id, unmasked) for event in events],
+        entries=[HistoryEntry.of(event, zone, holder_id, unmasked) for event in shown],
         time_zone=zone.key,
+        **paged.model_dump(),
     )
 
 

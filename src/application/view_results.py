@@ -125,8 +125,14 @@ class ParkedMessage(_Part):
 
 
 class DeadLettersResult(Result):
+    """Parked messages, per key in the order of retry; a paged query (the HTTP API) gives
+    ``count`` of them, one ``page`` of ``page_size`` of ``total``."""
+
     count: int
     messages: list[ParkedMessage]
+    total: int | None = None
+    page: int | None = None
+    page_size: int | None = None
 
 
 class RetriedKey(_Part):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from application.paging import PageRequest, page_of
 from application.results import local_instant
 from application.view_results import (
     AnalyticsExportResult,
@@ -255,10 +256,12 @@ def list_dead_letters(settings: Settings, view: str | None) -> DeadLettersResult
         return list_dead_letters_in(backoffice, view)
 
 
-def list_dead_letters_in(backoffice: BackOffice, view: str | None) -> DeadLettersResult:
+def list_dead_letters_in(
+    backoffice: BackOffice, view: str | None, paging: PageRequest | None = None
+) -> DeadLettersResult:
     """``list_dead_letters`` through a back office already open (the HTTP API keeps one)."""
     backoffice.views.create((dead_letters.dead_letters_table,))
-    items = dead_letters.listed(backoffice.views, view)
+    items, paged = page_of(dead_letters.listed(backoffice.views, view), paging)
     messages = [
         ParkedMessage(
             view=item.consumer,
@@ -272,7 +275,7 @@ def list_dead_letters_in(backoffice: BackOffice, view: str | None) -> DeadLetter
         )
         for item in items
     ]
-    return DeadLettersResult(count=len(messages), messages=messages)
+    return DeadLettersResult(count=len(messages), messages=messages, **paged.model_dump())
 
 
 def retry_dead_letters(
