@@ -19,7 +19,6 @@ from domain.cardholder.events import (
     ProxyScope,
 )
 from domain.claims.events import Bill, ClaimDocument, RejectionReason
-from domain.identifiers import ResidentId
 from domain.region_policy import ProxyDocument, ProxyGrounds
 
 
@@ -28,7 +27,7 @@ class _Body(BaseModel):
 
 
 class HolderLookupBody(_Body):
-    holder: ResidentId = Field(description="the holder's resident ID number")
+    holder: str = Field(description="the holder's resident ID number", max_length=64)
 
 
 class ClaimFiling(_Body):

@@ -35,7 +35,9 @@ from application.card_results import (
 )
 from domain.authority import AccessRole, Action, Scope, authorize
 from domain.cardholder.commands import ActivateCard, RecordCollection
+from domain.errors import InvalidInput
 from domain.event import Channel
+from domain.identifiers import validate_resident_id
 from domain.unmasked_reads import UnmaskedReadReason
 
 AsOf = Annotated[
@@ -239,9 +241,13 @@ def add_card_routes(app: FastAPI) -> None:
     def holder_lookup(
         request: Request, body: HolderLookupBody, identity: Authorized
     ) -> HolderReference:
+        try:
+            resident_id = validate_resident_id(body.holder)
+        except InvalidInput as exc:
+            raise InvalidInput(f"body.holder: {exc}") from None  # named, never echoed
         # The access dependency could not see the body: a cardholder looks up their own only.
-        authorize(identity, Action.LOOKUP_HOLDER, Scope(holder=body.holder))
-        return holders.holder_reference(office_of(request), body.holder)
+        authorize(identity, Action.LOOKUP_HOLDER, Scope(holder=resident_id))
+        return holders.holder_reference(office_of(request), resident_id)
 
     @app.get(
         "/cards/{card}/owner",

@@ -47,6 +47,7 @@ def test_a_holder_is_named_by_reference_never_by_id_number(
             assert refused.json()["message"] == UNKNOWN_HOLDER
         bad = client.post("/holders/lookup", json={"holder": "12345"}, headers=clerk)
         assert bad.status_code == 422
+        assert bad.json()["message"].startswith("body.holder: ")
         assert "12345" not in bad.text
 
         # What names no holder reads as an unknown holder.
