@@ -329,7 +329,8 @@ RowStatus = Literal["recorded", "already_recorded", "refused"]
 
 class BatchRowResult(BaseModel):
     """One row of a production batch: its line in the file, its certificate, what became of it
-    (a refused row with the refusal's ``code`` and ``message``)."""
+    (a refused row with the refusal's ``code`` and ``message``; a row on record with its
+    ``store_position``)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -338,6 +339,8 @@ class BatchRowResult(BaseModel):
     status: RowStatus
     code: str | None = None
     message: str | None = None
+    # The production's place in the store's log (recorded now or before): a query's ``after``.
+    store_position: int | None = None
 
 
 class BatchResult(Result):
