@@ -49,7 +49,7 @@ def event_result(office: CardOffice, outcome: Outcome[DomainEvent]) -> EventResu
         event=event,
         zone=zone or BEIJING,
         holder_id=shown_id(holder.resident_id) if holder else None,
-        store_position=store_position(office, event),
+        store_position=outcome.position or store_position(office, event),
     )
 
 

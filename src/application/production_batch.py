@@ -76,7 +76,7 @@ def record_row(
             line=line, certificate=certificate, status="refused", code=exc.code, message=str(exc)
         )
     status = "already_recorded" if outcome.status == "already_recorded" else "recorded"
-    position = store_position(office, outcome.event)
+    position = outcome.position or store_position(office, outcome.event)
     return BatchRowResult(
         line=line, certificate=certificate, status=status, store_position=position
     )

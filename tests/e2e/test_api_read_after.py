@@ -6,9 +6,11 @@ the view holds the event (here: rebuilt from the store) the same query answers a
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 from application import views
+from application.store_positions import position_of
 from domain.authority import AccessRole
 from tests.api_support import (
     OUTLET,
@@ -17,6 +19,7 @@ from tests.api_support import (
     blocked_holder,
     claim_body,
     holder_ref,
+    office,
     token,
 )
 from tests.conftest import make_settings
@@ -40,6 +43,9 @@ def test_a_query_waits_for_the_commands_position_and_says_when_the_view_is_behin
         assert reported.status_code == 201, reported.text
         position = reported.json()["store_position"]
         assert position > issued.json()["store_position"] >= 1
+        # What the save told is the store's own record of the event.
+        stream_id, version = uuid.UUID(ref), reported.json()["version"]
+        assert position_of(office(client), stream_id, version) == position
         queue = f"/outlets/{OUTLET}/queue"
         ask = {"status": "pre-reported-today", "after": position, "wait": 0.3}
         started = time.monotonic()
