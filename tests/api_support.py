@@ -70,6 +70,12 @@ def office(client: TestClient) -> CardOffice:
     return office
 
 
+def holder_ref(client: TestClient, resident_id: str) -> str:
+    """The reference that names a holder in the API's paths (what POST /holders/lookup answers
+    for a registered one; any ID number has one)."""
+    return str(office(client).holder_id(resident_id))
+
+
 def blocked_holder(client: TestClient) -> tuple[str, str]:
     """A holder (resident ID number) with a card (its number), pre-reported lost at the outlet
     today: a claim may be filed."""

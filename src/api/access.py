@@ -1,7 +1,8 @@
 """The one access dependency: the bearer token verified into an ``Identity``, then the permission
 table asked (``domain.authority.authorize``) for the action of the route the request matched
-(``api.endpoints``) and the scope the route names: the outlet in its path, the holder in its path
-or query, the claim in its path (whose holder is read from the store).
+(``api.endpoints``) and the scope the route names: the outlet in its path, the holder its path or
+query names by reference (``api.holder_refs``), the claim in its path (whose holder is read from
+the store).
 
 Every recorded act takes its actor and outlet from the identity, never from a request's body: an
 outlet clerk acts at the outlet in their token, so the scope of an act without an outlet in its
@@ -17,10 +18,27 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.endpoints import ENDPOINTS
+from api.holder_refs import (
+    HolderInRequest,
+    HolderRefPath,
+    holder_in_request,
+    remember,
+    resolve,
+)
 from api.identity import Identity, TokenMalformed, TokenRefused, TokenVerifier
 from api.state import office_of, verifier_of
 from application.claims import claim_holder
-from domain.authority import ACTS, PERMISSIONS, AccessRole, Action, Forbidden, Scope, authorize
+from domain.authority import (
+    ACTS,
+    PERMISSIONS,
+    UNKNOWN_HOLDER,
+    AccessRole,
+    Action,
+    Forbidden,
+    Scope,
+    authorize,
+)
+from domain.cardholder.errors import HolderNotFound
 from domain.claims.errors import ClaimNotFound
 from domain.errors import InvalidInput
 
@@ -70,12 +88,31 @@ def authorized(
 Authorized = Annotated[Identity, Depends(authorized)]
 
 
+def holder_in_path(
+    request: Request, _identity: Authorized, holder_ref: HolderRefPath
+) -> HolderInRequest:
+    """The holder the path's reference names, as the access check resolved it (after it)."""
+    del holder_ref  # declared here for the description; resolved once, by ``authorized``
+    return holder_in_request(request)
+
+
+TheHolder = Annotated[HolderInRequest, Depends(holder_in_path)]
+
+
 def _scope(request: Request, identity: Identity, action: Action) -> Scope:
     params = request.path_params
     outlet = params.get("outlet")
     if outlet is None and action in ACTS:
         outlet = identity.outlet  # an act is recorded at the outlet of the token
-    holder = params.get("holder") or request.query_params.get("holder")
+    holder: str | None = None
+    ref = params.get("holder_ref") or request.query_params.get("holder_ref")
+    if ref is not None:
+        named = resolve(office_of(request), ref)
+        remember(request, named)
+        holder = named.resident_id
+        if holder is None and identity.role is AccessRole.CARDHOLDER:
+            # An erased holder's record is no holder's own any more: as if unknown.
+            raise HolderNotFound(UNKNOWN_HOLDER)
     if holder is None and identity.role is AccessRole.CARDHOLDER and action in _OWN_READS:
         holder = identity.holder  # a cardholder's listing is of their own record
     claim_id = None
@@ -88,7 +125,11 @@ def _scope(request: Request, identity: Identity, action: Action) -> Scope:
     return Scope(outlet=outlet, holder=holder, claim_id=claim_id)
 
 
-_OWN_READS = frozenset({Action.READ_CLAIMS, Action.READ_STATE, Action.READ_HISTORY})
+# A cardholder's request that names no holder is about their own record. (A lookup names its
+# ID number in the body: the route asks the table again with it.)
+_OWN_READS = frozenset(
+    {Action.READ_CLAIMS, Action.READ_STATE, Action.READ_HISTORY, Action.LOOKUP_HOLDER}
+)
 
 
 def _claim_id(text: str) -> UUID:

@@ -18,10 +18,11 @@ from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api import refusals
-from api.access import Authorized
+from api.access import Authorized, TheHolder
 from api.bodies import ClaimFiling, ClaimPaymentBody, ClaimRejectionBody, ClaimWithdrawalBody
 from api.card_routes import add_card_routes
 from api.counter_routes import add_counter_routes
+from api.holder_refs import HolderRefQuery, holder_in_request
 from api.idempotency import (
     REPLAYED_HEADER,
     IdempotencyKey,
@@ -31,8 +32,11 @@ from api.idempotency import (
 )
 from api.identity import Identity, verifier_from_settings
 from api.middleware import MAX_BODY_BYTES, RequestFrame
+from api.paging import Page
+from api.read_after import VIEW_BEHIND_RESPONSE, read_after
 from api.readiness import Readiness, readiness
 from api.state import backoffice_of, office_of
+from api.view_routes import add_view_routes
 from application import audit, claims, operations, settlement_lookup, views
 from application.audit_results import ChainVerification, UnmaskedReadsListing
 from application.catalogue import QUEUE_STATUSES, VIEW_NAMES
@@ -64,6 +68,7 @@ from service.settings import Settings
 
 _COMMAND = command_responses()
 _QUERY = query_responses()
+_VIEW_QUERY = _QUERY | VIEW_BEHIND_RESPONSE
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -92,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     _read_routes(app)
     add_card_routes(app)
     add_counter_routes(app)
+    add_view_routes(app)
     _operating_routes(app)
     mount_console(app, settings)  # the web console, at /console (its own pages and refusals)
     return app
@@ -112,7 +118,7 @@ def _recorded(response: Response, result: ClaimRecorded) -> ClaimRecorded:
 
 def _claim_routes(app: FastAPI) -> None:
     @app.post(
-        "/holders/{holder}/claims",
+        "/holders/{holder_ref}/claims",
         response_model=ClaimSubmission,
         status_code=201,
         responses=_COMMAND,
@@ -122,15 +128,15 @@ def _claim_routes(app: FastAPI) -> None:
     def submit_claim(
         request: Request,
         response: Response,
-        holder: str,
         body: ClaimFiling,
         identity: Authorized,
+        holder: TheHolder,
         idempotency_key: IdempotencyKey = None,
     ) -> ClaimRecorded:
         actor, outlet = _actor_outlet(identity)
         command = SubmitClaim(
             request_id=idempotency_key,
-            resident_id=holder,
+            resident_id=holder.living(),
             actor=actor,
             outlet=outlet,
             hospital_code=body.hospital_code,
@@ -252,22 +258,27 @@ def _claim_routes(app: FastAPI) -> None:
     @app.get(
         "/claims",
         response_model=ClaimsListing,
-        responses=_QUERY,
+        responses=_VIEW_QUERY,
         tags=["claims"],
         summary="the claims queue from the claims view, oldest filing first, paged",
     )
     def list_claims(
         request: Request,
         identity: Authorized,
+        _reached: Annotated[None, read_after("claims")],
         status: ClaimStatus | None = None,
-        holder: Annotated[str | None, Query(description="a holder's resident ID number")] = None,
+        holder_ref: HolderRefQuery = None,
         page: Annotated[int, Query(ge=1)] = 1,
         page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> ClaimsListing:
-        if holder is None and identity.role is AccessRole.CARDHOLDER:
-            holder = identity.holder
+        named = None if holder_ref is None else holder_in_request(request).stream_id
+        own = identity.holder if named is None and identity.role is AccessRole.CARDHOLDER else None
         query = claims.ClaimsQuery(
-            status=status, resident_id=holder, page=page, page_size=page_size
+            status=status,
+            resident_id=own,
+            holder_stream_id=named,
+            page=page,
+            page_size=page_size,
         )
         backoffice = backoffice_of(request)
         return claims.list_claims(backoffice.office, backoffice.views, query)
@@ -281,7 +292,7 @@ def _read_routes(app: FastAPI) -> None:
     @app.get(
         "/outlets/{outlet}/queue",
         response_model=OutletQueueResult,
-        responses=_QUERY,
+        responses=_VIEW_QUERY,
         tags=["outlets"],
         summary="the outlet's queue: counts per status, one page of one status, oldest first",
     )
@@ -289,6 +300,7 @@ def _read_routes(app: FastAPI) -> None:
         request: Request,
         outlet: str,
         _identity: Authorized,
+        _reached: Annotated[None, read_after("outlet_queue")],
         status: Annotated[str, Query(pattern=_QUEUE_STATUS)] = "ready",
         page: Annotated[int, Query(ge=1)] = 1,
         page_size: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -299,11 +311,16 @@ def _read_routes(app: FastAPI) -> None:
     @app.get(
         "/settlement/cards/{card}",
         response_model=SettlementLookup,
-        responses=_QUERY,
+        responses=_VIEW_QUERY,
         tags=["settlement"],
         summary="a card's settlement status from the blocklist view, with the view's position",
     )
-    def settlement_card(request: Request, card: str, _identity: Authorized) -> SettlementLookup:
+    def settlement_card(
+        request: Request,
+        card: str,
+        _identity: Authorized,
+        _reached: Annotated[None, read_after("settlement_blocklist")],
+    ) -> SettlementLookup:
         return settlement_lookup.settlement_lookup(backoffice_of(request), card)
 
     @app.get(
@@ -311,14 +328,16 @@ def _read_routes(app: FastAPI) -> None:
         response_model=UnmaskedReadsListing,
         responses=_QUERY,
         tags=["audit"],
-        summary="every recorded read of ID numbers and names in full, oldest first",
+        summary="every recorded read of ID numbers and names in full, oldest first, paged",
     )
     def unmasked_reads(
         request: Request,
         _identity: Authorized,
-        holder: Annotated[str | None, Query(description="a holder's resident ID number")] = None,
+        paging: Page,
+        holder_ref: HolderRefQuery = None,
     ) -> UnmaskedReadsListing:
-        query = audit.UnmaskedReadsQuery(resident_id=holder)
+        named = None if holder_ref is None else holder_in_request(request).stream_id
+        query = audit.UnmaskedReadsQuery(holder_stream_id=named, paging=paging)
         return audit.unmasked_reads(office_of(request), query)
 
     @app.get(
@@ -375,14 +394,15 @@ def _operating_routes(app: FastAPI) -> None:
         response_model=DeadLettersResult,
         responses=responses(),
         tags=["operations"],
-        summary="messages the consumers parked, per key in the order of retry",
+        summary="messages the consumers parked, per key in the order of retry, paged",
     )
     def dead_letters(
         request: Request,
         _identity: Authorized,
+        paging: Page,
         view: Annotated[str | None, Query(pattern=_VIEW_NAME)] = None,
     ) -> DeadLettersResult:
-        return views.list_dead_letters_in(backoffice_of(request), view)
+        return views.list_dead_letters_in(backoffice_of(request), view, paging)
 
     @app.get("/healthz", tags=["operations"], summary="the process is alive")
     def healthz() -> dict[str, str]:

@@ -26,6 +26,10 @@ class _Body(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class HolderLookupBody(_Body):
+    holder: str = Field(description="the holder's resident ID number", max_length=64)
+
+
 class ClaimFiling(_Body):
     """A bill paid at a designated hospital while the holder's card was blocked."""
 

@@ -12,10 +12,17 @@ from typing import Annotated
 from fastapi import FastAPI, Query, Request, Response
 from pydantic import AwareDatetime
 
-from api.access import Authorized
-from api.bodies import ActivationBody, CollectionBody, PreReportBody, ProductionBatchBody
+from api.access import Authorized, TheHolder
+from api.bodies import (
+    ActivationBody,
+    CollectionBody,
+    HolderLookupBody,
+    PreReportBody,
+    ProductionBatchBody,
+)
 from api.idempotency import REPLAYED_HEADER, IdempotencyKey, command_responses, query_responses
 from api.identity import Identity
+from api.paging import Page
 from api.state import backoffice_of, office_of
 from application import cards, holders, production_batch
 from application.card_results import (
@@ -23,11 +30,14 @@ from application.card_results import (
     CardOwnerResult,
     EventResult,
     HistoryResult,
+    HolderReference,
     HolderResult,
 )
-from domain.authority import AccessRole
+from domain.authority import AccessRole, Action, Scope, authorize
 from domain.cardholder.commands import ActivateCard, RecordCollection
+from domain.errors import InvalidInput
 from domain.event import Channel
+from domain.identifiers import validate_resident_id
 from domain.unmasked_reads import UnmaskedReadReason
 
 AsOf = Annotated[
@@ -48,7 +58,7 @@ def answered(response: Response, result: EventResult) -> EventResult:
 
 def add_card_routes(app: FastAPI) -> None:
     @app.post(
-        "/holders/{holder}/pre-reports",
+        "/holders/{holder_ref}/pre-reports",
         response_model=EventResult,
         status_code=201,
         responses=command_responses(),
@@ -58,14 +68,14 @@ def add_card_routes(app: FastAPI) -> None:
     def pre_report(
         request: Request,
         response: Response,
-        holder: str,
         body: PreReportBody,
         identity: Authorized,
+        holder: TheHolder,
         idempotency_key: IdempotencyKey = None,
     ) -> EventResult:
         online = identity.role is AccessRole.CARDHOLDER
         ask = cards.PreReportRequest(
-            resident_id=holder,
+            resident_id=holder.living(),
             channel=Channel.ONLINE if online else Channel.OUTLET,
             outlet=None if online else identity.outlet,
             staff_id=None if online else identity.subject,
@@ -143,31 +153,40 @@ def add_card_routes(app: FastAPI) -> None:
         )
 
     @app.get(
-        "/holders/{holder}",
+        "/holders/{holder_ref}",
         response_model=HolderResult,
         responses=query_responses(),
         tags=["holders"],
         summary="a holder's state now or as of an instant (masked)",
     )
     def holder_state(
-        request: Request, holder: str, _identity: Authorized, as_of: AsOf = None
+        request: Request,
+        _identity: Authorized,
+        holder: TheHolder,
+        as_of: AsOf = None,
     ) -> HolderResult:
-        return holders.show_holder(office_of(request), holder, as_of=as_of)
+        return holders.show_holder(office_of(request), holder.stream_id, as_of=as_of)
 
     @app.get(
-        "/holders/{holder}/history",
+        "/holders/{holder_ref}/history",
         response_model=HistoryResult,
         responses=query_responses(),
         tags=["holders"],
-        summary="a holder's events, oldest first, up to an instant if asked (masked)",
+        summary="a holder's events, oldest first, up to an instant if asked (masked), paged",
     )
     def holder_history(
-        request: Request, holder: str, _identity: Authorized, as_of: AsOf = None
+        request: Request,
+        _identity: Authorized,
+        holder: TheHolder,
+        paging: Page,
+        as_of: AsOf = None,
     ) -> HistoryResult:
-        return holders.holder_history(office_of(request), holder, as_of=as_of)
+        return holders.holder_history(
+            office_of(request), holder.stream_id, as_of=as_of, paging=paging
+        )
 
     @app.get(
-        "/holders/{holder}/unmasked",
+        "/holders/{holder_ref}/unmasked",
         response_model=HolderResult,
         responses=query_responses(),
         tags=["holders"],
@@ -175,19 +194,19 @@ def add_card_routes(app: FastAPI) -> None:
     )
     def holder_state_unmasked(
         request: Request,
-        holder: str,
         identity: Authorized,
+        holder: TheHolder,
         reason: Annotated[UnmaskedReadReason, Query(description="why the data is read in full")],
         reference: Annotated[str | None, Query(description="the case or file number")] = None,
         as_of: AsOf = None,
     ) -> HolderResult:
         read, allowed = _unmasked_read(request, identity, reason, reference)
         return holders.show_holder(
-            office_of(request), holder, as_of=as_of, read=read, allowed_here=allowed
+            office_of(request), holder.stream_id, as_of=as_of, read=read, allowed_here=allowed
         )
 
     @app.get(
-        "/holders/{holder}/history/unmasked",
+        "/holders/{holder_ref}/history/unmasked",
         response_model=HistoryResult,
         responses=query_responses(),
         tags=["holders"],
@@ -195,16 +214,40 @@ def add_card_routes(app: FastAPI) -> None:
     )
     def holder_history_unmasked(
         request: Request,
-        holder: str,
         identity: Authorized,
+        holder: TheHolder,
+        paging: Page,
         reason: Annotated[UnmaskedReadReason, Query(description="why the data is read in full")],
         reference: Annotated[str | None, Query(description="the case or file number")] = None,
         as_of: AsOf = None,
     ) -> HistoryResult:
         read, allowed = _unmasked_read(request, identity, reason, reference)
         return holders.holder_history(
-            office_of(request), holder, as_of=as_of, read=read, allowed_here=allowed
+            office_of(request),
+            holder.stream_id,
+            as_of=as_of,
+            read=read,
+            allowed_here=allowed,
+            paging=paging,
         )
+
+    @app.post(
+        "/holders/lookup",
+        response_model=HolderReference,
+        responses=query_responses(),
+        tags=["holders"],
+        summary="the reference that names a holder in paths, for their ID number (in the body)",
+    )
+    def holder_lookup(
+        request: Request, body: HolderLookupBody, identity: Authorized
+    ) -> HolderReference:
+        try:
+            resident_id = validate_resident_id(body.holder)
+        except InvalidInput as exc:
+            raise InvalidInput(f"body.holder: {exc}") from None  # named, never echoed
+        # The access dependency could not see the body: a cardholder looks up their own only.
+        authorize(identity, Action.LOOKUP_HOLDER, Scope(holder=resident_id))
+        return holders.holder_reference(office_of(request), resident_id)
 
     @app.get(
         "/cards/{card}/owner",

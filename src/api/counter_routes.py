@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from api.access import Authorized
+from api.access import Authorized, TheHolder
 from api.bodies import (
     CardIssueBody,
     DamagedCardBody,
@@ -167,22 +167,26 @@ def add_counter_routes(app: FastAPI) -> None:
         return answered(response, cards.replace_damaged_card(office_of(request), command))
 
     @app.post(
-        "/holders/{holder}/erasure",
+        "/holders/{holder_ref}/erasure",
         summary="erase a holder's personal data (an auditor's act; the key is destroyed)",
         **(common | {"tags": ["holders"]}),
     )
     def erase_holder(
         request: Request,
         response: Response,
-        holder: str,
         body: ErasureBody,
         identity: Authorized,
+        holder: TheHolder,
         idempotency_key: IdempotencyKey = None,
     ) -> EventResult:
+        if holder.resident_id is None:  # erased already: their ID number is gone with it
+            return answered(
+                response, holders.erasure_on_record(office_of(request), holder.stream_id)
+            )
         command = EraseHolder(
             request_id=idempotency_key,
             actor=identity.actor(),
-            resident_id=holder,
+            resident_id=holder.resident_id,
             reason=body.reason,
         )
         return answered(response, holders.erase_holder(backoffice_of(request), command))

@@ -14,7 +14,7 @@ from domain.authority import Action
 # (method, path as the route declares it) -> the action the permission table knows.
 ENDPOINTS: Mapping[tuple[str, str], Action] = MappingProxyType(
     {
-        ("POST", "/holders/{holder}/claims"): Action.SUBMIT_CLAIM,
+        ("POST", "/holders/{holder_ref}/claims"): Action.SUBMIT_CLAIM,
         ("POST", "/claims/{claim_id}/approval"): Action.DECIDE_CLAIM,
         ("POST", "/claims/{claim_id}/rejection"): Action.DECIDE_CLAIM,
         ("POST", "/claims/{claim_id}/payment"): Action.PAY_CLAIM,
@@ -28,21 +28,25 @@ ENDPOINTS: Mapping[tuple[str, str], Action] = MappingProxyType(
         ("GET", "/status"): Action.READ_STATUS,
         ("POST", "/lapses/runs"): Action.RUN_LAPSES,
         ("GET", "/dead-letters"): Action.MANAGE_DEAD_LETTERS,
-        ("POST", "/holders/{holder}/pre-reports"): Action.PRE_REPORT,
+        ("POST", "/views/replays"): Action.REBUILD_VIEW,
+        ("GET", "/views/verification"): Action.VERIFY,
+        ("GET", "/analytics/{table}"): Action.READ_ANALYTICS,
+        ("POST", "/holders/{holder_ref}/pre-reports"): Action.PRE_REPORT,
         ("POST", "/outlets/{outlet}/collections"): Action.COLLECT,
         ("POST", "/outlets/{outlet}/activations"): Action.ACTIVATE,
         ("POST", "/production/batches"): Action.PRODUCE,
-        ("GET", "/holders/{holder}"): Action.READ_STATE,
-        ("GET", "/holders/{holder}/history"): Action.READ_HISTORY,
+        ("POST", "/holders/lookup"): Action.LOOKUP_HOLDER,
+        ("GET", "/holders/{holder_ref}"): Action.READ_STATE,
+        ("GET", "/holders/{holder_ref}/history"): Action.READ_HISTORY,
         ("GET", "/cards/{card}/owner"): Action.WHOSE_CARD,
         ("POST", "/outlets/{outlet}/cards"): Action.ISSUE_CARD,
         ("POST", "/outlets/{outlet}/pre-report-cancellations"): Action.CANCEL_PRE_REPORT,
         ("POST", "/outlets/{outlet}/loss-reports"): Action.REPORT_LOSS,
         ("POST", "/outlets/{outlet}/proxy-authorizations"): Action.AUTHORIZE_PROXY,
         ("POST", "/outlets/{outlet}/damaged-card-replacements"): Action.REPLACE_DAMAGED,
-        ("POST", "/holders/{holder}/erasure"): Action.ERASE_HOLDER,
-        ("GET", "/holders/{holder}/unmasked"): Action.READ_UNMASKED,
-        ("GET", "/holders/{holder}/history/unmasked"): Action.READ_UNMASKED,
+        ("POST", "/holders/{holder_ref}/erasure"): Action.ERASE_HOLDER,
+        ("GET", "/holders/{holder_ref}/unmasked"): Action.READ_UNMASKED,
+        ("GET", "/holders/{holder_ref}/history/unmasked"): Action.READ_UNMASKED,
     }
 )
 

@@ -3,7 +3,9 @@
 
 - 401 a token missing or refused (with ``WWW-Authenticate``); 403 ``Forbidden`` (the table);
 - 404 ``NotFound`` (an unknown holder, claim or card; another holder's record too);
-- 409 the rules refused it (``RuleViolation`` and every other ``DomainError``);
+- 409 the rules refused it (``RuleViolation`` and every other ``DomainError``); a query that
+  waited for its view to reach a position (``after``) longer than it was allowed answers 409
+  ``view_behind`` with how far the view got (``ViewBehindRefusal``), and ``Retry-After``;
 - 413 a body over the limit; 422 bad input (``InvalidInput``, a reused ``Idempotency-Key``, a
   body or parameter that does not validate, naming the field but never echoing the input, which
   may hold an ID number); 503 the store or the identity provider's keys did not answer.
@@ -27,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.identity import KeysUnavailable, TokenRefused
 from application.results import Refusal, Status
+from application.view_positions import ViewBehind
 from domain.authority import Forbidden
 from domain.errors import DomainError, InvalidInput, NotFound
 from service.metrics import count_refusal
@@ -100,6 +103,11 @@ def install(app: FastAPI) -> None:
             await run_in_threadpool(count_refusal, settings, exc.code)
         return refusal(http_status, status, exc.code, str(exc))
 
+    async def view_is_behind(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ViewBehind)
+        headers = {"Retry-After": "1"}
+        return JSONResponse(exc.answer.model_dump(mode="json"), status_code=409, headers=headers)
+
     async def request_invalid(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError | ValidationError)
         return refusal(422, "invalid", "invalid_input", validation_message(list(exc.errors())))
@@ -137,6 +145,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(TokenRefused, token_refused)
     app.add_exception_handler(KeysUnavailable, keys_unavailable)
     app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(ViewBehind, view_is_behind)
     app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(ValidationError, request_invalid)
     for kind in infrastructure_errors():

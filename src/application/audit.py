@@ -17,6 +17,7 @@ from application.audit_results import (
     UnmaskedReadEntry,
     UnmaskedReadsListing,
 )
+from application.paging import PageRequest, page_of
 from application.results import local_instant
 from domain.application import CardOffice
 from domain.identifiers import ResidentId, mask_resident_id
@@ -32,14 +33,20 @@ class UnmaskedReadsQuery(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     resident_id: ResidentId | None = None
+    # Or the holder by their stream id (the HTTP API's holder reference).
+    holder_stream_id: UUID | None = None
+    paging: PageRequest | None = None
 
 
 def unmasked_reads(office: CardOffice, query: UnmaskedReadsQuery) -> UnmaskedReadsListing:
     """Every recorded unmasked read, oldest first; times in the holder's region."""
     holder_id = office.holder(query.resident_id).id if query.resident_id else None
+    if query.holder_stream_id is not None:
+        holder_id = office.holder_by_id(query.holder_stream_id).id  # an unknown one: refused
     masked: dict[UUID, tuple[str, ZoneInfo]] = {}
     entries = []
-    for read in office.unmasked_reads(holder_id):
+    chosen, paged = page_of(office.unmasked_reads(holder_id), query.paging)
+    for read in chosen:
         if read.holder_id not in masked:
             holder = office.holder_by_id(read.holder_id)
             zone = office.policies.policy_for(holder.region_code).zone
@@ -56,7 +63,7 @@ def unmasked_reads(office: CardOffice, query: UnmaskedReadsQuery) -> UnmaskedRea
                 reference=read.reference,
             )
         )
-    return UnmaskedReadsListing(count=len(entries), reads=entries)
+    return UnmaskedReadsListing(count=len(entries), reads=entries, **paged.model_dump())
 
 
 class ChainAnchor(BaseModel):

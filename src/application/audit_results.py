@@ -29,10 +29,14 @@ class UnmaskedReadEntry(BaseModel):
 
 
 class UnmaskedReadsListing(Result):
-    """``audit unmasked-reads``: every recorded read, oldest first, in one object."""
+    """``audit unmasked-reads``: every recorded read, oldest first, in one object; a paged
+    query (the HTTP API) gives ``count`` of them, one ``page`` of ``page_size`` of ``total``."""
 
     count: int
     reads: list[UnmaskedReadEntry]
+    total: int | None = None
+    page: int | None = None
+    page_size: int | None = None
 
 
 class ChainFinding(BaseModel):

@@ -4,8 +4,9 @@ HTTP API returns.
 An event is given in the contract's words: the holder's ID number masked as ``holder_id`` (in
 full only in an auditor's unmasked read), the collection certificate as ``certificate``, an
 agent's ID number as ``agent_id``, the holder's stream as ``stream_id`` and its position as
-``version``; instants in the holder's region's time with its offset; money as a yuan string
-(``fee``) beside its fen (``fee_fen``).
+``version``, the event's position in the store's whole log as ``store_position``; instants in
+the holder's region's time with its offset; money as a yuan string (``fee``) beside its fen
+(``fee_fen``).
 
 Light at import time (pydantic and the domain only): the command line loads it for ``--help``.
 """
@@ -81,6 +82,8 @@ class EventResult(Result):
     holder_id: str | None = None
     stream_id: str | None = None
     version: int | None = None
+    # The event's position in the store's log (all streams): what a query's ``after`` takes.
+    store_position: int | None = None
     event_id: str | None = None
     occurred_at: str | None = None
     actor: JsonObject | None = None
@@ -97,8 +100,14 @@ class EventResult(Result):
         event: DomainEvent | None,
         zone: ZoneInfo,
         holder_id: str | None,
+        store_position: int | None = None,
     ) -> EventResult:
-        data: JsonObject = {"status": status, "replayed": replayed, "holder_id": holder_id}
+        data: JsonObject = {
+            "status": status,
+            "replayed": replayed,
+            "holder_id": holder_id,
+            "store_position": store_position,
+        }
         if event is not None:
             data |= event_fields(event, zone)
         return cls.model_validate({**data, "event": event, "time_zone": zone.key})
@@ -115,6 +124,15 @@ class CardOwnerResult(Result):
     current: bool
     holder_id: str
     stream_id: str
+
+
+class HolderReference(Result):
+    """The reference that names a holder in the HTTP API's paths instead of their ID number:
+    the holder's stream id, a keyed digest of the ID number (the key never leaves the back
+    office), so a path, an access log or a browser's history reveals no ID number."""
+
+    holder_ref: str
+    holder_id: str  # masked
 
 
 # ---- a holder's state --------------------------------------------------------------------
@@ -290,6 +308,10 @@ class HistoryResult(Result):
 
     unmasked: bool = False
     entries: list[HistoryEntry]
+    # A paged query (the HTTP API): one ``page`` of ``page_size`` of the ``total`` events.
+    total: int | None = None
+    page: int | None = None
+    page_size: int | None = None
     time_zone: str = Field(default=DEFAULT_TIME_ZONE, exclude=True)
 
     @property
@@ -307,7 +329,8 @@ RowStatus = Literal["recorded", "already_recorded", "refused"]
 
 class BatchRowResult(BaseModel):
     """One row of a production batch: its line in the file, its certificate, what became of it
-    (a refused row with the refusal's ``code`` and ``message``)."""
+    (a refused row with the refusal's ``code`` and ``message``; a row on record with its
+    ``store_position``)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -316,6 +339,8 @@ class BatchRowResult(BaseModel):
     status: RowStatus
     code: str | None = None
     message: str | None = None
+    # The production's place in the store's log (recorded now or before): a query's ``after``.
+    store_position: int | None = None
 
 
 class BatchResult(Result):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from application.card_results import CardOwnerResult, EventResult, shown_id
 from application.results import BEIJING
+from application.store_positions import store_position
 from domain.cardholder.channels import default_identity_document, pre_report_actor
 from domain.cardholder.commands import (
     ActivateCard,
@@ -48,6 +49,7 @@ def event_result(office: CardOffice, outcome: Outcome[DomainEvent]) -> EventResu
         event=event,
         zone=zone or BEIJING,
         holder_id=shown_id(holder.resident_id) if holder else None,
+        store_position=outcome.position or store_position(office, event),
     )
 
 

@@ -111,6 +111,8 @@ class ClaimRecorded(Result):
     claim_id: str
     claim_status: str
     version: int
+    # The step's position in the store's log (a command's answer; None in a claim's history).
+    store_position: int | None = None
     at: str
     actor: Actor  # role, staff_id, channel: as in the events
     outlet: str | None

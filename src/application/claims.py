@@ -27,6 +27,7 @@ from application.claim_results import (
     ClaimSubmission,
     ClaimWithdrawal,
 )
+from application.store_positions import store_position
 from domain.application import CardOffice, Outcome
 from domain.claims.commands import ApproveClaim, PayClaim, RejectClaim, SubmitClaim, WithdrawClaim
 from domain.claims.events import ClaimEvent
@@ -74,7 +75,7 @@ def _answer(office: CardOffice, outcome: Outcome[ClaimEvent], expected: type[R])
     zone = office.policies.policy_for(claim.region_code).zone
     result = recorded_claim(event, claim, holder, zone, replayed=outcome.status == "repeated")
     assert isinstance(result, expected), result
-    return result
+    return result.model_copy(update={"store_position": store_position(office, event)})
 
 
 def show_claim(office: CardOffice, claim_id: UUID, now: datetime | None = None) -> ClaimResult:
@@ -107,6 +108,8 @@ class ClaimsQuery(BaseModel):
 
     status: ClaimStatus | None = None
     resident_id: ResidentId | None = None
+    # Or the holder by their stream id (the HTTP API's holder reference).
+    holder_stream_id: UUID | None = None
     # Paged (the HTTP API): one page of ``page_size``, oldest filing first. None: every claim.
     page: int | None = Field(default=None, ge=1)
     page_size: int = Field(default=50, ge=1, le=500)
@@ -119,6 +122,8 @@ def list_claims(
     region, or to its decision)."""
     at = now or datetime.now(UTC)
     holder = str(office.holder_id(query.resident_id)) if query.resident_id is not None else None
+    if query.holder_stream_id is not None:
+        holder = str(query.holder_stream_id)
     views.create(view_tables(ClaimsView(zones_of(office.policies))))
     with views.reading() as tx:
         rows = view.claims(tx, query.status.value if query.status else None, holder)

@@ -17,12 +17,15 @@ from application.card_results import (
     EventResult,
     HistoryEntry,
     HistoryResult,
+    HolderReference,
     HolderResult,
     shown_id,
 )
 from application.cards import event_result
+from application.paging import PageRequest, page_of
 from domain.cardholder.commands import EraseHolder
 from domain.cardholder.errors import HolderNotFound
+from domain.cardholder.events import HolderErased
 from domain.event import Actor
 from domain.identifiers import ResidentId
 from domain.unmasked_reads import (
@@ -70,9 +73,21 @@ def _record_read(
     return True
 
 
+def _stream_of(office: CardOffice, holder: ResidentId | UUID) -> UUID:
+    """The holder's stream id: given (the HTTP API's holder reference), or keyed from the ID
+    number."""
+    return holder if isinstance(holder, UUID) else office.holder_id(holder)
+
+
+def holder_reference(office: CardOffice, resident_id: ResidentId) -> HolderReference:
+    """A registered holder's reference (their stream id); an unknown one is refused."""
+    holder = office.holder(resident_id)
+    return HolderReference(holder_ref=str(holder.id), holder_id=shown_id(holder.resident_id))
+
+
 def show_holder(
     office: CardOffice,
-    resident_id: ResidentId,
+    resident_id: ResidentId | UUID,
     *,
     as_of: datetime | None = None,
     read: UnmaskedRead | None = None,
@@ -80,10 +95,11 @@ def show_holder(
 ) -> HolderResult:
     """The holder's state now, or as it was at ``as_of`` (refused when they had no record yet)."""
     check_unmasked_read(read, allowed_here)
-    holder = office.holder(resident_id)
+    stream_id = _stream_of(office, resident_id)
+    holder = office.holder_by_id(stream_id)
     zone = office.policies.policy_for(holder.region_code).zone
     if as_of is not None:
-        versions = [e for e in office.history(resident_id) if e.occurred_at <= as_of]
+        versions = [e for e in office.history_by_id(stream_id) if e.occurred_at <= as_of]
         if not versions:
             raise HolderNotFound(f"the holder had no record yet on {local_instant(as_of, zone)}")
         holder = office.holder_by_id(holder.id, versions[-1].originator_version)
@@ -93,16 +109,17 @@ def show_holder(
 
 def holder_history(
     office: CardOffice,
-    resident_id: ResidentId,
+    resident_id: ResidentId | UUID,
     *,
     as_of: datetime | None = None,
     read: UnmaskedRead | None = None,
     allowed_here: bool = False,
+    paging: PageRequest | None = None,
 ) -> HistoryResult:
     """Every event of the holder, oldest first, in the region's time (with ``as_of``: those
     recorded up to that instant; refused when the holder had no record yet)."""
     check_unmasked_read(read, allowed_here)
-    events = office.history(resident_id)
+    events = office.history_by_id(_stream_of(office, resident_id))
     holder = office.holder_by_id(events[0].originator_id)
     zone = office.policies.policy_for(holder.region_code).zone
     if as_of is not None:
@@ -111,11 +128,23 @@ def holder_history(
             raise HolderNotFound(f"the holder had no record yet on {local_instant(as_of, zone)}")
     unmasked = _record_read(office, read, holder.id, UnmaskedScope.HISTORY, allowed_here)
     holder_id = shown_id(holder.resident_id, unmasked)
+    shown, paged = page_of(events, paging)
     return HistoryResult(
         unmasked=unmasked,
-        entries=[HistoryEntry.of(event, zone, holder_id, unmasked) for event in events],
+        entries=[HistoryEntry.of(event, zone, holder_id, unmasked) for event in shown],
         time_zone=zone.key,
+        **paged.model_dump(),
     )
+
+
+def erasure_on_record(office: CardOffice, holder_id: UUID) -> EventResult:
+    """An erased holder asked to be erased again by their stream id (their ID number is gone):
+    ``already_recorded``, with the erasure that holds it."""
+    from domain.write_path import Outcome  # noqa: PLC0415 (loads the event store library)
+
+    history = office.history_by_id(holder_id)
+    erasure = next(e for e in reversed(history) if isinstance(e, HolderErased))
+    return event_result(office, Outcome(erasure, "already_recorded"))
 
 
 def erase_holder(backoffice: BackOffice, command: EraseHolder) -> EventResult:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from application.batch_file import HEADER, read_rows
 from application.card_results import BatchResult, BatchRowResult
+from application.store_positions import store_position
 from domain.cardholder.commands import RecordProduction
 from domain.errors import DomainError, InvalidInput
 from domain.event import Actor
@@ -75,7 +76,10 @@ def record_row(
             line=line, certificate=certificate, status="refused", code=exc.code, message=str(exc)
         )
     status = "already_recorded" if outcome.status == "already_recorded" else "recorded"
-    return BatchRowResult(line=line, certificate=certificate, status=status)
+    position = outcome.position or store_position(office, outcome.event)
+    return BatchRowResult(
+        line=line, certificate=certificate, status=status, store_position=position
+    )
 
 
 def record_batch(

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from application.results import Result
+from application.results import Result, Status
 
 
 class _Part(BaseModel):
@@ -125,8 +125,14 @@ class ParkedMessage(_Part):
 
 
 class DeadLettersResult(Result):
+    """Parked messages, per key in the order of retry; a paged query (the HTTP API) gives
+    ``count`` of them, one ``page`` of ``page_size`` of ``total``."""
+
     count: int
     messages: list[ParkedMessage]
+    total: int | None = None
+    page: int | None = None
+    page_size: int | None = None
 
 
 class RetriedKey(_Part):
@@ -189,3 +195,25 @@ class SettlementLookup(Result):
     card: CardSettlementStatus
     view_position: int
     status_age_seconds: float
+
+
+# ---- read-your-writes -------------------------------------------------------------------------
+
+
+class ViewBehindRefusal(Result):
+    """A query asked to wait until its view reached a store position (``after``), and the wait
+    ran out first (``code``: ``view_behind``). Nothing is wrong with the request: asked again
+    later, it is answered. The view has reached a position when it holds the event recorded
+    there (the version of its stream it applied is the event's): ``stream_version_applied`` is
+    how far it had got on that stream; ``relay_published_through`` the store position up to
+    which the relay had published to Kafka (below ``after``: the relay lags, not the view)."""
+
+    status: Status = "refused"
+    code: Literal["view_behind"] = "view_behind"
+    message: str
+    view: str
+    after: int
+    stream_version_wanted: int
+    stream_version_applied: int
+    relay_published_through: int
+    waited_seconds: float

@@ -8,12 +8,15 @@ while they parse.
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from application.paging import PageRequest, page_of
 from application.results import local_instant
 from application.view_results import (
     AnalyticsExportResult,
@@ -145,6 +148,39 @@ def export_analytics(
     )
 
 
+def analytics_csv(settings: Settings, table: AnalyticsTable) -> Iterator[str]:
+    """The lifecycle figures as CSV text, a header line then a line per row, as the command
+    line writes them. The view is opened and its first row read now: a store that does not
+    answer fails the call, not a response already under way."""
+    columns, rows = exports.table_rows(settings, table)
+    first = next(rows, None)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+
+    def line(row: dict[str, object] | None) -> str:
+        if row is None:
+            writer.writeheader()
+        else:
+            writer.writerow({k: exports.csv_cell(v) for k, v in row.items()})
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    def lines() -> Iterator[str]:
+        yield line(None)
+        if first is None:
+            return
+        yield line(first)
+        try:
+            for row in rows:
+                yield line(row)
+        finally:
+            rows.close()
+
+    return lines()
+
+
 # ---- replay and verify ------------------------------------------------------------------------
 
 
@@ -220,10 +256,12 @@ def list_dead_letters(settings: Settings, view: str | None) -> DeadLettersResult
         return list_dead_letters_in(backoffice, view)
 
 
-def list_dead_letters_in(backoffice: BackOffice, view: str | None) -> DeadLettersResult:
+def list_dead_letters_in(
+    backoffice: BackOffice, view: str | None, paging: PageRequest | None = None
+) -> DeadLettersResult:
     """``list_dead_letters`` through a back office already open (the HTTP API keeps one)."""
     backoffice.views.create((dead_letters.dead_letters_table,))
-    items = dead_letters.listed(backoffice.views, view)
+    items, paged = page_of(dead_letters.listed(backoffice.views, view), paging)
     messages = [
         ParkedMessage(
             view=item.consumer,
@@ -237,7 +275,7 @@ def list_dead_letters_in(backoffice: BackOffice, view: str | None) -> DeadLetter
         )
         for item in items
     ]
-    return DeadLettersResult(count=len(messages), messages=messages)
+    return DeadLettersResult(count=len(messages), messages=messages, **paged.model_dump())
 
 
 def retry_dead_letters(

@@ -270,7 +270,10 @@ class CardOffice(ClaimUseCases, WritePath, UnmaskedReadLedger):
 
     def history(self, resident_id: str) -> list[DomainEvent]:
         """Every event of the holder's stream, oldest first (what the auditor reads)."""
-        holder_id = self.holder_id(resident_id)
+        return self.history_by_id(self.holder_id(resident_id))
+
+    def history_by_id(self, holder_id: UUID) -> list[DomainEvent]:
+        """``history`` by the holder's stream id (an erased holder's too: their ID is gone)."""
         events = [e for e in self.events.get(holder_id) if isinstance(e, DomainEvent)]
         if not events:
             raise HolderNotFound("no cardholder with that resident ID number is registered")

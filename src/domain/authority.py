@@ -82,6 +82,7 @@ class Action(StrEnum):
     PAY_CLAIM = "pay_claim"
     WITHDRAW_CLAIM = "withdraw_claim"
     # Reads.
+    LOOKUP_HOLDER = "lookup_holder"  # the reference that names a holder in paths
     READ_STATE = "read_state"
     READ_HISTORY = "read_history"
     READ_UNMASKED = "read_unmasked"  # each one recorded, with its reason
@@ -148,6 +149,7 @@ PERMISSIONS: Mapping[AccessRole, Mapping[Action, Reach]] = MappingProxyType(
                 Action.SUBMIT_CLAIM: _OUTLET,
                 Action.WITHDRAW_CLAIM: _OUTLET,
                 Action.READ_QUEUE: _OUTLET,
+                Action.LOOKUP_HOLDER: _ANY,
                 Action.READ_STATE: _ANY,
                 Action.READ_HISTORY: _ANY,
                 Action.READ_CLAIMS: _ANY,
@@ -161,12 +163,14 @@ PERMISSIONS: Mapping[AccessRole, Mapping[Action, Reach]] = MappingProxyType(
                 Action.DECIDE_CLAIM: _ANY,
                 Action.PAY_CLAIM: _ANY,
                 Action.READ_CLAIMS: _ANY,
+                Action.LOOKUP_HOLDER: _ANY,
                 Action.READ_STATE: _ANY,
                 Action.READ_HISTORY: _ANY,
             }
         ),
         AccessRole.AUDITOR: MappingProxyType(
             {
+                Action.LOOKUP_HOLDER: _ANY,
                 Action.READ_STATE: _ANY,
                 Action.READ_HISTORY: _ANY,
                 Action.READ_UNMASKED: _ANY,
@@ -186,6 +190,7 @@ PERMISSIONS: Mapping[AccessRole, Mapping[Action, Reach]] = MappingProxyType(
                 Action.PRE_REPORT: _OWN,
                 Action.SUBMIT_CLAIM: _OWN,
                 Action.WITHDRAW_CLAIM: _OWN,
+                Action.LOOKUP_HOLDER: _OWN,
                 Action.READ_STATE: _OWN,
                 Action.READ_HISTORY: _OWN,
                 Action.READ_CLAIMS: _OWN,
@@ -232,6 +237,7 @@ _VERBS: Mapping[Action, str] = MappingProxyType(
         Action.DECIDE_CLAIM: "decide a claim",
         Action.PAY_CLAIM: "record a claim's payment",
         Action.WITHDRAW_CLAIM: "withdraw a claim",
+        Action.LOOKUP_HOLDER: "look up a holder's reference",
         Action.READ_STATE: "read a holder's state",
         Action.READ_HISTORY: "read a holder's history",
         Action.READ_UNMASKED: "read ID numbers and names in full",

@@ -78,10 +78,13 @@ class Outcome(Generic[E]):
     ``recorded``: ``event`` was just written. ``repeated``: a retry with the request id of an
     earlier command; ``event`` is what that command recorded and nothing was written.
     ``already_recorded``: the command would have recorded the same fact as the holder's latest
-    event (``event``, or None when the rule itself says so); nothing was written."""
+    event (``event``, or None when the rule itself says so); nothing was written.
+    ``position``: where a just recorded event sits in the store's log (None otherwise)."""
 
     event: E | None
     status: Status
+    # The event's place in the store's log, when the save just told it (``recorded``).
+    position: int | None = None
 
     @property
     def written(self) -> bool:
@@ -161,12 +164,14 @@ class WritePath(RequestLedger):
             if command is not None and request_id is not None:
                 extra.append(record_request(request_id, command, event, self.digest_keys))
             try:
-                self.save(event, *extra)
+                recordings = self.save(event, *extra)
             except EventSourcingError:
                 if self._collided(holder_id, holder, extra):
                     continue
                 raise
-            return Outcome(event, "recorded")
+            # The event is saved first: its recording carries its notification id.
+            position = recordings[0].notification.id if recordings else None
+            return Outcome(event, "recorded", position)
         raise ConcurrentUpdateError(
             "the cardholder's record changed repeatedly while this command ran; try again"
         )

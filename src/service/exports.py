@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -28,13 +28,14 @@ from service.settings import Settings
 Table = Literal["cases", "outlet-months"]
 Format = Literal["csv", "parquet"]
 Progress = Callable[[int, int], None]
+Rows = Generator[dict[str, Any], None, None]
 
 
-def _rows(settings: Settings, table: Table, progress: Progress) -> tuple[list[str], Iterator[Any]]:
+def _rows(settings: Settings, table: Table, progress: Progress) -> tuple[list[str], Rows]:
     calculator = CaseCalculator(working_calendar(settings))
     backoffice = open_back_office(settings)
 
-    def generate() -> Iterator[dict[str, Any]]:
+    def generate() -> Rows:
         try:
             backoffice.views.create(LifecycleAnalytics.tables)
             with backoffice.views.reading() as tx:
@@ -62,6 +63,13 @@ def _rows(settings: Settings, table: Table, progress: Progress) -> tuple[list[st
 
     columns = list(CASE_COLUMNS if table == "cases" else OUTLET_MONTH_COLUMNS)
     return columns, generate()
+
+
+def table_rows(settings: Settings, table: Table) -> tuple[list[str], Rows]:
+    """The table's columns and its rows, read lazily from the view (the HTTP API streams them):
+    the back office is opened at the first row and closed after the last (or when the
+    iterator is closed)."""
+    return _rows(settings, table, lambda *_: None)
 
 
 def export(

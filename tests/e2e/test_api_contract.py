@@ -12,7 +12,15 @@ import pytest
 
 from domain.authority import AccessRole
 from samples import stories
-from tests.api_support import api_client, bearer, blocked_holder, claim_body, office, token
+from tests.api_support import (
+    api_client,
+    bearer,
+    blocked_holder,
+    claim_body,
+    holder_ref,
+    office,
+    token,
+)
 from tests.conftest import make_settings
 from tests.e2e.test_claims_cli import CLERK, OFFICER, submit_args
 from tests.e2e.test_claims_cli import blocked_holder as cli_blocked_holder
@@ -39,7 +47,8 @@ def test_a_claim_over_http_answers_what_the_cli_prints(tmp_path: Path) -> None:
     officer = bearer(token(settings, AccessRole.CLAIMS_OFFICER))
     with api_client(settings) as client:
         rid, _ = blocked_holder(client)
-        submitted = client.post(f"/holders/{rid}/claims", json=claim_body("INV-1"), headers=clerk)
+        ref = holder_ref(client, rid)
+        submitted = client.post(f"/holders/{ref}/claims", json=claim_body("INV-1"), headers=clerk)
         assert submitted.status_code == 201, submitted.text
         claim = submitted.json()["claim_id"]
         approved = client.post(f"/claims/{claim}/approval", headers=officer)
@@ -71,14 +80,15 @@ def test_idempotency_key_replays_the_first_answer(served: Any) -> None:
     settings, client = served
     clerk = bearer(token(settings, AccessRole.OUTLET_CLERK))
     rid, _ = blocked_holder(client)
+    ref = holder_ref(client, rid)
     key = {"Idempotency-Key": "0f6c1c2e-claim-1"}
-    first = client.post(f"/holders/{rid}/claims", json=claim_body("INV-K"), headers=clerk | key)
-    again = client.post(f"/holders/{rid}/claims", json=claim_body("INV-K"), headers=clerk | key)
+    first = client.post(f"/holders/{ref}/claims", json=claim_body("INV-K"), headers=clerk | key)
+    again = client.post(f"/holders/{ref}/claims", json=claim_body("INV-K"), headers=clerk | key)
     assert (first.status_code, again.status_code) == (201, 200)
     assert "Idempotent-Replayed" not in first.headers
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json() | {"replayed": True}
-    other = client.post(f"/holders/{rid}/claims", json=claim_body("INV-L"), headers=clerk | key)
+    other = client.post(f"/holders/{ref}/claims", json=claim_body("INV-L"), headers=clerk | key)
     assert other.status_code == 422, other.text
     assert other.json()["code"] == "request_id_reused"
 
@@ -88,7 +98,8 @@ def test_refusals_carry_the_contracts_code(served: Any) -> None:
     clerk = bearer(token(settings, AccessRole.OUTLET_CLERK))
     officer = bearer(token(settings, AccessRole.CLAIMS_OFFICER))
     rid, _ = blocked_holder(client)
-    claim = client.post(f"/holders/{rid}/claims", json=claim_body("INV-R"), headers=clerk).json()
+    ref = holder_ref(client, rid)
+    claim = client.post(f"/holders/{ref}/claims", json=claim_body("INV-R"), headers=clerk).json()
     # The rules: a claim not approved cannot be paid (409); the invoice is reserved (409).
     unpaid = client.post(
         f"/claims/{claim['claim_id']}/payment",
@@ -96,7 +107,7 @@ def test_refusals_carry_the_contracts_code(served: Any) -> None:
         headers=officer,
     )
     assert unpaid.status_code == 409, unpaid.text
-    twice = client.post(f"/holders/{rid}/claims", json=claim_body("INV-R"), headers=clerk)
+    twice = client.post(f"/holders/{ref}/claims", json=claim_body("INV-R"), headers=clerk)
     assert twice.status_code == 409, twice.text
     for answer in (unpaid, twice):
         body = answer.json()
@@ -107,7 +118,7 @@ def test_refusals_carry_the_contracts_code(served: Any) -> None:
     refusals = client.get("/status", headers=bearer(token(settings, AccessRole.ADMIN))).json()
     assert refusals["refusals"][unpaid.json()["code"]] == 1
     # Not found: an unknown holder (404).
-    unknown = client.get("/holders/11010519491231002X", headers=officer)
+    unknown = client.get(f"/holders/{holder_ref(client, '11010519491231002X')}", headers=officer)
     assert unknown.status_code == 404
     assert unknown.json()["code"] == "holder_not_found"
 
@@ -116,21 +127,22 @@ def test_bad_input_names_the_field_and_writes_nothing(served: Any) -> None:
     settings, client = served
     clerk = bearer(token(settings, AccessRole.OUTLET_CLERK))
     rid, _ = blocked_holder(client)
+    ref = holder_ref(client, rid)
     body = claim_body("INV-B") | {"treatment_date": "yesterday"}
-    answer = client.post(f"/holders/{rid}/claims", json=body, headers=clerk)
+    answer = client.post(f"/holders/{ref}/claims", json=body, headers=clerk)
     assert answer.status_code == 422
     refusal = answer.json()
     assert refusal["status"] == "invalid"
     assert refusal["message"].startswith("body.treatment_date")
     assert "yesterday" not in refusal["message"]
-    listed = client.get(f"/claims?holder={rid}", headers=clerk).json()
+    listed = client.get(f"/claims?holder_ref={ref}", headers=clerk).json()
     assert listed["count"] == 0
 
 
 def test_openapi_documents_every_status(served: Any) -> None:
     _, client = served
     document = client.get("/openapi.json").json()
-    operation = document["paths"]["/holders/{holder}/claims"]["post"]
+    operation = document["paths"]["/holders/{holder_ref}/claims"]["post"]
     assert {"200", "201", "401", "403", "404", "409", "413", "422", "500", "503"} <= set(
         operation["responses"]
     )
@@ -143,7 +155,7 @@ def test_a_body_over_the_limit_is_413(served: Any) -> None:
     settings, client = served
     clerk = bearer(token(settings, AccessRole.OUTLET_CLERK))
     answer = client.post(
-        "/holders/11010519491231002X/claims",
+        f"/holders/{holder_ref(client, '11010519491231002X')}/claims",
         content=b"{" + b" " * (1024 * 1024 + 1) + b"}",
         headers=clerk | {"Content-Type": "application/json"},
     )
@@ -155,20 +167,21 @@ def test_an_unmasked_read_is_recorded_with_its_reason(served: Any) -> None:
     settings, client = served
     auditor = bearer(token(settings, AccessRole.AUDITOR))
     rid, _ = blocked_holder(client)
-    masked = client.get(f"/holders/{rid}", headers=auditor).json()
+    ref = holder_ref(client, rid)
+    masked = client.get(f"/holders/{ref}", headers=auditor).json()
     assert rid not in json.dumps(masked, ensure_ascii=False)
     full = client.get(
-        f"/holders/{rid}/unmasked",
+        f"/holders/{ref}/unmasked",
         params={"reason": "audit", "reference": "AUD-7"},
         headers=auditor,
     )
     assert full.status_code == 200, full.text
     assert full.json()["holder_id"] == rid
-    reads = client.get("/audit/unmasked-reads", params={"holder": rid}, headers=auditor).json()
+    reads = client.get("/audit/unmasked-reads", params={"holder_ref": ref}, headers=auditor).json()
     assert reads["count"] == 1
     assert (reads["reads"][0]["reason"], reads["reads"][0]["reference"]) == ("audit", "AUD-7")
     assert reads["reads"][0]["actor"]["staff_id"] == "auditor-01"  # from the token
-    no_reason = client.get(f"/holders/{rid}/unmasked", headers=auditor)
+    no_reason = client.get(f"/holders/{ref}/unmasked", headers=auditor)
     assert no_reason.status_code == 422
     assert no_reason.json()["message"].startswith("query.reason")
 
@@ -199,22 +212,25 @@ def test_who_acts_and_where_come_from_the_token_never_the_body(served: Any) -> N
     settings, client = served
     clerk = bearer(token(settings, AccessRole.OUTLET_CLERK))
     rid, _ = blocked_holder(client)
+    ref = holder_ref(client, rid)
     smuggled = claim_body("INV-S") | {
         "actor": {"role": "claims_officer", "staff_id": "officer-99"},
         "outlet": "BJ-XC-009",
     }
-    refused = client.post(f"/holders/{rid}/claims", json=smuggled, headers=clerk)
+    refused = client.post(f"/holders/{ref}/claims", json=smuggled, headers=clerk)
     assert refused.status_code == 422, refused.text
     assert refused.json()["message"].startswith("body.actor")
     # A cardholder pre-reports their own card online: no staff, no outlet.
     holder, card = resident_id(), card_number()
     office(client).issue_card(stories.issue(holder, card, region="110000"))
     own = bearer(token(settings, AccessRole.CARDHOLDER, holder=holder))
-    reported = client.post(f"/holders/{holder}/pre-reports", json={}, headers=own)
+    reported = client.post(
+        f"/holders/{holder_ref(client, holder)}/pre-reports", json={}, headers=own
+    )
     assert reported.status_code == 201, reported.text
     assert reported.json()["actor"] == {"role": "cardholder", "staff_id": None, "channel": "online"}
     assert reported.json()["outlet"] is None
-    someone_else = client.post(f"/holders/{rid}/pre-reports", json={}, headers=own)
+    someone_else = client.post(f"/holders/{ref}/pre-reports", json={}, headers=own)
     assert someone_else.status_code == 404
     assert someone_else.json()["code"] == "holder_not_found"
 

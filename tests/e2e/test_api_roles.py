@@ -27,6 +27,7 @@ from tests.api_support import (
     bearer,
     blocked_holder,
     claim_body,
+    holder_ref,
     token,
 )
 from tests.conftest import make_settings
@@ -45,19 +46,25 @@ class World:
     def request(self, method: str, path: str, headers: dict[str, str]) -> Any:
         holder = self.erasable if path.endswith("/erasure") and self.erasable else self.holder
         concrete = (
-            path.replace("{holder}", holder)
+            path.replace("{holder_ref}", holder_ref(self.client, holder))
             .replace("{claim_id}", self.claim_id)
             .replace("{outlet}", OUTLET)
             .replace("{card}", self.card)
+            .replace("{table}", "outlet-months")
         )
         body = _bodies(self).get((method, path))
-        query = {"reason": "audit"} if path.endswith("/unmasked") else None
+        query = _QUERIES.get(path, {"reason": "audit"} if path.endswith("/unmasked") else None)
         return self.client.request(method, concrete, json=body, params=query, headers=headers)
+
+
+# What a route needs in its query to be answered at once here (no relay, no consumers run).
+_QUERIES: dict[str, dict[str, Any]] = {"/views/verification": {"view": "outlet_queue", "wait": 0}}
 
 
 def _bodies(world: World) -> dict[tuple[str, str], Any]:
     return {
-        ("POST", "/holders/{holder}/claims"): claim_body(f"INV-{uuid.uuid4().hex[:8]}"),
+        ("POST", "/holders/lookup"): {"holder": world.holder},
+        ("POST", "/holders/{holder_ref}/claims"): claim_body(f"INV-{uuid.uuid4().hex[:8]}"),
         ("POST", "/claims/{claim_id}/approval"): None,
         ("POST", "/claims/{claim_id}/rejection"): {
             "reason": "not_eligible",
@@ -65,7 +72,7 @@ def _bodies(world: World) -> dict[tuple[str, str], Any]:
         },
         ("POST", "/claims/{claim_id}/payment"): {"payment_reference": "PAY-1"},
         ("POST", "/claims/{claim_id}/withdrawal"): {"explanation": "paid by the employer"},
-        ("POST", "/holders/{holder}/pre-reports"): {},
+        ("POST", "/holders/{holder_ref}/pre-reports"): {},
         ("POST", "/outlets/{outlet}/collections"): {
             "holder": world.holder,
             "certificate": "BJ20261207000001",
@@ -99,7 +106,8 @@ def _bodies(world: World) -> dict[tuple[str, str], Any]:
             "identity_documents": ["holder_id_original"],
             "collection_outlet": OUTLET,
         },
-        ("POST", "/holders/{holder}/erasure"): {"reason": "holder_request"},
+        ("POST", "/holders/{holder_ref}/erasure"): {"reason": "holder_request"},
+        ("POST", "/views/replays"): {"views": ["outlet_queue"]},
         ("POST", "/production/batches"): {
             "rows": [
                 {
@@ -119,7 +127,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with api_client(settings) as client:
         holder, card = blocked_holder(client)
         filed = client.post(
-            f"/holders/{holder}/claims",
+            f"/holders/{holder_ref(client, holder)}/claims",
             json=claim_body("INV-ROLES-1"),
             headers=bearer(token(settings, AccessRole.OUTLET_CLERK)),
         )
@@ -194,7 +202,7 @@ def test_a_clerk_is_refused_another_outlet(world: World, method: str, path: str)
 HOLDER_ROUTES = [
     r
     for r in ROUTES
-    if ("{holder}" in r[1] or "{claim_id}" in r[1])
+    if ("{holder_ref}" in r[1] or "{claim_id}" in r[1] or r[1] == "/holders/lookup")
     and ENDPOINTS[r] in PERMISSIONS[AccessRole.CARDHOLDER]
 ]
 
@@ -235,10 +243,12 @@ def test_the_access_log_names_routes_never_holders(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level("INFO", logger="sscard.api.access"):
-        world.request("GET", "/holders/{holder}", bearer(token(world.settings, AccessRole.AUDITOR)))
+        world.request(
+            "GET", "/holders/{holder_ref}", bearer(token(world.settings, AccessRole.AUDITOR))
+        )
     lines = [r.getMessage() for r in caplog.records if r.name == "sscard.api.access"]
     assert lines
-    assert '"route": "/holders/{holder}"' in lines[-1]
+    assert '"route": "/holders/{holder_ref}"' in lines[-1]
     assert world.holder not in "\n".join(lines)
 
 
@@ -247,12 +257,13 @@ def test_an_erased_holders_claim_is_no_cardholders(world: World) -> None:
     claim, exactly as for an unknown one; staff still read it (its personal data erased)."""
     holder, _ = blocked_holder(world.client)
     clerk = bearer(token(world.settings, AccessRole.OUTLET_CLERK))
+    ref = holder_ref(world.client, holder)
     filed = world.client.post(
-        f"/holders/{holder}/claims", json=claim_body("INV-ERASED"), headers=clerk
+        f"/holders/{ref}/claims", json=claim_body("INV-ERASED"), headers=clerk
     )
     claim = filed.json()["claim_id"]
     erased = world.client.post(
-        f"/holders/{holder}/erasure",
+        f"/holders/{ref}/erasure",
         json={"reason": "holder_request"},
         headers=bearer(token(world.settings, AccessRole.AUDITOR)),
     )

@@ -221,9 +221,11 @@ def test_a_batch_answers_one_object_with_every_row(sscard: JsonCli, tmp_path: Pa
     args = ["card", "produce", "--batch", str(batch), "--staff", "centre-01"]
     code, first = sscard.one(*args)
     assert (code, first["status"], first["complete"], first["recorded"]) == (0, "recorded", True, 1)
+    position = first["results"][0]["store_position"]
+    assert position > reported["store_position"]
     assert first["results"] == [
         {"line": 2, "certificate": reported["certificate"], "status": "recorded",
-         "code": None, "message": None}
+         "code": None, "message": None, "store_position": position}
     ]  # fmt: skip
     code, again = sscard.one(*args)
     assert (code, again["status"], again["already_recorded"]) == (0, "already_recorded", 1)

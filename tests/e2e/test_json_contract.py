@@ -131,6 +131,7 @@ def _objects(out: str, args: list[str], err: str) -> list[dict[str, object]]:
         assert isinstance(item, dict), (args, line)
         assert isinstance(item.get("status"), str), f"{args}: no status in {line!r}"
         _check_times(item, args)
+        _check_store_position(item, args)
         objects.append(item)
     return objects
 
@@ -145,6 +146,15 @@ def _check_times(item: object, args: list[str]) -> None:
             _check_times(value, args)
     elif isinstance(item, str) and len(item) >= 20 and item[4:5] == "-" and item[10:11] == "T":
         assert not item.endswith(("Z", "+00:00")), f"{args}: UTC instant {item!r} in the JSON"
+
+
+def _check_store_position(item: dict[str, object], args: list[str]) -> None:
+    """A command's answer that names its event (or the earlier one a retry is answered with)
+    says where the event sits in the store's log: what a query's ``after`` takes."""
+    if "replayed" in item and (item.get("event_id") or item.get("claim_id")):
+        position = item.get("store_position")
+        assert isinstance(position, int), f"{args}: no store_position in {item}"
+        assert position >= 1
 
 
 def _leaf_of(argv: tuple[str, ...]) -> str:

@@ -228,7 +228,14 @@ def test_replay_as_json(cli):
 
 def test_dead_letters_commands_on_an_empty_list(cli):
     assert cli.ok("dead-letters", "list") == "no parked messages\n"
-    assert answer(cli, "dead-letters", "list") == {"status": "ok", "count": 0, "messages": []}
+    assert answer(cli, "dead-letters", "list") == {
+        "status": "ok",
+        "count": 0,
+        "messages": [],
+        "total": None,
+        "page": None,
+        "page_size": None,
+    }
     assert cli.ok("dead-letters", "retry") == "no parked messages to retry\n"
     retried = answer(cli, "dead-letters", "retry")
     assert retried == {"status": "ok", "applied": 0, "still_parked": 0, "keys": []}

@@ -56,7 +56,8 @@ def test_sscard_run_serves_the_api_beside_the_consumers(
         with httpx.Client(base_url=url, timeout=30) as http:
             issued = http.post(f"/outlets/{OUTLET}/cards", json=card, headers=clerk)
             assert issued.status_code == 201, issued.text
-            reported = http.post(f"/holders/{rid}/pre-reports", json={}, headers=clerk)
+            ref = issued.json()["stream_id"]  # the holder's reference
+            reported = http.post(f"/holders/{ref}/pre-reports", json={}, headers=clerk)
             assert reported.status_code == 201, reported.text
 
             def in_the_queue() -> bool:

@@ -75,24 +75,28 @@ def test_two_servers_on_one_store_see_each_others_writes(
     clerk = bearer(token(pg_settings, AccessRole.OUTLET_CLERK))
     officer = bearer(token(pg_settings, AccessRole.CLAIMS_OFFICER))
     with httpx.Client(timeout=30) as http:
+        # The holder's reference, looked up on one, names them on both (no ID in a path).
+        looked_up = http.post(f"{two}/holders/lookup", json={"holder": rid}, headers=clerk)
+        assert looked_up.status_code == 200, looked_up.text
+        ref = looked_up.json()["holder_ref"]
         # Pre-reported on one, seen on the other.
-        reported = http.post(f"{one}/holders/{rid}/pre-reports", json={}, headers=clerk)
+        reported = http.post(f"{one}/holders/{ref}/pre-reports", json={}, headers=clerk)
         assert reported.status_code == 201, reported.text
-        state = http.get(f"{two}/holders/{rid}", headers=clerk)
+        state = http.get(f"{two}/holders/{ref}", headers=clerk)
         assert state.status_code == 200, state.text
-        history = http.get(f"{two}/holders/{rid}/history", headers=clerk).json()
+        history = http.get(f"{two}/holders/{ref}/history", headers=clerk).json()
         assert history["entries"][-1]["type"] == "LossPreReported"
         assert history["entries"][-1]["outlet"] == OUTLET  # the clerk's token's outlet
         # A claim filed on two, approved on one, paid on two, shown on one.
         key = {"Idempotency-Key": f"two-servers-{rid}"}
         filed = http.post(
-            f"{two}/holders/{rid}/claims", json=claim_body("INV-2S"), headers=clerk | key
+            f"{two}/holders/{ref}/claims", json=claim_body("INV-2S"), headers=clerk | key
         )
         assert filed.status_code == 201, filed.text
         claim = filed.json()["claim_id"]
         # The retry lands on the other process: the store, not the process, remembers the key.
         again = http.post(
-            f"{one}/holders/{rid}/claims", json=claim_body("INV-2S"), headers=clerk | key
+            f"{one}/holders/{ref}/claims", json=claim_body("INV-2S"), headers=clerk | key
         )
         assert again.status_code == 200, again.text
         assert again.headers["Idempotent-Replayed"] == "true"
