@@ -43,6 +43,7 @@ from sqlalchemy import Table
 
 from contract.envelope import FEED_EVENTS, Envelope, public_envelope
 from contract.public_form import StoredForm
+from domain.errors import ConfigurationError
 from domain.event import DomainEvent
 from replay.wiring import Wiring
 from store.location import StoreLocation
@@ -78,6 +79,12 @@ def no_progress(done: int, total: int) -> None:
 
 class RebuildFailed(RuntimeError):
     """A worker could not rebuild its share (the first line of its error)."""
+
+
+# A worker's exit code for a configuration error (its line: the setting's name, then what is
+# wrong): the parent raises a ``ConfigurationError`` again, so that a wrong setting met in a
+# worker is bad configuration (exit 2) as it is in one process, not infrastructure (exit 3).
+EXIT_CONFIGURATION = 2
 
 
 # ---- scratch places ---------------------------------------------------------------------------
@@ -324,11 +331,17 @@ def _run_workers(
             worker.wait()
     for reader in readers:
         reader.join()
-    for part, worker in enumerate(workers):
+    # The worker that failed speaks first: the others it stopped were killed (exit -9).
+    for part, worker in sorted(enumerate(workers), key=lambda pw: pw[1].returncode < 0):
         if worker.returncode != 0:
             assert worker.stderr is not None
             lines = worker.stderr.read().decode(errors="replace").strip().splitlines()
             why = lines[-1] if lines else f"exit {worker.returncode}"
+            if worker.returncode == EXIT_CONFIGURATION and lines:
+                variable, _, problem = why.partition(" ")
+                raise ConfigurationError(
+                    variable, f"{problem} (rebuild worker {part} of {len(workers)})"
+                )
             raise RebuildFailed(f"rebuild worker {part} of {len(workers)}: {why}")
     progress(target, target)
     return peaks
