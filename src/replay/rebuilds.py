@@ -61,8 +61,9 @@ from tracking.store import Tx, ViewStore
 Progress = Callable[[int, int], None]  # (events applied so far, events to apply)
 
 BATCH = 2_000
-# Rows a view's cache keeps between batches before it forgets them (and asks the database for
-# what later batches touch): the bound on a rebuild's memory, whatever the length of history.
+# Rows the views' caches hold before they are written and start a new generation (the old one
+# kept for the rows later batches touch again, the one before dropped: ``tracking.rows``): the
+# bound on a rebuild's memory, twice this at most, whatever the length of history.
 HELD_ROWS = 100_000
 # Data keys a rebuild keeps unwrapped: a batch's keys come in one query.
 KEYS_HELD = 5_000
@@ -270,10 +271,11 @@ def rebuild_views(
     up_to: int | None = None,
     workers: int = 1,
     progress: Progress = no_progress,
+    peaks_kb: list[int] | None = None,
 ) -> int:
     """Rebuild ``models`` into the empty scratch ``store`` (at ``place``) from the event store,
     up to ``up_to`` (default: the head), in one pass on ``workers`` processes. Returns the store
-    position reached."""
+    position reached. ``peaks_kb``: given, each worker process's peak memory is added to it."""
     prepare(store, models)
     target = source.head() if up_to is None else up_to
     if workers <= 1:
@@ -283,7 +285,9 @@ def rebuild_views(
         places = [
             stack.enter_context(scratch_place(wiring.location, near=place)) for _ in range(workers)
         ]
-        _run_workers(wiring, names, places, target, progress)
+        peaks = _run_workers(wiring, names, places, target, progress)
+        if peaks_kb is not None:
+            peaks_kb.extend(peaks)
         _merge(wiring.location, place, places, models)
     with store.transaction() as tx:
         for name in names:

@@ -11,6 +11,13 @@ consumer can park that event and go on with the rest of the batch.
 A rebuild into an empty store (``complete=True``) is the only writer of its tables, so its
 cache holds every row there is: it is carried from batch to batch (``begin``), and a key it
 does not hold is known to be absent without asking the database.
+
+Past its bound on rows held, a rebuild's cache keeps two generations: the rows it holds become
+the old generation (written already), and it starts a new one. A row found in the old one moves
+to the new; the old one is dropped at the next turn. Memory stays within twice the bound, and
+the rows a province's recent events touch (holders active this month) are still at hand: only
+a key in neither generation is asked of the database. Dropping everything at once made each
+later batch ask the database for nearly every row it touched (a third of the speed).
 """
 
 from __future__ import annotations
@@ -132,6 +139,9 @@ class Rows:
         self._held = held
         # table name -> key -> row (None: known not to exist, or deleted in this batch)
         self._rows: dict[str, dict[Key, Row | None]] = {}
+        # The generation before (a rebuild past its bound): written, looked at before asking the
+        # database, and dropped at the next turn.
+        self._old: dict[str, dict[Key, Row | None]] = {}
         self._dirty: dict[str, set[Key]] = {}
         self._tables: dict[str, Table] = {}
         self._undo: list[tuple[str, Key, Any, bool]] = []
@@ -159,11 +169,22 @@ class Rows:
         return sum(len(rows) for rows in self._rows.values())
 
     def forget(self) -> None:
-        """Drop every cached row (flushed first: nothing dirty may be lost); from now on a key
-        not held is asked of the database."""
+        """Start a new generation (flushed first: nothing dirty may be lost): the rows held
+        become the old one, and the old one is dropped. From now on a key held in neither is
+        asked of the database."""
         assert not any(self._dirty.values()), "flush before forgetting"
+        self._old = self._rows
         self._rows = {name: {} for name in self._rows}
         self._complete = False
+
+    def _from_old(self, name: str, cache: dict[Key, Row | None], key: Key) -> bool:
+        """Move ``key``'s entry from the old generation to ``cache`` (the new); False if the
+        old one has none."""
+        old = self._old.get(name)
+        if not old or key not in old:
+            return False
+        cache[key] = old.pop(key)
+        return True
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -179,6 +200,8 @@ class Rows:
         """Bring the rows with these primary keys into memory: one query per 500 keys."""
         cache = self._cache(table)
         wanted = [k for k in dict.fromkeys(keys) if k not in cache]
+        if self._old:
+            wanted = [k for k in wanted if not self._from_old(table.name, cache, k)]
         if not wanted:
             return
         if self._complete:
@@ -233,6 +256,8 @@ class Rows:
             if self._complete:  # held nowhere else: it does not exist
                 cache[key] = None
                 return None
+            if self._from_old(table.name, cache, key):
+                return cache[key]
             self.load(table, [key])
             row = cache[key]
         return cast(Row | None, row)
