@@ -205,9 +205,9 @@ class OnePass:
         """From the views' common position up to ``target``; returns ``target``.
 
         The scratch store has no other writer and no reader until the rebuild ends, so rows
-        are written when the caches are full (then forgotten) and at the end, each with every
-        view's position: a holder's row changed in many batches is written once, not once per
-        batch."""
+        are written when the caches are full (then kept as the old generation) and at the end,
+        each with every view's position: a holder's row changed in many batches is written
+        once per generation, not once per batch."""
         with fewer_collections():
             return self._run(target, progress)
 
