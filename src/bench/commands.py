@@ -13,7 +13,7 @@ from bench.http_load import BenchFailed, run_http_bench
 from bench.relay import run_relay_bench
 from bench.scale import run_scale_bench
 from bench.subscriber import run_subscriber_bench
-from bench.views import run_lookup_bench, run_replay_bench
+from bench.views import run_lookup_bench, run_replay_bench, run_replay_memory_bench
 from domain.errors import InvalidInput
 from domain.values import parse_number
 from replay.rebuilds import default_workers
@@ -133,6 +133,31 @@ def add_actions(bench: argparse.ArgumentParser) -> None:
     )
     bench_replay.set_defaults(handler=_bench_replay)
 
+    bench_memory = bench_commands.add_parser(
+        "replay-memory",
+        help="peak memory of a rebuild of every view at N events and at N x T events "
+        "(exit 1 if the second is over 1.2 times the first)",
+    )
+    bench_memory.add_argument(
+        "--events", type=_positive_count, default=100_000, help="the shorter history (100000)"
+    )
+    bench_memory.add_argument(
+        "--times", type=_positive_count, default=10, help="the longer one, in times the shorter"
+    )
+    bench_memory.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="a temporary SQLite store (default), or a scratch schema in DATABASE_URL's database",
+    )
+    bench_memory.add_argument(
+        "--workers",
+        type=_positive_count,
+        default=1,
+        help="also measure a split rebuild's worker processes (default 1: the one process only)",
+    )
+    bench_memory.set_defaults(handler=_bench_replay_memory)
+
     bench_lookup = bench_commands.add_parser(
         "lookup", help="in-process blocklist lookups: subscriber memory and the view's query"
     )
@@ -226,6 +251,18 @@ def _say(line: str) -> None:
 def _bench_replay(args: argparse.Namespace, settings: Settings) -> int:
     run_replay_bench(settings, events=args.events, store=args.store, workers=args.workers, say=_say)
     return 0
+
+
+def _bench_replay_memory(args: argparse.Namespace, settings: Settings) -> int:
+    figures = run_replay_memory_bench(
+        settings,
+        events=args.events,
+        times=args.times,
+        store=args.store,
+        workers=args.workers,
+        say=_say,
+    )
+    return 0 if figures.flat else 1
 
 
 def _bench_lookup(args: argparse.Namespace, settings: Settings) -> int:

@@ -74,7 +74,13 @@ class ReplayFigures:
     workers_seconds: float  # every view, ``workers`` processes
     per_view_seconds: dict[str, float]  # each view alone, the follower's way, one after another
     process_seconds: float  # every view, one worker, in a fresh process
-    peak_rss_mb: float  # that process's peak
+    process_rss_mb: float  # that process's peak
+    workers_rss_mb: tuple[float, ...]  # each worker process's peak in the split pass
+
+    @property
+    def peak_rss_mb(self) -> float:
+        """The largest peak of any one process that rebuilt views (each its own ``VmHWM``)."""
+        return max((self.process_rss_mb, *self.workers_rss_mb))
 
     @property
     def scan_rate(self) -> float:
@@ -147,7 +153,11 @@ def run_replay_bench(
         )
     for view, seconds in figures.per_view_seconds.items():
         say(f"  {view:<24} {seconds:7.2f} s, ratio {figures.ratio(seconds):.3f}")
-    say(f"peak RSS of the fresh process: {figures.peak_rss_mb:.0f} MiB")
+    workers_rss = ", ".join(f"{mb:.0f}" for mb in figures.workers_rss_mb)
+    say(
+        f"peak RSS (VmHWM, each process its own): the fresh process {figures.process_rss_mb:.0f} "
+        f"MiB; the {figures.workers} workers {workers_rss} MiB"
+    )
     say(figures.machine_line())
     return figures
 
@@ -166,13 +176,14 @@ def _measure_replay(
     wiring = ReplayWiring(bench)
     location = wiring.location
     with contextlib.ExitStack() as stack:
+        peaks_kb: list[int] = []
 
         def one_pass(count: int) -> tuple[ViewStore, float]:
             place = stack.enter_context(scratch_place(location))
             store = place.open(location)
             stack.callback(store.close)
             started = time.perf_counter()
-            rebuild_views(wiring, source, place, store, every, head, count)
+            rebuild_views(wiring, source, place, store, every, head, count, peaks_kb=peaks_kb)
             return store, time.perf_counter() - started
 
         single, one = one_pass(1)
@@ -192,7 +203,95 @@ def _measure_replay(
         raise AssertionError("the rebuilds differ (above): the one pass is wrong")
     process_seconds, peak = one_pass_in_a_process(wiring, VIEW_NAMES, head)
     say(f"replay: every view in one pass, in a fresh process, {process_seconds:.2f} s")
-    return ReplayFigures(records, min(scans), one, workers, many, seconds, process_seconds, peak)
+    workers_rss = tuple(kb / 1024 for kb in peaks_kb)
+    return ReplayFigures(
+        records, min(scans), one, workers, many, seconds, process_seconds, peak, workers_rss
+    )
+
+
+@dataclass(frozen=True)
+class MemoryFigures:
+    """Peak memory of a rebuild of every view at two lengths of history."""
+
+    events: tuple[int, int]
+    seconds: tuple[float, float]  # the fresh process's one pass
+    peak_rss_mb: tuple[float, float]  # the largest peak of any one process (VmHWM each)
+
+    BOUND = 1.2  # the longer history's peak over the shorter's, at most
+
+    @property
+    def ratio(self) -> float:
+        return self.peak_rss_mb[1] / self.peak_rss_mb[0]
+
+    @property
+    def flat(self) -> bool:
+        return self.ratio <= self.BOUND
+
+    def machine_line(self) -> str:
+        return (
+            f"peak_rss_mb_small={self.peak_rss_mb[0]:.0f} "
+            f"peak_rss_mb_large={self.peak_rss_mb[1]:.0f} memory_ratio={self.ratio:.3f}"
+        )
+
+
+def run_replay_memory_bench(
+    settings: Settings,
+    events: int = 100_000,
+    times: int = 10,
+    store: str = "sqlite",
+    workers: int = 1,
+    say: Say = print,
+) -> MemoryFigures:
+    """Every view rebuilt from a store of ``events`` events and from one of ``events * times``,
+    each in fresh processes (one, and ``workers`` if more than one) whose peak memory each
+    measures of itself (``VmHWM``: since its own start, not its parent's)."""
+    sizes = (events, events * times)
+    seconds: list[float] = []
+    peaks: list[float] = []
+    for size in sizes:
+        with scratch(settings, store) as own:
+            started = time.perf_counter()
+            populate_store(own.settings, size, Identities("110105", "R", born=BENCH_BIRTHS), say)
+            say(f"setup: {size:,} events stored in {time.perf_counter() - started:.1f} s")
+            with open_back_office(own.settings) as backoffice:
+                head = backoffice.source.head()
+            wiring = ReplayWiring(own.settings)
+            took, peak = one_pass_in_a_process(wiring, VIEW_NAMES, head)
+            say(
+                f"replay: {size:,} events, every view, 1 process: {took:.1f} s, peak {peak:.0f} MiB"
+            )
+            largest = peak
+            if workers > 1:
+                split_kb = split_peaks_kb(wiring, head, workers)
+                largest = max(largest, *(kb / 1024 for kb in split_kb))
+                said = ", ".join(f"{kb / 1024:.0f}" for kb in split_kb)
+                say(f"replay: {size:,} events, {workers} workers: peaks {said} MiB")
+            seconds.append(took)
+            peaks.append(largest)
+    figures = MemoryFigures(sizes, (seconds[0], seconds[1]), (peaks[0], peaks[1]))
+    verdict = "flat" if figures.flat else f"NOT flat (over {MemoryFigures.BOUND}x)"
+    say(f"peak RSS {figures.ratio:.2f}x from {sizes[0]:,} to {sizes[1]:,} events: {verdict}")
+    say(figures.machine_line())
+    return figures
+
+
+def split_peaks_kb(wiring: ReplayWiring, head: int, workers: int) -> list[int]:
+    """Every view rebuilt by ``workers`` processes into a scratch store: each one's peak."""
+    location = wiring.location
+    every = list(wiring.read_models().values())
+    peaks: list[int] = []
+    with (
+        open_back_office(wiring.settings) as backoffice,
+        scratch_place(location) as place,
+    ):
+        target = place.open(location)
+        try:
+            rebuild_views(
+                wiring, backoffice.source, place, target, every, head, workers, peaks_kb=peaks
+            )
+        finally:
+            target.close()
+    return peaks
 
 
 def _same_views(

@@ -122,6 +122,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "bench relay": ("sscard bench relay --events 20000",),
     "bench commands": ("sscard bench commands --commands 4000 --holders 200",),
     "bench replay": ("sscard bench replay --events 20000 --store sqlite",),
+    "bench replay-memory": ("sscard bench replay-memory --events 100000 --times 10",),
     "bench lookup": ("sscard bench lookup",),
     "bench subscriber": ("sscard bench subscriber --cards 100000",),
     "bench views": ("sscard bench views --events 10000",),

@@ -1,7 +1,9 @@
 """One share of a rebuild split across processes (``replay.rebuilds``): run by the rebuild as
 ``python -m replay.rebuild_worker``, its share pickled on stdin by the parent process; prints
 the store position it reached after each batch and, at the end, its peak memory; its error's
-one line goes to stderr."""
+one line goes to stderr, and its exit code says what kind it is: 2 for a configuration error
+(``domain.errors.ConfigurationError``: the line starts with the setting's name), 1 for any
+other."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import resource
 import sys
 from pathlib import Path
 
-from replay.rebuilds import WorkerShare
+from domain.errors import ConfigurationError
+from replay.rebuilds import EXIT_CONFIGURATION, WorkerShare
 
 
 def main() -> int:
@@ -24,6 +27,9 @@ def main() -> int:
 
     try:
         share.run(report)
+    except ConfigurationError as exc:  # the parent raises it again: exit 2, not 3
+        print(str(exc).splitlines()[0], file=sys.stderr)
+        return EXIT_CONFIGURATION
     except Exception as exc:
         print(f"{type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return 1

@@ -21,6 +21,7 @@ did would have to declare itself unsplittable.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import shutil
@@ -43,13 +44,14 @@ from sqlalchemy import Table
 
 from contract.envelope import FEED_EVENTS, Envelope, public_envelope
 from contract.public_form import StoredForm
+from domain.errors import ConfigurationError
 from domain.event import DomainEvent
 from replay.wiring import Wiring
 from store.location import StoreLocation
 from tracking.envelopes import (
-    ApplyFailed,
     ReadModel,
-    apply_once,
+    apply_in_step,
+    copy_versions,
     prefetch_versions,
     view_tables,
 )
@@ -60,11 +62,25 @@ from tracking.store import Tx, ViewStore
 Progress = Callable[[int, int], None]  # (events applied so far, events to apply)
 
 BATCH = 2_000
-# Rows a view's cache keeps between batches before it forgets them (and asks the database for
-# what later batches touch): the bound on a rebuild's memory, whatever the length of history.
+# Rows the views' caches hold before they are written and start a new generation (the old one
+# kept for the rows later batches touch again, the one before dropped: ``tracking.rows``): the
+# bound on a rebuild's memory, twice this at most, whatever the length of history.
 HELD_ROWS = 100_000
 # Data keys a rebuild keeps unwrapped: a batch's keys come in one query.
 KEYS_HELD = 5_000
+
+
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """The cyclic garbage collector run less often while a pass allocates a few dicts per event
+    and view (rows, envelopes) that hold no cycles: at the default threshold it ran every 700
+    allocations and cost about a tenth of the pass. Reference counting still frees them."""
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def default_workers() -> int:
@@ -78,6 +94,12 @@ def no_progress(done: int, total: int) -> None:
 
 class RebuildFailed(RuntimeError):
     """A worker could not rebuild its share (the first line of its error)."""
+
+
+# A worker's exit code for a configuration error (its line: the setting's name, then what is
+# wrong): the parent raises a ``ConfigurationError`` again, so that a wrong setting met in a
+# worker is bad configuration (exit 2) as it is in one process, not infrastructure (exit 3).
+EXIT_CONFIGURATION = 2
 
 
 # ---- scratch places ---------------------------------------------------------------------------
@@ -164,12 +186,17 @@ class OnePass:
         self._held = held
         every = {t for model in models for t in feed_types(model)}
         self._types = tuple(t for feed in FEED_EVENTS.values() for t in feed if t in every)
-        # Per view, the event types it reads (None: every one this pass reads).
-        self._wanted: list[tuple[ReadModel, frozenset[str] | None]] = []
-        for model in models:
+        # The views in step: those that read the same event types (None: every one this pass
+        # reads), by their places in ``models``. The first of each keeps the stream versions.
+        steps: dict[frozenset[str] | None, list[int]] = {}
+        for index, model in enumerate(models):
             names = frozenset(t.__name__ for t in feed_types(model))
             whole = names == frozenset(t.__name__ for t in self._types)
-            self._wanted.append((model, None if whole else names))
+            steps.setdefault(None if whole else names, []).append(index)
+        self._steps = [
+            (wanted, tuple(self._models[i] for i in places), tuple(places))
+            for wanted, places in steps.items()
+        ]
         self._rows: dict[str, Rows] = {}
         self._mapper: Any = source.mapper
         self._mapper.personal_data.hold_at_most(KEYS_HELD)
@@ -178,9 +205,13 @@ class OnePass:
         """From the views' common position up to ``target``; returns ``target``.
 
         The scratch store has no other writer and no reader until the rebuild ends, so rows
-        are written when the caches are full (then forgotten) and at the end, each with every
-        view's position: a holder's row changed in many batches is written once, not once per
-        batch."""
+        are written when the caches are full (then kept as the old generation) and at the end,
+        each with every view's position: a holder's row changed in many batches is written
+        once per generation, not once per batch."""
+        with fewer_collections():
+            return self._run(target, progress)
+
+    def _run(self, target: int, progress: Progress) -> int:
         position = self._store.position(self._models[0].name)
         start = position
         progress(0, target - start)
@@ -196,6 +227,8 @@ class OnePass:
                 for model, view_rows in zip(self._models, rows, strict=True):
                     view_rows.flush()
                     tx.move_position(model.name, recorded, position)
+                if position >= target:
+                    self._copy_versions(tx)
             if position < target:  # the caches are full: memory stays flat
                 for view_rows in rows:
                     view_rows.forget()
@@ -212,17 +245,23 @@ class OnePass:
         return rows
 
     def _apply(self, envelopes: list[Envelope], rows: list[Rows]) -> None:
-        for (model, wanted), view_rows in zip(self._wanted, rows, strict=True):
+        for wanted, models, places in self._steps:
             mine = (
                 envelopes if wanted is None else [e for e in envelopes if e["event_type"] in wanted]
             )
-            if not view_rows.complete:
-                prefetch_versions(model, mine, view_rows)
+            in_step = [rows[i] for i in places]
+            if not in_step[0].complete:
+                prefetch_versions(models[0], mine, in_step[0])
+                for model, view_rows in zip(models[1:], in_step[1:], strict=True):
+                    model.prefetch(mine, view_rows)
             for envelope in mine:
-                try:
-                    apply_once(model, envelope, view_rows)
-                except Exception as exc:
-                    raise ApplyFailed(model.name, envelope, exc) from exc
+                apply_in_step(models, envelope, in_step)
+
+    def _copy_versions(self, tx: Tx) -> None:
+        """The stream versions of each view in step, from the first view of its step."""
+        for _, models, _ in self._steps:
+            for model in models[1:]:
+                copy_versions(tx, models[0], model)
 
     def _read(self, after: int, target: int) -> tuple[int, list[Envelope]]:
         """The next batch's end and the envelopes of this share's records in it."""
@@ -263,10 +302,11 @@ def rebuild_views(
     up_to: int | None = None,
     workers: int = 1,
     progress: Progress = no_progress,
+    peaks_kb: list[int] | None = None,
 ) -> int:
     """Rebuild ``models`` into the empty scratch ``store`` (at ``place``) from the event store,
     up to ``up_to`` (default: the head), in one pass on ``workers`` processes. Returns the store
-    position reached."""
+    position reached. ``peaks_kb``: given, each worker process's peak memory is added to it."""
     prepare(store, models)
     target = source.head() if up_to is None else up_to
     if workers <= 1:
@@ -276,7 +316,9 @@ def rebuild_views(
         places = [
             stack.enter_context(scratch_place(wiring.location, near=place)) for _ in range(workers)
         ]
-        _run_workers(wiring, names, places, target, progress)
+        peaks = _run_workers(wiring, names, places, target, progress)
+        if peaks_kb is not None:
+            peaks_kb.extend(peaks)
         _merge(wiring.location, place, places, models)
     with store.transaction() as tx:
         for name in names:
@@ -324,11 +366,17 @@ def _run_workers(
             worker.wait()
     for reader in readers:
         reader.join()
-    for part, worker in enumerate(workers):
+    # The worker that failed speaks first: the others it stopped were killed (exit -9).
+    for part, worker in sorted(enumerate(workers), key=lambda pw: pw[1].returncode < 0):
         if worker.returncode != 0:
             assert worker.stderr is not None
             lines = worker.stderr.read().decode(errors="replace").strip().splitlines()
             why = lines[-1] if lines else f"exit {worker.returncode}"
+            if worker.returncode == EXIT_CONFIGURATION and lines:
+                variable, _, problem = why.partition(" ")
+                raise ConfigurationError(
+                    variable, f"{problem} (rebuild worker {part} of {len(workers)})"
+                )
             raise RebuildFailed(f"rebuild worker {part} of {len(workers)}: {why}")
     progress(target, target)
     return peaks

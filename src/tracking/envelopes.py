@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy import BigInteger, Column, Table, Text, update
+from sqlalchemy import BigInteger, Column, Table, Text, literal, select, update
 
 from contract.envelope import FEED_EVENTS, Envelope, Feed, public_envelope
 from domain.cardholder.events import HolderErased
@@ -101,6 +101,47 @@ def apply_once(model: ReadModel, envelope: Envelope, rows: Rows) -> bool:
         rows.undo(mark)
         raise
     return True
+
+
+def apply_in_step(models: Sequence[ReadModel], envelope: Envelope, rows: Sequence[Rows]) -> bool:
+    """Apply an event to views that read the same feeds and are rebuilt together from the same
+    position (a rebuild's one pass, each view's rows in ``rows``): they hold the same stream
+    versions, so the first view's is checked and kept for all of them (``copy_versions``
+    writes the others' when the rebuild ends). False for a duplicate.
+
+    A rebuild's caches undo nothing: a failure ends the rebuild, its scratch store thrown away."""
+    first = rows[0]
+    key = (models[0].name, envelope["stream_id"])
+    seen = first.peek(versions_table, key)
+    version = int(envelope["stream_version"])
+    if seen is not None and version <= seen["version"]:
+        return False
+    if envelope["event_type"] in ERASURES:
+        first.tx.scrub_after_commit()
+    for model, view_rows in zip(models, rows, strict=True):
+        try:
+            model.apply(envelope, view_rows)
+        except Exception as exc:
+            raise ApplyFailed(model.name, envelope, exc) from exc
+    events = 1 if seen is None else seen["events"] + 1
+    first.put_known(
+        versions_table,
+        key,
+        {"view": key[0], "stream_id": key[1], "version": version, "events": events},
+    )
+    return True
+
+
+def copy_versions(tx: Tx, model: ReadModel, to: ReadModel) -> None:
+    """``to``'s stream versions made equal to ``model``'s (views rebuilt in step)."""
+    v = versions_table.c
+    tx.execute(versions_table.delete().where(v.view == to.name))
+    tx.execute(
+        versions_table.insert().from_select(
+            ["view", "stream_id", "version", "events"],
+            select(literal(to.name), v.stream_id, v.version, v.events).where(v.view == model.name),
+        )
+    )
 
 
 def apply_all(

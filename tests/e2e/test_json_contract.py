@@ -52,6 +52,7 @@ NOT_RUN_HERE = {
     "bench relay": "a benchmark (tests/integration/test_bench_*.py)",
     "bench commands": "a benchmark (tests/integration/test_bench_*.py)",
     "bench replay": "a benchmark (tests/integration/test_bench_*.py)",
+    "bench replay-memory": "a benchmark (tests/integration/test_bench_*.py)",
     "bench lookup": "a benchmark (tests/integration/test_bench_*.py)",
     "bench subscriber": "a benchmark (tests/integration/test_bench_*.py)",
     "bench views": "a benchmark (tests/integration/test_bench_*.py)",

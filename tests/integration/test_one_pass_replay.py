@@ -9,12 +9,18 @@ personal fields its public form needs opened, is the very message the relay publ
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
+import subprocess
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
 from cli.main import main
@@ -33,6 +39,9 @@ from service.bootstrap import open_back_office, store_location
 from service.replay_wiring import ReplayWiring, models
 from service.settings import Settings
 from service.views import replay_views, verify
+from store.protection import key_encryption_key
+from tests.back_office import SSCARD, sscard_env
+from tests.conftest import make_settings
 from tests.support import Clock, every_kind_of_event, issue, pre_report, resident_id
 from tracking.envelopes import view_tables
 from tracking.store import ViewStore
@@ -234,3 +243,42 @@ def test_workers_is_a_whole_number_from_one_to_sixty_four(capsys):
             error = capsys.readouterr().err
             assert "--workers" in error
             assert "Traceback" not in error
+
+
+def test_a_data_key_another_master_key_wrapped_is_bad_configuration_in_a_worker_too(
+    tmp_path: Path,
+):
+    """A data key the master key cannot unwrap (restored from another deployment) is met by
+    whoever opens that holder's records: the replay's own process (one worker) or a worker
+    process (two). Either way it is a configuration error, exit 2 with one line naming the
+    setting, and not infrastructure trouble (exit 3)."""
+    settings = make_settings(tmp_path)
+    with open_back_office(settings) as backoffice:
+        for _ in range(4):
+            backoffice.office.issue_card(issue(resident_id()))
+        live = backoffice.personal_data.table.live_owner()  # the one the start-up check opens
+    with contextlib.closing(sqlite3.connect(settings.sqlite_path)) as db, db:
+        owners = [r[0] for r in db.execute("SELECT holder_id FROM sscard_data_keys")]
+        other = AESGCM(key_encryption_key("another-master-key-" + "x" * 20))
+        for owner in owners:
+            if owner != live:
+                nonce = os.urandom(12)
+                wrapped = nonce + other.encrypt(
+                    nonce, AESGCM.generate_key(256), b"sscard-data-key:" + owner.encode()
+                )
+                db.execute(
+                    "UPDATE sscard_data_keys SET wrapped = ? WHERE holder_id = ?", (wrapped, owner)
+                )
+    for workers in ("1", "2"):
+        done = subprocess.run(
+            [SSCARD, "replay", "--workers", workers],
+            env=sscard_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2, (workers, done.stdout, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, (workers, done.stderr)
+        assert lines[0].startswith("sscard: configuration error: SSCARD_MASTER_KEY does not unwrap")
