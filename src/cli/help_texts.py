@@ -125,6 +125,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "bench lookup": ("sscard bench lookup",),
     "bench subscriber": ("sscard bench subscriber --cards 100000",),
     "bench views": ("sscard bench views --events 10000",),
+    "chaos": (
+        "sscard chaos --seed 7 --minutes 2",
+        "sscard chaos --seed 7 --minutes 30 --store postgres   # a scratch schema in DATABASE_URL",
+    ),
     "demo": ("sscard demo",),
     "token issue": (
         "sscard token issue --role outlet_clerk --outlet BJ-DC-001 --subject clerk-01",
