@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from application import cards, claims
 from application.card_results import EventResult
 from application.claim_results import ClaimRecorded
+from application.results import BEIJING
 from chaos.journal import Acknowledged, Journal
 from domain.application import CardOffice
 from domain.errors import DomainError
@@ -267,15 +268,18 @@ def _produce_collect_activate(
 
 
 def claim_paid(w: Workload, office: CardOffice, people: stories.Identities) -> Iterator[None]:
-    """A claim submitted, approved and paid; the same invoice submitted again is refused."""
+    """Treated while the card was pre-reported lost (the only days a claim covers): the claim
+    submitted, approved and paid; the same invoice submitted again is refused."""
     holder = _issue(w, office, people)
     if holder is None:
         return
     yield
     rid = holder[0]
-    invoice = f"INV-{next(w._ids):08d}"
-    treated = date.today() - timedelta(days=w.rng.randint(5, 40))
-    submission = claim_steps.submit(rid, treated, invoice=invoice)
+    if w.send("pre-report", cards.pre_report_loss, office, _pre_report(rid)) is None:
+        return
+    yield
+    treated = datetime.now(BEIJING).date()  # the suspension began today, Beijing time
+    submission = claim_steps.submit(rid, treated, invoice=f"INV-{next(w._ids):08d}")
     submitted = w.send("claim-submit", claims.submit_claim, office, submission)
     yield
     if submitted is None:
@@ -288,6 +292,9 @@ def claim_paid(w: Workload, office: CardOffice, people: stories.Identities) -> I
         yield
         reference = f"PAY-{next(w._ids):08d}"
         w.send("claim-pay", claims.pay_claim, office, claim_steps.pay(claim_id, reference))
+        yield
+    if w.rng.random() < 0.5:
+        w.send("cancel", cards.cancel_pre_report, office, stories.cancel(rid))
         yield
 
 
