@@ -56,6 +56,7 @@ NOT_RUN_HERE = {
     "bench subscriber": "a benchmark (tests/integration/test_bench_*.py)",
     "bench views": "a benchmark (tests/integration/test_bench_*.py)",
     "demo": "drives a whole story of its own (tests/e2e/test_cli.py)",
+    "chaos": "a fault-injection run of its own (tests/integration/test_chaos_run.py)",
 }
 
 # Leaves with no no-op to try: each says why.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from chaos.schedule import FaultKind, by_kind, draw_schedule
 
 
@@ -18,7 +20,7 @@ def test_a_shorter_run_has_the_longer_run_s_first_faults():
 def test_faults_never_overlap_and_end_before_the_settling():
     faults = draw_schedule(3, 20)
     assert faults
-    for earlier, later in zip(faults, faults[1:], strict=False):
+    for earlier, later in itertools.pairwise(faults):
         assert earlier.at + earlier.hold < later.at
     assert faults[-1].at < 20 * 60 - 10
 
