@@ -144,7 +144,14 @@ def scan_logs(logs: list[Path], evidence: Evidence) -> None:
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
         for number, line in enumerate(lines, 1):
             if _TRACEBACK in line:
-                after = " | ".join(lines[number : number + 12][-3:])
-                evidence.tracebacks.append(f"{log.name}:{number}: {after}")
+                evidence.tracebacks.append(f"{log.name}:{number}: {_raised(lines, number)}")
             if any(sign in line for sign in _GAVE_UP):
                 evidence.process_findings.append(f"{log.name}:{number}: {line.strip()}")
+
+
+def _raised(lines: list[str], after: int) -> str:
+    """The exception a traceback ends with: its first line not indented (a frame is)."""
+    for line in lines[after:]:
+        if line and not line.startswith((" ", "\t")):
+            return line.strip()
+    return "(the traceback is cut short)"

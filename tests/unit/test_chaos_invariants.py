@@ -3,6 +3,7 @@ missing, duplicated out of order or foreign on its topic, a settlement status th
 
 from __future__ import annotations
 
+from chaos.evidence import scan_logs
 from chaos.invariants import (
     Evidence,
     StoredPublic,
@@ -116,3 +117,23 @@ def test_the_journal_reads_back_what_was_appended(tmp_path):
     journal.append(_ack("r1", H1, 1))
     journal.append(_ack("r2", H1, 2))
     assert [a.request_id for a in journal.entries()] == ["r1", "r2"]
+
+
+def test_a_traceback_or_a_worker_given_up_in_a_log_is_a_violation(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text(
+        "2026-12-07 15:36:01 INFO sscard: received SIGTERM\n"
+        "Exception ignored in: <function KafkaProducer.__del__>\n"
+        "Traceback (most recent call last):\n"
+        '  File "kafka/producer/kafka.py", line 660, in __del__\n'
+        "kafka.errors.KafkaTimeoutError: Timeout waiting for future\n"
+        "2026-12-07 15:36:02 ERROR sscard: relay failed 5 times within 60 s (last: x); giving "
+        "up, stopping the back office\n"
+    )
+    evidence = healthy()
+    scan_logs([log], evidence)
+    verdicts = {v.name: v for v in check_all(evidence)}
+    assert verdicts["no Python traceback in any log"].violations == [
+        "run.log:3: kafka.errors.KafkaTimeoutError: Timeout waiting for future"
+    ]
+    assert len(verdicts["no process left dead or stopping uncleanly"].violations) == 1
