@@ -15,6 +15,7 @@ from application.audit import verify_chain
 from application.views import verify
 from chaos.invariants import Evidence, StoredPublic, StoredRequest, TopicRecord
 from contract.public_form import PUBLIC_CARD_EVENTS, PUBLIC_CLAIM_EVENTS
+from domain.claims.events import ReimbursementClaimPaid
 from domain.requests import RequestRecorded
 from domain.settlement import settlement_changes
 from relay.topics import Topics
@@ -57,6 +58,9 @@ def read_store(backoffice: BackOffice, topics: Topics, evidence: Evidence) -> No
                     str(event.event_id), str(event.originator_id), event.originator_version, topic
                 )
             )
+            if isinstance(event, ReimbursementClaimPaid):
+                claim = str(event.originator_id)
+                evidence.payments[claim] = evidence.payments.get(claim, 0) + 1
             for change in settlement_changes(event):
                 evidence.derived_status[change.card_number] = change.status.value
 

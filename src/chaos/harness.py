@@ -24,6 +24,7 @@ from chaos.nemesis import Nemesis
 from chaos.processes import PrivateBroker, RunProcess
 from chaos.schedule import Fault, by_kind, draw_schedule
 from chaos.workload import Workload
+from domain.errors import ConfigurationError
 from relay.publisher import RELAY
 from relay.topics import Topics
 from service.bootstrap import BackOffice, open_back_office
@@ -64,6 +65,10 @@ class ChaosOutcome:
 
 
 def run_chaos(caller: Settings, options: ChaosOptions, say: Say = print) -> ChaosOutcome:
+    if options.store == "postgres" and not caller.uses_postgres:
+        raise ConfigurationError(
+            "DATABASE_URL", "is needed by --store postgres (the server to make a schema in)"
+        )
     schedule = draw_schedule(options.seed, options.minutes)
     say(f"chaos: seed {options.seed}, {options.minutes:g} min on {options.store}")
     say(f"schedule ({len(schedule)} faults: {_kinds(by_kind(schedule))}):")
@@ -178,8 +183,6 @@ def _scratch_schema(caller: Settings, options: ChaosOptions) -> Iterator[str | N
     if options.store == "sqlite":
         yield None
         return
-    if not caller.uses_postgres:
-        raise ValueError("--store postgres needs DATABASE_URL (the server to make a schema in)")
     schema = f"chaos_{options.seed % 10**8}_{int(time.time())}"
     dsn = caller.postgres().dsn()
     with psycopg.connect(dsn, autocommit=True) as conn:

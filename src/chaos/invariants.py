@@ -55,6 +55,8 @@ class Evidence:
     # card number -> status: derived by folding the store's events; the last settlement message.
     derived_status: dict[str, str] = field(default_factory=dict)
     settlement_last: dict[str, str] = field(default_factory=dict)
+    # claim id -> how many payments the store holds for it.
+    payments: dict[str, int] = field(default_factory=dict)
     # view -> differences (empty: the live view equals its rebuild).
     views: dict[str, list[str]] = field(default_factory=dict)
     chain_records: int = 0
@@ -164,6 +166,11 @@ def settlement_matches_store(evidence: Evidence) -> Verdict:
     return Verdict("settlement status equals the store's", len(evidence.derived_status), problems)
 
 
+def no_claim_paid_twice(evidence: Evidence) -> Verdict:
+    problems = [f"claim {claim} paid {n} times" for claim, n in evidence.payments.items() if n > 1]
+    return Verdict("no claim paid twice", len(evidence.payments), problems)
+
+
 def views_equal_rebuilds(evidence: Evidence) -> Verdict:
     problems = [
         f"{view}: {difference}"
@@ -203,6 +210,7 @@ CHECKS: tuple[Callable[[Evidence], Verdict], ...] = (
     acknowledged_commands_stored_once,
     public_events_on_topics_once,
     settlement_matches_store,
+    no_claim_paid_twice,
     views_equal_rebuilds,
     chain_intact,
     clients_answered_consistently,

@@ -137,3 +137,10 @@ def test_a_traceback_or_a_worker_given_up_in_a_log_is_a_violation(tmp_path):
         "run.log:3: kafka.errors.KafkaTimeoutError: Timeout waiting for future"
     ]
     assert len(verdicts["no process left dead or stopping uncleanly"].violations) == 1
+
+
+def test_a_claim_paid_twice_is_a_violation():
+    evidence = healthy()
+    evidence.payments = {"c1": 1, "c2": 2}
+    verdicts = {v.name: v for v in check_all(evidence)}
+    assert verdicts["no claim paid twice"].violations == ["claim c2 paid 2 times"]
