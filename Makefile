@@ -64,7 +64,7 @@ bench: venv
 
 # The back office under seeded faults, one run per seed, each with a broker, store and `sscard
 # run` of its own (README, Fault injection). Stops at the first seed that breaks an invariant
-# (its folder is kept). CHAOS_STORE=postgres needs DATABASE_URL (a scratch schema per run).
+# (its folder is kept). CHAOS_STORE=postgres makes a PostgreSQL cluster per run (as root).
 CHAOS_SEEDS ?= 1 2 3 4 5
 CHAOS_MINUTES ?= 12
 CHAOS_STORE ?= sqlite

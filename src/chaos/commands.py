@@ -46,8 +46,9 @@ def add_actions(chaos: argparse.ArgumentParser) -> None:
         "--store",
         choices=("sqlite", "postgres"),
         default="sqlite",
-        help="the event store: a temporary SQLite file (default), or a scratch schema of the "
-        "run's own, dropped at the end, in the database DATABASE_URL names",
+        help="the event store: a temporary SQLite file (default), or a PostgreSQL cluster of "
+        "the run's own (Debian's pg_createcluster, as root), restarted and stopped among the "
+        "faults and dropped at the end",
     )
     chaos.add_argument(
         "--pace",

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote
-
-import psycopg
-from psycopg import sql
 
 from chaos.evidence import check_chain, read_store, read_topics, scan_logs, verify_views
 from chaos.invariants import Evidence, Verdict, check_all
@@ -24,7 +21,7 @@ from chaos.nemesis import Nemesis
 from chaos.processes import PrivateBroker, RunProcess
 from chaos.schedule import Fault, by_kind, draw_schedule
 from chaos.workload import Workload
-from domain.errors import ConfigurationError
+from devinfra.pg_cluster import PrivateCluster
 from relay.publisher import RELAY
 from relay.topics import Topics
 from service.bootstrap import BackOffice, open_back_office
@@ -65,11 +62,7 @@ class ChaosOutcome:
 
 
 def run_chaos(caller: Settings, options: ChaosOptions, say: Say = print) -> ChaosOutcome:
-    if options.store == "postgres" and not caller.uses_postgres:
-        raise ConfigurationError(
-            "DATABASE_URL", "is needed by --store postgres (the server to make a schema in)"
-        )
-    schedule = draw_schedule(options.seed, options.minutes)
+    schedule = draw_schedule(options.seed, options.minutes, postgres=options.store == "postgres")
     say(f"chaos: seed {options.seed}, {options.minutes:g} min on {options.store}")
     say(f"schedule ({len(schedule)} faults: {_kinds(by_kind(schedule))}):")
     for fault in schedule:
@@ -77,8 +70,8 @@ def run_chaos(caller: Settings, options: ChaosOptions, say: Say = print) -> Chao
     workdir = Path(tempfile.mkdtemp(prefix=f"sscard-chaos-{options.seed}-"))
     outcome: ChaosOutcome | None = None
     try:
-        with _scratch_schema(caller, options) as schema:
-            outcome = _run(caller, options, schedule, workdir, schema, say)
+        with _own_database(options, say) as database:
+            outcome = _run(caller, options, schedule, workdir, database, say)
         return outcome
     finally:
         if outcome is not None and outcome.violations == 0 and not options.keep:
@@ -92,13 +85,14 @@ def _run(
     options: ChaosOptions,
     schedule: list[Fault],
     workdir: Path,
-    schema: str | None,
+    database: PrivateCluster | None,
     say: Say,
 ) -> ChaosOutcome:
     broker = PrivateBroker(workdir / "kafka")
     say(f"chaos: starting a broker of the run's own on {broker.bootstrap_servers}")
     broker.start()
-    settings = _run_settings(caller, options, workdir, broker.bootstrap_servers, schema)
+    url = database.url if database is not None else None
+    settings = _run_settings(caller, options, workdir, broker.bootstrap_servers, url)
     ensure_topics(settings)
     journal = Journal(workdir / "journal.jsonl")
     run = RunProcess(settings, workdir / "run.log")
@@ -109,7 +103,7 @@ def _run(
             _wait_for(lambda: "back office running" in run.log.read_text(), 120, "sscard run")
             say("chaos: sscard run is up; the workload and the nemesis start")
             progress = _Progress(monitor, workload, say)
-            nemesis = Nemesis(run, broker)
+            nemesis = Nemesis(run, broker, database)
             nemesis.tick = lambda: progress.tick(len(nemesis.applied))
             started = time.monotonic()
             workload.start()
@@ -134,6 +128,16 @@ def _run(
         if run.alive():
             run.kill()
         broker.stop()
+    _what_the_harness_saw(evidence, journal, workload, run, settled)
+    outcome = ChaosOutcome(nemesis.applied, workload.acknowledged, check_all(evidence), workdir)
+    _report(outcome, options, schedule, workload, say)
+    return outcome
+
+
+def _what_the_harness_saw(
+    evidence: Evidence, journal: Journal, workload: Workload, run: RunProcess, settled: bool
+) -> None:
+    """The journal, the clients' findings, the process's own and its log's."""
     evidence.acknowledged = journal.entries()
     evidence.client_findings = list(workload.findings)
     if workload.error is not None:
@@ -144,22 +148,19 @@ def _run(
     if not settled:
         evidence.process_findings.append("the relay did not catch up with the store in time")
     scan_logs([run.log], evidence)
-    outcome = ChaosOutcome(nemesis.applied, workload.acknowledged, check_all(evidence), workdir)
-    _report(outcome, options, schedule, workload, say)
-    return outcome
 
 
 def _run_settings(
-    caller: Settings, options: ChaosOptions, workdir: Path, bootstrap: str, schema: str | None
+    caller: Settings, options: ChaosOptions, workdir: Path, bootstrap: str, url: str | None
 ) -> Settings:
     """A store, topics and broker of the run's own; the caller's keys and policies."""
     return Settings(
         env="production" if caller.env == "production" else "development",
         data_dir=workdir / "data",
         state_dir=workdir / "state",
-        database_url=_database_url(caller) if schema else None,
+        database_url=url,
         persistence_module=None,
-        postgres_schema=schema,
+        postgres_schema=None,
         kafka_bootstrap_servers=bootstrap,
         topic_prefix=f"chaos{options.seed % 10**8}",
         holder_id_key=caller.holder_id_key,
@@ -169,29 +170,27 @@ def _run_settings(
     )
 
 
-def _database_url(caller: Settings) -> str:
-    pg = caller.postgres()
-    return (
-        f"postgresql://{quote(pg.user)}:{quote(pg.password.get_secret_value())}"
-        f"@{pg.host}:{pg.port}/{quote(pg.dbname)}"
-    )
-
-
 @contextlib.contextmanager
-def _scratch_schema(caller: Settings, options: ChaosOptions) -> Iterator[str | None]:
-    """On PostgreSQL, a schema of the run's own in DATABASE_URL's database, dropped after."""
+def _own_database(options: ChaosOptions, say: Say) -> Iterator[PrivateCluster | None]:
+    """On PostgreSQL, a cluster of the run's own (restarted and stopped by the nemesis),
+    dropped after."""
     if options.store == "sqlite":
         yield None
         return
-    schema = f"chaos_{options.seed % 10**8}_{int(time.time())}"
-    dsn = caller.postgres().dsn()
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    cluster = PrivateCluster()
+    say(f"chaos: making a PostgreSQL cluster of the run's own on port {cluster.port}")
     try:
-        yield schema
+        cluster.create()
+    except (OSError, subprocess.SubprocessError) as error:
+        cluster.drop()
+        raise RuntimeError(
+            f"could not make a PostgreSQL cluster of the run's own (Debian's pg_createcluster, "
+            f"as root): {error}"
+        ) from error
+    try:
+        yield cluster
     finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        cluster.drop()
 
 
 class _Progress:

@@ -9,12 +9,15 @@ from dataclasses import dataclass, field
 
 from chaos.processes import PrivateBroker, RunProcess
 from chaos.schedule import Fault, FaultKind
+from devinfra.pg_cluster import PrivateCluster
 
 
 @dataclass
 class Nemesis:
     run: RunProcess
     broker: PrivateBroker
+    # The run's own PostgreSQL cluster (None on SQLite: no database faults are drawn then).
+    database: PrivateCluster | None = None
     # Called often while the nemesis waits (the terminal's progress line, the run's health).
     tick: Callable[[], None] = lambda: None
     applied: list[Fault] = field(default_factory=list)
@@ -55,6 +58,15 @@ class Nemesis:
                 self._hold(fault.hold)
             finally:
                 self.broker.resume()
+        elif kind is FaultKind.POSTGRES_RESTART and self.database is not None:
+            self.database.restart()
+            self._hold(fault.hold)
+        elif kind is FaultKind.POSTGRES_STOP and self.database is not None:
+            self.database.stop()
+            try:
+                self._hold(fault.hold)
+            finally:
+                self.database.start()
 
     def restore(self) -> None:
         """Everything running again, whatever the last fault left (the settling starts here)."""

@@ -19,6 +19,12 @@ class FaultKind(StrEnum):
     BROKER_KILL = "broker-kill-9"  # the broker SIGKILLed, down for a while, started again
     BROKER_STOP = "broker-stop"  # the broker stopped cleanly, down for a while, started again
     BROKER_PAUSE = "broker-pause"  # SIGSTOP past the clients' session timeout, then SIGCONT
+    # On PostgreSQL only (a cluster of the run's own):
+    POSTGRES_RESTART = "postgres-restart"  # every connection dropped at once
+    POSTGRES_STOP = "postgres-stop"  # down for a while, then started again
+
+
+POSTGRES_ONLY = frozenset({FaultKind.POSTGRES_RESTART, FaultKind.POSTGRES_STOP})
 
 
 # How long each kind holds (seconds): the outage, or the pause before the restart.
@@ -29,6 +35,8 @@ _HOLD: dict[FaultKind, tuple[float, float]] = {
     FaultKind.BROKER_STOP: (2.0, 10.0),
     # Past kafka-python's default 10 s session timeout: the group must rebalance after it.
     FaultKind.BROKER_PAUSE: (6.0, 15.0),
+    FaultKind.POSTGRES_RESTART: (0.5, 2.0),
+    FaultKind.POSTGRES_STOP: (2.0, 8.0),
 }
 # Calm between two faults (seconds), so that the system is seen recovering, not only failing.
 _GAP = (4.0, 15.0)
@@ -44,14 +52,15 @@ class Fault:
     hold: float  # seconds
 
     def describe(self) -> str:
-        return f"t+{self.at:6.1f}s {self.kind.value:<14} hold {self.hold:4.1f}s"
+        return f"t+{self.at:6.1f}s {self.kind.value:<16} hold {self.hold:4.1f}s"
 
 
-def draw_schedule(seed: int, minutes: float) -> list[Fault]:
-    """The faults of a run of ``minutes`` with ``seed``: one at a time, never overlapping."""
+def draw_schedule(seed: int, minutes: float, postgres: bool = False) -> list[Fault]:
+    """The faults of a run of ``minutes`` with ``seed``: one at a time, never overlapping; with
+    ``postgres``, the database's faults among them."""
     rng = random.Random(seed)
     end = minutes * 60.0 - _TAIL
-    kinds = list(FaultKind)
+    kinds = [kind for kind in FaultKind if postgres or kind not in POSTGRES_ONLY]
     faults: list[Fault] = []
     at = rng.uniform(*_FIRST)
     while at < end:

@@ -127,7 +127,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "bench views": ("sscard bench views --events 10000",),
     "chaos": (
         "sscard chaos --seed 7 --minutes 2",
-        "sscard chaos --seed 7 --minutes 30 --store postgres   # a scratch schema in DATABASE_URL",
+        "sscard chaos --seed 7 --minutes 30 --store postgres   # a cluster of its own, as root",
     ),
     "demo": ("sscard demo",),
     "token issue": (
