@@ -113,13 +113,15 @@ def _run(
             say(f"chaos: {len(nemesis.applied)} faults applied; settling")
             nemesis.restore()
             settled = _settle(monitor, run, say)
-            evidence = Evidence()
-            say("chaos: verifying every view against its rebuild")
-            verify_views(settings, evidence, wait=_SETTLE_SECONDS)
-            check_chain(monitor, evidence)
+        evidence = Evidence()
+        say("chaos: verifying every view against its rebuild")
+        verify_views(settings, evidence, wait=_SETTLE_SECONDS)
+        # Opened anew: the monitor's connections may be ones a database restart ended.
+        with open_back_office(settings) as backoffice:
+            check_chain(backoffice, evidence)
             run.note_if_dead()
             run.terminate()  # an operator's stop at the end: it must exit 0 too
-            read_store(monitor, Topics(settings.topic_prefix), evidence)
+            read_store(backoffice, Topics(settings.topic_prefix), evidence)
         read_topics(
             broker.bootstrap_servers, Topics(settings.topic_prefix), evidence, _SETTLE_SECONDS
         )
