@@ -52,6 +52,13 @@ def run_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _dies_with_harness() -> list[str]:
+    """util-linux's setpriv has the kernel kill `sscard run` when the harness's thread that
+    started it dies (a harness killed with -9 leaves no back office running on)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL"] if setpriv else []
+
+
 class RunProcess:
     """``sscard run`` started, killed, stopped and started again; every start appends to one
     log. ``findings`` collects what went wrong with the process itself."""
@@ -67,7 +74,7 @@ class RunProcess:
             out.write(f"\n=== chaos: start {self.starts + 1} ===\n".encode())
             out.flush()
             self.process = subprocess.Popen(
-                [sscard_executable(), "run"],
+                [*_dies_with_harness(), sscard_executable(), "run"],
                 env=run_environment(self.settings),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
