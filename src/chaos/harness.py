@@ -74,10 +74,10 @@ def run_chaos(caller: Settings, options: ChaosOptions, say: Say = print) -> Chao
             outcome = _run(caller, options, schedule, workdir, database, say)
         return outcome
     finally:
-        if outcome is not None and outcome.violations == 0 and not options.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
+        if outcome is None:  # the harness itself failed: what it saw so far is kept
             say(f"chaos: the run's store, journal and logs are kept in {workdir}")
+        elif outcome.violations == 0 and not options.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _run(
@@ -273,5 +273,10 @@ def _report(
         say(f"VIOLATED with seed {options.seed} ({options.minutes:g} min); the schedule was:")
         for fault in schedule:
             say(f"  {fault.describe()}")
-        say(f"replay: sscard chaos --seed {options.seed} --minutes {options.minutes:g}")
+        say(
+            f"replay: sscard chaos --seed {options.seed} --minutes {options.minutes:g} "
+            f"--store {options.store}"
+        )
+    if outcome.violations or options.keep:
+        say(f"the run's store, journal and logs are kept in {outcome.workdir}")
     say(outcome.last_line())
