@@ -131,6 +131,11 @@ def _run(
             run.kill()
         broker.stop()
     _what_the_harness_saw(evidence, journal, workload, run, settled)
+    if run.stopped_starting:
+        say(
+            f"sscard run stopped by SIGTERM before it was up (its default action): "
+            f"{run.stopped_starting}"
+        )
     outcome = ChaosOutcome(nemesis.applied, workload.acknowledged, check_all(evidence), workdir)
     _report(outcome, options, schedule, workload, say)
     return outcome
