@@ -130,6 +130,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "sscard bench http --seconds 10 --workers 8",
         "sscard bench http --store postgres --servers 2",
     ),
+    "chaos": (
+        "sscard chaos --seed 7 --minutes 2",
+        "sscard chaos --seed 7 --minutes 30 --store postgres   # a cluster of its own, as root",
+    ),
     "demo": ("sscard demo",),
     "token issue": (
         "sscard token issue --role outlet_clerk --outlet BJ-DC-001 --subject clerk-01",

@@ -87,6 +87,10 @@ def printable(message: str) -> str:
 TOOLS: dict[str, tuple[str, str]] = {
     "infra": ("devinfra.commands", "the local Kafka broker and PostgreSQL server (development)"),
     "bench": ("bench.commands", "benchmarks, measured against a baseline in one run"),
+    "chaos": (
+        "chaos.commands",
+        "the back office under a seeded schedule of faults; every invariant checked after",
+    ),
     "demo": (
         "samples.commands",
         "drive one full replacement and one lapsed pre-report; print the histories",

@@ -138,15 +138,40 @@ class PublishBatch:
         """After a failure start over with a fresh producer (and a fresh idempotence epoch)."""
         if self._producer is not None:
             try:
-                self._producer.close(timeout=0)
+                _discard(self._producer)
             except Exception:  # it is being thrown away; nothing to save
                 log.debug("closing the failed producer raised", exc_info=True)
             self._producer = None
 
     def close(self, timeout: float = 0.5) -> None:
         if self._producer is not None:
-            self._producer.close(timeout=timeout)
+            try:
+                self._producer.close(timeout=timeout)
+            except KafkaTimeoutError:  # records Kafka never acknowledged: sent again next start
+                _discard(self._producer)
             self._producer = None
+
+
+def _discard(producer: Producer) -> None:
+    """Close a producer that still holds records Kafka never acknowledged. kafka-python's
+    ``close`` flushes first and raises when that times out, leaving its sender thread running
+    and the producer open; its ``__del__`` then closes it again and prints a traceback on stderr
+    (``sscard chaos --seed 1 --minutes 1``: SIGTERM while the producer was wedged after a broker
+    restart). So its sender is closed by force (which fails the pending records) and the
+    producer closed again, with nothing left to flush."""
+    try:
+        producer.close(timeout=0)
+    except KafkaTimeoutError:
+        sender = getattr(producer, "_sender", None)
+        if sender is None:
+            raise
+        sender.force_close()
+        sender.join(_FORCE_CLOSE_SECONDS)
+        producer.close(timeout=0)
+
+
+# How long a sender closed by force may take to fail its pending records and end.
+_FORCE_CLOSE_SECONDS = 2.0
 
 
 class Relay:

@@ -58,6 +58,7 @@ NOT_RUN_HERE = {
     "bench views": "a benchmark (tests/integration/test_bench_*.py)",
     "bench http": "a benchmark (tests/integration/test_bench_*.py)",
     "demo": "drives a whole story of its own (tests/e2e/test_cli.py)",
+    "chaos": "a fault-injection run of its own (tests/integration/test_chaos_run.py)",
 }
 
 # Leaves with no no-op to try: each says why.

@@ -27,7 +27,7 @@ RUNTIME = (
     "cli",
     "api",
 )
-TOOLS = ("bench", "devinfra", "samples")
+TOOLS = ("bench", "chaos", "devinfra", "samples")
 MAX_SHARE = 0.30
 
 
@@ -77,6 +77,7 @@ def test_no_runtime_room_imports_the_benchmarks_or_the_local_servers():
     # The CLI names the tools' modules in its TOOLS table, loaded only when asked for.
     allowed = {
         "cli/main.py imports bench.commands",
+        "cli/main.py imports chaos.commands",
         "cli/main.py imports devinfra.commands",
         "cli/main.py imports samples.commands",
     }

@@ -1,0 +1,83 @@
+"""The nemesis: applies the schedule's faults to the run's own processes, one at a time, each no
+earlier than its time, and leaves everything running when it is done."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from chaos.processes import PrivateBroker, RunProcess
+from chaos.schedule import Fault, FaultKind
+from devinfra.pg_cluster import PrivateCluster
+
+
+@dataclass
+class Nemesis:
+    run: RunProcess
+    broker: PrivateBroker
+    # The run's own PostgreSQL cluster (None on SQLite: no database faults are drawn then).
+    database: PrivateCluster | None = None
+    # Called often while the nemesis waits (the terminal's progress line, the run's health).
+    tick: Callable[[], None] = lambda: None
+    applied: list[Fault] = field(default_factory=list)
+
+    def apply(self, schedule: list[Fault], started: float, until: float) -> None:
+        """Every fault whose time comes before ``until`` (monotonic seconds); a fault that comes
+        late because the previous one took long (a broker's restart) is applied at once."""
+        for fault in schedule:
+            if started + fault.at >= until:
+                break
+            self._wait_until(started + fault.at)
+            self.run.note_if_dead()
+            self._inflict(fault)
+            self.applied.append(fault)
+        self._wait_until(until)
+
+    def _inflict(self, fault: Fault) -> None:
+        kind = fault.kind
+        if kind is FaultKind.RUN_KILL:
+            self.run.kill()
+            self._hold(fault.hold)
+            self.run.start()
+        elif kind is FaultKind.RUN_TERM:
+            self.run.terminate()
+            self._hold(fault.hold)
+            self.run.start()
+        elif kind is FaultKind.BROKER_KILL:
+            self.broker.kill()
+            self._hold(fault.hold)
+            self.broker.start()
+        elif kind is FaultKind.BROKER_STOP:
+            self.broker.stop()
+            self._hold(fault.hold)
+            self.broker.start()
+        elif kind is FaultKind.BROKER_PAUSE:
+            self.broker.pause()
+            try:
+                self._hold(fault.hold)
+            finally:
+                self.broker.resume()
+        elif kind is FaultKind.POSTGRES_RESTART and self.database is not None:
+            self.database.restart()
+            self._hold(fault.hold)
+        elif kind is FaultKind.POSTGRES_STOP and self.database is not None:
+            self.database.stop()
+            try:
+                self._hold(fault.hold)
+            finally:
+                self.database.start()
+
+    def restore(self) -> None:
+        """Everything running again, whatever the last fault left (the settling starts here)."""
+        self.broker.resume()
+        self.broker.start()
+        self.run.note_if_dead()
+
+    def _hold(self, seconds: float) -> None:
+        self._wait_until(time.monotonic() + seconds)
+
+    def _wait_until(self, moment: float) -> None:
+        while (left := moment - time.monotonic()) > 0:
+            self.tick()
+            time.sleep(min(left, 1.0))
