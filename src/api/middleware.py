@@ -1,9 +1,10 @@
 """Around every request: a request id (the client's ``X-Request-Id`` when it is a sane one, else a
 new one; echoed in the response), the body size limit (413), and one JSON access log line.
 
-The access line names the route as declared (``/holders/{holder}/claims``), never the path as
-sent: a holder's resident ID number travels in paths and queries and must not reach a log. The
-identity is logged by role and subject (a staff id; a cardholder's subject), never by holder.
+The access line names the route as declared (``/holders/{holder_ref}/claims``), never the path
+as sent nor the query: a path names a holder by reference, not by ID number, but a log keeps no
+holder at all. The identity is logged by role and subject (a staff id; a cardholder's subject),
+never by holder.
 """
 
 from __future__ import annotations

@@ -185,7 +185,9 @@ def analytics_csv(settings: Settings, table: AnalyticsTable) -> Iterator[str]:
 
 
 def _views(names: Sequence[str]) -> list[str]:
-    return list(names) or list(VIEW_NAMES)
+    """The views named, each once (a view named twice would be rebuilt and swapped twice in one
+    pass, the second swap finding its position moved), or all."""
+    return list(dict.fromkeys(names)) or list(VIEW_NAMES)
 
 
 def replay(

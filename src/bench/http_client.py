@@ -13,6 +13,11 @@ holders of its own, alternating a pre-report and its cancellation, so no two wor
 one holder and every command is expected to be recorded (201). For
 ``queries`` each worker reads its outlet's queue (200). Requests started in the warm-up are
 counted as acknowledged writes but not timed.
+
+A path names a holder by reference, never by ID number: before the commands start, the client
+asks ``POST /holders/lookup`` once per holder (the ID number in the body) and keeps the answer,
+as a counter's client would; those lookups are neither timed nor counted (``ready`` is printed
+after them, and the servers' CPU per request is measured from there).
 """
 
 from __future__ import annotations
@@ -63,14 +68,42 @@ class LoadResult(BaseModel):
         return self.timed / self.seconds if self.seconds > 0 else 0.0
 
 
-def request_for(call: Call, outlet: str, holder: str) -> tuple[str, str, dict[str, Any] | None]:
+@dataclass(frozen=True)
+class Holder:
+    """A holder as the API names them: by ID number in a body, by reference in a path."""
+
+    resident_id: str
+    ref: str
+
+
+def request_for(call: Call, outlet: str, holder: Holder) -> tuple[str, str, dict[str, Any] | None]:
     """Method, path and body of each call, as the routes are declared (api.card_routes,
     api.counter_routes, api.app): the one place to edit when a route changes."""
     if call == "pre_report":
-        return "POST", f"/holders/{holder}/pre-reports", {}
+        return "POST", f"/holders/{holder.ref}/pre-reports", {}
     if call == "cancellation":
-        return "POST", f"/outlets/{outlet}/pre-report-cancellations", {"holder": holder}
+        return "POST", f"/outlets/{outlet}/pre-report-cancellations", {"holder": holder.resident_id}
     return "GET", f"/outlets/{outlet}/queue?status=ready&page_size=50", None
+
+
+class LookupFailed(Exception):
+    """A holder's reference was not answered: nothing to load the servers with."""
+
+
+def look_up(client: httpx.Client, resident_ids: list[str]) -> list[Holder]:
+    """Each holder's reference, asked once (``POST /holders/lookup``), before anything is timed."""
+    holders = []
+    for resident_id in resident_ids:
+        try:
+            answer = client.post("/holders/lookup", json={"holder": resident_id})
+        except httpx.HTTPError as exc:
+            raise LookupFailed(f"POST /holders/lookup: {exc!r}") from None
+        if answer.status_code != 200:
+            raise LookupFailed(
+                f"POST /holders/lookup answered {answer.status_code}: {answer.text[:200]}"
+            )
+        holders.append(Holder(resident_id, answer.json()["holder_ref"]))
+    return holders
 
 
 def percentile(sorted_ms: list[float], fraction: float) -> float:
@@ -117,14 +150,14 @@ def _worker(
     index: int,
     clients: list[httpx.Client],
     plan: LoadPlan,
-    holders: list[str],
+    holders: list[Holder],
     tally: _Tally,
     stop_at: float,
 ) -> None:
     reported = dict.fromkeys(holders, False)
     n = 0
     while time.perf_counter() < stop_at:
-        holder = holders[n % len(holders)] if holders else ""
+        holder = holders[n % len(holders)] if holders else Holder("", "")
         client = clients[(index + n) % len(clients)]
         n += 1
         call: Call = "queue"
@@ -155,11 +188,16 @@ def _progress(plan: LoadPlan, tally: _Tally, started: float, done: threading.Eve
 
 
 def run_plan(plan: LoadPlan) -> LoadResult:
+    headers = {"Authorization": f"Bearer {plan.token}"}
+    holders: list[Holder] = []
+    if plan.phase == "commands":
+        with httpx.Client(base_url=plan.urls[0], headers=headers, timeout=60.0) as asking:
+            holders = look_up(asking, plan.holders)
+    print("ready", flush=True)  # the servers' CPU is counted from here: the lookups left out
+    shares = [holders[i :: plan.workers] for i in range(plan.workers)]
     started = time.perf_counter()
     tally = _Tally(warm_end=started + plan.warmup)
     stop_at = tally.warm_end + plan.seconds
-    headers = {"Authorization": f"Bearer {plan.token}"}
-    shares = [plan.holders[i :: plan.workers] for i in range(plan.workers)]
     # A keep-alive connection per worker and server, as many clients behind a balancer hold.
     clients = [
         [httpx.Client(base_url=url, headers=headers, timeout=60.0) for url in plan.urls]
@@ -198,7 +236,11 @@ def run_plan(plan: LoadPlan) -> LoadResult:
 
 def main() -> int:
     plan = LoadPlan.model_validate_json(sys.stdin.read())
-    result = run_plan(plan)
+    try:
+        result = run_plan(plan)
+    except LookupFailed as exc:
+        print(f"error {exc}", flush=True)
+        return 1
     print("result " + result.model_dump_json(), flush=True)
     return 0
 

@@ -332,14 +332,19 @@ def run_client(plan: LoadPlan, servers: Servers, say: Say) -> tuple[LoadResult, 
         client.stdin.write(plan.model_dump_json())
         client.stdin.close()
         result: LoadResult | None = None
+        error = ""
         for line in client.stdout:
             if line.startswith("progress "):
                 say(line.removeprefix("progress ").rstrip())
+            elif line.rstrip() == "ready":  # the holders' lookups done: count from here
+                server_cpu = cpu_seconds(servers.pids)
             elif line.startswith("result "):
                 result = LoadResult.model_validate_json(line.removeprefix("result "))
+            elif line.startswith("error "):
+                error = ": " + line.removeprefix("error ").rstrip()
         client.wait()
     if result is None:
-        raise BenchFailed(f"the load client exited ({client.returncode}) without a result")
+        raise BenchFailed(f"the load client exited ({client.returncode}) without a result{error}")
     calls = max(result.answered, 1)
     cpu = Cpu(
         server_ms=(cpu_seconds(servers.pids) - server_cpu) * 1000 / calls,

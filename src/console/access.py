@@ -3,8 +3,9 @@
 ``Permitted`` is the one dependency of every page in ``console.pages.PAGES``: the session's token
 verified again (``api.identity``), the CSRF token of a POST checked before anything else is
 read, then ``domain.authority.authorize`` asked for the page's action and the scope the request
-names (an outlet or holder in the query or form, a claim in the path whose holder is read from
-the store), exactly as the API's ``api.access`` asks it for a route.
+names (an outlet in the query or form, a holder's ID number in a form, a holder's reference in
+the path, a claim in the path whose holder is read from the store), exactly as the API's
+``api.access`` asks it for a route.
 """
 
 from __future__ import annotations
@@ -14,12 +15,23 @@ from uuid import UUID
 
 from fastapi import Depends, Request
 
+from api.holder_refs import remember, resolve
 from api.identity import Identity, TokenRefused
 from api.state import backoffice_of, office_of, verifier_of
 from application.claims import claim_holder
 from console.pages import PAGES
 from console.session import check_csrf, session_token
-from domain.authority import ACTS, PERMISSIONS, AccessRole, Action, Forbidden, Scope, authorize
+from domain.authority import (
+    ACTS,
+    PERMISSIONS,
+    UNKNOWN_HOLDER,
+    AccessRole,
+    Action,
+    Forbidden,
+    Scope,
+    authorize,
+)
+from domain.cardholder.errors import HolderNotFound
 from domain.claims.errors import ClaimNotFound
 from domain.errors import InvalidInput
 
@@ -86,8 +98,16 @@ def _scope(request: Request, identity: Identity, action: Action, fields: dict[st
     outlet = asked.get("outlet") or None
     if outlet is None and (action in ACTS or identity.role is AccessRole.OUTLET_CLERK):
         outlet = identity.outlet  # a clerk reads, and acts at, the outlet of their token
-    holder = asked.get("holder") or None
-    if holder is None and identity.role is AccessRole.CARDHOLDER:
+    # An ID number, in a form only (never in a URL); as the validator will read it.
+    holder = fields.get("holder", "").strip().upper() or None
+    if "holder_ref" in request.path_params:
+        named = resolve(office_of(request), request.path_params["holder_ref"])
+        remember(request, named)  # for the page: resolved once, here
+        holder = named.resident_id
+        if holder is None and identity.role is AccessRole.CARDHOLDER:
+            # An erased holder's record is no holder's own any more: as if unknown.
+            raise HolderNotFound(UNKNOWN_HOLDER)
+    elif holder is None and identity.role is AccessRole.CARDHOLDER:
         holder = identity.holder  # a cardholder's pages are of their own record
     claim_id = None
     if "claim_id" in request.path_params:

@@ -18,7 +18,9 @@ PAGES: Mapping[tuple[str, str], Action] = MappingProxyType(
         ("POST", "/queue/collections"): Action.COLLECT,
         ("POST", "/queue/activations"): Action.ACTIVATE,
         ("GET", "/history"): Action.READ_HISTORY,
-        ("POST", "/history/unmasked"): Action.READ_UNMASKED,
+        ("POST", "/history"): Action.LOOKUP_HOLDER,
+        ("GET", "/holders/{holder_ref}/history"): Action.READ_HISTORY,
+        ("POST", "/holders/{holder_ref}/history/unmasked"): Action.READ_UNMASKED,
         ("GET", "/claims"): Action.READ_CLAIMS,
         ("GET", "/claims/{claim_id}"): Action.READ_CLAIMS,
         ("POST", "/claims/{claim_id}/approval"): Action.DECIDE_CLAIM,
@@ -42,6 +44,8 @@ PUBLIC_PAGES = frozenset(
 # The start page's links: the page a role may open for each action, in this order.
 MENU: tuple[tuple[str, Action, str], ...] = (
     ("/queue", Action.READ_QUEUE, "menu.queue"),
+    ("/history", Action.READ_HISTORY, "menu.history"),
+    ("/claims", Action.READ_CLAIMS, "menu.claims"),
     ("/production", Action.PRODUCE, "menu.production"),
     ("/verify", Action.VERIFY, "menu.verify"),
     ("/analytics", Action.READ_ANALYTICS, "menu.analytics"),

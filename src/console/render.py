@@ -84,6 +84,7 @@ _NOT_KEPT = frozenset({"lang", "done", "holder"})
 
 def _switch_url(request: Request, language: str) -> str:
     """This page in the other language: its query kept, but for an action's message and a
-    holder's ID number (kept out of links: the lookup is asked again)."""
+    ``holder`` (no page takes an ID number in its query any more: should one come, it is not
+    copied into a link)."""
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in _NOT_KEPT]
     return "?" + urlencode([*kept, ("lang", language)])

@@ -26,7 +26,14 @@ from console.pages import PAGES, PUBLIC_PAGES
 from domain.application import CardOffice
 from domain.authority import UNKNOWN_HOLDER, AccessRole
 from service.settings import Settings
-from tests.api_support import OTHER_OUTLET, bearer, blocked_holder, claim_body, token
+from tests.api_support import (
+    OTHER_OUTLET,
+    bearer,
+    blocked_holder,
+    claim_body,
+    holder_ref,
+    token,
+)
 from tests.conftest import make_settings
 from tests.console_support import PICKUP, csrf_of, ready_for_pickup, sign_in
 from tests.support import resident_id
@@ -331,28 +338,82 @@ def _reads_of(console: Console, rid: str) -> int:
     return audit.unmasked_reads(console.office, audit.UnmaskedReadsQuery(resident_id=rid)).count
 
 
+def _ref(console: Console, rid: str) -> str:
+    """The holder's reference, as the app computes it (any ID number has one)."""
+    return str(console.office.holder_id(rid))
+
+
+def _looked_up(client: TestClient, rid: str) -> str:
+    """The history page's URL a staff member's lookup form redirects to, for an ID number."""
+    form = client.get("/console/history")
+    answer = client.post(
+        "/console/history",
+        data={"holder": rid, "csrf": csrf_of(form.text)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return str(answer.headers["location"])
+
+
 def test_a_cardholder_sees_their_own_history_only(console: Console) -> None:
     rid, _card, _certificate = ready_for_pickup(console.office)
     stranger = ready_for_pickup(console.office)[0]
     client = console.client()
     sign_in(client, console.token(AccessRole.CARDHOLDER, holder=rid))
+    redirected = client.get("/console/history", follow_redirects=False)
+    assert redirected.status_code == 303
+    assert redirected.headers["location"] == f"/console/holders/{_ref(console, rid)}/history"
     own = client.get("/console/history")
     assert own.status_code == 200
+    assert rid not in str(own.url), "the address names the reference, never the ID number"
     assert "LossFormallyReported" in own.text
     assert rid not in own.text, "masked: the ID number is not shown whole"
     assert rid[:6] in own.text
     assert 'id="holder"' not in own.text, "a cardholder looks nobody up"
-    theirs = client.get(f"/console/history?holder={stranger}")
-    nobody = client.get(f"/console/history?holder={resident_id()}")
-    assert theirs.status_code == nobody.status_code == 404
+    theirs = client.get(f"/console/holders/{_ref(console, stranger)}/history")
+    nobody = client.get(f"/console/holders/{_ref(console, resident_id())}/history")
+    garbage = client.get("/console/holders/not-a-reference/history")
+    assert theirs.status_code == nobody.status_code == garbage.status_code == 404
     assert theirs.text.count(UNKNOWN_HOLDER) == nobody.text.count(UNKNOWN_HOLDER) == 1
+    assert garbage.text.count(UNKNOWN_HOLDER) == 1
+    csrf = csrf_of(own.text)
+    looked_up = client.post(
+        "/console/history", data={"holder": stranger, "csrf": csrf}, follow_redirects=False
+    )
+    assert looked_up.status_code == 404, "another holder's ID number reads as unknown"
+    assert looked_up.text.count(UNKNOWN_HOLDER) == 1
+    mine = client.post("/console/history", data={"holder": rid, "csrf": csrf})
+    assert mine.status_code == 200
+    assert str(mine.url) == str(own.url)
     assert (
         client.post(
-            "/console/history/unmasked",
-            data={"holder": rid, "reason": "audit", "csrf": csrf_of(own.text)},
+            f"/console/holders/{_ref(console, rid)}/history/unmasked",
+            data={"reason": "audit", "csrf": csrf},
         ).status_code
         == 403
     )
+
+
+def test_staff_look_a_holder_up_by_a_form_and_read_them_by_reference(console: Console) -> None:
+    rid = ready_for_pickup(console.office)[0]
+    client = console.client(AccessRole.OUTLET_CLERK)
+    form = client.get("/console/history")
+    assert 'method="post" action="/console/history"' in form.text
+    assert client.post("/console/history", data={"holder": rid}).status_code == 403, (
+        "the lookup needs the form's CSRF token"
+    )
+    url = _looked_up(client, rid)
+    assert url == f"/console/holders/{_ref(console, rid)}/history"
+    shown = client.get(url)
+    assert shown.status_code == 200
+    assert "LossFormallyReported" in shown.text
+    assert rid not in shown.text, "masked, and the ID number kept in no field of the page"
+    csrf = csrf_of(form.text)
+    unknown = client.post("/console/history", data={"holder": resident_id(), "csrf": csrf})
+    assert unknown.status_code == 404
+    bad = client.post("/console/history", data={"holder": rid[:17] + "?", "csrf": csrf})
+    assert bad.status_code == 422
+    assert rid[:17] not in bad.text, "a bad ID number is named, never echoed"
 
 
 def test_an_auditors_full_read_is_recorded_with_its_reason_and_needs_the_form_token(
@@ -360,22 +421,25 @@ def test_an_auditors_full_read_is_recorded_with_its_reason_and_needs_the_form_to
 ) -> None:
     rid, _card, _certificate = ready_for_pickup(console.office)
     client = console.client(AccessRole.AUDITOR)
-    masked = client.get(f"/console/history?holder={rid}")
+    url = _looked_up(client, rid)
+    masked = client.get(url)
     assert masked.status_code == 200
-    assert rid not in masked.text.replace(f'value="{rid}"', "")
-    fields = {"holder": rid, "reason": "audit", "reference": "AUD-2026-7"}
-    refused = client.post("/console/history/unmasked", data=fields)
+    assert rid not in masked.text
+    unmask = f"{url}/unmasked"
+    assert f'action="{unmask}"' in masked.text
+    fields = {"reason": "audit", "reference": "AUD-2026-7"}
+    refused = client.post(unmask, data=fields)
     assert refused.status_code == 403
     assert _reads_of(console, rid) == 0, "no read recorded without the form's token"
-    full = client.post("/console/history/unmasked", data=fields | {"csrf": csrf_of(masked.text)})
+    full = client.post(unmask, data=fields | {"csrf": csrf_of(masked.text)})
     assert full.status_code == 200, full.text
-    assert rid in full.text.replace(f'value="{rid}"', "")
+    assert rid in full.text
     assert _reads_of(console, rid) == 1
     clerk = console.client(AccessRole.OUTLET_CLERK)
-    page = clerk.get(f"/console/history?holder={rid}")
+    page = clerk.get(url)
     assert page.status_code == 200
     assert 'id="unmask"' not in page.text
-    tried = clerk.post("/console/history/unmasked", data=fields | {"csrf": csrf_of(page.text)})
+    tried = clerk.post(unmask, data=fields | {"csrf": csrf_of(page.text)})
     assert tried.status_code == 403
     assert _reads_of(console, rid) == 1
 
@@ -388,7 +452,7 @@ def _claim(console: Console) -> tuple[str, str]:
     api = TestClient(console.app, raise_server_exceptions=False)  # the lifespan runs above
     holder, _ = blocked_holder(api)
     filed = api.post(
-        f"/holders/{holder}/claims",
+        f"/holders/{holder_ref(api, holder)}/claims",
         json=claim_body(f"INV-{uuid.uuid4().hex[:8]}"),
         headers=bearer(token(console.settings, AccessRole.OUTLET_CLERK)),
     )
@@ -470,9 +534,11 @@ def test_the_access_log_names_console_routes_never_holders(
     rid = ready_for_pickup(console.office)[0]
     client = console.client(AccessRole.AUDITOR)
     with caplog.at_level("INFO", logger="sscard.api.access"):
-        assert client.get(f"/console/history?holder={rid}").status_code == 200
+        assert client.get(_looked_up(client, rid)).status_code == 200
     lines = [r.getMessage() for r in caplog.records if r.name == "sscard.api.access"]
-    assert lines
-    assert '"route": "/history"' in lines[-1]
+    assert any('"route": "/history"' in line and '"POST"' in line for line in lines)
+    assert '"route": "/holders/{holder_ref}/history"' in lines[-1]
     assert '"role": "auditor"' in lines[-1]
-    assert rid not in "\n".join(lines)
+    logged = "\n".join(lines)
+    assert rid not in logged
+    assert _ref(console, rid) not in logged, "the route as declared, not the path as sent"

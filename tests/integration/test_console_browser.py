@@ -106,6 +106,19 @@ def _reload_until(page: Page, what: str, check: Callable[[], bool]) -> None:
         page.reload()
 
 
+def _look_up_history(page: Page, holder: str) -> None:
+    """The holder's history: looked up by a POST form, shown at their reference, so the ID
+    number is in no address (the browser's history, the access log)."""
+    page.click("a.brand")
+    page.click("a[href='/console/history']")
+    page.fill("#holder", holder)
+    page.click("#look-up")
+    expect(page).to_have_url(re.compile(r"/console/holders/[0-9a-f-]{36}/history$"))
+    expect(page.locator("#history")).to_contain_text("CardActivated")
+    assert holder not in page.url
+    page.screenshot(path=str(ARTIFACTS / "5-history-en.png"), full_page=True)
+
+
 def test_a_clerk_collects_and_activates_a_card_in_a_real_browser(
     chromium: Path, served: Served, tmp_path: Path
 ) -> None:
@@ -173,6 +186,7 @@ def test_a_clerk_collects_and_activates_a_card_in_a_real_browser(
             page.click("#lang-switch")
             expect(page.locator("h1")).to_contain_text("Outlet queue")
             page.screenshot(path=str(ARTIFACTS / "4-after-activation-en.png"), full_page=True)
+            _look_up_history(page, holder)
             page.click("#sign-out")
             expect(page).to_have_url(re.compile(r"/console/sign-in\?done=signed_out$"))
         finally:
