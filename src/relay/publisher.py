@@ -70,6 +70,9 @@ class PublishBatch:
     # the relay's settings), which ends the wait with an error and a fresh producer. After a
     # broker is killed mid-batch, kafka-python's producer can be wedged for good (no batch ever
     # completes or expires, measured: none in 120 s); past this bound the relay gives up on it.
+    # A last resort: a broker restart no longer reaches it, since the producer retries a lost
+    # broker at least once a second (``reconnect_backoff_max_ms`` in service.kafka_wiring,
+    # where this bound is derived from the producer's timeouts).
     STALL_SECONDS = 45.0
 
     def __init__(
