@@ -242,6 +242,10 @@ class SettlementSubscriber:
             "enable_auto_commit": False,
             # Following: a status change is handed over within tens of milliseconds.
             "fetch_max_wait_ms": 20,
+            # Back after a broker restart within a second of its first answer, not up to 30 s
+            # later (kafka-python's default cap on its doubling reconnect wait): a subscriber
+            # must not stay behind suspensions once the broker answers again.
+            "reconnect_backoff_max_ms": 1_000,
             **(consumer_config or {}),
         }
         # card code (base 36) -> packed (since, pair); cards of another shape by their text.

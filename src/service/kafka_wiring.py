@@ -62,9 +62,23 @@ def kafka_security(settings: Settings) -> dict[str, Any]:
     return config
 
 
+RECONNECT_BACKOFF_MAX_MS = 1_000
+
+
 def client_config(settings: Settings) -> dict[str, Any]:
     """Where the brokers are and how to reach them: the start of every client's arguments."""
-    return {"bootstrap_servers": settings.bootstrap_servers, **kafka_security(settings)}
+    return {
+        "bootstrap_servers": settings.bootstrap_servers,
+        **kafka_security(settings),
+        # After a broker restart every client reconnects within a second of its first answer.
+        # kafka-python doubles the wait after each refused connection up to 30 s (Java's client
+        # stops at 1 s): a broker down for 10-20 s (stop, start of the JVM) left the relay
+        # acknowledging nothing for up to 30 s more, settlement suspensions as late
+        # (tests/integration/test_relay_broker_restart.py), and the view consumers as late to
+        # apply them. One attempt a second at most costs nothing worth saving: these are the
+        # clients of the back office's own brokers.
+        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+    }
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
@@ -82,13 +96,6 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "max_block_ms": 10_000,
         # Fail fast when the broker is down: the relay's runner waits and retries.
         "bootstrap_timeout_ms": 3_000,
-        # After a broker restart the producer reconnects within a second of its first answer.
-        # kafka-python doubles the wait after each refused connection up to 30 s (Java's client
-        # stops at 1 s): a broker down for 10-20 s (stop, start of the JVM) left the relay
-        # acknowledging nothing for up to 30 s more, settlement suspensions as late
-        # (tests/integration/test_relay_broker_restart.py). One attempt a second at most costs
-        # nothing worth saving: the relay is one client of its own brokers.
-        "reconnect_backoff_max_ms": 1_000,
         "client_id": "sscard-relay",
     }
 
