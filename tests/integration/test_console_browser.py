@@ -11,6 +11,7 @@ import re
 import signal
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,40 @@ CHROMIUM_FLAGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts" / "console"
 WAIT_S = 45.0
+
+
+@contextmanager
+def browser_page(chromium: Path, profile: Path) -> Iterator[Page]:
+    """A page of a fresh headless Chromium (DESIGN.md 6's flags, an empty user data dir, Beijing's
+    zone, Chinese first). Every console error or warning and every page error it logged fails
+    the test when the block ends: a CSP violation shows up only there."""
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            problems.append(f"console {message.type}: {message.text}")
+
+    def on_page_error(error: Error) -> None:
+        problems.append(f"page error: {error}")
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(chromium),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            locale="zh-CN",
+            timezone_id="Asia/Shanghai",
+        )
+        try:
+            page = context.new_page()
+            page.on("console", on_console)
+            page.on("pageerror", on_page_error)
+            page.set_default_timeout(15_000)
+            yield page
+        finally:
+            context.close()
+    assert problems == [], problems
 
 
 def _until(what: str, check: Callable[[], bool], timeout: float = WAIT_S) -> None:
@@ -130,65 +165,37 @@ def test_a_clerk_collects_and_activates_a_card_in_a_real_browser(
     )
     clerk_token = token(served.settings, AccessRole.OUTLET_CLERK, outlet=PICKUP)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    problems: list[str] = []
+    with browser_page(chromium, tmp_path / "chromium-profile") as page:
+        page.goto(f"{url}/console/")
+        expect(page).to_have_url(re.compile(r"/console/sign-in$"))
+        page.fill("#token", clerk_token)
+        page.screenshot(path=str(ARTIFACTS / "1-sign-in.png"), full_page=True)
+        page.click("#sign-in")
+        expect(page.locator(".who")).to_contain_text(PICKUP)
 
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            problems.append(f"console {message.type}: {message.text}")
+        page.click("a[href='/console/queue']")
+        row = page.locator(f"tr[data-certificate='{certificate}']")
+        _reload_until(page, "the card reaches the ready queue", lambda: row.count() == 1)
+        expect(row).to_contain_text(new_card)
+        page.screenshot(path=str(ARTIFACTS / "2-queue-ready.png"), full_page=True)
 
-    def on_page_error(error: Error) -> None:
-        problems.append(f"page error: {error}")
+        row.locator("input[name=holder]").fill(holder)
+        row.locator("button[type=submit]").click()
+        expect(page.locator("#flash")).to_contain_text("已登记领卡")
+        _reload_until(page, "the card leaves the ready queue", lambda: row.count() == 0)
+        page.screenshot(path=str(ARTIFACTS / "3-queue-after-collection.png"), full_page=True)
 
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),  # empty: a fresh user data dir
-            executable_path=str(chromium),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            locale="zh-CN",
-            timezone_id="Asia/Shanghai",
-        )
-        try:
-            page = context.new_page()
-            page.on("console", on_console)
-            page.on("pageerror", on_page_error)
-            page.set_default_timeout(15_000)
+        page.click("#tab-collected")
+        collected = page.locator("tr", has_text=new_card)
+        _reload_until(page, "the card is listed as collected", lambda: collected.count() == 1)
+        collected.locator("input[name=holder]").fill(holder)
+        collected.locator("button[type=submit]").click()
+        expect(page.locator("#flash")).to_contain_text("已启用新卡")
+        _reload_until(page, "the card leaves the collected list", lambda: collected.count() == 0)
 
-            page.goto(f"{url}/console/")
-            expect(page).to_have_url(re.compile(r"/console/sign-in$"))
-            page.fill("#token", clerk_token)
-            page.screenshot(path=str(ARTIFACTS / "1-sign-in.png"), full_page=True)
-            page.click("#sign-in")
-            expect(page.locator(".who")).to_contain_text(PICKUP)
-
-            page.click("a[href='/console/queue']")
-            row = page.locator(f"tr[data-certificate='{certificate}']")
-            _reload_until(page, "the card reaches the ready queue", lambda: row.count() == 1)
-            expect(row).to_contain_text(new_card)
-            page.screenshot(path=str(ARTIFACTS / "2-queue-ready.png"), full_page=True)
-
-            row.locator("input[name=holder]").fill(holder)
-            row.locator("button[type=submit]").click()
-            expect(page.locator("#flash")).to_contain_text("已登记领卡")
-            _reload_until(page, "the card leaves the ready queue", lambda: row.count() == 0)
-            page.screenshot(path=str(ARTIFACTS / "3-queue-after-collection.png"), full_page=True)
-
-            page.click("#tab-collected")
-            collected = page.locator("tr", has_text=new_card)
-            _reload_until(page, "the card is listed as collected", lambda: collected.count() == 1)
-            collected.locator("input[name=holder]").fill(holder)
-            collected.locator("button[type=submit]").click()
-            expect(page.locator("#flash")).to_contain_text("已启用新卡")
-            _reload_until(
-                page, "the card leaves the collected list", lambda: collected.count() == 0
-            )
-
-            page.click("#lang-switch")
-            expect(page.locator("h1")).to_contain_text("Outlet queue")
-            page.screenshot(path=str(ARTIFACTS / "4-after-activation-en.png"), full_page=True)
-            _look_up_history(page, holder)
-            page.click("#sign-out")
-            expect(page).to_have_url(re.compile(r"/console/sign-in\?done=signed_out$"))
-        finally:
-            context.close()
-    assert problems == [], problems
+        page.click("#lang-switch")
+        expect(page.locator("h1")).to_contain_text("Outlet queue")
+        page.screenshot(path=str(ARTIFACTS / "4-after-activation-en.png"), full_page=True)
+        _look_up_history(page, holder)
+        page.click("#sign-out")
+        expect(page).to_have_url(re.compile(r"/console/sign-in\?done=signed_out$"))

@@ -10,15 +10,15 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Error, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from domain.authority import AccessRole
 from tests.api_support import token
 from tests.integration.test_console_browser import (  # noqa: F401 - fixtures used by name
     ARTIFACTS,
-    CHROMIUM_FLAGS,
     Served,
     _reload_until,
+    browser_page,
     chromium,
     served,
 )
@@ -40,15 +40,6 @@ def test_a_batch_upload_verify_chain_and_the_charts_in_a_real_browser(
 ) -> None:
     url, settings = served.url, served.settings
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            problems.append(f"console {message.type}: {message.text}")
-
-    def on_page_error(error: Error) -> None:
-        problems.append(f"page error: {error}")
-
     batch = tmp_path / "day.csv"
     batch.write_text(
         "certificate,new_card_number,produced_at\n"
@@ -56,49 +47,32 @@ def test_a_batch_upload_verify_chain_and_the_charts_in_a_real_browser(
         "NO-SUCH-CERTIFICATE,1234567890,2026-01-01T10:00:00+08:00\n",
         encoding="utf-8",
     )
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(chromium),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            locale="zh-CN",
-            timezone_id="Asia/Shanghai",
+    with browser_page(chromium, tmp_path / "chromium-profile") as page:
+        _sign_in(page, url, token(settings, AccessRole.PRODUCTION_CENTRE))
+        page.click("a[href='/console/production']")
+        page.set_input_files("#batch", str(batch))
+        page.click("#send-batch")
+        expect(page.locator("#batch-summary")).to_contain_text("day.csv")
+        expect(page.locator("tr[data-line='2']")).to_have_attribute(
+            "data-status", "already_recorded"
         )
-        try:
-            page = context.new_page()
-            page.on("console", on_console)
-            page.on("pageerror", on_page_error)
-            page.set_default_timeout(15_000)
+        refused = page.locator("tr[data-line='3']")
+        expect(refused).to_have_attribute("data-status", "refused")
+        expect(refused).to_contain_text("NO-SUCH-CERTIFICATE")
+        page.screenshot(path=str(ARTIFACTS / "5-production-batch.png"), full_page=True)
+        page.click("#sign-out")
 
-            _sign_in(page, url, token(settings, AccessRole.PRODUCTION_CENTRE))
-            page.click("a[href='/console/production']")
-            page.set_input_files("#batch", str(batch))
-            page.click("#send-batch")
-            expect(page.locator("#batch-summary")).to_contain_text("day.csv")
-            expect(page.locator("tr[data-line='2']")).to_have_attribute(
-                "data-status", "already_recorded"
-            )
-            refused = page.locator("tr[data-line='3']")
-            expect(refused).to_have_attribute("data-status", "refused")
-            expect(refused).to_contain_text("NO-SUCH-CERTIFICATE")
-            page.screenshot(path=str(ARTIFACTS / "5-production-batch.png"), full_page=True)
-            page.click("#sign-out")
+        _sign_in(page, url, token(settings, AccessRole.AUDITOR))
+        page.click("a[href='/console/verify']")
+        page.click("#run-chain button[type=submit]")
+        expect(page.locator("#chain-verdict")).to_have_attribute("data-intact", "true")
+        page.screenshot(path=str(ARTIFACTS / "6-verify-chain.png"), full_page=True)
 
-            _sign_in(page, url, token(settings, AccessRole.AUDITOR))
-            page.click("a[href='/console/verify']")
-            page.click("#run-chain button[type=submit]")
-            expect(page.locator("#chain-verdict")).to_have_attribute("data-intact", "true")
-            page.screenshot(path=str(ARTIFACTS / "6-verify-chain.png"), full_page=True)
-
-            page.goto(f"{url}/console/analytics")
-            bars = page.locator("#chart-sla-outlets rect.bar")
-            _reload_until(page, "the lifecycle view has the case", lambda: bars.count() == 1)
-            expect(page.locator("#chart-stages")).to_be_visible()
-            expect(page.locator("#stages")).to_contain_text("受理→制卡")
-            page.screenshot(path=str(ARTIFACTS / "7-analytics.png"), full_page=True)
-            page.click("#lang-switch")
-            expect(page.locator("h1")).to_contain_text(re.compile("Lifecycle analytics"))
-        finally:
-            context.close()
-    assert problems == [], problems
+        page.goto(f"{url}/console/analytics")
+        bars = page.locator("#chart-sla-outlets rect.bar")
+        _reload_until(page, "the lifecycle view has the case", lambda: bars.count() == 1)
+        expect(page.locator("#chart-stages")).to_be_visible()
+        expect(page.locator("#stages")).to_contain_text("受理→制卡")
+        page.screenshot(path=str(ARTIFACTS / "7-analytics.png"), full_page=True)
+        page.click("#lang-switch")
+        expect(page.locator("h1")).to_contain_text(re.compile("Lifecycle analytics"))
