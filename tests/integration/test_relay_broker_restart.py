@@ -21,7 +21,7 @@ from service.bootstrap import BackOffice, open_back_office
 from service.kafka_wiring import ensure_topics, relay_for
 from tests.back_office import check_topic, published_events, wait_until_published, write_burst
 from tests.conftest import make_settings, used_real_server
-from tests.ports import free_ports
+from tests.kafka_support import private_broker as own_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
@@ -40,16 +40,8 @@ OUTAGE_SECONDS = 12.0
 def private_broker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalKafka]:
     """A broker of this test's own, so stopping it disturbs no other test."""
     used_real_server(request, "kafka")
-    port, controller_port = free_ports(2)
-    broker = LocalKafka(
-        port=port,
-        controller_port=controller_port,
-        state_dir=tmp_path / "broker",
-        die_with_parent=True,
-    )
-    broker.start(timeout=120)
-    yield broker
-    broker.stop()
+    with own_broker(tmp_path / "broker") as broker:
+        yield broker
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:

@@ -29,7 +29,7 @@ from tests.back_office import (
     write_burst,
 )
 from tests.conftest import make_settings, used_real_server
-from tests.ports import free_ports
+from tests.kafka_support import private_broker as own_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
@@ -116,16 +116,8 @@ def test_twenty_kill_9s_of_the_relay_during_a_burst_lose_nothing(
 def private_broker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalKafka]:
     """A broker of this test's own, so stopping it disturbs no other test."""
     used_real_server(request, "kafka")
-    port, controller_port = free_ports(2)
-    broker = LocalKafka(
-        port=port,
-        controller_port=controller_port,
-        state_dir=tmp_path / "broker",
-        die_with_parent=True,
-    )
-    broker.start(timeout=120)
-    yield broker
-    broker.stop()
+    with own_broker(tmp_path / "broker") as broker:
+        yield broker
 
 
 def test_stopping_and_killing_the_broker_while_publishing_loses_nothing(
