@@ -21,6 +21,7 @@ from chaos.nemesis import Nemesis
 from chaos.process_faults import ProcessFaults
 from chaos.processes import PrivateBroker, RunProcess
 from chaos.schedule import Fault, by_kind, draw_schedule
+from chaos.standby import STANDBY_CONNECTIONS
 from chaos.workload import Workload
 from devinfra.pg_cluster import PrivateCluster
 from relay.publisher import RELAY
@@ -190,7 +191,8 @@ def _own_database(options: ChaosOptions, say: Say) -> Iterator[PrivateCluster | 
     if options.store == "sqlite":
         yield None
         return
-    cluster = PrivateCluster()
+    # chaos-procs: a standby `sscard run` doubles the back office's connections.
+    cluster = PrivateCluster(max_connections=STANDBY_CONNECTIONS)
     say(f"chaos: making a PostgreSQL cluster of the run's own on port {cluster.port}")
     try:
         cluster.create()
