@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from application.operations import status
+from application.results import plural
 from chaos import members, poison, standby
 from chaos.evidence import scan_logs
 from chaos.health import worker_findings
@@ -61,8 +62,12 @@ class ProcessFaults:
             self.members += 1
         elif fault.kind is FaultKind.POISON:
             key = f"{poison.KEY_PREFIX}{self.seed}-{len(self.poisons) + 1}"
-            poison.inject(self.settings, key)
-            self.poisons.add(key)
+            try:
+                poison.inject(self.settings, key)
+            except Exception as error:  # the nemesis's own producer; not the back office's fault
+                self.say(f"  the poison could not be sent: {error}")
+            else:
+                self.poisons.add(key)
             hold(fault.hold)
             self._discard()
         elif fault.kind is FaultKind.STANDBY_TAKEOVER:
@@ -95,8 +100,8 @@ class ProcessFaults:
         if self.poisons:
             self._discard()
             self.say(
-                f"chaos: {len(self.poisons)} poison messages injected, {self.discarded} parked "
-                f"copies discarded"
+                f"chaos: {plural(len(self.poisons), 'poison message')} injected, "
+                f"{plural(self.discarded, 'parked copy', 'parked copies')} discarded"
             )
         if self.takeovers:
             self.say(
