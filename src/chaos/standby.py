@@ -45,6 +45,11 @@ def wait_logged(process: RunProcess, text: str, bound: float, hold: Hold) -> flo
     return time.monotonic() - started
 
 
+def _since(moment: float, logged: float | None) -> float | None:
+    """Seconds from ``moment`` (the signal) to the takeover, if it came."""
+    return None if logged is None else time.monotonic() - moment
+
+
 def _standing_by(run: RunProcess, spare: RunProcess, hold: Hold) -> RunProcess | None:
     """The one of the two standing by, once one says so."""
     deadline = time.monotonic() + START_BOUND
@@ -69,8 +74,9 @@ def take_over(
         spare.terminate()
         return found
     active = spare if standby is run else run
+    killed = time.monotonic()
     active.kill()
-    took = wait_logged(standby, TOOK_OVER, TAKEOVER_BOUND, wait)
+    took = _since(killed, wait_logged(standby, TOOK_OVER, TAKEOVER_BOUND, wait))
     if took is None:
         found.findings.append(
             f"the standby sscard run did not take over within {TAKEOVER_BOUND:.0f} s of a kill -9"
@@ -84,13 +90,14 @@ def take_over(
     if wait_logged(run, STANDING_BY, START_BOUND, wait) is None:
         found.findings.append("the restarted sscard run did not stand by")
     wait(hold)
+    stopped = time.monotonic()
     spare.terminate()  # the spare leaves cleanly: the first one is the active one again
-    took = wait_logged(run, TOOK_OVER, TAKEOVER_BOUND, wait)
+    took = _since(stopped, wait_logged(run, TOOK_OVER, TAKEOVER_BOUND, wait))
     if took is None:
         found.findings.append(
             f"sscard run did not take over within {TAKEOVER_BOUND:.0f} s of the spare's stop"
         )
     else:
         found.seconds.append(took)
-        say(f"  sscard run took over again {took:.1f} s after the spare's SIGTERM")
+        say(f"  sscard run took over again {took:.1f} s after the spare's SIGTERM was sent")
     return found
