@@ -18,8 +18,8 @@ STANDING_BY = "another relay is active on this store; standing by"
 TOOK_OVER = "this one is active now"
 # A standby retries the lock every 2 s (tracking.runner); a dead session's lock is free at once.
 TAKEOVER_BOUND = 30.0
-# One `sscard run` holds some forty connections at its busiest (a pool per worker), the harness
-# a dozen: two runs and the harness overrun PostgreSQL's default of 100 ("too many clients").
+# Two `sscard run` (each worker with pools of its own) and the harness overran PostgreSQL's
+# default of 100 connections ("too many clients", seed 60).
 STANDBY_CONNECTIONS = 300
 # Starting `sscard run` (imports, the store, the broker) on a busy machine.
 START_BOUND = 180.0
