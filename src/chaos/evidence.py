@@ -14,6 +14,7 @@ from kafka import KafkaConsumer, TopicPartition
 from application.audit import verify_chain
 from application.views import verify
 from chaos.invariants import Evidence, StoredPublic, StoredRequest, TopicRecord
+from chaos.poison import is_poison
 from contract.public_form import PUBLIC_CARD_EVENTS, PUBLIC_CLAIM_EVENTS
 from domain.claims.events import ReimbursementClaimPaid
 from domain.requests import RequestRecorded
@@ -68,6 +69,8 @@ def read_store(backoffice: BackOffice, topics: Topics, evidence: Evidence) -> No
 def read_topics(bootstrap: str, topics: Topics, evidence: Evidence, timeout: float) -> None:
     for name in (topics.card_events, topics.reimbursement_events):
         for key, value in read_topic(bootstrap, name, timeout):
+            if is_poison(key):  # chaos.poison's, not the relay's
+                continue
             envelope = json.loads(value)
             evidence.topic_records.append(
                 TopicRecord(

@@ -18,8 +18,10 @@ from chaos.evidence import check_chain, read_store, read_topics, scan_logs, veri
 from chaos.invariants import Evidence, Verdict, check_all
 from chaos.journal import Journal
 from chaos.nemesis import Nemesis
+from chaos.process_faults import ProcessFaults
 from chaos.processes import PrivateBroker, RunProcess
 from chaos.schedule import Fault, by_kind, draw_schedule
+from chaos.standby import STANDBY_CONNECTIONS
 from chaos.workload import Workload
 from devinfra.pg_cluster import PrivateCluster
 from relay.publisher import RELAY
@@ -97,6 +99,8 @@ def _run(
     journal = Journal(workdir / "journal.jsonl")
     run = RunProcess(settings, workdir / "run.log")
     workload = Workload(settings, journal, options.seed, options.pace)
+    # chaos-procs: a second consumer, a poison message, a standby run (chaos.process_faults).
+    processes = ProcessFaults(settings, workdir, run, options.seed, say)
     try:
         with open_back_office(settings) as monitor:  # makes the store before anyone else
             run.start()
@@ -104,6 +108,7 @@ def _run(
             say("chaos: sscard run is up; the workload and the nemesis start")
             progress = _Progress(monitor, workload, say)
             nemesis = Nemesis(run, broker, database)
+            nemesis.processes = processes  # chaos-procs
             nemesis.tick = lambda: progress.tick(len(nemesis.applied))
             started = time.monotonic()
             workload.start()
@@ -116,6 +121,7 @@ def _run(
         evidence = Evidence()
         say("chaos: verifying every view against its rebuild")
         verify_views(settings, evidence, wait=_SETTLE_SECONDS)
+        processes.settled(evidence)  # chaos-procs: status, dead letters, the other processes
         # Opened anew: the monitor's connections may be ones a database restart ended.
         with open_back_office(settings) as backoffice:
             check_chain(backoffice, evidence)
@@ -127,6 +133,7 @@ def _run(
         )
     finally:
         workload.stop.set()
+        processes.stop_all()  # chaos-procs
         if run.alive():
             run.kill()
         broker.stop()
@@ -150,7 +157,7 @@ def _what_the_harness_saw(
     if workload.error is not None:
         evidence.client_findings.append(f"the workload stopped: {workload.error!r}")
     evidence.retries_checked = workload.resent
-    evidence.processes_checked = run.starts
+    evidence.processes_checked += run.starts  # chaos-procs: += (the other processes too)
     evidence.process_findings += run.findings
     if not settled:
         evidence.process_findings.append("the relay did not catch up with the store in time")
@@ -184,7 +191,8 @@ def _own_database(options: ChaosOptions, say: Say) -> Iterator[PrivateCluster | 
     if options.store == "sqlite":
         yield None
         return
-    cluster = PrivateCluster()
+    # chaos-procs: a standby `sscard run` doubles the back office's connections.
+    cluster = PrivateCluster(max_connections=STANDBY_CONNECTIONS)
     say(f"chaos: making a PostgreSQL cluster of the run's own on port {cluster.port}")
     try:
         cluster.create()

@@ -70,6 +70,9 @@ class Evidence:
     process_findings: list[str] = field(default_factory=list)
     logs_checked: int = 0
     tracebacks: list[str] = field(default_factory=list)
+    # chaos.process_faults: messages still parked at the end, and the views looked at.
+    dead_letters_left: list[str] = field(default_factory=list)
+    dead_letters_checked: int = 0
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,13 @@ def no_traceback(evidence: Evidence) -> Verdict:
     )
 
 
+# chaos.process_faults: a parked poison is discarded by the operator, and nothing else parks.
+def no_dead_letter_left(evidence: Evidence) -> Verdict:
+    return Verdict(
+        "no dead letter left", evidence.dead_letters_checked, list(evidence.dead_letters_left)
+    )
+
+
 CHECKS: tuple[Callable[[Evidence], Verdict], ...] = (
     acknowledged_commands_stored_once,
     public_events_on_topics_once,
@@ -216,6 +226,7 @@ CHECKS: tuple[Callable[[Evidence], Verdict], ...] = (
     clients_answered_consistently,
     no_worker_left_dead,
     no_traceback,
+    no_dead_letter_left,  # chaos.process_faults
 )
 
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chaos.process_faults import ProcessFaults
 from chaos.processes import PrivateBroker, RunProcess
 from chaos.schedule import Fault, FaultKind
 from devinfra.pg_cluster import PrivateCluster
@@ -21,6 +22,8 @@ class Nemesis:
     # Called often while the nemesis waits (the terminal's progress line, the run's health).
     tick: Callable[[], None] = lambda: None
     applied: list[Fault] = field(default_factory=list)
+    # chaos-procs: the faults of processes beside `sscard run` (chaos.process_faults).
+    processes: ProcessFaults | None = None
 
     def apply(self, schedule: list[Fault], started: float, until: float) -> None:
         """Every fault whose time comes before ``until`` (monotonic seconds); a fault that comes
@@ -36,6 +39,9 @@ class Nemesis:
 
     def _inflict(self, fault: Fault) -> None:
         kind = fault.kind
+        # chaos-procs: a second consumer, a poison message, a standby's takeover.
+        if self.processes is not None and self.processes.inflict(fault, self._hold):
+            return
         if kind is FaultKind.RUN_KILL:
             self.run.kill()
             self._hold(fault.hold)

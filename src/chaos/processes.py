@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from devinfra.local_kafka import LocalKafka
@@ -63,8 +64,10 @@ class RunProcess:
     """``sscard run`` started, killed, stopped and started again; every start appends to one
     log. ``findings`` collects what went wrong with the process itself."""
 
-    def __init__(self, settings: Settings, log: Path) -> None:
+    def __init__(self, settings: Settings, log: Path, args: Sequence[str] = ("run",)) -> None:
         self.settings, self.log = settings, log
+        # chaos.process_faults starts other commands through it too (a view's consumers).
+        self.args = list(args)
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.findings: list[str] = []
@@ -78,7 +81,7 @@ class RunProcess:
             out.flush()
             self._log_offset = out.tell()
             self.process = subprocess.Popen(
-                [*_dies_with_harness(), sscard_executable(), "run"],
+                [*_dies_with_harness(), sscard_executable(), *self.args],
                 env=run_environment(self.settings),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -126,6 +129,12 @@ class RunProcess:
         elif code != 0:
             self.findings.append(f"sscard run exited with code {code} on SIGTERM")
         return time.monotonic() - started
+
+    def logged(self, text: str) -> bool:
+        """Whether this start of the process logged ``text`` (chaos.process_faults waits on it)."""
+        with self.log.open("rb") as log:
+            log.seek(self._log_offset)
+            return text.encode() in log.read()
 
     def _announced(self) -> bool:
         """Whether this start of `sscard run` logged that it runs (its handlers are in place)."""

@@ -22,9 +22,15 @@ class FaultKind(StrEnum):
     # On PostgreSQL only (a cluster of the run's own):
     POSTGRES_RESTART = "postgres-restart"  # every connection dropped at once
     POSTGRES_STOP = "postgres-stop"  # down for a while, then started again
+    # Processes beside `sscard run` (chaos.process_faults):
+    CONSUMER_JOIN = "consumer-join-leave"  # a second member of a view's group, then kill -9/TERM
+    POISON = "poison-message"  # an undecodable message on a view's topic, parked, then discarded
+    STANDBY_TAKEOVER = "standby-takeover"  # PostgreSQL: a standby run takes over from a kill -9
 
 
-POSTGRES_ONLY = frozenset({FaultKind.POSTGRES_RESTART, FaultKind.POSTGRES_STOP})
+POSTGRES_ONLY = frozenset(
+    {FaultKind.POSTGRES_RESTART, FaultKind.POSTGRES_STOP, FaultKind.STANDBY_TAKEOVER}
+)
 
 
 # How long each kind holds (seconds): the outage, or the pause before the restart.
@@ -37,6 +43,11 @@ _HOLD: dict[FaultKind, tuple[float, float]] = {
     FaultKind.BROKER_PAUSE: (6.0, 15.0),
     FaultKind.POSTGRES_RESTART: (0.5, 2.0),
     FaultKind.POSTGRES_STOP: (2.0, 8.0),
+    # chaos.process_faults: the second member stays this long once it started; the poison is
+    # discarded after this; the old active one stands by this long before the spare leaves.
+    FaultKind.CONSUMER_JOIN: (8.0, 20.0),
+    FaultKind.POISON: (3.0, 10.0),
+    FaultKind.STANDBY_TAKEOVER: (3.0, 8.0),
 }
 # Calm between two faults (seconds), so that the system is seen recovering, not only failing.
 _GAP = (4.0, 15.0)

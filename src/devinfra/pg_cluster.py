@@ -35,13 +35,20 @@ class PrivateCluster:
     port: int = field(default_factory=lambda: free_ports(1)[0])
     version: str = field(default_factory=_version)
     database: str = "faults"
+    # None: Debian's default (100). Two `sscard run` on one store need more (chaos's standby).
+    max_connections: int | None = None
 
     @property
     def url(self) -> str:
         return f"postgresql://sscard:sscard@127.0.0.1:{self.port}/{self.database}"
 
     def create(self) -> None:
-        _run("pg_createcluster", self.version, self.name, "--port", str(self.port))
+        options = (
+            []
+            if self.max_connections is None
+            else ["-o", f"max_connections={self.max_connections}"]
+        )
+        _run("pg_createcluster", self.version, self.name, "--port", str(self.port), *options)
         self.start()
         for statement in (
             "CREATE ROLE sscard LOGIN PASSWORD 'sscard' SUPERUSER",

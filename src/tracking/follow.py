@@ -91,7 +91,7 @@ Changes = Callable[[Tx], None]
 
 class Commit(Protocol):
     def __call__(self, changes: Changes | None = None) -> None:
-        """In one transaction: ``changes`` (if any), then the follower's new position."""
+        """In one transaction: the follower's new position, then ``changes`` (if any)."""
 
 
 class Handler(Protocol[P, T]):
@@ -152,9 +152,13 @@ class Follower(Generic[P, T]):
             if committed:
                 raise RuntimeError(f"{self.name} committed one batch twice")
             with self.positions.store.transaction() as tx:
+                # The position first: a second runner of the same follower (a standby `sscard
+                # run` on PostgreSQL) then waits on the position's row and finds it moved,
+                # instead of colliding on the rows the first one is writing (the log chain's
+                # key: a worker failure and a traceback).
+                self.positions.record(tx, self.name, batch.start, batch.end)
                 if changes is not None:
                     changes(tx)
-                self.positions.record(tx, self.name, batch.start, batch.end)
             committed.append(True)
 
         try:

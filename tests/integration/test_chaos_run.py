@@ -1,9 +1,10 @@
 """``sscard chaos`` for one minute with a fixed seed: real kill -9 and SIGTERM of ``sscard run``,
 a real broker of its own killed and paused, and every invariant held afterwards.
 
-The seed's first minute holds kill -9 and SIGTERM of ``sscard run``, a broker kill -9 and a
-broker paused (SIGSTOP) for 15 s; the run checks the store, the topics, the views, the chain and
-the logs, and prints ``faults=<n> commands=<m> violations=<v>`` last.
+The seed's first minute holds kill -9 and SIGTERM of ``sscard run``, a broker stopped, a poison
+message parked and discarded, and a second consumer joining a view's group and leaving it; the
+run checks the store, the topics, the views, the chain, the logs, the workers' status and the
+dead letters, and prints ``faults=<n> commands=<m> violations=<v>`` last.
 """
 
 from __future__ import annotations
@@ -22,13 +23,19 @@ from tests.conftest import used_real_server
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 SSCARD = str(Path(sys.executable).parent / "sscard")
-SEED = 13
+SEED = 261  # 13 until the process faults' kinds changed every seed's draws
 
 
 def test_a_minute_of_faults_breaks_no_invariant(tmp_path: Path, request: pytest.FixtureRequest):
     used_real_server(request, "kafka")  # a broker of the run's own, started by the harness
     schedule = draw_schedule(SEED, 1)
-    assert {"run-kill-9", "run-sigterm", "broker-kill-9", "broker-pause"} <= set(by_kind(schedule))
+    assert {
+        "run-kill-9",
+        "run-sigterm",
+        "broker-stop",
+        "poison-message",
+        "consumer-join-leave",
+    } <= set(by_kind(schedule))
     env = {
         k: v
         for k, v in os.environ.items()
