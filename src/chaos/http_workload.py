@@ -48,7 +48,7 @@ _RETRY_FOR = 120.0
 _RESENT_SHARE = 0.15
 _REQUEST_TIMEOUT = 30.0
 # A read waits at most this long for its view (then 409 view_behind, which is no fault).
-_READ_WAIT = 5.0
+_READ_WAIT = 2.0
 _REGION = "110000"
 _HOSPITAL = "H11010500007"
 _DOCUMENTS = ["invoice_original", "itemised_list", "prescription"]

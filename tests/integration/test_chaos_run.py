@@ -2,8 +2,10 @@
 a real broker of its own killed and paused, and every invariant held afterwards.
 
 The seed's first minute holds kill -9 and SIGTERM of ``sscard run``, a broker kill -9 and a
-broker paused (SIGSTOP) for 15 s; the run checks the store, the topics, the views, the chain and
-the logs, and prints ``faults=<n> commands=<m> violations=<v>`` last.
+broker paused (SIGSTOP) for 15 s, and a kill -9 of one of its two ``sscard serve`` processes
+(whose clients send commands with an Idempotency-Key and read after their writes); the run
+checks the store, the topics, the views, the chain and the logs, and prints
+``faults=<n> commands=<m> violations=<v>`` last.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def test_a_minute_of_faults_breaks_no_invariant(tmp_path: Path, request: pytest.
     used_real_server(request, "kafka")  # a broker of the run's own, started by the harness
     schedule = draw_schedule(SEED, 1)
     assert {"run-kill-9", "run-sigterm", "broker-kill-9", "broker-pause"} <= set(by_kind(schedule))
+    assert "serve-kill-9" in by_kind(schedule)  # chaos-http
     env = {
         k: v
         for k, v in os.environ.items()
@@ -56,3 +59,7 @@ def test_a_minute_of_faults_breaks_no_invariant(tmp_path: Path, request: pytest.
     assert done.returncode == 0, output[-4000:]
     assert faults == len(schedule)
     assert commands > 100, output[-4000:]
+    # Some of them through the run's own `sscard serve` processes, one of which was killed.
+    http = re.search(r"^HTTP commands acknowledged: (\d+)", output, re.MULTILINE)
+    assert http, output[-4000:]
+    assert int(http.group(1)) > 0, output[-4000:]
