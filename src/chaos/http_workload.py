@@ -273,8 +273,11 @@ class HttpWorkload(threading.Thread):
         token: str,
         position: object,
         holds: Callable[[JsonObject], bool],
+        next_page: Callable[[JsonObject], str | None] = lambda _body: None,
     ) -> None:
-        """A read that waits for its own write: the write in it, or 409 view_behind."""
+        """A read that waits for its own write: the write in it, or 409 view_behind. When the
+        write is not on the first page and ``next_page`` names another, that one is read too
+        (without ``after``: the view had reached the write when it answered the first)."""
         if not isinstance(position, int):
             self.finding(f"{what}: the command answered no store_position")
             return
@@ -293,7 +296,13 @@ class HttpWorkload(threading.Thread):
             return
         with self._lock:
             self.tally.reads += 1
-        if not holds(reply.body):
+        body = reply.body
+        while not holds(body) and (more := next_page(body)) is not None:
+            answered = self.until_answered("GET", more, token, None, None)
+            if answered is None or answered[0].status != 200:
+                return
+            body = answered[0].body
+        if not holds(body):
             self.finding(f"{what} after {position}: a stale 200 (the write is not in it)")
 
     def serial(self) -> str:
@@ -346,9 +355,33 @@ def _blocked(card: str, blocked: bool) -> Callable[[JsonObject], bool]:
     return holds
 
 
-def _queued(card: str) -> Callable[[JsonObject], bool]:
+_QUEUE_STATUS = "pre-reported-today"
+_QUEUE_PAGE = 200
+
+
+def _queue_page(page: int) -> str:
+    query = urlencode({"status": _QUEUE_STATUS, "page": page, "page_size": _QUEUE_PAGE})
+    return f"/outlets/{HTTP_OUTLET}/queue?{query}"
+
+
+def _next_queue_page(body: JsonObject) -> str | None:
+    """The page after this one, while the status holds more entries than the pages so far."""
+    page = int(body.get("page", 1))
+    counted = int((body.get("counts") or {}).get(_QUEUE_STATUS, 0))
+    return _queue_page(page + 1) if counted > page * _QUEUE_PAGE else None
+
+
+def _beijing_day() -> str:
+    return datetime.now(BEIJING).date().isoformat()
+
+
+def _queued(card: str, day: str) -> Callable[[JsonObject], bool]:
+    """The card among the day's pre-reports; not judged once the outlet's day has turned (the
+    pre-report is no longer today's)."""
+
     def holds(body: JsonObject) -> bool:
-        return card in [entry.get("card_number") for entry in body.get("entries", [])]
+        entries = [entry.get("card_number") for entry in body.get("entries", [])]
+        return card in entries or _beijing_day() != day
 
     return holds
 
@@ -369,8 +402,15 @@ def block_and_unblock(w: HttpWorkload) -> Iterator[None]:
         "settlement card", card_path, w.tokens.settlement, position, _blocked(holder.card, True)
     )
     yield
-    queue = f"/outlets/{HTTP_OUTLET}/queue?status=pre-reported-today&page_size=500"
-    w.read_after("outlet queue", queue, w.tokens.clerk, position, _queued(holder.card))
+    day = _beijing_day()
+    w.read_after(
+        "outlet queue",
+        _queue_page(1),
+        w.tokens.clerk,
+        position,
+        _queued(holder.card, day),
+        _next_queue_page,
+    )
     yield
     if w.rng.random() < 0.7:
         body = {"holder": holder.resident_id}

@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from chaos.http_workload import HttpWorkload, Reply, where
+from chaos.http_workload import (
+    HttpWorkload,
+    Reply,
+    _beijing_day,
+    _next_queue_page,
+    _queue_page,
+    _queued,
+    where,
+)
 from chaos.invariants import Evidence, StoredApproval, check_all, no_holder_over_annual_cap
 from chaos.journal import Journal
 from chaos.schedule import FaultKind, by_kind, draw_schedule
@@ -224,3 +232,19 @@ def test_an_answer_names_its_claim_or_stream():
     assert where({"claim_id": "c", "stream_id": "h", "version": 4}) == ("c", 4)
     assert where({"stream_id": "h", "version": 1}) == ("h", 1)
     assert where({"status": "already_recorded"}) == (None, None)
+
+
+def test_a_write_past_the_first_page_is_looked_for_on_the_next(server, tmp_path):
+    w = _clients(server, tmp_path)
+    counts = {"pre-reported-today": 250}
+    server.script += [
+        (200, {"page": 1, "counts": counts, "entries": [{"card_number": "W0"}]}, False),
+        (200, {"page": 2, "counts": counts, "entries": [{"card_number": "W1"}]}, False),
+        (200, {"page": 1, "counts": counts, "entries": [{"card_number": "W0"}]}, False),
+        (200, {"page": 2, "counts": counts, "entries": [{"card_number": "W2"}]}, False),
+    ]
+    day = _beijing_day()
+    for card in ("W1", "W1"):
+        w.read_after("queue", _queue_page(1), "t", 7, _queued(card, day), _next_queue_page)
+    assert w.findings == ["queue after 7: a stale 200 (the write is not in it)"]
+    assert w.tally.reads == 2
