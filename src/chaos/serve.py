@@ -16,7 +16,7 @@ from pathlib import Path
 
 from application.dev_tokens import issue_development_token
 from application.tokens import TokenRequest, dev_key_dir
-from chaos.processes import run_environment, sscard_executable
+from chaos.processes import _dies_with_harness, run_environment, sscard_executable
 from devinfra.ports import free_ports
 from domain.authority import AccessRole, Principal
 from service.settings import Settings
@@ -75,7 +75,7 @@ class ServeProcess:
             out.write(f"\n=== chaos: start {self.starts + 1} ===\n".encode())
             out.flush()
             self.process = subprocess.Popen(
-                [sscard_executable(), "serve", "--port", str(self.port)],
+                [*_dies_with_harness(), sscard_executable(), "serve", "--port", str(self.port)],
                 env=run_environment(self.settings),
                 stdin=subprocess.DEVNULL,
                 stdout=out,

@@ -18,6 +18,8 @@ import psycopg
 from devinfra.local_postgres import runuser
 from devinfra.ports import free_ports
 
+MAX_CONNECTIONS = 300
+
 
 def _version() -> str:
     """The installed major version: the folder under /etc/postgresql (Debian's layout)."""
@@ -41,7 +43,17 @@ class PrivateCluster:
         return f"postgresql://sscard:sscard@127.0.0.1:{self.port}/{self.database}"
 
     def create(self) -> None:
-        _run("pg_createcluster", self.version, self.name, "--port", str(self.port))
+        _run(
+            "pg_createcluster",
+            self.version,
+            self.name,
+            "--port",
+            str(self.port),
+            # A chaos run's `sscard run` alone holds some 75 connections (its workers' pools),
+            # its `sscard serve` processes and the harness more: Debian's 100 is too few.
+            "-o",
+            f"max_connections={MAX_CONNECTIONS}",
+        )
         self.start()
         for statement in (
             "CREATE ROLE sscard LOGIN PASSWORD 'sscard' SUPERUSER",
