@@ -9,12 +9,17 @@ import itertools
 import json
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
+from application import claims
+from application.results import BEIJING
+from chaos.evidence import read_store
 from chaos.http_workload import (
     HttpWorkload,
     Reply,
@@ -28,6 +33,12 @@ from chaos.invariants import Evidence, StoredApproval, check_all, no_holder_over
 from chaos.journal import Journal
 from chaos.schedule import FaultKind, by_kind, draw_schedule
 from chaos.serve import Tokens
+from relay.topics import Topics
+from samples import claims as claim_steps
+from samples import stories
+from service.bootstrap import open_back_office
+from tests.conftest import make_settings
+from tests.support import card_number, resident_id
 
 CAP = 2_000_000
 
@@ -248,3 +259,29 @@ def test_a_write_past_the_first_page_is_looked_for_on_the_next(server, tmp_path)
         w.read_after("queue", _queue_page(1), "t", 7, _queued(card, day), _next_queue_page)
     assert w.findings == ["queue after 7: a stale 200 (the write is not in it)"]
     assert w.tally.reads == 2
+
+
+def test_the_store_s_approvals_and_payments_reach_the_cap_and_no_further(tmp_path):
+    # Four large bills of one holder approved and paid through the office on a real SQLite
+    # store: read back as the harness reads it, the year's total is exactly the cap.
+    settings = make_settings(tmp_path)
+    rid = resident_id()
+    with open_back_office(settings) as backoffice:
+        office = backoffice.office
+        office.issue_card(stories.issue(rid, card_number(), region="110000"))
+        office.pre_report_loss(stories.pre_report(rid))
+        today = datetime.now(BEIJING).date()
+        for _ in range(4):
+            bill = claim_steps.bill(total=1_500_000)
+            filed = claims.submit_claim(office, claim_steps.submit(rid, today, amounts=bill))
+            claim = UUID(filed.claim_id)
+            approved = claims.approve_claim(office, claim_steps.approve(claim))
+            if approved.payable_fen:
+                claims.pay_claim(office, claim_steps.pay(claim, f"PAY-{claim.hex[:8]}"))
+        evidence = Evidence()
+        read_store(backoffice, Topics(settings.topic_prefix), evidence)
+    verdict = no_holder_over_annual_cap(evidence)
+    assert verdict.holds, verdict.violations
+    assert verdict.checked == 1
+    assert sum(a.payable_fen for a in evidence.approvals) == CAP
+    assert sum(evidence.paid_fen.values()) == CAP
