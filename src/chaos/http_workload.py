@@ -359,29 +359,29 @@ _QUEUE_STATUS = "pre-reported-today"
 _QUEUE_PAGE = 200
 
 
-def _queue_page(page: int) -> str:
+def queue_page(page: int) -> str:
     query = urlencode({"status": _QUEUE_STATUS, "page": page, "page_size": _QUEUE_PAGE})
     return f"/outlets/{HTTP_OUTLET}/queue?{query}"
 
 
-def _next_queue_page(body: JsonObject) -> str | None:
+def next_queue_page(body: JsonObject) -> str | None:
     """The page after this one, while the status holds more entries than the pages so far."""
     page = int(body.get("page", 1))
     counted = int((body.get("counts") or {}).get(_QUEUE_STATUS, 0))
-    return _queue_page(page + 1) if counted > page * _QUEUE_PAGE else None
+    return queue_page(page + 1) if counted > page * _QUEUE_PAGE else None
 
 
-def _beijing_day() -> str:
+def beijing_day() -> str:
     return datetime.now(BEIJING).date().isoformat()
 
 
-def _queued(card: str, day: str) -> Callable[[JsonObject], bool]:
+def queued(card: str, day: str) -> Callable[[JsonObject], bool]:
     """The card among the day's pre-reports; not judged once the outlet's day has turned (the
     pre-report is no longer today's)."""
 
     def holds(body: JsonObject) -> bool:
         entries = [entry.get("card_number") for entry in body.get("entries", [])]
-        return card in entries or _beijing_day() != day
+        return card in entries or beijing_day() != day
 
     return holds
 
@@ -402,14 +402,14 @@ def block_and_unblock(w: HttpWorkload) -> Iterator[None]:
         "settlement card", card_path, w.tokens.settlement, position, _blocked(holder.card, True)
     )
     yield
-    day = _beijing_day()
+    day = beijing_day()
     w.read_after(
         "outlet queue",
-        _queue_page(1),
+        queue_page(1),
         w.tokens.clerk,
         position,
-        _queued(holder.card, day),
-        _next_queue_page,
+        queued(holder.card, day),
+        next_queue_page,
     )
     yield
     if w.rng.random() < 0.7:

@@ -23,10 +23,10 @@ from chaos.evidence import read_store
 from chaos.http_workload import (
     HttpWorkload,
     Reply,
-    _beijing_day,
-    _next_queue_page,
-    _queue_page,
-    _queued,
+    beijing_day,
+    next_queue_page,
+    queue_page,
+    queued,
     where,
 )
 from chaos.invariants import Evidence, StoredApproval, check_all, no_holder_over_annual_cap
@@ -254,9 +254,9 @@ def test_a_write_past_the_first_page_is_looked_for_on_the_next(server, tmp_path)
         (200, {"page": 1, "counts": counts, "entries": [{"card_number": "W0"}]}, False),
         (200, {"page": 2, "counts": counts, "entries": [{"card_number": "W2"}]}, False),
     ]
-    day = _beijing_day()
+    day = beijing_day()
     for card in ("W1", "W1"):
-        w.read_after("queue", _queue_page(1), "t", 7, _queued(card, day), _next_queue_page)
+        w.read_after("queue", queue_page(1), "t", 7, queued(card, day), next_queue_page)
     assert w.findings == ["queue after 7: a stale 200 (the write is not in it)"]
     assert w.tally.reads == 2
 
