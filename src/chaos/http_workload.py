@@ -451,6 +451,39 @@ def _both_at_once(sends: list[Callable[[], Any]]) -> list[Any]:
         return list(pool.map(together, sends))
 
 
+def race_outcome(
+    one_key: bool, replies: list[tuple[Reply, bool]]
+) -> tuple[Reply | None, str | None]:
+    """The answer that acknowledges a duplicate-invoice race's claim, and what is wrong with the
+    answers (None: nothing). Each reply comes with whether a try before it went unanswered.
+
+    One claim is acknowledged, by at most one 201; any 200 is a replay of it. A 200 replay
+    stands for a 201 its client never saw (a server killed, a 503 after the commit), so with
+    two keys it needs a try lost before it; with one key the other request's win explains it.
+    With two keys the other request is refused, invoice_already_claimed; with one key both are
+    answered (the same key and body get the first answer, never a refusal)."""
+    acknowledged = [(r, lost) for r, lost in replies if r.status in (200, 201)]
+    shown = [(r.status, r.body.get("code"), where(r.body), lost) for r, lost in replies]
+    claims = {where(r.body) for r, _ in acknowledged}
+    if len(claims) != 1:
+        return None, f"{len(claims)} claims acknowledged: {shown}"
+    winner = next((r for r, _ in acknowledged if r.status == 201), acknowledged[0][0])
+    if sum(r.status == 201 for r, _ in acknowledged) > 1:
+        return winner, f"recorded twice: {shown}"
+    if any(r.status == 200 and not r.replayed for r, _ in acknowledged):
+        return winner, f"a 200 that is no replay: {shown}"
+    if one_key:
+        return winner, None if len(acknowledged) == len(replies) else f"refused: {shown}"
+    if any(r.status == 200 and not lost for r, lost in acknowledged):
+        return winner, f"a replay of a key never sent before: {shown}"
+    refused = [r for r, _ in replies if r.status not in (200, 201)]
+    if len(acknowledged) != 1 or [r.body.get("code") for r in refused] != [
+        "invoice_already_claimed"
+    ]:
+        return winner, f"not one recorded and one refused: {shown}"
+    return winner, None
+
+
 def duplicate_invoice(w: HttpWorkload) -> Iterator[None]:
     """The same invoice filed twice at the same moment: with two keys, one is recorded and the
     other refused (invoice_already_claimed); with one key, one is recorded and the other answers
@@ -470,27 +503,14 @@ def duplicate_invoice(w: HttpWorkload) -> Iterator[None]:
         [partial(w.until_answered, "POST", path, w.tokens.clerk, body, k) for k in keys]
     )
     w.count_race("duplicate")
-    answered = [r[0] for r in replies if r is not None]
-    if len(answered) < 2:
+    if None in replies:
+        return  # never answered: a finding already
+    winner, problem = race_outcome(one_key, replies)
+    if problem is not None:
+        w.finding(f"duplicate invoice ({'same key' if one_key else 'two keys'}): {problem}")
+    if winner is None:
         return
-    recorded = [r for r in answered if r.status == 201]
-    claims = {where(r.body)[0] for r in answered if r.status in (200, 201)}
-    what = "same key" if one_key else "two keys"
-    if len(recorded) != 1 or len(claims) != 1:
-        w.finding(
-            f"duplicate invoice ({what}): answered "
-            f"{[(r.status, r.body.get('code'), where(r.body)) for r in answered]}"
-        )
-        return
-    winner = recorded[0]
-    loser = next(r for r in answered if r is not winner)
-    if one_key and not (loser.status == 200 and loser.replayed):
-        w.finding(f"duplicate invoice (same key): the second answered {loser.status} unreplayed")
-    if not one_key and loser.body.get("code") != "invoice_already_claimed":
-        w.finding(
-            f"duplicate invoice (two keys): the second {loser.status} {loser.body.get('code')}"
-        )
-    key = keys[answered.index(winner)] if not one_key else keys[0]
+    key = keys[[r[0] for r in replies].index(winner)]
     w.acknowledge("claim-submit-race", key, winner)
     yield
     claim_id = str(winner.body["claim_id"])

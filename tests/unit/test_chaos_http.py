@@ -27,6 +27,7 @@ from chaos.http_workload import (
     next_queue_page,
     queue_page,
     queued,
+    race_outcome,
     where,
 )
 from chaos.invariants import Evidence, StoredApproval, check_all, no_holder_over_annual_cap
@@ -285,3 +286,39 @@ def test_the_store_s_approvals_and_payments_reach_the_cap_and_no_further(tmp_pat
     assert verdict.checked == 1
     assert sum(a.payable_fen for a in evidence.approvals) == CAP
     assert sum(evidence.paid_fen.values()) == CAP
+
+
+def _claim(status: int, claim: str = "c-1", replayed: bool = False) -> Reply:
+    return Reply(status, {"status": "recorded", "claim_id": claim, "version": 1}, replayed)
+
+
+TAKEN = Reply(409, {"status": "refused", "code": "invoice_already_claimed"}, False)
+
+
+def test_a_race_whose_winner_lost_its_201_is_answered_by_replays():
+    # Seed 22 (PostgreSQL, 3 min): the recorded filing's answer was lost (a server killed, a
+    # 503 after the commit); its retry was answered by replay. Both are right.
+    same_key = [(_claim(200, replayed=True), True), (_claim(200, replayed=True), False)]
+    winner, problem = race_outcome(True, same_key)
+    assert problem is None
+    assert winner == same_key[0][0]
+    two_keys = [(TAKEN, False), (_claim(200, replayed=True), True)]
+    assert race_outcome(False, two_keys) == (two_keys[1][0], None)
+    assert race_outcome(False, [(_claim(201), False), (TAKEN, False)]) == (_claim(201), None)
+    assert (
+        race_outcome(True, [(_claim(201), False), (_claim(200, replayed=True), False)])[1] is None
+    )
+
+
+def test_a_race_that_records_the_invoice_twice_or_refuses_a_retry_is_a_finding():
+    twice = [(_claim(201, "c-1"), False), (_claim(201, "c-2"), False)]
+    assert race_outcome(False, twice)[1].startswith("2 claims acknowledged")
+    same_claim_twice = [(_claim(201), False), (_claim(201), False)]
+    assert race_outcome(True, same_claim_twice)[1].startswith("recorded twice")
+    refused_retry = [(_claim(201), False), (TAKEN, False)]
+    assert race_outcome(True, refused_retry)[1].startswith("refused")
+    # With two keys, a replay needs a lost try of its own: else another request used its key.
+    foreign = [(TAKEN, False), (_claim(200, replayed=True), False)]
+    assert race_outcome(False, foreign)[1].startswith("a replay of a key never sent before")
+    unreplayed = [(_claim(201), False), (_claim(200), False)]
+    assert race_outcome(True, unreplayed)[1].startswith("a 200 that is no replay")
