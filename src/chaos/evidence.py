@@ -13,10 +13,16 @@ from kafka import KafkaConsumer, TopicPartition
 
 from application.audit import verify_chain
 from application.views import verify
-from chaos.invariants import Evidence, StoredPublic, StoredRequest, TopicRecord
+from chaos.invariants import (
+    Evidence,
+    StoredApproval,
+    StoredPublic,
+    StoredRequest,
+    TopicRecord,
+)
 from chaos.poison import is_poison
 from contract.public_form import PUBLIC_CARD_EVENTS, PUBLIC_CLAIM_EVENTS
-from domain.claims.events import ReimbursementClaimPaid
+from domain.claims.events import ReimbursementClaimApproved, ReimbursementClaimPaid
 from domain.requests import RequestRecorded
 from domain.settlement import settlement_changes
 from relay.topics import Topics
@@ -62,6 +68,19 @@ def read_store(backoffice: BackOffice, topics: Topics, evidence: Evidence) -> No
             if isinstance(event, ReimbursementClaimPaid):
                 claim = str(event.originator_id)
                 evidence.payments[claim] = evidence.payments.get(claim, 0) + 1
+                # chaos-http: what was paid, for the annual cap
+                paid = evidence.paid_fen.get(claim, 0) + event.payable_fen
+                evidence.paid_fen[claim] = paid
+            if isinstance(event, ReimbursementClaimApproved):  # chaos-http: the annual cap
+                evidence.approvals.append(
+                    StoredApproval(
+                        str(event.originator_id),
+                        str(event.holder_id),
+                        event.benefit_year,
+                        event.payable_fen,
+                        event.computation.annual_cap_fen,
+                    )
+                )
             for change in settlement_changes(event):
                 evidence.derived_status[change.card_number] = change.status.value
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from chaos.evidence import check_chain, read_store, read_topics, scan_logs, verify_views
+from chaos.http_side import HttpSide
 from chaos.invariants import Evidence, Verdict, check_all
 from chaos.journal import Journal
 from chaos.nemesis import Nemesis
@@ -101,13 +102,15 @@ def _run(
     workload = Workload(settings, journal, options.seed, options.pace)
     # chaos-procs: a second consumer, a poison message, a standby run (chaos.process_faults).
     processes = ProcessFaults(settings, workdir, run, options.seed, say)
+    http = HttpSide(settings, journal, workdir, options.seed, options.pace)  # chaos-http
     try:
         with open_back_office(settings) as monitor:  # makes the store before anyone else
             run.start()
             _wait_for(lambda: "back office running" in run.log.read_text(), 120, "sscard run")
+            http.start(say)  # chaos-http: the run's own `sscard serve` and their clients
             say("chaos: sscard run is up; the workload and the nemesis start")
-            progress = _Progress(monitor, workload, say)
-            nemesis = Nemesis(run, broker, database)
+            progress = _Progress(monitor, workload, say, extra=http.progress)
+            nemesis = Nemesis(run, broker, database, serves=http.serves)
             nemesis.processes = processes  # chaos-procs
             nemesis.tick = lambda: progress.tick(len(nemesis.applied))
             started = time.monotonic()
@@ -115,6 +118,7 @@ def _run(
             nemesis.apply(schedule, started, started + options.minutes * 60)
             workload.stop.set()
             workload.join(timeout=180)
+            http.stop()  # chaos-http
             say(f"chaos: {len(nemesis.applied)} faults applied; settling")
             nemesis.restore()
             settled = _settle(monitor, run, say)
@@ -127,6 +131,7 @@ def _run(
             check_chain(backoffice, evidence)
             run.note_if_dead()
             run.terminate()  # an operator's stop at the end: it must exit 0 too
+            http.finish()  # chaos-http: the servers too
             read_store(backoffice, Topics(settings.topic_prefix), evidence)
         read_topics(
             broker.bootstrap_servers, Topics(settings.topic_prefix), evidence, _SETTLE_SECONDS
@@ -134,22 +139,33 @@ def _run(
     finally:
         workload.stop.set()
         processes.stop_all()  # chaos-procs
+        http.kill()  # chaos-http: its clients stopped, its servers killed if still running
         if run.alive():
             run.kill()
         broker.stop()
-    _what_the_harness_saw(evidence, journal, workload, run, settled)
+    _what_the_harness_saw(evidence, journal, workload, run, settled, http)
     if run.stopped_starting:
         say(
             f"sscard run stopped by SIGTERM before it was up (its default action): "
             f"{run.stopped_starting}"
         )
-    outcome = ChaosOutcome(nemesis.applied, workload.acknowledged, check_all(evidence), workdir)
-    _report(outcome, options, schedule, workload, say)
+    outcome = ChaosOutcome(
+        nemesis.applied,
+        workload.acknowledged + http.acknowledged,  # chaos-http: the HTTP commands too
+        check_all(evidence),
+        workdir,
+    )
+    _report(outcome, options, schedule, workload, say, http)
     return outcome
 
 
 def _what_the_harness_saw(
-    evidence: Evidence, journal: Journal, workload: Workload, run: RunProcess, settled: bool
+    evidence: Evidence,
+    journal: Journal,
+    workload: Workload,
+    run: RunProcess,
+    settled: bool,
+    http: HttpSide,
 ) -> None:
     """The journal, the clients' findings, the process's own and its log's."""
     evidence.acknowledged = journal.entries()
@@ -162,6 +178,7 @@ def _what_the_harness_saw(
     if not settled:
         evidence.process_findings.append("the relay did not catch up with the store in time")
     scan_logs([run.log], evidence)
+    http.contribute(evidence)  # chaos-http: the HTTP clients' and servers' findings and logs
 
 
 def _run_settings(
@@ -211,10 +228,17 @@ def _own_database(options: ChaosOptions, say: Say) -> Iterator[PrivateCluster | 
 class _Progress:
     """A line on the terminal every few seconds: faults so far, commands acknowledged, lags."""
 
-    def __init__(self, monitor: BackOffice, workload: Workload, say: Say) -> None:
+    def __init__(
+        self,
+        monitor: BackOffice,
+        workload: Workload,
+        say: Say,
+        extra: Callable[[], str] = lambda: "",  # chaos-http: the HTTP clients' figures
+    ) -> None:
         self.monitor, self.workload, self.say = monitor, workload, say
         self.started = time.monotonic()
         self.next = self.started + _PROGRESS_EVERY
+        self.extra = extra
 
     def tick(self, faults: int) -> None:
         now = time.monotonic()
@@ -225,6 +249,7 @@ class _Progress:
         self.say(
             f"  t+{now - self.started:5.0f}s faults={faults} commands={w.acknowledged} "
             f"retried={w.retried} resent={w.resent} relay lag={_relay_lag(self.monitor)}"
+            f"{self.extra()}"
         )
 
 
@@ -265,8 +290,10 @@ def _report(
     schedule: list[Fault],
     workload: Workload,
     say: Say,
+    http: HttpSide,
 ) -> None:
     say(f"faults applied: {_kinds(by_kind(outcome.faults))}")
+    http.report(say)  # chaos-http
     refused = ", ".join(f"{what} {n}" for what, n in sorted(workload.refused.items()))
     say(
         f"commands acknowledged: {outcome.commands} (retried through errors {workload.retried}, "

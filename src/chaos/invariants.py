@@ -46,6 +46,16 @@ class TopicRecord:
     version: int
 
 
+# chaos-http: an approval's draw on its holder's annual cap, as the store holds it.
+@dataclass(frozen=True, slots=True)
+class StoredApproval:
+    claim_id: str
+    holder_id: str
+    benefit_year: int
+    payable_fen: int
+    annual_cap_fen: int  # the region's cap the approval was computed on
+
+
 @dataclass
 class Evidence:
     acknowledged: list[Acknowledged] = field(default_factory=list)
@@ -57,6 +67,9 @@ class Evidence:
     settlement_last: dict[str, str] = field(default_factory=dict)
     # claim id -> how many payments the store holds for it.
     payments: dict[str, int] = field(default_factory=dict)
+    # chaos-http: every approval, and claim id -> fen paid (summed over its payments).
+    approvals: list[StoredApproval] = field(default_factory=list)
+    paid_fen: dict[str, int] = field(default_factory=dict)
     # view -> differences (empty: the live view equals its rebuild).
     views: dict[str, list[str]] = field(default_factory=dict)
     chain_records: int = 0
@@ -174,6 +187,27 @@ def no_claim_paid_twice(evidence: Evidence) -> Verdict:
     return Verdict("no claim paid twice", len(evidence.payments), problems)
 
 
+# chaos-http: the annual cap, checked from the store's approvals and payments.
+def no_holder_over_annual_cap(evidence: Evidence) -> Verdict:
+    """Per holder and benefit year, neither what was approved nor what was paid passes the
+    annual cap (the lowest cap the year's approvals were computed on)."""
+    years: dict[tuple[str, int], list[StoredApproval]] = defaultdict(list)
+    for approval in evidence.approvals:
+        years[(approval.holder_id, approval.benefit_year)].append(approval)
+    problems = []
+    for (holder, year), approvals in sorted(years.items()):
+        cap = min(a.annual_cap_fen for a in approvals)
+        approved = sum(a.payable_fen for a in approvals)
+        paid = sum(evidence.paid_fen.get(a.claim_id, 0) for a in approvals)
+        for what, total in (("approved", approved), ("paid", paid)):
+            if total > cap:
+                problems.append(
+                    f"holder {holder} {year}: {total} fen {what} over {len(approvals)} claims, "
+                    f"the cap is {cap} fen"
+                )
+    return Verdict("no holder over the annual cap", len(years), problems)
+
+
 def views_equal_rebuilds(evidence: Evidence) -> Verdict:
     problems = [
         f"{view}: {difference}"
@@ -221,6 +255,7 @@ CHECKS: tuple[Callable[[Evidence], Verdict], ...] = (
     public_events_on_topics_once,
     settlement_matches_store,
     no_claim_paid_twice,
+    no_holder_over_annual_cap,  # chaos-http
     views_equal_rebuilds,
     chain_intact,
     clients_answered_consistently,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from chaos.process_faults import ProcessFaults
 from chaos.processes import PrivateBroker, RunProcess
 from chaos.schedule import Fault, FaultKind
+from chaos.serve import ServeProcess
 from devinfra.pg_cluster import PrivateCluster
 
 
@@ -24,6 +25,8 @@ class Nemesis:
     applied: list[Fault] = field(default_factory=list)
     # chaos-procs: the faults of processes beside `sscard run` (chaos.process_faults).
     processes: ProcessFaults | None = None
+    # chaos-http: the run's `sscard serve` processes (none: serve kills change nothing).
+    serves: list[ServeProcess] = field(default_factory=list)
 
     def apply(self, schedule: list[Fault], started: float, until: float) -> None:
         """Every fault whose time comes before ``until`` (monotonic seconds); a fault that comes
@@ -73,12 +76,20 @@ class Nemesis:
                 self._hold(fault.hold)
             finally:
                 self.database.start()
+        elif kind is FaultKind.SERVE_KILL and self.serves:  # chaos-http
+            # Which server: from the fault's time, so that a replayed seed kills the same one.
+            serve = self.serves[round(fault.at * 10) % len(self.serves)]
+            serve.kill()
+            self._hold(fault.hold)
+            serve.start()
 
     def restore(self) -> None:
         """Everything running again, whatever the last fault left (the settling starts here)."""
         self.broker.resume()
         self.broker.start()
         self.run.note_if_dead()
+        for serve in self.serves:  # chaos-http
+            serve.note_if_dead()
 
     def _hold(self, seconds: float) -> None:
         self._wait_until(time.monotonic() + seconds)

@@ -7,6 +7,7 @@ real processes, each fault no earlier than its time.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ class FaultKind(StrEnum):
     CONSUMER_JOIN = "consumer-join-leave"  # a second member of a view's group, then kill -9/TERM
     POISON = "poison-message"  # an undecodable message on a view's topic, parked, then discarded
     STANDBY_TAKEOVER = "standby-takeover"  # PostgreSQL: a standby run takes over from a kill -9
+    # chaos-http: one of the run's `sscard serve` processes, SIGKILL, then started again. Put in
+    # the calm between two other faults (``_with_serve_kills``), never drawn among them.
+    SERVE_KILL = "serve-kill-9"
 
 
 POSTGRES_ONLY = frozenset(
@@ -71,7 +75,11 @@ def draw_schedule(seed: int, minutes: float, postgres: bool = False) -> list[Fau
     ``postgres``, the database's faults among them."""
     rng = random.Random(seed)
     end = minutes * 60.0 - _TAIL
-    kinds = [kind for kind in FaultKind if postgres or kind not in POSTGRES_ONLY]
+    kinds = [
+        kind
+        for kind in FaultKind
+        if (postgres or kind not in POSTGRES_ONLY) and kind is not FaultKind.SERVE_KILL
+    ]
     faults: list[Fault] = []
     at = rng.uniform(*_FIRST)
     while at < end:
@@ -79,7 +87,28 @@ def draw_schedule(seed: int, minutes: float, postgres: bool = False) -> list[Fau
         hold = round(rng.uniform(*_HOLD[kind]), 1)
         faults.append(Fault(round(at, 1), kind, hold))
         at += hold + rng.uniform(*_GAP)
-    return faults
+    return _with_serve_kills(seed, faults)  # chaos-http
+
+
+# chaos-http: serve kills, drawn from a generator of their own, each in the calm between two
+# faults of the schedule above, so that they leave its other faults where they were.
+_SERVE_KILL_SHARE = 0.4
+_SERVE_KILL_HOLD = (0.5, 4.0)
+_CALM_AROUND = 1.0  # seconds kept calm on each side of a serve kill
+
+
+def _with_serve_kills(seed: int, faults: list[Fault]) -> list[Fault]:
+    rng = random.Random(seed * 7_777 + 29)
+    result: list[Fault] = []
+    for fault, following in itertools.pairwise(faults):
+        result.append(fault)
+        start, end = fault.at + fault.hold + _CALM_AROUND, following.at - _CALM_AROUND
+        hold = round(rng.uniform(*_SERVE_KILL_HOLD), 1)
+        take = rng.random() < _SERVE_KILL_SHARE
+        if take and end - start > hold + 0.2:
+            at = round(start + rng.uniform(0.1, end - start - hold - 0.1), 1)
+            result.append(Fault(at, FaultKind.SERVE_KILL, hold))
+    return result + faults[-1:]
 
 
 def by_kind(faults: list[Fault]) -> dict[str, int]:

@@ -36,6 +36,7 @@ def test_a_minute_of_faults_breaks_no_invariant(tmp_path: Path, request: pytest.
         "poison-message",
         "consumer-join-leave",
     } <= set(by_kind(schedule))
+    assert "serve-kill-9" in by_kind(schedule)  # chaos-http
     env = {
         k: v
         for k, v in os.environ.items()
@@ -63,3 +64,7 @@ def test_a_minute_of_faults_breaks_no_invariant(tmp_path: Path, request: pytest.
     assert done.returncode == 0, output[-4000:]
     assert faults == len(schedule)
     assert commands > 100, output[-4000:]
+    # Some of them through the run's own `sscard serve` processes, one of which was killed.
+    http = re.search(r"^HTTP commands acknowledged: (\d+)", output, re.MULTILINE)
+    assert http, output[-4000:]
+    assert int(http.group(1)) > 0, output[-4000:]
