@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from application.results import plural
 from chaos.evidence import check_chain, read_store, read_topics, scan_logs, verify_views
+from chaos.fresh_topics import FreshTopics
 from chaos.invariants import Evidence, Verdict, check_all
 from chaos.journal import Journal
 from chaos.nemesis import Nemesis
 from chaos.processes import PrivateBroker, RunProcess
 from chaos.schedule import Fault, by_kind, draw_schedule
+from chaos.subscriber_watch import SubscriberWatch, summary
 from chaos.workload import Workload
 from devinfra.pg_cluster import PrivateCluster
 from relay.publisher import RELAY
@@ -97,13 +100,16 @@ def _run(
     journal = Journal(workdir / "journal.jsonl")
     run = RunProcess(settings, workdir / "run.log")
     workload = Workload(settings, journal, options.seed, options.pace)
+    # The settlement subscriber, watched the whole run, and the switch to new topic sets
+    # (chaos.subscriber_watch, chaos.fresh_topics).
+    fresh = _watched(settings, run, broker, workdir)
     try:
         with open_back_office(settings) as monitor:  # makes the store before anyone else
             run.start()
             _wait_for(lambda: "back office running" in run.log.read_text(), 120, "sscard run")
             say("chaos: sscard run is up; the workload and the nemesis start")
             progress = _Progress(monitor, workload, say)
-            nemesis = Nemesis(run, broker, database)
+            nemesis = Nemesis(run, broker, database, fresh_topics=fresh.switch)
             nemesis.tick = lambda: progress.tick(len(nemesis.applied))
             started = time.monotonic()
             workload.start()
@@ -113,6 +119,7 @@ def _run(
             say(f"chaos: {len(nemesis.applied)} faults applied; settling")
             nemesis.restore()
             settled = _settle(monitor, run, say)
+        settings = fresh.current  # after a fresh start: the topic set the run is on now
         evidence = Evidence()
         say("chaos: verifying every view against its rebuild")
         verify_views(settings, evidence, wait=_SETTLE_SECONDS)
@@ -125,12 +132,15 @@ def _run(
         read_topics(
             broker.bootstrap_servers, Topics(settings.topic_prefix), evidence, _SETTLE_SECONDS
         )
+        fresh.last_words(evidence, broker.bootstrap_servers, _SETTLE_SECONDS)
     finally:
         workload.stop.set()
+        fresh.watch.stop()
         if run.alive():
             run.kill()
         broker.stop()
     _what_the_harness_saw(evidence, journal, workload, run, settled)
+    _subscriber_seen(fresh, nemesis, evidence, say)
     if run.stopped_starting:
         say(
             f"sscard run stopped by SIGTERM before it was up (its default action): "
@@ -155,6 +165,31 @@ def _what_the_harness_saw(
     if not settled:
         evidence.process_findings.append("the relay did not catch up with the store in time")
     scan_logs([run.log], evidence)
+
+
+# ---- the settlement subscriber and fresh topics (chaos.subscriber_watch, chaos.fresh_topics) ---
+
+
+def _watched(
+    settings: Settings, run: RunProcess, broker: PrivateBroker, workdir: Path
+) -> FreshTopics:
+    watch = SubscriberWatch(
+        broker.bootstrap_servers, Topics(settings.topic_prefix).settlement, workdir / "subscriber"
+    )
+    return FreshTopics(settings, run, watch)
+
+
+def _subscriber_seen(fresh: FreshTopics, nemesis: Nemesis, evidence: Evidence, say: Say) -> None:
+    seen = fresh.watch.evidence
+    seen.outages = list(nemesis.timeline.outages)
+    evidence.freshness = seen
+    say(summary(seen))
+    if fresh.earlier:
+        say(
+            f"fresh topics: {plural(len(fresh.earlier), 'switch', 'switches')} "
+            f"({' -> '.join(fresh.earlier)} -> "
+            f"{fresh.current.topic_prefix}), the relay rewound from {fresh.rewound_from}"
+        )
 
 
 def _run_settings(
@@ -221,8 +256,12 @@ class _Progress:
 
 
 def _relay_lag(monitor: BackOffice) -> str:
+    # The relay's position first, the head after: the relay publishes only what is stored, so
+    # its position is at most the head at any moment, and the head never goes back; read the
+    # other way round, a relay moving between the two reads gave a negative lag (-2, once).
     try:
-        return str(monitor.source.head() - monitor.views.position(RELAY))
+        published = monitor.views.position(RELAY)
+        return str(monitor.source.head() - published)
     except Exception:  # the store busy a moment: the next line will say
         return "?"
 

@@ -22,6 +22,9 @@ class FaultKind(StrEnum):
     # On PostgreSQL only (a cluster of the run's own):
     POSTGRES_RESTART = "postgres-restart"  # every connection dropped at once
     POSTGRES_STOP = "postgres-stop"  # down for a while, then started again
+    # A fresh start on a new topic set (chaos.fresh_topics): `sscard run` stopped, the relay
+    # rewound, a new topic prefix, started again; the settlement subscriber moved over.
+    FRESH_TOPICS = "fresh-topics"
 
 
 POSTGRES_ONLY = frozenset({FaultKind.POSTGRES_RESTART, FaultKind.POSTGRES_STOP})
@@ -37,6 +40,8 @@ _HOLD: dict[FaultKind, tuple[float, float]] = {
     FaultKind.BROKER_PAUSE: (6.0, 15.0),
     FaultKind.POSTGRES_RESTART: (0.5, 2.0),
     FaultKind.POSTGRES_STOP: (2.0, 8.0),
+    # Fresh topics: the back office stopped this long before the rewind and the new start.
+    FaultKind.FRESH_TOPICS: (0.5, 3.0),
 }
 # Calm between two faults (seconds), so that the system is seen recovering, not only failing.
 _GAP = (4.0, 15.0)
