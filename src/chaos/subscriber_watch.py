@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from application.results import plural
 from chaos.freshness import SCHEDULING_MARGIN, FreshnessEvidence, Outage, Sample
 from consumers import settlement_client
 from consumers.settlement_client import Contract, SettlementSubscriber
@@ -135,7 +136,7 @@ def summary(evidence: FreshnessEvidence) -> str:
     long = sum(o.up - o.down > evidence.tolerance for o in evidence.outages)
     return (
         f"settlement subscriber: {len(evidence.samples)} samples every {evidence.interval:g} s "
-        f"({fresh} fresh), {len(evidence.outages)} broker outages ({long} longer than "
+        f"({fresh} fresh), {plural(len(evidence.outages), 'broker outage')} ({long} longer than "
         f"{evidence.tolerance:g} s: its bound {evidence.bound:g} s, two samples and "
         f"{SCHEDULING_MARGIN:g} s)"
     )
