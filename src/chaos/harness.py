@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from application.results import plural
 from chaos.evidence import check_chain, read_store, read_topics, scan_logs, verify_views
+from chaos.fresh_topics import FreshTopics
 from chaos.http_side import HttpSide
 from chaos.invariants import Evidence, Verdict, check_all
 from chaos.journal import Journal
@@ -23,6 +25,7 @@ from chaos.process_faults import ProcessFaults
 from chaos.processes import PrivateBroker, RunProcess
 from chaos.schedule import Fault, by_kind, draw_schedule
 from chaos.standby import STANDBY_CONNECTIONS
+from chaos.subscriber_watch import SubscriberWatch, summary
 from chaos.workload import Workload
 from devinfra.pg_cluster import PrivateCluster
 from relay.publisher import RELAY
@@ -103,6 +106,10 @@ def _run(
     # chaos-procs: a second consumer, a poison message, a standby run (chaos.process_faults).
     processes = ProcessFaults(settings, workdir, run, options.seed, say)
     http = HttpSide(settings, journal, workdir, options.seed, options.pace)  # chaos-http
+    # The settlement subscriber, watched the whole run, and the switch to new topic sets
+    # (chaos.subscriber_watch, chaos.fresh_topics).
+    fresh = _watched(settings, run, broker, workdir)
+    fresh.on_switch.append(processes.use)
     try:
         with open_back_office(settings) as monitor:  # makes the store before anyone else
             run.start()
@@ -110,7 +117,7 @@ def _run(
             http.start(say)  # chaos-http: the run's own `sscard serve` and their clients
             say("chaos: sscard run is up; the workload and the nemesis start")
             progress = _Progress(monitor, workload, say, extra=http.progress)
-            nemesis = Nemesis(run, broker, database, serves=http.serves)
+            nemesis = Nemesis(run, broker, database, serves=http.serves, fresh_topics=fresh.switch)
             nemesis.processes = processes  # chaos-procs
             nemesis.tick = lambda: progress.tick(len(nemesis.applied))
             started = time.monotonic()
@@ -122,28 +129,17 @@ def _run(
             say(f"chaos: {len(nemesis.applied)} faults applied; settling")
             nemesis.restore()
             settled = _settle(monitor, run, say)
-        evidence = Evidence()
-        say("chaos: verifying every view against its rebuild")
-        verify_views(settings, evidence, wait=_SETTLE_SECONDS)
-        processes.settled(evidence)  # chaos-procs: status, dead letters, the other processes
-        # Opened anew: the monitor's connections may be ones a database restart ended.
-        with open_back_office(settings) as backoffice:
-            check_chain(backoffice, evidence)
-            run.note_if_dead()
-            run.terminate()  # an operator's stop at the end: it must exit 0 too
-            http.finish()  # chaos-http: the servers too
-            read_store(backoffice, Topics(settings.topic_prefix), evidence)
-        read_topics(
-            broker.bootstrap_servers, Topics(settings.topic_prefix), evidence, _SETTLE_SECONDS
-        )
+        evidence = _gather(fresh.current, broker, run, processes, http, fresh, say)
     finally:
         workload.stop.set()
+        fresh.watch.stop()
         processes.stop_all()  # chaos-procs
         http.kill()  # chaos-http: its clients stopped, its servers killed if still running
         if run.alive():
             run.kill()
         broker.stop()
     _what_the_harness_saw(evidence, journal, workload, run, settled, http)
+    _subscriber_seen(fresh, nemesis, evidence, say)
     if run.stopped_starting:
         say(
             f"sscard run stopped by SIGTERM before it was up (its default action): "
@@ -157,6 +153,34 @@ def _run(
     )
     _report(outcome, options, schedule, workload, say, http)
     return outcome
+
+
+def _gather(
+    settings: Settings,
+    broker: PrivateBroker,
+    run: RunProcess,
+    processes: ProcessFaults,
+    http: HttpSide,
+    fresh: FreshTopics,
+    say: Say,
+) -> Evidence:
+    """Once the system settled: the views against their rebuilds, the status and dead letters,
+    the chain, the operator's stop, the store, the topics and the subscriber's last word.
+    ``settings`` are the topic set the run is on now (after any fresh start)."""
+    evidence = Evidence()
+    say("chaos: verifying every view against its rebuild")
+    verify_views(settings, evidence, wait=_SETTLE_SECONDS)
+    processes.settled(evidence)  # chaos-procs: status, dead letters, the other processes
+    # Opened anew: the monitor's connections may be ones a database restart ended.
+    with open_back_office(settings) as backoffice:
+        check_chain(backoffice, evidence)
+        run.note_if_dead()
+        run.terminate()  # an operator's stop at the end: it must exit 0 too
+        http.finish()  # chaos-http: the servers too
+        read_store(backoffice, Topics(settings.topic_prefix), evidence)
+    read_topics(broker.bootstrap_servers, Topics(settings.topic_prefix), evidence, _SETTLE_SECONDS)
+    fresh.last_words(evidence, broker.bootstrap_servers, _SETTLE_SECONDS)
+    return evidence
 
 
 def _what_the_harness_saw(
@@ -179,6 +203,31 @@ def _what_the_harness_saw(
         evidence.process_findings.append("the relay did not catch up with the store in time")
     scan_logs([run.log], evidence)
     http.contribute(evidence)  # chaos-http: the HTTP clients' and servers' findings and logs
+
+
+# ---- the settlement subscriber and fresh topics (chaos.subscriber_watch, chaos.fresh_topics) ---
+
+
+def _watched(
+    settings: Settings, run: RunProcess, broker: PrivateBroker, workdir: Path
+) -> FreshTopics:
+    watch = SubscriberWatch(
+        broker.bootstrap_servers, Topics(settings.topic_prefix).settlement, workdir / "subscriber"
+    )
+    return FreshTopics(settings, run, watch)
+
+
+def _subscriber_seen(fresh: FreshTopics, nemesis: Nemesis, evidence: Evidence, say: Say) -> None:
+    seen = fresh.watch.evidence
+    seen.outages = list(nemesis.timeline.outages)
+    evidence.freshness = seen
+    say(summary(seen))
+    if fresh.earlier:
+        say(
+            f"fresh topics: {plural(len(fresh.earlier), 'switch', 'switches')} "
+            f"({' -> '.join(fresh.earlier)} -> "
+            f"{fresh.current.topic_prefix}), the relay rewound from {fresh.rewound_from}"
+        )
 
 
 def _run_settings(
@@ -254,8 +303,12 @@ class _Progress:
 
 
 def _relay_lag(monitor: BackOffice) -> str:
+    # The relay's position first, the head after: the relay publishes only what is stored, so
+    # its position is at most the head at any moment, and the head never goes back; read the
+    # other way round, a relay moving between the two reads gave a negative lag (-2, once).
     try:
-        return str(monitor.source.head() - monitor.views.position(RELAY))
+        published = monitor.views.position(RELAY)
+        return str(monitor.source.head() - published)
     except Exception:  # the store busy a moment: the next line will say
         return "?"
 

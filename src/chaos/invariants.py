@@ -13,6 +13,12 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from chaos.freshness import (
+    FreshnessEvidence,
+    never_fresh_while_away,
+    stale_in_long_outages,
+    subscriber_equals_view,
+)
 from chaos.journal import Acknowledged
 
 
@@ -86,6 +92,10 @@ class Evidence:
     # chaos.process_faults: messages still parked at the end, and the views looked at.
     dead_letters_left: list[str] = field(default_factory=list)
     dead_letters_checked: int = 0
+    # The settlement subscriber and fresh topics (chaos.subscriber_watch, chaos.fresh_topics):
+    # what it saw (None: not watched), and the messages on earlier topic sets.
+    freshness: FreshnessEvidence | None = None
+    earlier_topic_records: list[TopicRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -250,6 +260,70 @@ def no_dead_letter_left(evidence: Evidence) -> Verdict:
     )
 
 
+# ---- the settlement subscriber and fresh topics (chaos.freshness, chaos.fresh_topics) ----------
+
+
+def subscriber_matches_view(evidence: Evidence) -> Verdict:
+    """At the end, the subscriber's blocked set is the blocklist view's and the store's."""
+    seen = evidence.freshness
+    if seen is None:
+        return Verdict("settlement subscriber equals the blocklist view", 0, [])
+    problems = list(seen.problems) + subscriber_equals_view(seen, evidence.derived_status)
+    checked = 0 if seen.final_cards is None else len(seen.final_cards)
+    return Verdict("settlement subscriber equals the blocklist view", checked, problems)
+
+
+def subscriber_stale_in_outages(evidence: Evidence) -> Verdict:
+    """Stale during every broker outage longer than its bound (plus the sampling's tolerance)."""
+    seen = evidence.freshness
+    checked, problems = (0, []) if seen is None else stale_in_long_outages(seen)
+    return Verdict("settlement subscriber stale in every long outage", checked, problems)
+
+
+def subscriber_never_falsely_fresh(evidence: Evidence) -> Verdict:
+    """Never fresh while the broker had been away for longer than its bound."""
+    seen = evidence.freshness
+    checked, problems = (0, []) if seen is None else never_fresh_while_away(seen)
+    return Verdict("settlement subscriber never fresh while it was not", checked, problems)
+
+
+def earlier_topic_sets_hold_a_prefix(evidence: Evidence) -> Verdict:
+    """Each earlier topic set (before a fresh start) holds only stored events, and per key, after
+    dedupe, a prefix of the store's versions: what was published before the switch, in order."""
+    problems: list[str] = []
+    by_id = {e.event_id: e for e in evidence.stored_events}
+    expected: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for event in evidence.stored_events:
+        expected[(_unprefixed(event.topic), event.stream_id)].append(event.version)
+    delivered: dict[tuple[str, str], list[int]] = defaultdict(list)  # by the set's own topic
+    for record in evidence.earlier_topic_records:
+        stored = by_id.get(record.event_id)
+        if stored is None or (_unprefixed(stored.topic), stored.stream_id, stored.version) != (
+            _unprefixed(record.topic),
+            record.key,
+            record.version,
+        ):
+            problems.append(f"{record.topic}: event {record.event_id} is not stored as sent")
+            continue
+        versions = delivered[(record.topic, record.key)]
+        if not versions or record.version > versions[-1]:
+            versions.append(record.version)
+    for (topic, key), got in delivered.items():
+        whole = sorted(expected[(_unprefixed(topic), key)])
+        if got != whole[: len(got)]:
+            problems.append(f"{topic} key {key}: {_short(got)}, the store {_short(whole)}")
+    return Verdict(
+        "earlier topic sets hold a prefix of the store",
+        len(evidence.earlier_topic_records),
+        problems,
+    )
+
+
+def _unprefixed(topic: str) -> str:
+    """``card-events`` of ``<prefix>.card-events`` (a prefix holds no dot)."""
+    return topic.partition(".")[2]
+
+
 CHECKS: tuple[Callable[[Evidence], Verdict], ...] = (
     acknowledged_commands_stored_once,
     public_events_on_topics_once,
@@ -262,6 +336,11 @@ CHECKS: tuple[Callable[[Evidence], Verdict], ...] = (
     no_worker_left_dead,
     no_traceback,
     no_dead_letter_left,  # chaos.process_faults
+    # The settlement subscriber and fresh topics:
+    subscriber_matches_view,
+    subscriber_stale_in_outages,
+    subscriber_never_falsely_fresh,
+    earlier_topic_sets_hold_a_prefix,
 )
 
 

@@ -11,6 +11,7 @@ from chaos.process_faults import ProcessFaults
 from chaos.processes import PrivateBroker, RunProcess
 from chaos.schedule import Fault, FaultKind
 from chaos.serve import ServeProcess
+from chaos.subscriber_watch import BrokerTimeline
 from devinfra.pg_cluster import PrivateCluster
 
 
@@ -27,6 +28,11 @@ class Nemesis:
     processes: ProcessFaults | None = None
     # chaos-http: the run's `sscard serve` processes (none: serve kills change nothing).
     serves: list[ServeProcess] = field(default_factory=list)
+    # The broker's outages as the settlement subscriber's freshness is judged against them
+    # (chaos.freshness): down once the fault has taken it away, up when it is brought back.
+    timeline: BrokerTimeline = field(default_factory=BrokerTimeline)
+    # The switch to a new topic set (chaos.fresh_topics), given the hold; None: not drawn.
+    fresh_topics: Callable[[Callable[[], None]], None] | None = None
 
     def apply(self, schedule: list[Fault], started: float, until: float) -> None:
         """Every fault whose time comes before ``until`` (monotonic seconds); a fault that comes
@@ -55,17 +61,23 @@ class Nemesis:
             self.run.start()
         elif kind is FaultKind.BROKER_KILL:
             self.broker.kill()
+            self.timeline.down(kind.value)
             self._hold(fault.hold)
+            self.timeline.up()
             self.broker.start()
         elif kind is FaultKind.BROKER_STOP:
             self.broker.stop()
+            self.timeline.down(kind.value)
             self._hold(fault.hold)
+            self.timeline.up()
             self.broker.start()
         elif kind is FaultKind.BROKER_PAUSE:
             self.broker.pause()
+            self.timeline.down(kind.value)
             try:
                 self._hold(fault.hold)
             finally:
+                self.timeline.up()
                 self.broker.resume()
         elif kind is FaultKind.POSTGRES_RESTART and self.database is not None:
             self.database.restart()
@@ -82,6 +94,9 @@ class Nemesis:
             serve.kill()
             self._hold(fault.hold)
             serve.start()
+        # Fresh topics (chaos.fresh_topics): the operator's switch to a new topic set.
+        elif kind is FaultKind.FRESH_TOPICS and self.fresh_topics is not None:
+            self.fresh_topics(lambda: self._hold(fault.hold))
 
     def restore(self) -> None:
         """Everything running again, whatever the last fault left (the settling starts here)."""

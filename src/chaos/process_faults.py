@@ -48,6 +48,11 @@ class ProcessFaults:
     def __post_init__(self) -> None:
         self.spare = RunProcess(self.settings, self.workdir / "standby.log")
 
+    def use(self, settings: Settings) -> None:
+        """After a fresh start on new topics: what starts or sends from now on uses them."""
+        self.settings = settings
+        self.spare.settings = settings
+
     @property
     def logs(self) -> list[Path]:
         return [self.workdir / "members.log", self.spare.log]

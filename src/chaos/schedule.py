@@ -30,6 +30,9 @@ class FaultKind(StrEnum):
     # chaos-http: one of the run's `sscard serve` processes, SIGKILL, then started again. Put in
     # the calm between two other faults (``_with_serve_kills``), never drawn among them.
     SERVE_KILL = "serve-kill-9"
+    # A fresh start on a new topic set (chaos.fresh_topics): `sscard run` stopped, the relay
+    # rewound, a new topic prefix, started again; the settlement subscriber moved over.
+    FRESH_TOPICS = "fresh-topics"
 
 
 POSTGRES_ONLY = frozenset(
@@ -52,6 +55,8 @@ _HOLD: dict[FaultKind, tuple[float, float]] = {
     FaultKind.CONSUMER_JOIN: (8.0, 20.0),
     FaultKind.POISON: (3.0, 10.0),
     FaultKind.STANDBY_TAKEOVER: (3.0, 8.0),
+    # Fresh topics: the back office stopped this long before the rewind and the new start.
+    FaultKind.FRESH_TOPICS: (0.5, 3.0),
 }
 # Calm between two faults (seconds), so that the system is seen recovering, not only failing.
 _GAP = (4.0, 15.0)

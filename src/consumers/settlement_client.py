@@ -389,19 +389,47 @@ class SettlementSubscriber:
 
     def run(self) -> None:
         """Bootstrap, then follow until ``stop``; in the calling thread. A broker that cannot be
-        reached while following is retried for ever (the age grows meanwhile); anything else
-        ends the thread, and ``is_blocked`` refuses from then on."""
-        consumer = KafkaConsumer(**self._config)
+        reached while following is retried for ever (the age grows meanwhile), and at the start
+        for ``topic_wait`` seconds; anything else ends the thread, and ``is_blocked`` refuses
+        from then on."""
+        connected = self._connect()
+        if connected is None:
+            return  # stopped before the broker answered
+        consumer, partitions = connected
         try:
-            partitions = self._partitions(consumer)
-            consumer.assign(partitions)
-            if not self._restore(consumer, partitions):
-                consumer.seek_to_beginning(*partitions)
             self._follow(consumer, partitions)
             if self.snapshot_path is not None and self._caught_up.is_set():
                 self._write_snapshot(consumer, partitions)
         finally:
             consumer.close()
+
+    def _connect(self) -> tuple[KafkaConsumer, list[TopicPartition]] | None:
+        """A consumer assigned the topic's partitions, at the snapshot's offsets or the
+        beginning. A broker away (or going away meanwhile) is tried again until ``topic_wait``
+        has passed since the start: a subscriber started during a broker's restart comes up
+        with the broker instead of ending for good (seen under ``sscard chaos``)."""
+        deadline = time.monotonic() + self._topic_wait
+        while not self._stop.is_set():
+            consumer: KafkaConsumer | None = None
+            try:
+                consumer = KafkaConsumer(**self._config)
+                partitions = self._partitions(consumer, deadline)
+                consumer.assign(partitions)
+                if not self._restore(consumer, partitions):
+                    consumer.seek_to_beginning(*partitions)
+                return consumer, partitions
+            except KafkaError as exc:
+                if consumer is not None:
+                    consumer.close()
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("settlement subscriber: %s at the start; retrying", exc)
+                self._stop.wait(0.5)
+            except BaseException:
+                if consumer is not None:
+                    consumer.close()
+                raise
+        return None
 
     def _follow(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
         target: tuple[float, dict[TopicPartition, int]] | None = None
@@ -439,8 +467,7 @@ class SettlementSubscriber:
     def _reached(consumer: KafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
         return all(consumer.position(tp, timeout_ms=5_000) >= end for tp, end in ends.items())
 
-    def _partitions(self, consumer: KafkaConsumer) -> list[TopicPartition]:
-        deadline = time.monotonic() + self._topic_wait
+    def _partitions(self, consumer: KafkaConsumer, deadline: float) -> list[TopicPartition]:
         while True:
             found = consumer.partitions_for_topic(self.topic)
             if found:

@@ -146,6 +146,33 @@ def test_stale_past_its_bound_while_the_broker_is_stopped_then_fresh_again(
     )
 
 
+def test_started_while_the_broker_is_away_it_comes_up_with_the_broker(
+    tmp_path: Path, request: pytest.FixtureRequest
+):
+    """A subscriber started during a broker's restart once ended its thread for good when the
+    broker did not answer within kafka-python's bootstrap timeout (30 s; ``sscard chaos`` seed
+    44, 4 minutes: a new subscriber met a broker kill -9 and a slow restart). Within
+    ``topic_wait`` it now tries again. The bootstrap timeout is cut to 2 s here to see it soon."""
+    used_real_server(request, "kafka")
+    with private_broker(tmp_path / "broker") as broker:
+        bootstrap = broker.bootstrap_servers
+        topic = new_topic(bootstrap)
+        send(bootstrap, topic, [(b"A00000001", value("A00000001", "blocked"))])
+        broker.stop()
+        subscriber = subscriber_for(
+            bootstrap, topic, topic_wait=120.0, consumer_config={"bootstrap_timeout_ms": 2_000}
+        ).start()
+        try:
+            time.sleep(4)
+            assert subscriber.running, subscriber.error
+            assert refuses(subscriber, "A00000001")
+            broker.start(timeout=120)
+            assert subscriber.wait_caught_up(60)
+            until(lambda: blocked_or_none(subscriber, "A00000001") is True, 30, "answering")
+        finally:
+            subscriber.stop()
+
+
 def test_a_dead_thread_makes_is_blocked_refuse(kafka_bootstrap: str):
     topic = new_topic(kafka_bootstrap)
     send(kafka_bootstrap, topic, [(b"A00000001", value("A00000001", "active"))])
