@@ -129,9 +129,7 @@ class ServeProcess:
             self.findings.append(f"sscard serve on port {self.port} ignored SIGTERM")
             self.kill()
             return
-        # uvicorn shuts down gracefully, then raises the signal it caught again (so that the
-        # process ends as killed by SIGTERM, as a supervisor expects): both are a clean stop.
-        if code not in (0, -signal.SIGTERM):
+        if code != 0:
             self.findings.append(f"sscard serve on port {self.port} exited {code} on SIGTERM")
 
 

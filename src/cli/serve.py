@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import sys
 from typing import Any
 
 from domain.errors import InvalidInput
@@ -39,8 +41,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings)  # a bad auth setting stops here (exit 2), before listening
     # The access log is the API's own (api.middleware): by route, never by path, which may
     # carry a resident ID number; uvicorn's would log the path.
+    _sigterm_is_a_clean_stop()
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
     return 0
+
+
+def _sigterm_is_a_clean_stop() -> None:
+    """An operator's SIGTERM (systemd's stop, a rolling restart) ends ``serve`` with exit 0, as
+    it ends ``sscard run``. uvicorn shuts down gracefully, restores the handler it found and
+    raises the signal again: with this handler found, that raise is a clean exit, where the
+    default action would end the process as killed by the signal."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
 
 
 def _json_access_log() -> None:
