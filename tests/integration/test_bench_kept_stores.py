@@ -47,7 +47,7 @@ def test_a_kept_sqlite_store_replays_as_when_it_was_populated(tmp_path: Path) ->
     record = record_of(kept)
     assert stat.S_IMODE((kept / RECORD).stat().st_mode) == 0o600
     assert "generated people" in str(record["what"])
-    assert (record["store"], record["events"]) == ("sqlite", 400)
+    assert (record["store"], record["events"]) == ("sqlite", 300)
 
     # Another caller's holder-id key: the store is opened with the keys it was written with.
     again: list[str] = []
