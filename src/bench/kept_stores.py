@@ -35,7 +35,15 @@ from typing import Literal
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from bench.relay import Scratch, bench_settings, create_schema, drop_schema, scratch
+from application.results import BEIJING
+from bench.relay import (
+    Scratch,
+    bench_settings,
+    create_schema,
+    database_url_of,
+    drop_schema,
+    scratch,
+)
 from bench.workload import BENCH_BIRTHS, populate_store, twin_settings
 from domain.errors import InvalidInput
 from samples.stories import Identities
@@ -201,9 +209,8 @@ def _reused(
     # A PostgreSQL store keeps nothing in files; whatever the run puts there goes when it ends.
     workdir = Path(tempfile.mkdtemp(prefix="sscard-bench-"))
     try:
-        bench = bench_settings(settings, workdir, prefix).model_copy(
-            update={"database_url": settings.database_url, "postgres_schema": kept.postgres_schema}
-        )
+        where = {"database_url": database_url_of(settings), "postgres_schema": kept.postgres_schema}
+        bench = bench_settings(settings, workdir, prefix).model_copy(update=where)
         own = Scratch(kept.with_keys(bench), prefix, workdir, kept.postgres_schema)
         yield _checked(own, folder, kept, say)
     finally:
@@ -213,7 +220,7 @@ def _reused(
 def _checked(own: Scratch, folder: Path, kept: KeptStore, say: Say) -> Scratch:
     with open_back_office(own.settings) as backoffice:
         refuse_if_changed(folder, kept, backoffice.source.head())
-    populated = kept.populated_at.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    populated = kept.populated_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M Beijing time")
     say(
         f"setup: {kept.events:,} events kept in {folder} (populated {populated} "
         f"in {kept.populate_seconds:.0f} s), not written again"
@@ -237,7 +244,7 @@ def _kept(settings: Settings, store: StoreKind, events: int, folder: Path, say: 
             schema = f"bench_kept_{events}_{uuid.uuid4().hex[:6]}"
             create_schema(settings, schema)
             bench = bench.model_copy(
-                update={"database_url": settings.database_url, "postgres_schema": schema}
+                update={"database_url": database_url_of(settings), "postgres_schema": schema}
             )
         started = time.perf_counter()
         populate_store(bench, events, bench_people(), say, twin_dir=folder / TWIN)
