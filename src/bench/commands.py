@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from bench.command_throughput import run_commands_bench
 from bench.http_load import BenchFailed, run_http_bench
+from bench.kept_stores import populate_only, refuse_unless_new
 from bench.relay import run_relay_bench
 from bench.scale import run_scale_bench
 from bench.subscriber import run_subscriber_bench
@@ -131,6 +133,13 @@ def add_actions(bench: argparse.ArgumentParser) -> None:
         default=default_workers(),
         help="processes of the split replay (default: the cores available)",
     )
+    _add_store_options(bench_replay, "the store")
+    bench_replay.add_argument(
+        "--skip-per-view",
+        action="store_true",
+        help="skip the old per-view rebuilds (each view alone, one after another: about 12 "
+        "minutes at a million events); the one pass and its check still run",
+    )
     bench_replay.set_defaults(handler=_bench_replay)
 
     bench_memory = bench_commands.add_parser(
@@ -156,6 +165,7 @@ def add_actions(bench: argparse.ArgumentParser) -> None:
         default=1,
         help="also measure a split rebuild's worker processes (default 1: the one process only)",
     )
+    _add_store_options(bench_memory, "the two stores, in DIR/<events> each,")
     bench_memory.set_defaults(handler=_bench_replay_memory)
 
     bench_lookup = bench_commands.add_parser(
@@ -244,16 +254,64 @@ def add_actions(bench: argparse.ArgumentParser) -> None:
     bench_http.set_defaults(handler=_bench_http)
 
 
+def _add_store_options(parser: argparse.ArgumentParser, what: str) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--keep-store",
+        metavar="DIR",
+        type=Path,
+        help=f"keep {what} populated in DIR (a new or empty folder; on PostgreSQL its schema is "
+        "left in the database) to replay again with --from-store",
+    )
+    where.add_argument(
+        "--from-store",
+        metavar="DIR",
+        type=Path,
+        help=f"replay {what} kept in DIR by --keep-store instead of populating (same --store "
+        "and --events)",
+    )
+    parser.add_argument(
+        "--populate-only",
+        action="store_true",
+        help="with --keep-store: populate and keep, replay nothing",
+    )
+
+
+def _kept_or_reused(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    if args.populate_only and args.keep_store is None:
+        raise InvalidInput("--populate-only needs --keep-store DIR (the store to keep)")
+    return args.keep_store, args.from_store
+
+
 def _say(line: str) -> None:
     print(line, flush=True)
 
 
 def _bench_replay(args: argparse.Namespace, settings: Settings) -> int:
-    run_replay_bench(settings, events=args.events, store=args.store, workers=args.workers, say=_say)
+    keep, reuse = _kept_or_reused(args)
+    if args.populate_only and keep is not None:
+        populate_only(settings, args.store, args.events, keep, _say)
+        return 0
+    run_replay_bench(
+        settings,
+        events=args.events,
+        store=args.store,
+        workers=args.workers,
+        say=_say,
+        keep=keep,
+        reuse=reuse,
+        per_view=not args.skip_per_view,
+    )
     return 0
 
 
 def _bench_replay_memory(args: argparse.Namespace, settings: Settings) -> int:
+    keep, reuse = _kept_or_reused(args)
+    if args.populate_only and keep is not None:
+        refuse_unless_new(keep)
+        for size in (args.events, args.events * args.times):
+            populate_only(settings, args.store, size, keep / str(size), _say)
+        return 0
     figures = run_replay_memory_bench(
         settings,
         events=args.events,
@@ -261,6 +319,8 @@ def _bench_replay_memory(args: argparse.Namespace, settings: Settings) -> int:
         store=args.store,
         workers=args.workers,
         say=_say,
+        keep=keep,
+        reuse=reuse,
     )
     return 0 if figures.flat else 1
 

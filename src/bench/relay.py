@@ -258,7 +258,8 @@ def bench_settings(settings: Settings, workdir: Path, prefix: str) -> Settings:
     )
 
 
-def _database_url(settings: Settings) -> str:
+def database_url_of(settings: Settings) -> str:
+    """DATABASE_URL of the settings, whether they were given it or the POSTGRES_* variables."""
     pg = settings.postgres()
     return (
         f"postgresql://{quote(pg.user)}:{quote(pg.password.get_secret_value())}"
@@ -304,7 +305,7 @@ def scratch(settings: Settings, store: str) -> Iterator[Scratch]:
             schema = prefix
             create_schema(settings, schema)
             bench = bench.model_copy(
-                update={"database_url": _database_url(settings), "postgres_schema": schema}
+                update={"database_url": database_url_of(settings), "postgres_schema": schema}
             )
         yield Scratch(bench, prefix, workdir, schema)
     finally:

@@ -34,8 +34,7 @@ from typing import Any
 import orjson
 from eventsourcing.utils import get_topic
 
-from bench.relay import scratch
-from bench.workload import BENCH_BIRTHS, populate_store
+from bench.kept_stores import StoreKind, bench_store, refuse_unless_kept, refuse_unless_new
 from consumers.settlement_client import Contract, SettlementSubscriber
 from projections.catalogue import VIEW_NAMES
 from projections.settlement_blocklist import blocklist_table, card_status
@@ -44,7 +43,6 @@ from relay.wire import PUBLISHED_EVENTS
 from replay.comparisons import compare_tables
 from replay.rebuilds import one_pass_in_a_process, rebuild_views, scratch_place
 from replay.views import rebuild, scratch_store
-from samples.stories import Identities
 from service.bootstrap import open_back_office
 from service.replay_wiring import ReplayWiring
 from service.settings import Settings
@@ -121,32 +119,38 @@ def raw_scan(source: StoreEventSource, batch: int = 500, up_to: int | None = Non
 def run_replay_bench(
     settings: Settings,
     events: int = 20_000,
-    store: str = "sqlite",
+    store: StoreKind = "sqlite",
     workers: int = 2,
     say: Say = print,
+    keep: Path | None = None,
+    reuse: Path | None = None,
+    per_view: bool = True,
 ) -> ReplayFigures:
-    with scratch(settings, store) as own:
+    """``keep``: the populated store is left there; ``reuse``: the store kept there is replayed
+    instead of one populated now (``bench.kept_stores``). ``per_view`` False: the old per-view
+    rebuilds are skipped (their ten minutes at a million events)."""
+    with bench_store(settings, store, events, say, keep=keep, reuse=reuse) as own:
         say(f"bench: store {own.where}")
         load = os.getloadavg()
         say(f"bench: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-        started = time.perf_counter()
-        populate_store(own.settings, events, Identities("110105", "R", born=BENCH_BIRTHS), say)
-        say(f"setup: {events:,} events stored in {time.perf_counter() - started:.1f} s")
         with open_back_office(own.settings) as backoffice:
-            figures = _measure_replay(own.settings, backoffice.source, workers, say)
+            figures = _measure_replay(own.settings, backoffice.source, workers, say, per_view)
     say("")
     say("== every read model replayed from the store vs a raw scan of it ==")
     say(
         f"raw scan: {figures.events:,} events in {figures.scan_seconds:.2f} s = "
         f"{figures.scan_rate:,.0f} events/s"
     )
-    per_view = sum(figures.per_view_seconds.values())
+    one_after_another = sum(figures.per_view_seconds.values())
     for label, seconds in (
         ("one pass, 1 worker", figures.one_pass_seconds),
         (f"one pass, {figures.workers} workers", figures.workers_seconds),
-        ("one view after another", per_view),
+        ("one view after another", one_after_another),
         ("one pass, 1 fresh process", figures.process_seconds),
     ):
+        if label == "one view after another" and not figures.per_view_seconds:
+            say(f"{label:<26} skipped (--skip-per-view)")
+            continue
         say(
             f"{label:<26} {seconds:7.2f} s = {figures.events / seconds:9,.0f} events/s, "
             f"ratio {figures.ratio(seconds):.3f}"
@@ -163,7 +167,7 @@ def run_replay_bench(
 
 
 def _measure_replay(
-    bench: Settings, source: StoreEventSource, workers: int, say: Say
+    bench: Settings, source: StoreEventSource, workers: int, say: Say, per_view: bool = True
 ) -> ReplayFigures:
     head = source.head()
     scans = []
@@ -192,7 +196,7 @@ def _measure_replay(
         say(f"replay: every view in one pass, {workers} workers, in {many:.2f} s")
         same = _same_views(single, split, every, f"{workers} workers", say)
         seconds = {}
-        for view, model in zip(VIEW_NAMES, every, strict=True):
+        for view, model in zip(VIEW_NAMES, every if per_view else (), strict=False):
             with scratch_store(location) as store:
                 started = time.perf_counter()
                 rebuild(source, store, model)
@@ -238,21 +242,28 @@ def run_replay_memory_bench(
     settings: Settings,
     events: int = 100_000,
     times: int = 10,
-    store: str = "sqlite",
+    store: StoreKind = "sqlite",
     workers: int = 1,
     say: Say = print,
+    keep: Path | None = None,
+    reuse: Path | None = None,
 ) -> MemoryFigures:
     """Every view rebuilt from a store of ``events`` events and from one of ``events * times``,
     each in fresh processes (one, and ``workers`` if more than one) whose peak memory each
-    measures of itself (``VmHWM``: since its own start, not its parent's)."""
+    measures of itself (``VmHWM``: since its own start, not its parent's). ``keep``: the two
+    stores are left in ``keep``/<events>; ``reuse``: the two kept there are replayed."""
     sizes = (events, events * times)
+    if keep is not None:
+        refuse_unless_new(keep)
+    if reuse is not None:
+        for size in sizes:  # both refused before either is replayed
+            refuse_unless_kept(reuse / str(size), store, size, settings)
     seconds: list[float] = []
     peaks: list[float] = []
     for size in sizes:
-        with scratch(settings, store) as own:
-            started = time.perf_counter()
-            populate_store(own.settings, size, Identities("110105", "R", born=BENCH_BIRTHS), say)
-            say(f"setup: {size:,} events stored in {time.perf_counter() - started:.1f} s")
+        kept = keep / str(size) if keep is not None else None
+        reused = reuse / str(size) if reuse is not None else None
+        with bench_store(settings, store, size, say, keep=kept, reuse=reused) as own:
             with open_back_office(own.settings) as backoffice:
                 head = backoffice.source.head()
             wiring = ReplayWiring(own.settings)

@@ -100,25 +100,25 @@ def register(office: CardOffice, count: int, say: Say) -> list[str]:
     return holders
 
 
-def populate_store(settings: Settings, events: int, ids: Identities, say: Say) -> int:
+def populate_store(
+    settings: Settings, events: int, ids: Identities, say: Say, twin_dir: Path | None = None
+) -> int:
     """``populate_fast`` into the store ``settings`` name. On PostgreSQL the stories are written
     through the card office into a SQLite twin first (the same settings, keys and mapper, so
     the same records: sealed with the same holders' keys, chained alike), then its records and
     data keys are copied over in large transactions, byte for byte, in the same order: a
-    command's round trips to PostgreSQL would make a million events take hours."""
+    command's round trips to PostgreSQL would make a million events take hours. ``twin_dir``
+    given, the twin is written there (``data/``, ``state/``) and left: a SQLite store of the
+    same events; otherwise in a temporary folder, removed."""
     if not settings.uses_postgres:
         with open_back_office(settings) as backoffice:
             return populate_fast(backoffice.office, events, ids, say)
-    with tempfile.TemporaryDirectory(prefix="sscard-twin-") as folder:
-        twin = settings.model_copy(
-            update={
-                "database_url": None,
-                "persistence_module": None,
-                "postgres_schema": None,
-                "data_dir": Path(folder) / "data",
-                "state_dir": Path(folder) / "state",
-            }
-        )
+    with contextlib.ExitStack() as stack:
+        if twin_dir is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sscard-twin-")))
+        else:
+            folder = twin_dir
+        twin = twin_settings(settings, folder)
         with open_back_office(twin) as source:
             written = populate_fast(source.office, events, ids, say)
             started = time.perf_counter()
@@ -130,6 +130,19 @@ def populate_store(settings: Settings, events: int, ids: Identities, say: Say) -
                 f"{time.perf_counter() - started:.1f} s"
             )
     return written
+
+
+def twin_settings(settings: Settings, folder: Path) -> Settings:
+    """A PostgreSQL bench store's SQLite twin in ``folder``: the same keys, SQLite files."""
+    return settings.model_copy(
+        update={
+            "database_url": None,
+            "persistence_module": None,
+            "postgres_schema": None,
+            "data_dir": folder / "data",
+            "state_dir": folder / "state",
+        }
+    )
 
 
 def _copy_keys(twin: Settings, office: CardOffice) -> int:

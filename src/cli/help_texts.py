@@ -121,8 +121,15 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "infra status": ("sscard infra status",),
     "bench relay": ("sscard bench relay --events 20000",),
     "bench commands": ("sscard bench commands --commands 4000 --holders 200",),
-    "bench replay": ("sscard bench replay --events 20000 --store sqlite",),
-    "bench replay-memory": ("sscard bench replay-memory --events 100000 --times 10",),
+    "bench replay": (
+        "sscard bench replay --events 20000 --store sqlite",
+        "sscard bench replay --events 1000000 --keep-store /var/tmp/bench-1m --populate-only",
+        "sscard bench replay --events 1000000 --from-store /var/tmp/bench-1m --skip-per-view",
+    ),
+    "bench replay-memory": (
+        "sscard bench replay-memory --events 100000 --times 10",
+        "sscard bench replay-memory --events 100000 --from-store /var/tmp/bench-memory",
+    ),
     "bench lookup": ("sscard bench lookup",),
     "bench subscriber": ("sscard bench subscriber --cards 100000",),
     "bench views": ("sscard bench views --events 10000",),
