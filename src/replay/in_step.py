@@ -80,16 +80,20 @@ class InStep:
             for types, places in groups.items()
         ]
         # Twins: the first part of each key is applied, the others' tables copied from its.
+        # (A twin is applied where its view reads every type the part does: then it sees the
+        # same events wherever it is applied.)
         applied: dict[Hashable, tuple[Table, ...]] = {}
         self.copies: list[tuple[Table, Table]] = []
         entries: dict[int, dict[str, list[Entry]]] = {}
         for index, model in enumerate(models):
+            reads = set(model_types(model))
             for part in model.parts:
-                if part.twin is not None and part.twin in applied:
-                    self.copies.extend(_twin_tables(applied[part.twin], part.tables))
+                twin = part.twin if reads.issuperset(part.handlers) else None
+                if twin is not None and twin in applied:
+                    self.copies.extend(_twin_tables(applied[twin], part.tables))
                     continue
-                if part.twin is not None:
-                    applied[part.twin] = part.tables
+                if twin is not None:
+                    applied[twin] = part.tables
                 for event_type, handler in part.handlers.items():
                     entry = (handler, rows[index], model.name)
                     entries.setdefault(index, {}).setdefault(event_type, []).append(entry)
