@@ -29,6 +29,7 @@ from projections.suspension_windows import (
     windows_in,
     windows_table_named,
 )
+from tracking.envelopes import Part, apply_by_type, by_event_type
 from tracking.rows import Row, Rows
 from tracking.store import Tx, metadata
 
@@ -99,6 +100,12 @@ class ClaimsView:
             "ReimbursementClaimPaid": _paid,
             "ReimbursementClaimWithdrawn": _withdrawn,
         }
+        steps = dict.fromkeys(_CLAIM_STEPS, self._claim_step)
+        self.parts: Sequence[Part] = (
+            Part((claims_table, totals_table), steps),
+            self._windows.part,
+        )
+        self._routes = by_event_type(self.parts)
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
         claims = [e for e in envelopes if e["event_type"] in _CLAIM_STEPS]
@@ -106,16 +113,16 @@ class ClaimsView:
         self._windows.prefetch([e for e in envelopes if e["event_type"] not in _CLAIM_STEPS], rows)
 
     def apply(self, envelope: Envelope, rows: Rows) -> None:
+        apply_by_type(self._routes, envelope, rows)
+
+    def _claim_step(self, envelope: Envelope, rows: Rows) -> None:
         event_type = envelope["event_type"]
-        if event_type not in _CLAIM_STEPS:
-            self._windows.apply(envelope, rows)
-            return
         payload = envelope["payload"]
         status, day_field = _CLAIM_STEPS[event_type]
         if event_type == "ReimbursementClaimSubmitted":
             claim = _submitted(envelope)
         else:
-            found = rows.get(claims_table, (envelope["stream_id"],))
+            found = rows.peek(claims_table, (envelope["stream_id"],))
             if found is None:
                 raise ValueError(f"no submission seen for claim {payload['claim_id']}")
             claim = self._steps[event_type](envelope, found)
@@ -171,7 +178,7 @@ def _withdrawn(envelope: Envelope, claim: Row) -> Row:
 def _count(rows: Rows, region_code: str, day: str, status: str, payload: dict[str, Any]) -> None:
     """One more claim of ``status`` in the region's month of ``day``, with its amount."""
     key = (region_code, day[:7])
-    totals = rows.get(totals_table, key) or {
+    totals = rows.peek(totals_table, key) or {
         "region_code": region_code,
         "month": day[:7],
         **dict.fromkeys(_COUNTS, 0),

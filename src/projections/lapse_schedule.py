@@ -15,6 +15,7 @@ from sqlalchemy import Column, Index, Integer, Table, Text, func, select
 
 from contract.envelope import CARD_EVENTS, Envelope, Feed
 from projections.public_fields import instant, instant_of, stored_instant
+from tracking.envelopes import Part
 from tracking.rows import Rows
 from tracking.store import Tx, metadata
 
@@ -45,6 +46,16 @@ class LapseSchedule:
     feeds: Sequence[Feed] = (CARD_EVENTS,)
     tables: Sequence[Table] = (schedule_table,)
     additive: Sequence[Table] = ()
+
+    def __init__(self) -> None:
+        # The events ``apply`` matches; the others change nothing in the schedule.
+        reads = (
+            "LossPreReported",
+            "LossPreReportCancelled",
+            "LossPreReportLapsed",
+            "LossFormallyReported",
+        )
+        self.parts: Sequence[Part] = (Part(tuple(self.tables), dict.fromkeys(reads, self.apply)),)
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
         del envelopes, rows  # a handful of events per batch touch the schedule: read on demand

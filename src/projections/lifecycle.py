@@ -16,6 +16,7 @@ from sqlalchemy import Column, Index, Integer, Table, Text
 
 from contract.envelope import CARD_EVENTS, Envelope, Feed
 from projections.public_fields import Zones, instant, local_day
+from tracking.envelopes import Handler, Part, apply_by_type, by_event_type
 from tracking.rows import Row, Rows
 from tracking.store import metadata
 
@@ -74,7 +75,8 @@ class LifecycleAnalytics:
 
     def __init__(self, zones: Zones) -> None:
         self._zones = zones
-        self._apply: dict[str, Callable[[Envelope, Rows, Row], Row]] = {
+        # Every event but the issue changes the holder's row (proxies change nothing here).
+        steps: dict[str, Callable[[Envelope, Rows, Row], Row]] = {
             "LossPreReported": self._pre_reported,
             "LossPreReportCancelled": self._pre_report_ended,
             "LossPreReportLapsed": self._pre_report_ended,
@@ -84,6 +86,10 @@ class LifecycleAnalytics:
             "CardCollected": self._stage("collected_at"),
             "CardActivated": self._activated,
         }
+        handlers: dict[str, Handler] = {"CardIssued": self._card_issued}
+        handlers |= {event_type: _on_holder(step) for event_type, step in steps.items()}
+        self.parts: Sequence[Part] = (Part(tuple(self.tables), handlers),)
+        self._routes = by_event_type(self.parts)
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
         streams = {e["stream_id"] for e in envelopes}
@@ -99,27 +105,20 @@ class LifecycleAnalytics:
         )
 
     def apply(self, envelope: Envelope, rows: Rows) -> None:
-        event_type = envelope["event_type"]
-        if event_type == "CardIssued":
-            region = envelope["payload"]["region_code"]
-            self._zones(region)
-            holder = {
-                "stream_id": envelope["stream_id"],
-                "region_code": region,
-                "pre_report_version": None,
-                "case_version": None,
-            }
-            rows.put(holders_table, holder)
-            return
-        handler = self._apply.get(event_type)
-        if handler is None:
-            return
-        found = rows.get(holders_table, (envelope["stream_id"],))
-        if found is None:
-            raise ValueError(f"no CardIssued seen for stream {envelope['stream_id']}")
-        rows.put(holders_table, handler(envelope, rows, found))
+        apply_by_type(self._routes, envelope, rows)
 
     # ---- one function per event type ------------------------------------------------------
+
+    def _card_issued(self, envelope: Envelope, rows: Rows) -> None:
+        region = envelope["payload"]["region_code"]
+        self._zones(region)
+        holder = {
+            "stream_id": envelope["stream_id"],
+            "region_code": region,
+            "pre_report_version": None,
+            "case_version": None,
+        }
+        rows.put(holders_table, holder)
 
     def _pre_reported(self, envelope: Envelope, rows: Rows, holder: Row) -> Row:
         at = envelope["occurred_at"]
@@ -144,7 +143,7 @@ class LifecycleAnalytics:
         version = holder["pre_report_version"]
         if version is None:
             return None
-        pre_report = rows.get(pre_reports_table, (holder["stream_id"], version))
+        pre_report = rows.peek(pre_reports_table, (holder["stream_id"], version))
         if pre_report is None:
             return None
         ended = pre_report | {"ended_at": instant(envelope["occurred_at"]), "outcome": outcome}
@@ -192,7 +191,7 @@ class LifecycleAnalytics:
 
     def _open_case(self, envelope: Envelope, rows: Rows, holder: Row) -> Row:
         version = holder["case_version"]
-        case = None if version is None else rows.get(cases_table, (holder["stream_id"], version))
+        case = None if version is None else rows.peek(cases_table, (holder["stream_id"], version))
         if case is None:
             raise ValueError(f"{envelope['event_type']} without an open case")
         return case
@@ -213,3 +212,15 @@ class LifecycleAnalytics:
         case = self._open_case(envelope, rows, holder)
         rows.put(cases_table, case | {"activated_at": instant(envelope["occurred_at"])})
         return holder | {"case_version": None}
+
+
+def _on_holder(step: Callable[[Envelope, Rows, Row], Row]) -> Handler:
+    """``step`` over the holder's row, which it returns changed (or not) to be kept."""
+
+    def apply(envelope: Envelope, rows: Rows) -> None:
+        found = rows.peek(holders_table, (envelope["stream_id"],))
+        if found is None:
+            raise ValueError(f"no CardIssued seen for stream {envelope['stream_id']}")
+        rows.put(holders_table, step(envelope, rows, found))
+
+    return apply

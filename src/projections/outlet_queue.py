@@ -26,6 +26,7 @@ from projections.public_fields import (
     local_day,
     masked_holder_name,
 )
+from tracking.envelopes import Part, apply_by_type, by_event_type
 from tracking.rows import Row, Rows
 from tracking.store import Tx, metadata
 
@@ -90,7 +91,8 @@ class OutletQueue:
 
     def __init__(self, zones: Zones) -> None:
         self._zones = zones
-        self._apply: dict[str, Callable[[Envelope, Rows], None]] = {
+        # Other events (proxies) change nothing the queue shows.
+        handlers: dict[str, Callable[[Envelope, Rows], None]] = {
             "CardIssued": self._card_issued,
             "LossPreReported": self._pre_reported,
             "LossPreReportCancelled": self._pre_report_ended("cancelled"),
@@ -102,6 +104,8 @@ class OutletQueue:
             "CardActivated": self._activated,
             "HolderErased": self._erased,
         }
+        self.parts: Sequence[Part] = (Part(tuple(self.tables), handlers),)
+        self._routes = by_event_type(self.parts)
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
         streams = {e["stream_id"] for e in envelopes}
@@ -114,14 +118,12 @@ class OutletQueue:
         rows.load(cases_table, opened)
 
     def apply(self, envelope: Envelope, rows: Rows) -> None:
-        handler = self._apply.get(envelope["event_type"])
-        if handler is not None:  # other events (proxies) change nothing the queue shows
-            handler(envelope, rows)
+        apply_by_type(self._routes, envelope, rows)
 
     # ---- one function per event type ------------------------------------------------------
 
     def _holder(self, envelope: Envelope, rows: Rows) -> Row:
-        holder = rows.get(holders_table, (envelope["stream_id"],))
+        holder = rows.peek(holders_table, (envelope["stream_id"],))
         if holder is None:
             raise ValueError(f"no CardIssued seen for stream {envelope['stream_id']}")
         return holder
@@ -165,7 +167,7 @@ class OutletQueue:
         holder = self._holder(envelope, rows)
         version = holder["pre_report_version"]
         if version is not None:
-            pre_report = rows.get(pre_reports_table, (envelope["stream_id"], version))
+            pre_report = rows.peek(pre_reports_table, (envelope["stream_id"], version))
             if pre_report is not None:
                 ended = {"status": status, "ended_at": instant(envelope["occurred_at"])}
                 rows.put(pre_reports_table, pre_report | ended)
@@ -209,7 +211,7 @@ class OutletQueue:
     def _open_case(self, envelope: Envelope, rows: Rows) -> tuple[Row, Row]:
         holder = self._holder(envelope, rows)
         version = holder["case_version"]
-        case = None if version is None else rows.get(cases_table, (envelope["stream_id"], version))
+        case = None if version is None else rows.peek(cases_table, (envelope["stream_id"], version))
         if case is None:
             raise ValueError(f"{envelope['event_type']} without an open case")
         return holder, case

@@ -26,6 +26,7 @@ from projections.suspension_windows import (
     windows_in,
     windows_table_named,
 )
+from tracking.envelopes import Part, apply_by_type, by_event_type
 from tracking.rows import Rows
 from tracking.store import Tx, metadata
 
@@ -66,6 +67,9 @@ class SettlementBlocklist:
 
     def __init__(self, zones: Zones) -> None:
         self._windows = SuspensionWindows(holders_table, windows_table, zones)
+        status = dict.fromkeys((event_type for event_type, _ in _EFFECTS), self._card_status)
+        self.parts: Sequence[Part] = (Part((blocklist_table,), status), self._windows.part)
+        self._routes = by_event_type(self.parts)
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
         cards = {e["payload"].get("card_number") for e in envelopes}
@@ -73,8 +77,7 @@ class SettlementBlocklist:
         self._windows.prefetch(envelopes, rows)
 
     def apply(self, envelope: Envelope, rows: Rows) -> None:
-        self._card_status(envelope, rows)
-        self._windows.apply(envelope, rows)
+        apply_by_type(self._routes, envelope, rows)
 
     def _card_status(self, envelope: Envelope, rows: Rows) -> None:
         payload = envelope["payload"]

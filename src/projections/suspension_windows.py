@@ -16,8 +16,10 @@ from typing import Any
 from sqlalchemy import Column, Index, Integer, Table, Text, select
 
 from contract.envelope import Envelope
+from domain.cardholder.events import CARDHOLDER_EVENTS, LapseResult
 from domain.suspension import OPENS, WindowEnd, window_change
 from projections.public_fields import Zones, instant, local_day
+from tracking.envelopes import Part
 from tracking.rows import Row, Rows
 from tracking.store import Tx, metadata
 
@@ -50,6 +52,23 @@ def windows_table_named(name: str) -> Table:
     )
 
 
+def _window_types() -> frozenset[str]:
+    """The event types that open or close a window (for some lapse result), asked once of the
+    rule: any other event but the issue and the collection changes nothing here."""
+    results = (None, *(r.value for r in LapseResult))
+    return frozenset(
+        cls.__name__
+        for cls in CARDHOLDER_EVENTS
+        for result in results
+        if window_change(cls.__name__, result) is not None
+    )
+
+
+# The events the windows read: those of the rule, the issue (the holder's region and card) and
+# the collection (the holder's card now).
+READS = _window_types() | {"CardIssued", "CardCollected"}
+
+
 class SuspensionWindows:
     """Keeps one view's holders and windows tables from the card events."""
 
@@ -57,6 +76,10 @@ class SuspensionWindows:
         self.holders = holders
         self.windows = windows
         self._zones = zones
+        # Two views' windows built on the same zones are the same rows under other names.
+        self.part = Part(
+            (holders, windows), dict.fromkeys(READS, self.apply), ("suspension windows", zones)
+        )
 
     @property
     def tables(self) -> tuple[Table, Table]:
@@ -88,7 +111,7 @@ class SuspensionWindows:
                 "open_window": None,
             }
         else:
-            holder = rows.get(self.holders, (envelope["stream_id"],))
+            holder = rows.peek(self.holders, (envelope["stream_id"],))
         if holder is None:
             if window_change(event_type, payload.get("result")) is not None:
                 raise ValueError(f"no CardIssued seen for stream {envelope['stream_id']}")
@@ -120,7 +143,7 @@ class SuspensionWindows:
             )
             return holder | {"open_window": envelope["stream_version"]}
         if isinstance(change, WindowEnd) and holder["open_window"] is not None:
-            window = rows.get(self.windows, (holder["stream_id"], holder["open_window"]))
+            window = rows.peek(self.windows, (holder["stream_id"], holder["open_window"]))
             if window is not None:
                 ended = {"ended_at": instant(at), "ended_on": local_day(at, zone)}
                 rows.put(self.windows, window | ended | {"outcome": change.value})

@@ -46,15 +46,10 @@ from contract.envelope import FEED_EVENTS, Envelope, public_envelope
 from contract.public_form import StoredForm
 from domain.errors import ConfigurationError
 from domain.event import DomainEvent
+from replay.in_step import InStep
 from replay.wiring import Wiring
 from store.location import StoreLocation
-from tracking.envelopes import (
-    ReadModel,
-    apply_in_step,
-    copy_versions,
-    prefetch_versions,
-    view_tables,
-)
+from tracking.envelopes import ReadModel, view_tables
 from tracking.rows import Rows
 from tracking.source import StoreEventSource
 from tracking.store import Tx, ViewStore
@@ -186,17 +181,8 @@ class OnePass:
         self._held = held
         every = {t for model in models for t in feed_types(model)}
         self._types = tuple(t for feed in FEED_EVENTS.values() for t in feed if t in every)
-        # The views in step: those that read the same event types (None: every one this pass
-        # reads), by their places in ``models``. The first of each keeps the stream versions.
-        steps: dict[frozenset[str] | None, list[int]] = {}
-        for index, model in enumerate(models):
-            names = frozenset(t.__name__ for t in feed_types(model))
-            whole = names == frozenset(t.__name__ for t in self._types)
-            steps.setdefault(None if whole else names, []).append(index)
-        self._steps = [
-            (wanted, tuple(self._models[i] for i in places), tuple(places))
-            for wanted, places in steps.items()
-        ]
+        # Made with the views' caches, in the first transaction.
+        self._in_step: InStep | None = None
         self._rows: dict[str, Rows] = {}
         self._mapper: Any = source.mapper
         self._mapper.personal_data.hold_at_most(KEYS_HELD)
@@ -219,20 +205,30 @@ class OnePass:
             recorded = position
             with self._store.transaction() as tx:
                 rows = self._begin(tx)
-                while position < target and sum(r.held_rows() for r in rows) <= self._held:
+                in_step = self._in_step
+                if in_step is None:
+                    names = [t.__name__ for t in self._types]
+                    in_step = self._in_step = InStep(self._models, rows, names)
+                while position < target and self._held_rows(rows, in_step) <= self._held:
                     end, envelopes = self._read(position, target)
-                    self._apply(envelopes, rows)
+                    in_step.prefetch(envelopes)
+                    in_step.apply(envelopes)
                     position = end
                     progress(position - start, target - start)
+                in_step.write_versions()
                 for model, view_rows in zip(self._models, rows, strict=True):
                     view_rows.flush()
                     tx.move_position(model.name, recorded, position)
                 if position >= target:
-                    self._copy_versions(tx)
+                    in_step.finish(tx)
             if position < target:  # the caches are full: memory stays flat
                 for view_rows in rows:
                     view_rows.forget()
         return position
+
+    @staticmethod
+    def _held_rows(rows: list[Rows], in_step: InStep) -> int:
+        return sum(r.held_rows() for r in rows) + in_step.held()
 
     def _begin(self, tx: Tx) -> list[Rows]:
         rows = []
@@ -243,25 +239,6 @@ class OnePass:
                 self._rows[model.name] = view_rows
             rows.append(view_rows.begin(tx))
         return rows
-
-    def _apply(self, envelopes: list[Envelope], rows: list[Rows]) -> None:
-        for wanted, models, places in self._steps:
-            mine = (
-                envelopes if wanted is None else [e for e in envelopes if e["event_type"] in wanted]
-            )
-            in_step = [rows[i] for i in places]
-            if not in_step[0].complete:
-                prefetch_versions(models[0], mine, in_step[0])
-                for model, view_rows in zip(models[1:], in_step[1:], strict=True):
-                    model.prefetch(mine, view_rows)
-            for envelope in mine:
-                apply_in_step(models, envelope, in_step)
-
-    def _copy_versions(self, tx: Tx) -> None:
-        """The stream versions of each view in step, from the first view of its step."""
-        for _, models, _ in self._steps:
-            for model in models[1:]:
-                copy_versions(tx, models[0], model)
 
     def _read(self, after: int, target: int) -> tuple[int, list[Envelope]]:
         """The next batch's end and the envelopes of this share's records in it."""

@@ -16,7 +16,8 @@ applied twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import BigInteger, Column, Table, Text, literal, select, update
@@ -46,6 +47,43 @@ versions_table = Table(
 ERASURES = frozenset({HolderErased.__name__})
 
 
+# What one event type does to a view's rows.
+Handler = Callable[[Envelope, Rows], None]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One rule of a view over tables of its own, as a function per event type it reads: the
+    types absent from ``handlers`` change nothing the part keeps, so a replay hands them no
+    event at all (``replay.in_step``), and a consumer's apply skips them with one lookup.
+
+    ``twin``: parts of different views whose keys are equal keep equal rows from the same events
+    in tables of the same shape (the suspension windows, kept by the blocklist and by the claims
+    view): a rebuild of both applies the first and copies its rows into the other's tables."""
+
+    tables: tuple[Table, ...]
+    handlers: Mapping[str, Handler]
+    twin: Hashable | None = field(default=None, compare=False)
+
+
+def by_event_type(parts: Sequence[Part]) -> dict[str, tuple[Handler, ...]]:
+    """Event type -> the handlers of ``parts`` that read it, in the parts' order."""
+    routes: dict[str, list[Handler]] = {}
+    for part in parts:
+        for event_type, handler in part.handlers.items():
+            routes.setdefault(event_type, []).append(handler)
+    return {event_type: tuple(handlers) for event_type, handlers in routes.items()}
+
+
+def apply_by_type(
+    routes: Mapping[str, tuple[Handler, ...]], envelope: Envelope, rows: Rows
+) -> None:
+    """A view's apply: the handlers of its parts that read the event's type (``by_event_type``),
+    none for a type it ignores."""
+    for handler in routes.get(envelope["event_type"], ()):
+        handler(envelope, rows)
+
+
 class ReadModel(Protocol):
     """Pure apply logic over rows, and the tables it keeps."""
 
@@ -58,6 +96,9 @@ class ReadModel(Protocol):
     # the one place where a rebuild split by stream has to add the parts up. Every other row
     # belongs to one stream (a holder, a claim) or one card, which is one holder's.
     additive: Sequence[Table]
+    # Its rules by event type, over ``tables`` between them: ``apply`` runs those of the
+    # event's type (``apply_by_type``), and a rebuild of many views calls them directly.
+    parts: Sequence[Part]
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
         """Load the rows the batch will touch (an optimisation: ``rows.get`` loads a row it
@@ -100,35 +141,6 @@ def apply_once(model: ReadModel, envelope: Envelope, rows: Rows) -> bool:
     except BaseException:
         rows.undo(mark)
         raise
-    return True
-
-
-def apply_in_step(models: Sequence[ReadModel], envelope: Envelope, rows: Sequence[Rows]) -> bool:
-    """Apply an event to views that read the same feeds and are rebuilt together from the same
-    position (a rebuild's one pass, each view's rows in ``rows``): they hold the same stream
-    versions, so the first view's is checked and kept for all of them (``copy_versions``
-    writes the others' when the rebuild ends). False for a duplicate.
-
-    A rebuild's caches undo nothing: a failure ends the rebuild, its scratch store thrown away."""
-    first = rows[0]
-    key = (models[0].name, envelope["stream_id"])
-    seen = first.peek(versions_table, key)
-    version = int(envelope["stream_version"])
-    if seen is not None and version <= seen["version"]:
-        return False
-    if envelope["event_type"] in ERASURES:
-        first.tx.scrub_after_commit()
-    for model, view_rows in zip(models, rows, strict=True):
-        try:
-            model.apply(envelope, view_rows)
-        except Exception as exc:
-            raise ApplyFailed(model.name, envelope, exc) from exc
-    events = 1 if seen is None else seen["events"] + 1
-    first.put_known(
-        versions_table,
-        key,
-        {"view": key[0], "stream_id": key[1], "version": version, "events": events},
-    )
     return True
 
 

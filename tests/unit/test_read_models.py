@@ -20,6 +20,7 @@ from domain.cardholder.state import Cardholder
 from domain.identifiers import holder_stream_id
 from domain.region_policy import RegionPolicies
 from projections.catalogue import read_models
+from projections.claims import holder_windows
 from projections.lifecycle import cases_table as lifecycle_cases
 from projections.outlet_queue import cases_table as queue_cases
 from projections.outlet_queue import holders_table as queue_holders
@@ -28,9 +29,12 @@ from projections.public_fields import masked_holder_name, zones_of
 from projections.settlement_blocklist import blocklist, windows_of
 from relay.topics import Topics
 from relay.wire import messages_for
+from replay.rebuilds import OnePass, prepare
 from replay.views import rebuild, replay_feed
+from samples.stories import replacement
 from tests.support import (
     HOLDER_ID_KEY,
+    IDS,
     Clock,
     every_kind_of_event,
     issue,
@@ -124,6 +128,34 @@ def test_suspension_windows_are_the_holders_own(history, views):
         assert [w["ended_at"] is None for w in windows] == [
             s.ended_at is None for s in state.suspensions
         ]
+
+
+def test_a_window_opened_after_a_replacement_suspends_the_new_card_in_both_views(views):
+    """The windows follow the holder's card now (its collection): a pre-report after a
+    replacement suspends the new card, in the blocklist's windows and the claims view's, rebuilt
+    in one pass (which applies the windows once and copies them into the other view)."""
+    clock = Clock()
+    office = memory_office(clock)
+    rid = resident_id()
+    office.issue_card(issue(rid))
+    first = office.holder(rid).card.number
+    office.pre_report_loss(pre_report(rid))
+    for _ in replacement(office, IDS, rid):
+        pass
+    new = office.holder(rid).card.number
+    office.pre_report_loss(pre_report(rid))
+    source = StoreEventSource(office)
+    both = [MODELS["settlement_blocklist"], MODELS["claims"]]
+    prepare(views, both)
+    OnePass(source, views, both).run(source.head())
+    state: Cardholder = office.holder(rid)
+    expected = [(first, "new_card_activated"), (new, None)]
+    assert [(s.card_number, s.ended_by) for s in state.suspensions] == expected
+    with views.reading() as tx:
+        kept = [windows_of(tx, stream(rid)), holder_windows(tx, stream(rid))]
+    for windows in kept:
+        assert [(w["card_number"], w["outcome"]) for w in windows] == expected
+    office.close()
 
 
 def test_a_lapse_that_cancelled_the_card_leaves_the_window_open(views):
