@@ -183,6 +183,12 @@ def public_payload(event_type: type[DomainEvent], form: Form) -> Form | None:
     return None if public is None else public(form)
 
 
+def public_form_of(event_type: type[DomainEvent]) -> Callable[[Form], Form] | None:
+    """The function ``public_payload`` applies to an event of ``event_type`` (None: never
+    published), for a caller that makes many payloads of one type."""
+    return _PUBLIC.get(event_type)
+
+
 # ---- the contract: one pydantic model per public payload ------------------------------------
 
 MaskedId = Annotated[

@@ -15,6 +15,7 @@ whole-state cipher; ``encrypt``/``decrypt`` of whole states are not offered (the
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import threading
 import time
@@ -22,6 +23,7 @@ from collections import OrderedDict
 from hashlib import sha256
 from pathlib import Path
 from typing import Final
+from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -155,6 +157,35 @@ class PersonalData(Cipher):
             else:
                 self._remember(owner, row)
 
+    def keys_for_reading(self, owners: set[str]) -> dict[str, AESGCM | None]:
+        """``key_for_reading`` of many holders at once, those not held fetched in one query (a
+        replay's batch): each one's key, or None for an erased holder. A holder with no key
+        row is left out: reading a sealed record of theirs is ``key_for_reading``'s error."""
+        held: dict[str, object] = {}
+        missing = []
+        with self._lock:
+            now = time.monotonic()
+            for owner in owners:
+                entry = self._cache.get(owner)
+                if entry is None or now - entry[1] > self.CACHE_SECONDS:
+                    missing.append(owner)
+                else:
+                    self._cache.move_to_end(owner)
+                    held[owner] = entry[0]
+        if missing:
+            rows = self.table.get_many(missing)
+            for owner in missing:
+                row = rows.get(owner)
+                if row is None:
+                    self._put(owner, _ABSENT)
+                else:
+                    held[owner] = self._remember(owner, row)
+        return {
+            owner: key if isinstance(key, AESGCM) else None
+            for owner, key in held.items()
+            if key is not _ABSENT
+        }
+
     def is_erased(self, owner: str) -> bool:
         if self._cached(owner) is _ERASED:
             return True
@@ -232,7 +263,8 @@ class PersonalData(Cipher):
 
     @staticmethod
     def open(key: AESGCM, token: str, context: bytes) -> bytes:
-        raw = base64.b64decode(token)
+        # ``base64.b64decode`` without its Python prelude (the same non-strict decoding).
+        raw = binascii.a2b_base64(token)
         return key.decrypt(raw[:_NONCE], raw[_NONCE:], context)
 
     def create_tables(self) -> None:
@@ -240,6 +272,12 @@ class PersonalData(Cipher):
 
     def close(self) -> None:
         self.table.close()
+
+
+def field_context(stream: UUID | str, version: int, name: str) -> bytes:
+    """What a sealed value is bound to: moved to another record or field, it fails to open.
+    (A stream id as text is ``str`` of its UUID: the same bytes either way.)"""
+    return f"{stream}:{version}:{name}".encode()
 
 
 PERSONAL_DATA_TOPIC = get_topic(PersonalData)
