@@ -101,7 +101,10 @@ def _masked_id_or_none(value: str | None) -> str | None:
 
 
 def _without(form: Form, fields: tuple[str, ...]) -> Form:
-    return {k: v for k, v in form.items() if k not in fields}
+    public = dict(form)  # a copy, then the few removed: cheaper than a comprehension of all
+    for name in fields:
+        public.pop(name, None)
+    return public
 
 
 def _as_is(form: Form) -> Form:

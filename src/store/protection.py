@@ -157,11 +157,13 @@ class PersonalData(Cipher):
             else:
                 self._remember(owner, row)
 
-    def keys_for_reading(self, owners: set[str]) -> dict[str, AESGCM | None]:
-        """``key_for_reading`` of many holders at once, those not held fetched in one query (a
-        replay's batch): each one's key, or None for an erased holder. A holder with no key
-        row is left out: reading a sealed record of theirs is ``key_for_reading``'s error."""
-        held: dict[str, object] = {}
+    def keys_for_reading(self, owners: set[str]) -> dict[str, AESGCM | KeyRow | None]:
+        """``key_for_reading`` of many holders at once (a replay's batch): each one's key held
+        (None for an erased holder), or, for those not held, their key rows, fetched in one
+        query and unwrapped by ``key_of`` when a record first needs one (a record that turns
+        out to have nothing to open costs no unwrapping). A holder with no key row is left
+        out: reading a sealed record of theirs is ``key_for_reading``'s error."""
+        found: dict[str, AESGCM | KeyRow | None] = {}
         missing = []
         with self._lock:
             now = time.monotonic()
@@ -169,9 +171,9 @@ class PersonalData(Cipher):
                 entry = self._cache.get(owner)
                 if entry is None or now - entry[1] > self.CACHE_SECONDS:
                     missing.append(owner)
-                else:
+                elif entry[0] is not _ABSENT:
                     self._cache.move_to_end(owner)
-                    held[owner] = entry[0]
+                    found[owner] = entry[0] if isinstance(entry[0], AESGCM) else None
         if missing:
             rows = self.table.get_many(missing)
             for owner in missing:
@@ -179,12 +181,14 @@ class PersonalData(Cipher):
                 if row is None:
                     self._put(owner, _ABSENT)
                 else:
-                    held[owner] = self._remember(owner, row)
-        return {
-            owner: key if isinstance(key, AESGCM) else None
-            for owner, key in held.items()
-            if key is not _ABSENT
-        }
+                    found[owner] = row
+        return found
+
+    def key_of(self, owner: str, row: KeyRow) -> AESGCM | None:
+        """The holder's key from its row (``keys_for_reading``), unwrapped and held; None for
+        an erased holder."""
+        key = self._remember(owner, row)
+        return key if isinstance(key, AESGCM) else None
 
     def is_erased(self, owner: str) -> bool:
         if self._cached(owner) is _ERASED:
@@ -208,8 +212,13 @@ class PersonalData(Cipher):
         return nonce + self._wrapping.encrypt(nonce, key, b"sscard-data-key:" + owner.encode())
 
     def _remember(self, owner: str, row: KeyRow) -> object:
+        opened = self._unwrap(owner, row)
+        self._put(owner, opened)
+        return opened
+
+    def _unwrap(self, owner: str, row: KeyRow) -> object:
+        """The holder's data key ready to use, or ``_ERASED``."""
         if row.wrapped is None:
-            self._put(owner, _ERASED)
             return _ERASED
         try:
             key = self._wrapping.decrypt(
@@ -221,9 +230,7 @@ class PersonalData(Cipher):
                 "does not unwrap the store's data keys (a different master key wrapped them: "
                 f"key id {row.kek_id}, this one is {self.kek_id})",
             ) from None
-        opened = AESGCM(key)
-        self._put(owner, opened)
-        return opened
+        return AESGCM(key)
 
     def _cached(self, owner: str) -> object | None:
         with self._lock:
