@@ -150,7 +150,8 @@ class PublicOpening:
 
     def _slowly(self, record: Record) -> Form:
         _, stream, version, topic, data = record
+        state = data.encode() if isinstance(data, str) else data  # the bytes as stored
         stored = StoredEvent(originator_id=UUID(stream), originator_version=version, topic=topic,
-                             state=data)  # fmt: skip
+                             state=state)  # fmt: skip
         _, form = self._open_one(stored)
         return form
