@@ -199,13 +199,6 @@ class PydanticMapper(Mapper[UUID]):
         if owners:
             self.personal_data.prefetch(owners)
 
-    def prefetch_public_keys(self, records: Sequence[StoredEvent]) -> None:
-        """``prefetch_keys`` for a replay: the keys of the holders whose records' public forms
-        derive from personal fields (one query per batch)."""
-        owners = {str(r.originator_id) for r in records if r.topic in _PUBLIC_NEEDS_TOPICS}
-        if owners:
-            self.personal_data.prefetch(owners)
-
     def to_stored_form(
         self, stored_event: StoredEvent, public_only: bool = False
     ) -> tuple[type[DomainEvent], dict[str, Any]]:
@@ -250,8 +243,6 @@ class PydanticMapper(Mapper[UUID]):
 
 
 _NOTHING: frozenset[str] = frozenset()
-# Every one is a holder's own event, sealed with its own stream's key.
-_PUBLIC_NEEDS_TOPICS = frozenset(get_topic(cls) for cls in PUBLIC_NEEDS)
 
 # Topics of event types with personal fields sealed by their own stream's key (holder events;
 # claims name their holder inside the record and are left to the lookup on demand).
