@@ -12,6 +12,7 @@ Card events travel on ``card-events`` (key: holder stream id), claim events on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID
 
@@ -21,8 +22,9 @@ from contract.public_form import (
     PUBLIC_CARD_EVENTS,
     PUBLIC_CLAIM_EVENTS,
     PUBLIC_MODELS,
+    Form,
     StoredForm,
-    public_payload,
+    public_form_of,
 )
 from domain.event import Actor, DomainEvent, current_schema_version
 from domain.identifiers import CardNumber
@@ -52,23 +54,50 @@ def public_envelope(stored: StoredForm) -> Envelope:
     """The envelope of a stored event: the message value the relay publishes for it (encoded
     as it is: the form holds JSON values, so the JSON round trip changes nothing), and what a
     replay of the store hands the read models."""
-    form = stored.form
-    payload = public_payload(stored.event_type, form)
-    if payload is None:
-        raise NotPublished(f"{stored.event_type.__name__} is never published")
-    return {
-        "envelope_version": ENVELOPE_VERSION,
-        "event_id": form["event_id"],
-        "event_type": stored.event_type.__name__,
-        "schema_version": form["schema_version"],
-        "stream_id": form["originator_id"],
-        "stream_version": form["originator_version"],
-        "position": stored.position,
-        "occurred_at": form["occurred_at"],
-        "actor": form["actor"],
-        "outlet": form["outlet"],
-        "payload": payload,
-    }
+    return envelope_of(stored.position, stored.event_type, stored.form)
+
+
+def envelope_of(position: int, event_type: type[DomainEvent], form: Form) -> Envelope:
+    """``public_envelope`` of the event at ``position`` of ``event_type`` and JSON ``form``."""
+    return envelope_maker(event_type)(position, form)
+
+
+MakeEnvelope = Callable[[int, Form], Envelope]
+_MAKERS: dict[type[DomainEvent], MakeEnvelope] = {}
+
+
+def envelope_maker(event_type: type[DomainEvent]) -> MakeEnvelope:
+    """The function that makes the envelope of an event of ``event_type`` from its position
+    and JSON form: what is known of the type looked up once (a replay makes every envelope of
+    a batch with these)."""
+    make = _MAKERS.get(event_type)
+    if make is None:
+        make = _MAKERS[event_type] = _envelope_maker(event_type)
+    return make
+
+
+def _envelope_maker(event_type: type[DomainEvent]) -> MakeEnvelope:
+    public = public_form_of(event_type)
+    if public is None:
+        raise NotPublished(f"{event_type.__name__} is never published")
+    name = event_type.__name__
+
+    def make(position: int, form: Form) -> Envelope:
+        return {
+            "envelope_version": ENVELOPE_VERSION,
+            "event_id": form["event_id"],
+            "event_type": name,
+            "schema_version": form["schema_version"],
+            "stream_id": form["originator_id"],
+            "stream_version": form["originator_version"],
+            "position": position,
+            "occurred_at": form["occurred_at"],
+            "actor": form["actor"],
+            "outlet": form["outlet"],
+            "payload": public(form),
+        }
+
+    return make
 
 
 # ---- the models: what the contracts are generated from and what readers validate against ----

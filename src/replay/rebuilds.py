@@ -38,12 +38,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import psycopg
-from eventsourcing.persistence import Notification
 from psycopg import sql
 from sqlalchemy import Table
 
-from contract.envelope import FEED_EVENTS, Envelope, public_envelope
-from contract.public_form import StoredForm
+from contract.envelope import FEED_EVENTS, Envelope
 from domain.errors import ConfigurationError
 from domain.event import DomainEvent
 from replay.in_step import InStep
@@ -51,7 +49,7 @@ from replay.wiring import Wiring
 from store.location import StoreLocation
 from tracking.envelopes import ReadModel, view_tables
 from tracking.rows import Rows
-from tracking.source import StoreEventSource
+from tracking.source import Record, StoreEventSource
 from tracking.store import Tx, ViewStore
 
 Progress = Callable[[int, int], None]  # (events applied so far, events to apply)
@@ -242,29 +240,21 @@ class OnePass:
 
     def _read(self, after: int, target: int) -> tuple[int, list[Envelope]]:
         """The next batch's end and the envelopes of this share's records in it."""
-        notifications = self._source.notifications(after, self._batch_size, self._types)
-        if len(notifications) == self._batch_size and notifications[-1].id < target:
-            end = notifications[-1].id
+        records = self._source.records(after, self._batch_size, self._types)
+        if len(records) == self._batch_size and records[-1][0] < target:
+            end = records[-1][0]
         else:  # a short batch: none of the wanted types after it up to the head (>= target)
             end = target
-            notifications = [n for n in notifications if n.id <= target]
+            records = [r for r in records if r[0] <= target]
         if self._parts > 1:
-            notifications = [n for n in notifications if self._mine(n)]
-        return end, self.envelopes(notifications)
+            records = [r for r in records if self._mine(r)]
+        return end, self.envelopes(records)
 
-    def _mine(self, notification: Notification) -> bool:
-        stream = notification.originator_id
-        number = stream.int if isinstance(stream, uuid.UUID) else uuid.UUID(str(stream)).int
-        return number % self._parts == self._part
+    def _mine(self, record: Record) -> bool:
+        return int(record[1].replace("-", ""), 16) % self._parts == self._part
 
-    def envelopes(self, notifications: Sequence[Notification]) -> list[Envelope]:
-        mapper = self._mapper
-        mapper.prefetch_public_keys(notifications)
-        out = []
-        for n in notifications:
-            event_type, form = mapper.to_stored_form(n, public_only=True)
-            out.append(public_envelope(StoredForm(n.id, event_type, form)))
-        return out
+    def envelopes(self, records: Sequence[Record]) -> list[Envelope]:
+        return self._source.public_envelopes(records)
 
 
 # ---- every core -------------------------------------------------------------------------------

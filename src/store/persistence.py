@@ -24,6 +24,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic, resolve_topic
 
+from contract.envelope import Envelope
 from contract.public_form import PUBLIC_NEEDS
 from domain.application import CardOffice
 from domain.cardholder.events import HolderErased
@@ -31,7 +32,9 @@ from domain.disclosure import PERSONAL_FIELDS, data_owner
 from domain.erasure import ERASED, ERASED_CONTEXT
 from domain.event import DomainEvent, current_schema_version
 from store.chain import CHAIN_FIELD, StreamHeads, record_digest
-from store.protection import PERSONAL_DATA_TOPIC, PersonalData
+from store.protection import PERSONAL_DATA_TOPIC, PersonalData, field_context
+from store.public_opening import PublicOpening
+from tracking.source import Record
 
 
 class OrjsonTranscoder(Transcoder):
@@ -82,6 +85,7 @@ class PydanticMapper(Mapper[UUID]):
         super().__init__(transcoder=transcoder, cipher=None, compressor=compressor)
         self.personal_data: PersonalData = cipher
         self.heads = StreamHeads()
+        self._public = PublicOpening(cipher, lambda stored: self.to_stored_form(stored, True))
 
     # ---- writing -----------------------------------------------------------------------
 
@@ -115,7 +119,7 @@ class PydanticMapper(Mapper[UUID]):
             value = state.get(name)
             if value is not None:
                 state[name] = PersonalData.seal(
-                    key, orjson.dumps(value), _field_context(stream, version, name)
+                    key, orjson.dumps(value), field_context(stream, version, name)
                 )
 
     def _link(self, stream: UUID, version: int) -> str:
@@ -177,7 +181,7 @@ class PydanticMapper(Mapper[UUID]):
             for name in personal:
                 value = state.get(name)
                 if value is not None:
-                    context = _field_context(stream, version, name)
+                    context = field_context(stream, version, name)
                     state[name] = orjson.loads(PersonalData.open(key, value, context))
         return state, False
 
@@ -192,13 +196,6 @@ class PydanticMapper(Mapper[UUID]):
         """Load, in one query, the data keys a batch of a holder's records will need (the
         relay's batches: one key lookup per batch instead of one per holder)."""
         owners = {str(r.originator_id) for r in records if _OWN_STREAM_PERSONAL.get(r.topic, False)}
-        if owners:
-            self.personal_data.prefetch(owners)
-
-    def prefetch_public_keys(self, records: Sequence[StoredEvent]) -> None:
-        """``prefetch_keys`` for a replay: the keys of the holders whose records' public forms
-        derive from personal fields (one query per batch)."""
-        owners = {str(r.originator_id) for r in records if r.topic in _PUBLIC_NEEDS_TOPICS}
         if owners:
             self.personal_data.prefetch(owners)
 
@@ -227,6 +224,11 @@ class PydanticMapper(Mapper[UUID]):
             **state,
         }
 
+    def public_envelopes(self, records: Sequence[Record]) -> list[Envelope]:
+        """The public envelope of each record of a replay's batch, from its
+        ``to_stored_form(..., public_only=True)``, in bulk (``store.public_opening``)."""
+        return self._public.envelopes(records)
+
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         cls: type[DomainEvent] = resolve_topic(stored_event.topic)
         state, erased = self._opened(cls, stored_event)
@@ -241,8 +243,6 @@ class PydanticMapper(Mapper[UUID]):
 
 
 _NOTHING: frozenset[str] = frozenset()
-# Every one is a holder's own event, sealed with its own stream's key.
-_PUBLIC_NEEDS_TOPICS = frozenset(get_topic(cls) for cls in PUBLIC_NEEDS)
 
 # Topics of event types with personal fields sealed by their own stream's key (holder events;
 # claims name their holder inside the record and are left to the lookup on demand).
@@ -258,11 +258,6 @@ def _owner(state: dict[str, Any], stream: UUID) -> str:
 
 def _uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
-
-
-def _field_context(stream: UUID, version: int, name: str) -> bytes:
-    """What a sealed value is bound to: moved to another record or field, it fails to open."""
-    return f"{stream}:{version}:{name}".encode()
 
 
 def mapper_of(office: CardOffice) -> PydanticMapper:

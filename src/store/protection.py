@@ -15,6 +15,7 @@ whole-state cipher; ``encrypt``/``decrypt`` of whole states are not offered (the
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import threading
 import time
@@ -22,6 +23,7 @@ from collections import OrderedDict
 from hashlib import sha256
 from pathlib import Path
 from typing import Final
+from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -155,6 +157,39 @@ class PersonalData(Cipher):
             else:
                 self._remember(owner, row)
 
+    def keys_for_reading(self, owners: set[str]) -> dict[str, AESGCM | KeyRow | None]:
+        """``key_for_reading`` of many holders at once (a replay's batch): each one's key held
+        (None for an erased holder), or, for those not held, their key rows, fetched in one
+        query and unwrapped by ``key_of`` when a record first needs one (a record that turns
+        out to have nothing to open costs no unwrapping). A holder with no key row is left
+        out: reading a sealed record of theirs is ``key_for_reading``'s error."""
+        found: dict[str, AESGCM | KeyRow | None] = {}
+        missing = []
+        with self._lock:
+            now = time.monotonic()
+            for owner in owners:
+                entry = self._cache.get(owner)
+                if entry is None or now - entry[1] > self.CACHE_SECONDS:
+                    missing.append(owner)
+                elif entry[0] is not _ABSENT:
+                    self._cache.move_to_end(owner)
+                    found[owner] = entry[0] if isinstance(entry[0], AESGCM) else None
+        if missing:
+            rows = self.table.get_many(missing)
+            for owner in missing:
+                row = rows.get(owner)
+                if row is None:
+                    self._put(owner, _ABSENT)
+                else:
+                    found[owner] = row
+        return found
+
+    def key_of(self, owner: str, row: KeyRow) -> AESGCM | None:
+        """The holder's key from its row (``keys_for_reading``), unwrapped and held; None for
+        an erased holder."""
+        key = self._remember(owner, row)
+        return key if isinstance(key, AESGCM) else None
+
     def is_erased(self, owner: str) -> bool:
         if self._cached(owner) is _ERASED:
             return True
@@ -177,8 +212,13 @@ class PersonalData(Cipher):
         return nonce + self._wrapping.encrypt(nonce, key, b"sscard-data-key:" + owner.encode())
 
     def _remember(self, owner: str, row: KeyRow) -> object:
+        opened = self._unwrap(owner, row)
+        self._put(owner, opened)
+        return opened
+
+    def _unwrap(self, owner: str, row: KeyRow) -> object:
+        """The holder's data key ready to use, or ``_ERASED``."""
         if row.wrapped is None:
-            self._put(owner, _ERASED)
             return _ERASED
         try:
             key = self._wrapping.decrypt(
@@ -190,9 +230,7 @@ class PersonalData(Cipher):
                 "does not unwrap the store's data keys (a different master key wrapped them: "
                 f"key id {row.kek_id}, this one is {self.kek_id})",
             ) from None
-        opened = AESGCM(key)
-        self._put(owner, opened)
-        return opened
+        return AESGCM(key)
 
     def _cached(self, owner: str) -> object | None:
         with self._lock:
@@ -232,7 +270,8 @@ class PersonalData(Cipher):
 
     @staticmethod
     def open(key: AESGCM, token: str, context: bytes) -> bytes:
-        raw = base64.b64decode(token)
+        # ``base64.b64decode`` without its Python prelude (the same non-strict decoding).
+        raw = binascii.a2b_base64(token)
         return key.decrypt(raw[:_NONCE], raw[_NONCE:], context)
 
     def create_tables(self) -> None:
@@ -240,6 +279,12 @@ class PersonalData(Cipher):
 
     def close(self) -> None:
         self.table.close()
+
+
+def field_context(stream: UUID | str, version: int, name: str) -> bytes:
+    """What a sealed value is bound to: moved to another record or field, it fails to open.
+    (A stream id as text is ``str`` of its UUID: the same bytes either way.)"""
+    return f"{stream}:{version}:{name}".encode()
 
 
 PERSONAL_DATA_TOPIC = get_topic(PersonalData)
