@@ -86,12 +86,21 @@ def read_store(backoffice: BackOffice, topics: Topics, evidence: Evidence) -> No
 
 
 def read_topics(bootstrap: str, topics: Topics, evidence: Evidence, timeout: float) -> None:
+    evidence.topic_records += event_records(bootstrap, topics, timeout)
+    for key, value in read_topic(bootstrap, topics.settlement, timeout):
+        evidence.settlement_last[key] = str(json.loads(value)["status"])  # the last one wins
+
+
+def event_records(bootstrap: str, topics: Topics, timeout: float) -> list[TopicRecord]:
+    """The messages on a topic set's event topics, but the nemesis's poison (its own keys: no
+    envelope, and parked by every view before it was discarded)."""
+    records: list[TopicRecord] = []
     for name in (topics.card_events, topics.reimbursement_events):
         for key, value in read_topic(bootstrap, name, timeout):
-            if is_poison(key):  # chaos.poison's, not the relay's
+            if is_poison(key):
                 continue
             envelope = json.loads(value)
-            evidence.topic_records.append(
+            records.append(
                 TopicRecord(
                     topic=name,
                     key=key,
@@ -100,8 +109,7 @@ def read_topics(bootstrap: str, topics: Topics, evidence: Evidence, timeout: flo
                     version=int(envelope["stream_version"]),
                 )
             )
-    for key, value in read_topic(bootstrap, topics.settlement, timeout):
-        evidence.settlement_last[key] = str(json.loads(value)["status"])  # the last one wins
+    return records
 
 
 def read_topic(bootstrap: str, topic: str, timeout: float) -> list[tuple[str, bytes]]:

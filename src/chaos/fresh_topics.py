@@ -21,11 +21,10 @@ event the store does not and, per key, a prefix of the store's versions.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 
-from chaos.evidence import read_topic
+from chaos.evidence import event_records
 from chaos.invariants import Evidence, TopicRecord
 from chaos.processes import RunProcess
 from chaos.subscriber_watch import SubscriberWatch, view_statuses
@@ -102,23 +101,13 @@ class FreshTopics:
 
 
 def read_earlier_topics(bootstrap: str, prefixes: list[str], timeout: float) -> list[TopicRecord]:
-    """The event topics' messages of each earlier topic set."""
-    records: list[TopicRecord] = []
-    for prefix in prefixes:
-        topics = Topics(prefix)
-        for name in (topics.card_events, topics.reimbursement_events):
-            for key, value in read_topic(bootstrap, name, timeout):
-                envelope = json.loads(value)
-                records.append(
-                    TopicRecord(
-                        topic=name,
-                        key=key,
-                        event_id=str(envelope["event_id"]),
-                        stream_id=str(envelope["stream_id"]),
-                        version=int(envelope["stream_version"]),
-                    )
-                )
-    return records
+    """The event topics' messages of each earlier topic set (a poison sent before a switch
+    stays on the set it was sent to)."""
+    return [
+        record
+        for prefix in prefixes
+        for record in event_records(bootstrap, Topics(prefix), timeout)
+    ]
 
 
 def _retrying(call: Callable[[], int]) -> int:
