@@ -38,7 +38,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from api.app import create_app
 
     _json_access_log()
+    from service.bootstrap import check_store
+
     app = create_app(settings)  # a bad auth setting stops here (exit 2), before listening
+    # A store that does not answer is one line and exit 3 now, as for every command; found
+    # only when the app starts serving, uvicorn would log it as a traceback and exit.
+    check_store(settings)
     # The access log is the API's own (api.middleware): by route, never by path, which may
     # carry a resident ID number; uvicorn's would log the path.
     _sigterm_is_a_clean_stop()

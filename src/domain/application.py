@@ -83,7 +83,11 @@ class CardOffice(ClaimUseCases, WritePath, UnmaskedReadLedger):
         clock: Callable[[], datetime] = utc_now,
         certificate_numbers: Callable[[str], str] = random_certificate_number,
     ) -> None:
-        super().__init__(env)
+        try:
+            super().__init__(env)
+        except BaseException:
+            _close_what_was_opened(self)
+            raise
         key = self.env.get(self.HOLDER_ID_KEY)
         if not key:
             raise ValueError(
@@ -283,3 +287,14 @@ class CardOffice(ClaimUseCases, WritePath, UnmaskedReadLedger):
 def _event(outcome: Outcome[DomainEvent], cls: type[E]) -> E:
     assert isinstance(outcome.event, cls), outcome
     return outcome.event
+
+
+def _close_what_was_opened(office: object) -> None:
+    """The library's constructor opens its connection pool before it makes its tables: a
+    database that drops the connection in between (a restart) leaves a half-made application
+    whose pool only the garbage collector would close, from whichever thread it runs in; in a
+    pool's own thread that close fails ("cannot join current thread") and prints a traceback.
+    Closed here, at once, in the caller's thread."""
+    factory = getattr(office, "factory", None)
+    if factory is not None:
+        factory.close()

@@ -254,3 +254,15 @@ def test_postgres_trouble_exits_three_with_its_cause_within_seconds(cli: Cli, po
         assert cause in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
         assert elapsed < 10, f"{cause}: {elapsed:.1f} s"
+
+
+def test_serve_on_an_unreachable_database_exits_three_in_one_line(cli: Cli):
+    # A `sscard serve` restarted while PostgreSQL was down logged uvicorn's traceback of the
+    # app's failed start (chaos seed 13): the store is asked before uvicorn starts.
+    (closed_port, port) = free_ports(2)
+    cli.env["DATABASE_URL"] = f"postgresql://u:p@127.0.0.1:{closed_port}/db"
+    result = cli("serve", "--port", str(port))
+    assert result.returncode == 3, result.stderr
+    assert "unreachable" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
