@@ -265,4 +265,3 @@ def test_serve_on_an_unreachable_database_exits_three_in_one_line(cli: Cli):
     assert result.returncode == 3, result.stderr
     assert "unreachable" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-
