@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -334,6 +334,18 @@ class Holder:
     ref: str
 
 
+def _issued_and_pre_reported(w: HttpWorkload) -> Generator[None, None, Holder | None]:
+    """A holder's card issued, then pre-reported (a step each); None if either was refused."""
+    holder = _issue(w)
+    if holder is None:
+        return None
+    yield
+    if _pre_report(w, holder) is None:
+        return None
+    yield
+    return holder
+
+
 def _issue(w: HttpWorkload) -> Holder | None:
     rid, card = w.people.resident_id(), w.people.card_number()
     body = {"holder": rid, "holder_name": "王芳", "region_code": _REGION, "card_number": card}
@@ -488,13 +500,9 @@ def duplicate_invoice(w: HttpWorkload) -> Iterator[None]:
     """The same invoice filed twice at the same moment: with two keys, one is recorded and the
     other refused (invoice_already_claimed); with one key, one is recorded and the other answers
     the first answer. The claim then read back after its filing, approved and paid."""
-    holder = _issue(w)
+    holder = yield from _issued_and_pre_reported(w)
     if holder is None:
         return
-    yield
-    if _pre_report(w, holder) is None:
-        return
-    yield
     path = f"/holders/{holder.ref}/claims"
     body = _claim_body(_invoice(w), _SMALL_BILL_FEN)
     one_key = w.rng.random() < 0.4
@@ -566,13 +574,9 @@ def past_the_cap(w: HttpWorkload) -> Iterator[None]:
     """Four large bills of one holder, approved two at a time on the two servers: the benefit
     ledger makes the later approval of each pair recompute on the first's totals, so the year's
     payments never pass the annual cap; each approved claim with something payable is paid."""
-    holder = _issue(w)
+    holder = yield from _issued_and_pre_reported(w)
     if holder is None:
         return
-    yield
-    if _pre_report(w, holder) is None:
-        return
-    yield
     claim_ids: list[str] = []
     for _ in range(4):
         body = _claim_body(_invoice(w), _LARGE_BILL_FEN)

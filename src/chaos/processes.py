@@ -64,10 +64,15 @@ class RunProcess:
     """``sscard run`` started, killed, stopped and started again; every start appends to one
     log. ``findings`` collects what went wrong with the process itself."""
 
+    # What this start logs once its SIGTERM handler is in place (see ``terminate``).
+    announcement = b"running on"
+
     def __init__(self, settings: Settings, log: Path, args: Sequence[str] = ("run",)) -> None:
         self.settings, self.log = settings, log
-        # chaos.process_faults starts other commands through it too (a view's consumers).
+        # chaos.process_faults starts other commands through it too (a view's consumers), and
+        # chaos.serve its `sscard serve` processes.
         self.args = list(args)
+        self.label = f"sscard {' '.join(self.args)}"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.findings: list[str] = []
@@ -97,7 +102,7 @@ class RunProcess:
         """A run that exited although nobody stopped it: a finding, then it is started again."""
         if self.process is not None and self.process.poll() is not None:
             self.findings.append(
-                f"sscard run (start {self.starts}) exited by itself with code "
+                f"{self.label} (start {self.starts}) exited by itself with code "
                 f"{self.process.returncode}"
             )
             self.start()
@@ -119,7 +124,7 @@ class RunProcess:
         try:
             code = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.findings.append(f"sscard run did not stop within {timeout:.0f} s of SIGTERM")
+            self.findings.append(f"{self.label} did not stop within {timeout:.0f} s of SIGTERM")
             self.kill()
             return time.monotonic() - started
         if code == -signal.SIGTERM and not self._announced():
@@ -127,7 +132,7 @@ class RunProcess:
             # it would any program; nothing had started, so nothing is left half-done.
             self.stopped_starting += 1
         elif code != 0:
-            self.findings.append(f"sscard run exited with code {code} on SIGTERM")
+            self.findings.append(f"{self.label} exited with code {code} on SIGTERM")
         return time.monotonic() - started
 
     def logged(self, text: str) -> bool:
@@ -137,10 +142,10 @@ class RunProcess:
             return text.encode() in log.read()
 
     def _announced(self) -> bool:
-        """Whether this start of `sscard run` logged that it runs (its handlers are in place)."""
+        """Whether this start logged that it runs (its handlers are in place)."""
         with self.log.open("rb") as log:
             log.seek(self._log_offset)
-            return b"running on" in log.read()
+            return self.announcement in log.read()
 
 
 class PrivateBroker:

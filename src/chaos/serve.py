@@ -4,11 +4,7 @@ on the same port (a client of a dead server turns to the other one, or waits for
 
 from __future__ import annotations
 
-import contextlib
 import http.client
-import os
-import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,7 +12,7 @@ from pathlib import Path
 
 from application.dev_tokens import issue_development_token
 from application.tokens import TokenRequest, dev_key_dir
-from chaos.processes import _dies_with_harness, run_environment, sscard_executable
+from chaos.processes import RunProcess
 from devinfra.ports import free_ports
 from domain.authority import AccessRole, Principal
 from service.settings import Settings
@@ -56,36 +52,20 @@ def mint_tokens(settings: Settings) -> Tokens:
     )
 
 
-class ServeProcess:
+class ServeProcess(RunProcess):
     """One ``sscard serve`` on a fixed port: started, killed -9 and started again; every start
-    appends to one log. ``findings``: a server that died by itself or did not come up."""
+    appends to one log. ``findings``: a server that died by itself, did not come up or did not
+    stop with exit 0 on SIGTERM."""
+
+    announcement = b"Application startup complete"
 
     def __init__(self, settings: Settings, port: int, log: Path) -> None:
-        self.settings, self.port, self.log = settings, port, log
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-        self.findings: list[str] = []
+        super().__init__(settings, log, ("serve", "--port", str(port)))
+        self.port = port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            out.write(f"\n=== chaos: start {self.starts + 1} ===\n".encode())
-            out.flush()
-            self.process = subprocess.Popen(
-                [*_dies_with_harness(), sscard_executable(), "serve", "--port", str(self.port)],
-                env=run_environment(self.settings),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.starts += 1
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
     def wait_up(self, seconds: float = _UP_WITHIN) -> bool:
         """Whether it answers ``/healthz`` within ``seconds`` (a finding when it does not)."""
@@ -100,37 +80,6 @@ class ServeProcess:
             f"sscard serve on port {self.port} did not come up (start {self.starts})"
         )
         return False
-
-    def note_if_dead(self) -> None:
-        """A server that exited although nobody stopped it: a finding, then started again."""
-        if self.process is not None and self.process.poll() is not None:
-            self.findings.append(
-                f"sscard serve on port {self.port} (start {self.starts}) exited by itself "
-                f"with code {self.process.returncode}"
-            )
-            self.start()
-
-    def kill(self) -> None:
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def terminate(self, timeout: float = 30.0) -> None:
-        """SIGTERM at the end of the run: it must exit 0 (uvicorn's graceful shutdown)."""
-        if not self.alive():
-            return
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.findings.append(f"sscard serve on port {self.port} ignored SIGTERM")
-            self.kill()
-            return
-        if code != 0:
-            self.findings.append(f"sscard serve on port {self.port} exited {code} on SIGTERM")
 
 
 def serve_processes(settings: Settings, workdir: Path, count: int) -> list[ServeProcess]:

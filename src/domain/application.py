@@ -6,6 +6,7 @@ composition root passes in; nothing here knows which database it writes to.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -297,4 +298,7 @@ def _close_what_was_opened(office: object) -> None:
     Closed here, at once, in the caller's thread."""
     factory = getattr(office, "factory", None)
     if factory is not None:
-        factory.close()
+        # The error that stopped the constructor is the one to tell (a worker waits out a
+        # database that is down by its type), not one from closing a pool it left broken.
+        with contextlib.suppress(Exception):
+            factory.close()

@@ -199,14 +199,18 @@ def test_a_clock_without_a_time_zone_is_refused():
         office.issue_card(issue(resident_id()))
 
 
+# An office in memory, with every setting but its holder id key.
+_UNKEYED_ENV = {
+    "PERSISTENCE_MODULE": "eventsourcing.popo",
+    "MAPPER_TOPIC": MAPPER_TOPIC,
+    "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
+    "CIPHER_TOPIC": PERSONAL_DATA_TOPIC,
+    "MASTER_KEY": MASTER_KEY,
+}
+
+
 def test_the_office_needs_its_holder_id_key():
-    env = {
-        "PERSISTENCE_MODULE": "eventsourcing.popo",
-        "MAPPER_TOPIC": MAPPER_TOPIC,
-        "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
-        "CIPHER_TOPIC": PERSONAL_DATA_TOPIC,
-        "MASTER_KEY": MASTER_KEY,
-    }
+    env = dict(_UNKEYED_ENV)
     expected = (
         "CardOffice needs HOLDER_ID_KEY (the key that turns resident ID numbers into holder "
         "stream ids)"
@@ -241,14 +245,7 @@ def test_an_office_whose_store_fails_while_it_is_made_closes_what_it_opened():
         def construct_recorder(self) -> Any:
             raise ConnectionError("terminating connection due to administrator command")
 
-    env = {
-        "PERSISTENCE_MODULE": "eventsourcing.popo",
-        "MAPPER_TOPIC": MAPPER_TOPIC,
-        "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
-        "CIPHER_TOPIC": PERSONAL_DATA_TOPIC,
-        "MASTER_KEY": MASTER_KEY,
-        "HOLDER_ID_KEY": HOLDER_ID_KEY,
-    }
+    env = _UNKEYED_ENV | {"HOLDER_ID_KEY": HOLDER_ID_KEY}
     with pytest.raises(ConnectionError) as raised:
         Dropped(env=env, calendar=CALENDAR)
     # Closed at once, while the caller still holds the error (whose frames keep the half-made
