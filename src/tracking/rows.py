@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Table, Text, and_, select, tuple_
+from sqlalchemy import Table, Text, and_, select
 
 from tracking.store import Tx
 
@@ -121,6 +121,39 @@ def _statement(tx: Tx, table: Table, kind: str) -> str:
         text = f"INSERT INTO {name} ({columns}) VALUES ({values}) ON CONFLICT ({key}) {change}"
     _sql[(table, kind, tx.dialect)] = text
     return text
+
+
+def keyed_select(tx: Tx, table: Table, keys: int) -> str:
+    """The driver-level select of ``keys`` rows of ``table`` by primary key (every column, in
+    table order). A rebuild past its first generation asks for each batch's missing rows:
+    through SQLAlchemy's expanding ``IN`` the statement was compiled again for every chunk,
+    which cost more than the query."""
+    kind = f"select:{keys}"
+    cached = _sql.get((table, kind, tx.dialect))
+    if cached is not None:
+        return cached
+    quote = tx.conn.dialect.identifier_preparer.quote
+    mark = "%s" if tx.dialect == "postgres" else "?"
+    shape = _shape(table)
+    columns = ", ".join(quote(n) for n in shape.names)
+    name = quote(table.name)
+    if len(shape.key) == 1:
+        marks = ", ".join(mark for _ in range(keys))
+        text = f"SELECT {columns} FROM {name} WHERE {quote(shape.key[0])} IN ({marks})"
+    else:
+        # A join with the keys, not ``(a, b) IN (VALUES ...)``: SQLite (3.40) answers that
+        # with a scan of the whole table, whatever its primary key.
+        one = "(" + ", ".join(mark for _ in shape.key) + ")"
+        on = " AND ".join(f"t.{quote(n)} = k.column{i}" for i, n in enumerate(shape.key, start=1))
+        picked = ", ".join(f"t.{quote(n)}" for n in shape.names)
+        values = ", ".join(one for _ in range(keys))
+        text = f"SELECT {picked} FROM (VALUES {values}) AS k JOIN {name} AS t ON {on}"
+    _sql[(table, kind, tx.dialect)] = text
+    return text
+
+
+def _flat(keys: list[Key]) -> list[Any]:
+    return [value for key in keys for value in key]
 
 
 class Rows:
@@ -217,19 +250,23 @@ class Rows:
             for key in wanted:
                 cache[key] = None
             return
-        names = primary_key(table)
-        columns = [table.c[n] for n in names]
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            if len(columns) == 1:
-                condition = columns[0].in_([k[0] for k in chunk])
-            else:
-                condition = tuple_(*columns).in_(chunk)
-            for found in self._tx.execute(select(table).where(condition)).mappings():
-                row = {str(k): v for k, v in found.items()}
-                cache[tuple(row[n] for n in names)] = row
-            for key in chunk:
-                cache.setdefault(key, None)
+        shape = _shape(table)
+        raw: Any = self._tx.conn.connection.driver_connection
+        cursor = raw.cursor()
+        try:
+            if self._tx.dialect == "sqlite":
+                cursor.row_factory = None  # tuples
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                cursor.execute(keyed_select(self._tx, table, len(chunk)), _flat(chunk))
+                names, key_of = shape.names, shape.key_of
+                for values in cursor.fetchall():
+                    row = dict(zip(names, values, strict=True))
+                    cache[key_of(row)] = row
+                for key in chunk:
+                    cache.setdefault(key, None)
+        finally:
+            cursor.close()
 
     def get(self, table: Table, key: Key) -> Row | None:
         """The row with this primary key (a copy: change it and ``put`` it back), or None."""

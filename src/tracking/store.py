@@ -45,6 +45,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql import Executable
 
 log = logging.getLogger(__name__)
@@ -206,8 +207,13 @@ class ViewStore:
     @classmethod
     def sqlite(cls, path: Path, scratch: bool = False) -> ViewStore:
         """The view store in the SQLite file ``path``. A ``scratch`` store (a rebuild's, removed
-        after use) is never scrubbed after an erasure: its files do not outlive it."""
-        ensure_wal(path)
+        after use, and thrown away if the rebuild fails) keeps no journal and never waits for
+        the disk: a crash leaves only a file no later rebuild opens. It is never scrubbed after
+        an erasure either: with no WAL, ``secure_delete`` zeroes a blanked row in place."""
+        if scratch:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            ensure_wal(path)
         engine = create_engine(
             f"sqlite+pysqlite:///{path}",
             connect_args={"timeout": SQLITE_TIMEOUT_MS / 1000, "check_same_thread": False},
@@ -218,10 +224,14 @@ class ViewStore:
         @event.listens_for(engine, "connect")
         def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
-            # In WAL mode NORMAL never corrupts the file; a power cut may take back the last
-            # commits, each view change with its position, so they are simply applied again.
-            # FULL cost one fsync per batch: most of a replay's commit time.
-            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+            if scratch:
+                dbapi_connection.execute("PRAGMA journal_mode=OFF")
+                dbapi_connection.execute("PRAGMA synchronous=OFF")
+            else:
+                # In WAL mode NORMAL never corrupts the file; a power cut may take back the
+                # last commits, each view change with its position, so they are simply applied
+                # again. FULL cost one fsync per batch: most of a replay's commit time.
+                dbapi_connection.execute("PRAGMA synchronous=NORMAL")
             # A deleted or rewritten row is overwritten with zeros, not left in a free page or a
             # cell's free space (an erased holder's masked name, the row before the erasure).
             # SQLite's own default depends on how it was built.
@@ -330,8 +340,10 @@ class ViewStore:
             conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(_key("schema")))))
             yield conn
 
-    def create(self, tables: Sequence[Table] = ()) -> None:
+    def create(self, tables: Sequence[Table] = (), indexes: bool = True) -> None:
         """Create tracking's own tables and ``tables`` where missing, once, serialised.
+        ``indexes`` False: ``tables`` without their secondary indexes (a rebuild fills them
+        first, then makes the indexes with ``create_indexes``, in one sorted pass each).
 
         Queries call it before each read, from as many threads as requests run at once: tables
         this store already made (or found) are not asked about again, and on PostgreSQL the
@@ -346,10 +358,21 @@ class ViewStore:
         if not wanted:
             return
         with self._creating() as conn:
-            metadata.create_all(conn, tables=wanted, checkfirst=True)
+            if indexes:
+                metadata.create_all(conn, tables=wanted, checkfirst=True)
+            else:
+                for table in wanted:
+                    conn.execute(CreateTable(table, if_not_exists=True))
         if identity_table in wanted:
             self._ensure_identity()
         self._created.update(wanted)
+
+    def create_indexes(self, tables: Sequence[Table]) -> None:
+        """The secondary indexes of ``tables`` (made by ``create(..., indexes=False)``)."""
+        with self._creating() as conn:
+            for table in tables:
+                for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                    index.create(conn, checkfirst=True)
 
     @contextmanager
     def _creating(self) -> Iterator[Connection]:

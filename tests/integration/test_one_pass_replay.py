@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from cli.main import main
 from contract.envelope import FEED_EVENTS
@@ -32,7 +32,7 @@ from projections.claims import totals_table
 from relay.topics import Topics
 from relay.wire import messages_for
 from replay.comparisons import compare_tables
-from replay.rebuilds import OnePass, prepare, rebuild_views, scratch_place
+from replay.rebuilds import OnePass, all_tables, prepare, rebuild_views, scratch_place
 from replay.views import rebuild, scratch_store
 from samples.claims import approve, pay, reject, submit, withdraw
 from samples.stories import Identities, erase, population_story, replacement
@@ -96,6 +96,12 @@ def _digests(store: ViewStore, other: ViewStore, names: list[str], settings: Set
     return out
 
 
+def _index_names(store: ViewStore, tables: Any) -> set[str]:
+    with store.reading() as tx:
+        found = inspect(tx.conn)
+        return {str(index["name"]) for table in tables for index in found.get_indexes(table.name)}
+
+
 def _one_pass(settings: Settings, workers: int, place: Any) -> ViewStore:
     store = place.open(store_location(settings))
     every = models(settings)
@@ -131,6 +137,12 @@ def test_one_pass_split_or_not_equals_every_view_rebuilt_alone(settings: Setting
             forgetting = OnePass(backoffice.source, small, chosen, batch_size=50, held=300)
             forgetting.run(backoffice.source.head())
         try:
+            # Made after the rows (``replay.rebuilds.prepare``), whether in one process or two.
+            tables = all_tables(chosen)
+            wanted = {str(index.name) for table in tables for index in table.indexes}
+            assert wanted
+            assert _index_names(one, tables) == wanted
+            assert _index_names(two, tables) == wanted
             for name in VIEW_NAMES:
                 with (
                     scratch_store(store_location(settings)) as alone,
