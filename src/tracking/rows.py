@@ -22,11 +22,13 @@ later batch ask the database for nearly every row it touched (a third of the spe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Table, Text, and_, select
 
 from tracking.store import Tx
@@ -152,6 +154,40 @@ def keyed_select(tx: Tx, table: Table, keys: int) -> str:
     return text
 
 
+def _keyed_rows(tx: Tx, cursor: Any, table: Table, keys: list[Key]) -> Sequence[Sequence[Any]]:
+    """The rows of ``table`` with these primary keys, each its values in table order. On
+    PostgreSQL the keys go as one JSON value and the rows come back as one: psycopg's
+    pure-Python build formats each parameter and parses each value of each row in Python,
+    about as long as the query itself."""
+    if tx.dialect == "postgres":
+        cursor.execute(_json_keyed_select(tx, table), (orjson.dumps(keys).decode(),))
+        found = cursor.fetchone()[0]
+        return [] if found is None else cast(list[list[Any]], orjson.loads(found))
+    cursor.execute(keyed_select(tx, table, len(keys)), _flat(keys))
+    return cast(list[tuple[Any, ...]], cursor.fetchall())
+
+
+def _json_keyed_select(tx: Tx, table: Table) -> str:
+    """PostgreSQL's ``keyed_select``: the keys a JSON array of arrays, the rows one JSON text."""
+    kind = "select:json"
+    cached = _sql.get((table, kind, tx.dialect))
+    if cached is not None:
+        return cached
+    quote = tx.conn.dialect.identifier_preparer.quote
+    shape = _shape(table)
+    on = " AND ".join(
+        f"t.{quote(n)} = (k.e->>{i})::{table.c[n].type.compile(dialect=tx.conn.dialect)}"
+        for i, n in enumerate(shape.key)
+    )
+    picked = ", ".join(f"t.{quote(n)}" for n in shape.names)
+    text = (
+        f"SELECT json_agg(json_build_array({picked}))::text "
+        f"FROM json_array_elements(%s::json) AS k(e) JOIN {quote(table.name)} AS t ON {on}"
+    )
+    _sql[(table, kind, tx.dialect)] = text
+    return text
+
+
 def _flat(keys: list[Key]) -> list[Any]:
     return [value for key in keys for value in key]
 
@@ -251,6 +287,7 @@ class Rows:
                 cache[key] = None
             return
         shape = _shape(table)
+        names, key_of = shape.names, shape.key_of
         raw: Any = self._tx.conn.connection.driver_connection
         cursor = raw.cursor()
         try:
@@ -258,9 +295,7 @@ class Rows:
                 cursor.row_factory = None  # tuples
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
-                cursor.execute(keyed_select(self._tx, table, len(chunk)), _flat(chunk))
-                names, key_of = shape.names, shape.key_of
-                for values in cursor.fetchall():
+                for values in _keyed_rows(self._tx, cursor, table, chunk):
                     row = dict(zip(names, values, strict=True))
                     cache[key_of(row)] = row
                 for key in chunk:
@@ -447,18 +482,67 @@ def _copy_upsert(tx: Tx, table: Table, values: list[tuple[Any, ...]], fresh: boo
     with raw.cursor() as cursor:
         if fresh:
             with cursor.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN") as copy:
-                for row in values:
-                    copy.write_row(row)
+                _copy_rows(copy, values, len(shape.names))
             return
         cursor.execute(f"DROP TABLE IF EXISTS {loading}")
         cursor.execute(f"CREATE TEMPORARY TABLE {loading} (LIKE {quote(table.name)})")
         with cursor.copy(f"COPY {loading} ({columns}) FROM STDIN") as copy:
-            for row in values:
-                copy.write_row(row)
+            _copy_rows(copy, values, len(shape.names))
         cursor.execute(
             f"INSERT INTO {quote(table.name)} ({columns}) SELECT {columns} FROM {loading}{conflict}"
         )
         cursor.execute(f"DROP TABLE {loading}")
+
+
+def _copy_rows(copy: Any, values: list[tuple[Any, ...]], columns: int) -> None:
+    """Rows into a COPY, a chunk at a time. psycopg's pure-Python build formats each value of
+    each row in Python (half a rebuild's flush on PostgreSQL); rows of text, whole numbers and
+    NULLs are written here as COPY's text format in a few joins, and a chunk whose values hold
+    a character that format escapes goes to ``write_row`` after all."""
+    for start in range(0, len(values), _COPY_CHUNK):
+        chunk = values[start : start + _COPY_CHUNK]
+        text = copy_text(chunk, columns)
+        if text is None:
+            for row in chunk:
+                copy.write_row(row)
+        else:
+            copy.write(text)
+
+
+def copy_text(rows: list[tuple[Any, ...]], columns: int) -> str | None:
+    """``rows`` in COPY's text format (a tab between values, a line each, NULL as ``\\N``), or
+    None if a value is neither text, a whole number nor NULL, or would need escaping (a tab, a
+    line break or a backslash in it): then the caller formats them the careful way.
+
+    Only C loops touch the values (``map``, ``join``, ``count``): the types are collected in one
+    set, and the separators and backslashes counted in the result must be exactly those the
+    joins and the NULLs put there."""
+    if not set(map(type, chain.from_iterable(rows))) <= _PLAIN:
+        return None
+    nulls = 0
+    lines = []
+    for row in rows:
+        if None in row:
+            nulls += row.count(None)
+            # None -> \\N, any other value itself
+            lines.append(_TAB.join(map(str, map(_NULL.get, row, row))))
+        else:
+            lines.append(_TAB.join(map(str, row)))
+    text = "\n".join(lines) + "\n"
+    if (
+        text.count(_TAB) != len(rows) * (columns - 1)
+        or text.count("\n") != len(rows)
+        or text.count("\\") != nulls
+        or "\r" in text
+    ):
+        return None
+    return text
+
+
+_TAB = "\t"
+_NULL: dict[Any, str] = {None: "\\N"}
+_COPY_CHUNK = 2_000
+_PLAIN = frozenset({str, int, type(None)})
 
 
 def table_rows(tx: Tx, table: Table, where: Any = None, chunk: int = 5_000) -> Iterator[Row]:
