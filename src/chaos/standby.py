@@ -34,6 +34,20 @@ class Takeovers:
     seconds: list[float] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
 
+    def timed(
+        self, process: RunProcess, signalled: float, wait: Hold, say: Callable[[str], None],
+        who: str, signal: str,
+    ) -> None:  # fmt: skip
+        """``process``'s takeover after the signal sent at ``signalled``: its seconds, or a
+        finding if it did not come within the bound."""
+        took = _since(signalled, wait_logged(process, TOOK_OVER, TAKEOVER_BOUND, wait))
+        if took is None:
+            bound = f"{TAKEOVER_BOUND:.0f} s"
+            self.findings.append(f"{who} did not take over within {bound} of {signal}")
+        else:
+            self.seconds.append(took)
+            say(f"  {who} took over {took:.1f} s after {signal}")
+
 
 def wait_logged(process: RunProcess, text: str, bound: float, hold: Hold) -> float | None:
     """Seconds until this start of ``process`` logged ``text``; None if not within ``bound``."""
@@ -76,14 +90,7 @@ def take_over(
     active = spare if standby is run else run
     killed = time.monotonic()
     active.kill()
-    took = _since(killed, wait_logged(standby, TOOK_OVER, TAKEOVER_BOUND, wait))
-    if took is None:
-        found.findings.append(
-            f"the standby sscard run did not take over within {TAKEOVER_BOUND:.0f} s of a kill -9"
-        )
-    else:
-        found.seconds.append(took)
-        say(f"  standby took over {took:.1f} s after the active sscard run's kill -9")
+    found.timed(standby, killed, wait, say, "the standby sscard run", "the active one's kill -9")
     if active is spare:  # the spare had won the lock: the harness's run is active again
         return found
     run.start()  # the killed one comes back as the standby
@@ -92,12 +99,5 @@ def take_over(
     wait(hold)
     stopped = time.monotonic()
     spare.terminate()  # the spare leaves cleanly: the first one is the active one again
-    took = _since(stopped, wait_logged(run, TOOK_OVER, TAKEOVER_BOUND, wait))
-    if took is None:
-        found.findings.append(
-            f"sscard run did not take over within {TAKEOVER_BOUND:.0f} s of the spare's stop"
-        )
-    else:
-        found.seconds.append(took)
-        say(f"  sscard run took over again {took:.1f} s after the spare's SIGTERM was sent")
+    found.timed(run, stopped, wait, say, "sscard run", "the spare's SIGTERM")
     return found

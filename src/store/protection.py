@@ -149,13 +149,16 @@ class PersonalData(Cipher):
         missing = [o for o in owners if self._cached(o) is None]
         if not missing:
             return
+        for owner, row in self._fetch(missing).items():
+            self._remember(owner, row)
+
+    def _fetch(self, missing: list[str]) -> dict[str, KeyRow]:
+        """The key rows of ``missing`` holders, in one query; one with none is held absent."""
         rows = self.table.get_many(missing)
         for owner in missing:
-            row = rows.get(owner)
-            if row is None:
+            if owner not in rows:
                 self._put(owner, _ABSENT)
-            else:
-                self._remember(owner, row)
+        return {owner: rows[owner] for owner in missing if owner in rows}
 
     def keys_for_reading(self, owners: set[str]) -> dict[str, AESGCM | KeyRow | None]:
         """``key_for_reading`` of many holders at once (a replay's batch): each one's key held
@@ -175,13 +178,7 @@ class PersonalData(Cipher):
                     self._cache.move_to_end(owner)
                     found[owner] = entry[0] if isinstance(entry[0], AESGCM) else None
         if missing:
-            rows = self.table.get_many(missing)
-            for owner in missing:
-                row = rows.get(owner)
-                if row is None:
-                    self._put(owner, _ABSENT)
-                else:
-                    found[owner] = row
+            found.update(self._fetch(missing))
         return found
 
     def key_of(self, owner: str, row: KeyRow) -> AESGCM | None:

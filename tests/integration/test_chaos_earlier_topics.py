@@ -7,6 +7,7 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
 from kafka import KafkaProducer
 
 from chaos.fresh_topics import read_earlier_topics
@@ -14,6 +15,8 @@ from chaos.poison import KEY_PREFIX, POISON
 from relay.topics import Topics
 from service.kafka_wiring import ensure_topics
 from tests.conftest import make_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 
 def test_a_poison_left_on_an_earlier_topic_set_is_not_read_as_an_event(

@@ -31,7 +31,7 @@ from tests.integration.test_settlement_subscriber import (
 )
 from tests.kafka_support import private_broker
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 # From the record's write to the Java client's change line, on a loaded 2-core machine (the
 # README's figure for the Python subscriber's p99 is tens of milliseconds).

@@ -4,12 +4,17 @@ dead letter left; the second consumer's view and way of leaving replayed by the 
 
 from __future__ import annotations
 
+import time
+from typing import cast
+
 from application.status_results import WorkerState
 from chaos.health import worker_findings
 from chaos.invariants import Evidence, check_all, no_dead_letter_left
 from chaos.members import drawn
 from chaos.poison import is_poison
+from chaos.processes import RunProcess
 from chaos.schedule import POSTGRES_ONLY, Fault, FaultKind, draw_schedule
+from chaos.standby import TAKEOVER_BOUND, TOOK_OVER, Takeovers
 from projections.catalogue import VIEW_NAMES
 
 LIVE, GONE = 4242, 1717
@@ -79,3 +84,33 @@ def test_the_standby_is_drawn_on_postgresql_only():
 def test_only_the_nemesis_s_poison_keys_are_left_out_of_the_topic_checks():
     assert is_poison("chaos-poison-31-1")
     assert not is_poison("00000000-0000-0000-0000-000000000001")
+
+
+class _Logging:
+    """A started ``sscard run`` as ``chaos.standby`` sees it: its log, polled, and whether it
+    lives; it logs the takeover on the poll given (never: None)."""
+
+    def __init__(self, logs_on: int | None, alive: bool = True) -> None:
+        self.polls, self.logs_on, self.lives = 0, logs_on, alive
+
+    def logged(self, text: str) -> bool:
+        self.polls += 1
+        return text == TOOK_OVER and self.logs_on is not None and self.polls >= self.logs_on
+
+    def alive(self) -> bool:
+        return self.lives
+
+
+def test_a_takeover_is_timed_from_the_signal_and_one_that_never_comes_is_a_finding():
+    found, said = Takeovers(), []
+    signalled = time.monotonic() - 2.0  # the signal went two seconds ago
+    came, never = _Logging(logs_on=3), _Logging(logs_on=None, alive=False)
+    found.timed(cast(RunProcess, came), signalled, lambda _s: None, said.append, "spare", "kill")
+    assert len(found.seconds) == 1
+    assert found.seconds[0] >= 2.0
+    assert found.findings == []
+    assert said[0].startswith("  spare took over 2.")
+    found.timed(cast(RunProcess, never), signalled, lambda _s: None, said.append, "run", "stop")
+    assert found.findings == [f"run did not take over within {TAKEOVER_BOUND:.0f} s of stop"]
+    assert len(found.seconds) == 1
+    assert len(said) == 1
