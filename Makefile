@@ -22,9 +22,13 @@ run: venv
 	@echo 'Starting sscard run (Ctrl-C stops it). In another shell: cd $(CURDIR) && . $(BIN)/activate  # sscard on PATH'
 	$(BIN)/sscard run
 
-# The full suite, against a real Kafka broker and a real PostgreSQL (started if needed).
+# The full suite, against a real Kafka broker and a real PostgreSQL (started if needed), on
+# TEST_WORKERS pytest-xdist workers (most of its time is spent waiting on processes and
+# servers, not computing). The fault tests marked xdist_group("faults") run one at a time on
+# one worker; TEST_WORKERS=0 runs everything in one process (README, Tests).
+TEST_WORKERS ?= 2
 test: venv lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Unit tests only (in-memory, seconds).
 test-fast: venv

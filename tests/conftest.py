@@ -21,11 +21,11 @@ import pytest
 from hypothesis import Phase, Verbosity
 from hypothesis import settings as hypothesis_settings
 
-from devinfra.local_kafka import LocalKafka, wait_until_ready
+from devinfra.local_kafka import wait_until_ready
 from devinfra.local_postgres import LocalPostgres
 from service.bootstrap import BackOffice, open_back_office
 from service.settings import Settings
-from tests.ports import free_ports
+from tests.shared_broker import run_wide_broker, shared_root
 from tests.support import HOLDER_ID_KEY, Clock
 
 TEST_DATABASE = "sscard_test"
@@ -94,16 +94,9 @@ def shared_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    port, controller_port = free_ports(2)
-    broker = LocalKafka(
-        port=port,
-        controller_port=controller_port,
-        state_dir=tmp_path_factory.mktemp("kafka-state") / f"kafka-{port}",
-        die_with_parent=True,
-    )
-    broker.start(timeout=120)
-    yield broker.bootstrap_servers
-    broker.stop()
+    # One broker for all of the run's workers (tests.shared_broker), not one per worker.
+    with run_wide_broker(shared_root(tmp_path_factory)) as bootstrap_servers:
+        yield bootstrap_servers
 
 
 @pytest.fixture
@@ -202,12 +195,15 @@ def backoffice(settings: Settings, clock: Clock) -> Iterator[BackOffice]:
 # ---- what ran against real servers; CI fails a run that proved less than the suite holds -------
 
 _INTEGRATION_HELD = pytest.StashKey[set[str]]()
-_INTEGRATION_DESELECTED = pytest.StashKey[list[str]]()
+_INTEGRATION_DESELECTED = pytest.StashKey[set[str]]()
 # Integration tests whose body ran (passed or failed); module level because the report hook
 # is given no config.
 _INTEGRATION_RAN: set[str] = set()
 # Set in the child run that counts the suite's integration tests, so it does not count again.
 _COUNTING = "SSCARD_COUNTING_INTEGRATION_TESTS"
+# Under pytest-xdist the workers collect and run the tests, and the controller decides the
+# run's outcome: each worker hands these three lists to the controller in its workeroutput.
+_HELD, _DESELECTED, _RAN = "sscard_integration_held", "sscard_deselected", "sscard_ran"
 
 
 def ci_enabled() -> bool:
@@ -220,16 +216,25 @@ def _is_integration(item: pytest.Item) -> bool:
     return item.get_closest_marker("integration") is not None
 
 
+def _worker_output(config: pytest.Config) -> dict[str, Any] | None:
+    """What an xdist worker sends its controller when it ends; None outside a worker."""
+    output: dict[str, Any] | None = getattr(config, "workeroutput", None)
+    return output
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_INTEGRATION_HELD] = set()
-    config.stash[_INTEGRATION_DESELECTED] = []
+    config.stash[_INTEGRATION_DESELECTED] = set()
     _INTEGRATION_RAN.clear()
+    output = _worker_output(config)
+    if output is not None:
+        output[_RAN] = []
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
     for item in items:
         if _is_integration(item):
-            item.config.stash[_INTEGRATION_DESELECTED].append(item.nodeid)
+            item.config.stash[_INTEGRATION_DESELECTED].add(item.nodeid)
 
 
 @pytest.hookimpl(trylast=True)
@@ -242,9 +247,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Every integration test this run collected, selected or not."""
-    held = session.config.stash[_INTEGRATION_HELD]
+    config = session.config
+    held = config.stash[_INTEGRATION_HELD]
     held.update(item.nodeid for item in session.items if _is_integration(item))
-    held.update(session.config.stash[_INTEGRATION_DESELECTED])
+    held.update(config.stash[_INTEGRATION_DESELECTED])
+    output = _worker_output(config)
+    if output is not None:
+        output[_HELD] = sorted(held)
+        output[_DESELECTED] = sorted(config.stash[_INTEGRATION_DESELECTED])
 
 
 @pytest.hookimpl(wrapper=True)
@@ -252,7 +262,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if call.when == "call" and _is_integration(item):
         _INTEGRATION_RAN.add(item.nodeid)
+        output = _worker_output(item.config)
+        if output is not None:
+            output[_RAN].append(item.nodeid)
     return report
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """In the xdist controller: gather what a worker collected, deselected and ran. Every
+    worker collects the whole suite, so the held and deselected sets are unions, not sums."""
+    output: dict[str, Any] = getattr(node, "workeroutput", None) or {}
+    config: pytest.Config = node.config
+    config.stash[_INTEGRATION_HELD].update(output.get(_HELD, []))
+    config.stash[_INTEGRATION_DESELECTED].update(output.get(_DESELECTED, []))
+    _INTEGRATION_RAN.update(output.get(_RAN, []))
 
 
 def _passed_against(terminalreporter: Any, kind: str | None) -> int:
@@ -278,9 +302,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 def _integration_tests_in_the_suite(config: pytest.Config) -> int:
     """How many integration tests the suite holds. A run given no paths collected the whole
-    suite; otherwise a child pytest collects it (marker selection, nothing run)."""
-    if config.args_source is pytest.Config.ArgsSource.TESTPATHS:
-        return len(config.stash[_INTEGRATION_HELD])
+    suite (under xdist: its workers did, and told the controller); otherwise, or when no worker
+    told, a child pytest collects it (marker selection, nothing run)."""
+    held = config.stash[_INTEGRATION_HELD]
+    if config.args_source is pytest.Config.ArgsSource.TESTPATHS and held:
+        return len(held)
     collect = ["--collect-only", "-q", "-m", "integration", "-p", "no:cacheprovider"]
     child = subprocess.run(
         [sys.executable, "-m", "pytest", *collect],
@@ -299,7 +325,8 @@ def _integration_tests_in_the_suite(config: pytest.Config) -> int:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI a run fails unless it proved everything the suite holds: no test skipped, no
     integration test deselected (-m, -k, --deselect) or left out, every one of them run."""
-    if not ci_enabled() or os.environ.get(_COUNTING):
+    # A worker's part is only part of the run: its controller judges the whole.
+    if not ci_enabled() or os.environ.get(_COUNTING) or _worker_output(session.config) is not None:
         return
     config = session.config
     reporter = config.pluginmanager.get_plugin("terminalreporter")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -20,6 +21,17 @@ def java_client() -> list[str]:
     missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
     if missing:
         pytest.fail(f"the Java client needs {' and '.join(missing)} (apt-get install maven)")
+    # Two workers building into one target/ at once break each other's jar: one at a time.
+    PROJECT.joinpath("target").mkdir(exist_ok=True)
+    with PROJECT.joinpath("target", ".build.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        _build()
+    classpath = CLASSPATH.read_text().strip()
+    return ["java", "-cp", f"{JAR}{os.pathsep}{classpath}", "sscard.settlement.Main"]
+
+
+def _build() -> None:
+    """``mvn package``, offline first (the jars are in ~/.m2 after the first build)."""
     offline = subprocess.run(
         ["mvn", "-q", "-B", "-o", "package"],
         cwd=PROJECT,
@@ -38,5 +50,3 @@ def java_client() -> list[str]:
             timeout=900,
         )
         assert online.returncode == 0, online.stdout[-3000:] + online.stderr[-3000:]
-    classpath = CLASSPATH.read_text().strip()
-    return ["java", "-cp", f"{JAR}{os.pathsep}{classpath}", "sscard.settlement.Main"]

@@ -25,7 +25,8 @@ from devinfra.local_postgres import LocalPostgres, runuser
 from tests.conftest import used_real_server
 from tests.ports import free_ports
 
-pytestmark = pytest.mark.integration
+# Under xdist the module's tests stay on one worker: one module broker, not one per worker.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local-infra")]
 
 
 # -- Kafka -------------------------------------------------------------------------------------
