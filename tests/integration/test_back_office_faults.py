@@ -41,13 +41,7 @@ from tests.conftest import make_settings
 from tests.pg_cluster import PrivateCluster
 from tests.support import Clock, issue, pre_report, resident_id
 
-# Under xdist (make test) these fault tests run one at a time, on one worker (README, Tests).
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.kafka,
-    pytest.mark.postgres,
-    pytest.mark.xdist_group("faults"),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.postgres]
 
 
 @pytest.fixture

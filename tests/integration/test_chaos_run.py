@@ -23,8 +23,7 @@ import pytest
 from chaos.schedule import by_kind, draw_schedule
 from tests.conftest import used_real_server
 
-# Under xdist (make test) these fault tests run one at a time, on one worker (README, Tests).
-pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.xdist_group("faults")]
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 SSCARD = str(Path(sys.executable).parent / "sscard")
 SEED = 391  # drawn again each time a fault kind is added: the kinds change every seed's draws

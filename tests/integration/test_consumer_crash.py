@@ -26,8 +26,7 @@ from tests.support import Clock
 from tests.views_support import assert_views_equal_replay
 from tracking.partition_offsets import KafkaPositions
 
-# Under xdist (make test) these fault tests run one at a time, on one worker (README, Tests).
-pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.xdist_group("faults")]
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 
 def write_burst(settings: Settings, holders: int, seconds: float, done: threading.Event) -> None:

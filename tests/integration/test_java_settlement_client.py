@@ -31,8 +31,7 @@ from tests.integration.test_settlement_subscriber import (
 )
 from tests.kafka_support import private_broker
 
-# Under xdist (make test) these fault tests run one at a time, on one worker (README, Tests).
-pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.xdist_group("faults")]
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 # From the record's write to the Java client's change line, on a loaded 2-core machine (the
 # README's figure for the Python subscriber's p99 is tens of milliseconds).

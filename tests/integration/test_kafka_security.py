@@ -41,8 +41,7 @@ from tests.kafka_support import read_topic, secured_broker
 from tests.support import Clock, issue, pre_report, resident_id
 from tests.views_support import consume_until_caught_up, publish_all
 
-# Under xdist the module's tests stay on one worker: one secured broker, not one per worker.
-pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.xdist_group("kafka-security")]
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 VIEW = "settlement_blocklist"
 # A refused client gives up this soon (kafka-python waits 30 s to bootstrap by default).

@@ -25,8 +25,7 @@ from devinfra.local_postgres import LocalPostgres, runuser
 from tests.conftest import used_real_server
 from tests.ports import free_ports
 
-# Under xdist the module's tests stay on one worker: one module broker, not one per worker.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("local-infra")]
+pytestmark = pytest.mark.integration
 
 
 # -- Kafka -------------------------------------------------------------------------------------

@@ -31,8 +31,7 @@ from tests.back_office import (
 from tests.conftest import make_settings, used_real_server
 from tests.kafka_support import private_broker as own_broker
 
-# Under xdist (make test) these fault tests run one at a time, on one worker (README, Tests).
-pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.xdist_group("faults")]
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 BATCH = 200
 

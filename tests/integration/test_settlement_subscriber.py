@@ -28,8 +28,7 @@ from relay.contracts import settlement_schema
 from tests.conftest import used_real_server
 from tests.kafka_support import create_topic, private_broker
 
-# Under xdist (make test) these fault tests run one at a time, on one worker (README, Tests).
-pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.xdist_group("faults")]
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "contracts" / "schemas" / "settlement-status.schema.json"

@@ -49,8 +49,7 @@ from tests.conftest import make_settings, used_real_server
 from tests.ports import free_ports
 from tracking.board import NO_PARTITIONS, RUNNING, STANDBY, Board, WorkerRow, read_board
 
-# Under xdist (make test) these fault tests run one at a time, on one worker (README, Tests).
-pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.xdist_group("faults")]
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 # The broker's outage in the kill test; SSCARD_TEST_BROKER_OUTAGE=60 for the figure of record.
 OUTAGE_SECONDS = float(os.environ.get("SSCARD_TEST_BROKER_OUTAGE", "20"))
