@@ -209,6 +209,14 @@ _WORKER_GROUPS = {
     "tests/integration/test_status_in_faults.py": "faults",
     "tests/integration/test_kafka_security.py": "kafka-security",
     "tests/integration/test_local_infra.py": "local-infra",
+    # Its last test judges what the module's other tests recorded in one module fixture.
+    "tests/e2e/test_api_schemathesis.py": "api-schemathesis",
+    # Benches measure; one at a time. test_bench_commands checks no bench schema is left.
+    "tests/integration/test_bench_commands.py": "bench",
+    "tests/integration/test_bench_http.py": "bench",
+    "tests/integration/test_bench_relay.py": "bench",
+    "tests/integration/test_bench_replay.py": "bench",
+    "tests/integration/test_bench_views.py": "bench",
 }
 
 
