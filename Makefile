@@ -24,8 +24,8 @@ run: venv
 
 # The full suite, against a real Kafka broker and a real PostgreSQL (started if needed), on
 # TEST_WORKERS pytest-xdist workers (most of its time is spent waiting on processes and
-# servers, not computing). The fault tests marked xdist_group("faults") run one at a time on
-# one worker; TEST_WORKERS=0 runs everything in one process (README, Tests).
+# servers, not computing). The fault tests run one at a time on one worker (the groups in
+# tests/conftest.py); TEST_WORKERS=0 runs everything in one process (README, Tests).
 TEST_WORKERS ?= 2
 test: venv lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
