@@ -152,7 +152,8 @@ def all_tables(models: Sequence[ReadModel]) -> tuple[Table, ...]:
 
 def prepare(store: ViewStore, models: Sequence[ReadModel]) -> None:
     """The views' tables in an empty scratch store, without their secondary indexes: made at
-    the end (``index``), each in one sorted pass, rather than kept up row by row."""
+    the end (``ViewStore.create_indexes``), each in one sorted pass, rather than kept up row by
+    row."""
     store.create(all_tables(models), indexes=False)
     for model in models:
         store.ensure_position(model.name)
@@ -279,9 +280,25 @@ def rebuild_views(
     prepare(store, models)
     target = source.head() if up_to is None else up_to
     if workers <= 1:
-        reached = OnePass(source, store, models).run(target, progress)
-        store.create_indexes(all_tables(models))
-        return reached
+        OnePass(source, store, models).run(target, progress)
+    else:
+        _split(wiring, place, store, models, target, workers, progress, peaks_kb)
+    store.create_indexes(all_tables(models))
+    return target
+
+
+def _split(
+    wiring: Wiring,
+    place: Place,
+    store: ViewStore,
+    models: Sequence[ReadModel],
+    target: int,
+    workers: int,
+    progress: Progress,
+    peaks_kb: list[int] | None,
+) -> None:
+    """``rebuild_views`` on ``workers`` processes, each into a place of its own, put together
+    into ``store``."""
     names = [model.name for model in models]
     with contextlib.ExitStack() as stack:
         places = [
@@ -291,11 +308,9 @@ def rebuild_views(
         if peaks_kb is not None:
             peaks_kb.extend(peaks)
         _merge(wiring.location, place, places, models)
-    store.create_indexes(all_tables(models))
     with store.transaction() as tx:
         for name in names:
             tx.move_position(name, 0, target)
-    return target
 
 
 def _run_workers(
@@ -372,13 +387,6 @@ def one_pass_in_a_process(wiring: Wiring, names: Sequence[str], up_to: int) -> t
     with scratch_place(wiring.location) as place:
         started = time.perf_counter()
         peaks = _run_workers(wiring, list(names), [place], up_to, no_progress)
-        # The indexes a worker's share leaves out, as a rebuild in one process makes them.
-        all_models = wiring.read_models()
-        store = place.open(wiring.location)
-        try:
-            store.create_indexes(all_tables([all_models[name] for name in names]))
-        finally:
-            store.close()
         return time.perf_counter() - started, peaks[0] / 1024
 
 
@@ -402,6 +410,8 @@ class WorkerShare:
                 prepare(store, models)
                 one_pass = OnePass(opened.source, store, models, self.part, self.parts)
                 one_pass.run(self.target, report)
+                if self.parts == 1:  # the whole rebuild (the bench's fresh process), not a share
+                    store.create_indexes(all_tables(models))
             finally:
                 store.close()
 

@@ -158,7 +158,7 @@ class PersonalData(Cipher):
         for owner in missing:
             if owner not in rows:
                 self._put(owner, _ABSENT)
-        return {owner: rows[owner] for owner in missing if owner in rows}
+        return rows
 
     def keys_for_reading(self, owners: set[str]) -> dict[str, AESGCM | KeyRow | None]:
         """``key_for_reading`` of many holders at once (a replay's batch): each one's key held

@@ -196,8 +196,8 @@ class Rows:
     """A write-back cache of view rows over one transaction (or, ``complete``, over a rebuild's
     transactions one after another)."""
 
-    # A complete cache holds at most this many rows between batches: past it, it forgets them
-    # all and asks the database for what the next batches touch, so a rebuild's memory stays
+    # A complete cache holds at most this many rows between batches: past it, they become the
+    # old generation and the one before is dropped (``forget``), so a rebuild's memory stays
     # flat however long the history (a rebuild sets its own, smaller bound).
     HELD_ROWS = 2_000_000
 
