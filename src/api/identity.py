@@ -36,7 +36,7 @@ from application.tokens import (
     dev_key_dir,
 )
 from domain.authority import AccessRole, Principal
-from domain.errors import ConfigurationError, DomainError
+from domain.errors import ConfigurationError, DomainError, first_problem
 from service.settings import Settings
 
 # Clocks of the identity provider and ours may differ by a few seconds.
@@ -330,9 +330,8 @@ def identity_of(claims: dict[str, Any]) -> Identity:
         )
     except ValidationError as exc:
         # The message only, never the input: it may hold a resident ID number.
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        detail = str(first["msg"]).removeprefix("Value error, ")
+        where, what = first_problem(exc)
+        detail = what.removeprefix("Value error, ")
         said = f"{where}: {detail}" if where else detail
         raise TokenClaimInvalid(f"the token's claims are inconsistent: {said}") from None
     except DomainError as exc:  # an outlet code or resident ID number of the wrong shape

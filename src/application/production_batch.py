@@ -19,7 +19,7 @@ from application.batch_file import HEADER, read_rows
 from application.card_results import BatchResult, BatchRowResult
 from application.store_positions import store_position
 from domain.cardholder.commands import RecordProduction
-from domain.errors import DomainError, InvalidInput
+from domain.errors import DomainError, InvalidInput, first_problem
 from domain.event import Actor
 from domain.values import parse_instant
 
@@ -61,9 +61,8 @@ def record_row(
     try:
         outcome = office.record_production_outcome(row_command(row, actor, batch_id))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "row"
-        message = f"invalid {where}: {first['msg']}"
+        where, what = first_problem(exc, "row")
+        message = f"invalid {where}: {what}"
         return BatchRowResult(
             line=line,
             certificate=certificate,

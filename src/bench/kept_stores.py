@@ -45,7 +45,7 @@ from bench.relay import (
     scratch,
 )
 from bench.workload import BENCH_BIRTHS, populate_store, twin_settings
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, first_problem
 from samples.stories import Identities
 from service.bootstrap import open_back_office
 from service.settings import Settings
@@ -121,10 +121,9 @@ def refuse_unless_kept(
     try:
         kept = KeptStore.model_validate_json(path.read_bytes())
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "record"
+        where, what = first_problem(exc, "record")
         raise InvalidInput(
-            f"--from-store {folder}: {RECORD} unreadable ({where}: {first['msg']})"
+            f"--from-store {folder}: {RECORD} unreadable ({where}: {what})"
         ) from None
     if kept.store != store:
         raise InvalidInput(f"--from-store {folder}: holds a {kept.store} store, not {store}")

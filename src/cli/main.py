@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from application.results import Refusal
 from cli import audit, cards, claims, help_texts, holders, operations, views
-from domain.errors import ConfigurationError, DomainError, InvalidInput
+from domain.errors import ConfigurationError, DomainError, InvalidInput, first_problem
 from domain.values import QUOTE_LIMIT
 from service.settings import Settings, load_settings
 
@@ -160,9 +160,8 @@ def _first_command(argv: Sequence[str] | None) -> str | None:
 
 def one_line(error: BaseException) -> str:
     if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "input"
-        return printable(f"invalid {where}: {first['msg']}")
+        where, what = first_problem(error, "input")
+        return printable(f"invalid {where}: {what}")
     text = str(error).strip().splitlines()
     return printable(text[0] if text else type(error).__name__)
 

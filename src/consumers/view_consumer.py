@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from consumers import dead_letters
 from contract.envelope import Envelope, parse_card_event, parse_claim_event
+from domain.errors import first_problem
 from tracking.envelopes import ReadModel, apply_once, prefetch_versions
 from tracking.follow import Batch, Commit
 from tracking.partition_offsets import PartitionOffsets
@@ -48,9 +49,8 @@ def decode(value: bytes | None, topic: str = ".card-events") -> Envelope:
     try:
         parser_for(topic)(value)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "message"
-        raise Undecodable(f"invalid message at {where}: {first['msg']}") from None
+        where, what = first_problem(exc, "message")
+        raise Undecodable(f"invalid message at {where}: {what}") from None
     envelope: Envelope = orjson.loads(value)
     return envelope
 

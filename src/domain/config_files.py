@@ -13,7 +13,7 @@ from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, first_problem
 
 # A registry is a few hundred kilobytes at most: far more is not one (or not a file at all).
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
@@ -53,11 +53,8 @@ class ConfigFile(BaseModel):
         try:
             return cls.model_validate(json.loads(text))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "top level"
-            raise InvalidInput(
-                f"{cls.KIND} {source} is invalid at {where}: {first['msg']}"
-            ) from exc
+            where, what = first_problem(exc, "top level")
+            raise InvalidInput(f"{cls.KIND} {source} is invalid at {where}: {what}") from exc
         except (json.JSONDecodeError, InvalidInput) as exc:
             raise InvalidInput(f"{cls.KIND} {source} is invalid: {exc}") from exc
 

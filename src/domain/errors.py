@@ -6,6 +6,8 @@ Entry points map ``InvalidInput`` to "bad request" (exit 2 / HTTP 422) and ``Rul
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class DomainError(Exception):
     """A command refused by the domain; nothing was written."""
@@ -48,3 +50,10 @@ class ConfigurationError(ValueError):
     def __init__(self, variable: str, problem: str) -> None:
         super().__init__(f"{variable} {problem}")
         self.variable = variable
+
+
+def first_problem(exc: ValidationError, whole: str = "") -> tuple[str, str]:
+    """The first of a validation's errors: where it is (the fields' dotted path, or ``whole``
+    when it is the input as a whole) and what is wrong."""
+    first = exc.errors()[0]
+    return ".".join(str(part) for part in first["loc"]) or whole, str(first["msg"])

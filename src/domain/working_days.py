@@ -20,7 +20,7 @@ from typing import Annotated, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from domain.config_files import read_config_text
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, first_problem
 
 # "weekdays_only" is what unpublished years were counted on before estimates existed: stored
 # events still carry it, so it stays a valid value; new events never get it.
@@ -103,11 +103,8 @@ class PublishedCalendar(BaseModel):
             calendar = cls.model_validate(json.loads(text))
             calendar.days()
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "top level"
-            raise InvalidInput(
-                f"holiday calendar {source} is invalid at {where}: {first['msg']}"
-            ) from exc
+            where, what = first_problem(exc, "top level")
+            raise InvalidInput(f"holiday calendar {source} is invalid at {where}: {what}") from exc
         except (json.JSONDecodeError, InvalidInput, ValueError) as exc:
             raise InvalidInput(f"holiday calendar {source} is invalid: {exc}") from exc
         return calendar
