@@ -26,7 +26,7 @@ from contract.public_form import (
     StoredForm,
     public_form_of,
 )
-from domain.event import Actor, DomainEvent, current_schema_version
+from domain.event import FIRST_VERSION, Actor, DomainEvent, current_schema_version
 from domain.identifiers import CardNumber
 from domain.settlement import SettlementReason, SettlementStatus
 
@@ -114,7 +114,7 @@ class EventEnvelope(BaseModel):
     event_type: str
     schema_version: int
     stream_id: UUID
-    stream_version: Annotated[int, Field(ge=1)]
+    stream_version: Annotated[int, Field(ge=FIRST_VERSION)]
     position: Annotated[int, Field(ge=1, description="the event's position in the store's log")]
     occurred_at: AwareDatetime
     actor: Actor

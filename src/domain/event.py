@@ -72,6 +72,10 @@ class Actor(BaseModel):
         return self.role.value
 
 
+# A stream's first event has this version, and each next one the version after.
+FIRST_VERSION = 1
+
+
 class DomainEvent(BaseModel):
     """Base of every stored event: identity, position in its stream, time, actor and outlet."""
 

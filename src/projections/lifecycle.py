@@ -122,7 +122,7 @@ class LifecycleAnalytics:
 
     def _pre_reported(self, envelope: Envelope, rows: Rows, holder: Row) -> Row:
         at = envelope["occurred_at"]
-        rows.put(
+        rows.create(
             pre_reports_table,
             {
                 "stream_id": holder["stream_id"],
@@ -164,7 +164,7 @@ class LifecycleAnalytics:
             payload = envelope["payload"]
             at = envelope["occurred_at"]
             applied_on = local_day(at, self._zones(holder["region_code"]))
-            rows.put(
+            rows.create(
                 cases_table,
                 {
                     "stream_id": holder["stream_id"],

@@ -147,7 +147,7 @@ class OutletQueue:
         holder = self._holder(envelope, rows)
         payload = envelope["payload"]
         at = envelope["occurred_at"]
-        rows.put(
+        rows.create(
             pre_reports_table,
             {
                 "stream_id": envelope["stream_id"],
@@ -184,7 +184,7 @@ class OutletQueue:
             holder = self._end_pre_report(envelope, rows, "formally_reported")
             payload = envelope["payload"]
             at = envelope["occurred_at"]
-            rows.put(
+            rows.create(
                 cases_table,
                 {
                     "stream_id": envelope["stream_id"],

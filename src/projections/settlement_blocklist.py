@@ -72,8 +72,14 @@ class SettlementBlocklist:
         self._routes = by_event_type(self.parts)
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
-        cards = {e["payload"].get("card_number") for e in envelopes}
-        rows.load(blocklist_table, [(c,) for c in cards if isinstance(c, str)])
+        # A card is one holder's (its row says whose): a rebuild need not ask for the card of
+        # a holder whose first event is in the batch.
+        cards = {
+            card: e["stream_id"]
+            for e in envelopes
+            if isinstance(card := e["payload"].get("card_number"), str)
+        }
+        rows.load(blocklist_table, [(c,) for c in cards], owners=cards.values())
         self._windows.prefetch(envelopes, rows)
 
     def apply(self, envelope: Envelope, rows: Rows) -> None:

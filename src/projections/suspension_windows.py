@@ -128,7 +128,7 @@ class SuspensionWindows:
         zone = self._zones(holder["region_code"])
         change = window_change(event_type, envelope["payload"].get("result"))
         if change == OPENS and holder["open_window"] is None:
-            rows.put(
+            rows.create(
                 self.windows,
                 {
                     "stream_id": holder["stream_id"],

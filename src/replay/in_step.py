@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Table, select
 
 from contract.envelope import FEED_EVENTS, Envelope
+from domain.event import FIRST_VERSION
 from tracking.envelopes import (
     ERASURES,
     ApplyFailed,
@@ -114,7 +115,13 @@ class InStep:
 
     def prefetch(self, envelopes: Sequence[Envelope]) -> None:
         """A cache past its first generation asks the scratch store for what it lacks: load
-        each step's rows for the batch (``tracking.envelopes.prefetch_versions``)."""
+        each step's rows for the batch (``tracking.envelopes.prefetch_versions``), but for
+        the streams that begin in the batch (``tracking.rows.Rows.new_streams``)."""
+        # A stream whose first event is here has no row yet: none is asked for (this batch
+        # only: ``apply`` forgets them).
+        self._new_streams(
+            {e["stream_id"] for e in envelopes if e["stream_version"] == FIRST_VERSION}
+        )
         for types, step in self.steps:
             if step.rows[0].complete:
                 continue
@@ -123,11 +130,22 @@ class InStep:
             for model, view_rows in zip(step.models[1:], step.rows[1:], strict=True):
                 model.prefetch(mine, view_rows)
 
+    def _new_streams(self, streams: set[str]) -> None:
+        for _, step in self.steps:
+            for view_rows in step.rows:
+                view_rows.new_streams(streams)
+
     def apply(self, envelopes: Sequence[Envelope]) -> None:
         """Each envelope to every view of its type, in store order; a stream version a step
         holds already is dropped by that step (a rebuild's store holds none twice).
 
         The caches undo nothing: a failure ends the rebuild, its scratch store thrown away."""
+        try:
+            self._apply(envelopes)
+        finally:
+            self._new_streams(set())  # new in this batch only
+
+    def _apply(self, envelopes: Sequence[Envelope]) -> None:
         routes = self._routes
         for envelope in envelopes:
             event_type = envelope["event_type"]

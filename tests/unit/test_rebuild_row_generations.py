@@ -5,6 +5,7 @@ The database is changed behind the cache's back to tell where an answer came fro
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,3 +84,120 @@ def store_version(store: ViewStore, stream: str) -> int:
             .one()
         )
     return int(row["version"])
+
+
+# ---- past the first generation: what is asked of the database, and how rows are written ------
+
+
+def _past_the_first_generation(store: ViewStore) -> Rows:
+    """A rebuild's cache that has written "a" and turned twice: it holds nothing, and a key it
+    does not hold may be in the database."""
+    with store.transaction() as tx:
+        rows = Rows(tx, complete=True, sole_writer=True, held=10)
+        rows.put(versions_table, _row("a", 1))
+        rows.flush()
+    rows.forget()
+    rows.forget()
+    return rows
+
+
+def _behind_the_back_put(store: ViewStore, stream: str, version: int) -> None:
+    with store.transaction() as tx:
+        tx.execute(versions_table.insert().values(**_row(stream, version)))
+
+
+def test_a_stream_that_begins_in_the_batch_is_not_asked_for(store: ViewStore):
+    rows = _past_the_first_generation(store)
+    for stream in ("n", "m", "k"):  # only the database could answer with these
+        _behind_the_back_put(store, stream, 7)
+    with store.transaction() as tx:
+        rows.begin(tx)
+        rows.new_streams({"n", "m"})
+        rows.load(versions_table, [("v", "n"), ("v", "a")])
+        assert rows.peek(versions_table, ("v", "n")) is None  # not asked: known absent
+        assert rows.peek(versions_table, ("v", "a")) is not None  # asked, and found
+        assert rows.peek(versions_table, ("v", "m")) is None  # a miss is not asked either
+        rows.new_streams({"n"})  # the next batch: "k" was never new
+        assert rows.peek(versions_table, ("v", "k")) is not None
+
+
+def test_a_row_owned_by_a_stream_that_begins_in_the_batch_is_not_asked_for(store: ViewStore):
+    rows = _past_the_first_generation(store)
+    _behind_the_back_put(store, "n", 7)
+    _behind_the_back_put(store, "m", 7)
+    with store.transaction() as tx:
+        rows.begin(tx)
+        rows.new_streams({"n"})
+        rows.load(versions_table, [("v", "n"), ("v", "m")], owners=["n", "old"])
+        assert rows.peek(versions_table, ("v", "n")) is None
+        assert rows.peek(versions_table, ("v", "m")) is not None
+
+
+def test_a_row_known_absent_is_inserted_and_never_overwrites_one_the_store_holds(
+    store: ViewStore,
+):
+    rows = _past_the_first_generation(store)
+    with store.transaction() as tx:
+        rows.begin(tx)
+        rows.load(versions_table, [("v", "n")])  # asked: absent
+        rows.put(versions_table, _row("n", 1))
+    _behind_the_back_put(store, "n", 5)
+    with store.transaction() as tx:
+        rows.begin(tx)
+        with pytest.raises(sqlite3.IntegrityError):
+            rows.flush()  # a plain INSERT: the row the store holds is not silently replaced
+    assert store_version(store, "n") == 5
+
+
+def test_a_created_row_is_inserted(store: ViewStore):
+    rows = _past_the_first_generation(store)
+    _behind_the_back_put(store, "n", 5)
+    with store.transaction() as tx:
+        rows.begin(tx)
+        rows.create(versions_table, _row("n", 1))  # "its key names this event": INSERT
+        with pytest.raises(sqlite3.IntegrityError):
+            rows.flush()
+
+
+def test_rows_the_store_holds_or_may_hold_are_upserted_and_deleted(store: ViewStore):
+    rows = _past_the_first_generation(store)
+    for stream in ("b", "c", "d"):
+        _behind_the_back_put(store, stream, 5)
+    with store.transaction() as tx:
+        rows.begin(tx)
+        rows.put(versions_table, _row("b", 6))  # never looked at: the store may hold it
+        found = rows.peek(versions_table, ("v", "c"))  # loaded
+        assert found is not None
+        rows.put(versions_table, found | {"version": 6})
+        rows.delete(versions_table, ("v", "d"))  # never looked at either
+        rows.put(versions_table, _row("a", 2))  # written by the first generation
+        rows.flush()
+    assert [store_version(store, s) for s in ("a", "b", "c")] == [2, 6, 6]
+    with store.reading() as tx:
+        left = tx.execute(versions_table.select().where(versions_table.c.stream_id == "d"))
+        assert left.first() is None
+
+
+def test_a_row_written_twice_in_one_generation_is_upserted_the_second_time(store: ViewStore):
+    with store.transaction() as tx:
+        rows = Rows(tx, complete=True, sole_writer=True, held=10)
+        rows.put(versions_table, _row("a", 1))
+        rows.flush()  # inserted
+        rows.put(versions_table, _row("a", 2))
+        rows.flush()  # the same generation: the store holds it now
+    assert store_version(store, "a") == 2
+
+
+def test_a_row_found_in_the_old_generation_is_upserted(store: ViewStore):
+    with store.transaction() as tx:
+        rows = Rows(tx, complete=True, sole_writer=True, held=10)
+        rows.put(versions_table, _row("a", 1))
+        rows.flush()
+    rows.forget()
+    with store.transaction() as tx:
+        rows.begin(tx)
+        found = rows.peek(versions_table, ("v", "a"))  # the old generation's: written
+        assert found is not None
+        rows.put(versions_table, found | {"version": 2})
+        rows.flush()
+    assert store_version(store, "a") == 2
