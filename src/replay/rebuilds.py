@@ -48,6 +48,7 @@ from replay.in_step import InStep
 from replay.wiring import Wiring
 from store.location import StoreLocation
 from tracking.envelopes import ReadModel, view_tables
+from tracking.row_writes import BackgroundWriter
 from tracking.rows import Rows
 from tracking.source import Record, StoreEventSource
 from tracking.store import Tx, ViewStore
@@ -195,10 +196,17 @@ class OnePass:
         are written when the caches are full (then kept as the old generation) and at the end,
         each with every view's position: a holder's row changed in many batches is written
         once per generation, not once per batch."""
-        with fewer_collections():
-            return self._run(target, progress)
+        # PostgreSQL: a generation's rows are written while the pass goes on
+        # (``tracking.row_writes``); SQLite has one writer at a time.
+        writer = BackgroundWriter(self._store) if self._store.dialect == "postgres" else None
+        try:
+            with fewer_collections():
+                return self._run(target, progress, writer)
+        finally:
+            if writer is not None:
+                writer.close()
 
-    def _run(self, target: int, progress: Progress) -> int:
+    def _run(self, target: int, progress: Progress, writer: BackgroundWriter | None) -> int:
         position = self._store.position(self._models[0].name)
         start = position
         progress(0, target - start)
@@ -217,8 +225,14 @@ class OnePass:
                     position = end
                     progress(position - start, target - start)
                 in_step.write_versions()
-                for model, view_rows in zip(self._models, rows, strict=True):
-                    view_rows.flush()
+                if writer is not None and position < target:
+                    writer.submit([w for view_rows in rows for w in view_rows.take_writes()])
+                else:
+                    if writer is not None:
+                        writer.wait()  # every generation before this last one written
+                    for view_rows in rows:
+                        view_rows.flush()
+                for model in self._models:
                     tx.move_position(model.name, recorded, position)
                 if position >= target:
                     in_step.finish(tx)

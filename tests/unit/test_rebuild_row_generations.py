@@ -89,14 +89,20 @@ def store_version(store: ViewStore, stream: str) -> int:
 # ---- past the first generation: what is asked of the database, and how rows are written ------
 
 
-def _past_the_first_generation(store: ViewStore) -> Rows:
-    """A rebuild's cache that has written "a" and turned twice: it holds nothing, and a key it
-    does not hold may be in the database."""
+def _a_written_and_old(store: ViewStore) -> Rows:
+    """A rebuild's cache that has written "a" and turned once: "a" is in the old generation."""
     with store.transaction() as tx:
         rows = Rows(tx, complete=True, sole_writer=True, held=10)
         rows.put(versions_table, _row("a", 1))
         rows.flush()
     rows.forget()
+    return rows
+
+
+def _past_the_first_generation(store: ViewStore) -> Rows:
+    """A rebuild's cache that has written "a" and turned twice: it holds nothing, and a key it
+    does not hold may be in the database."""
+    rows = _a_written_and_old(store)
     rows.forget()
     return rows
 
@@ -189,11 +195,7 @@ def test_a_row_written_twice_in_one_generation_is_upserted_the_second_time(store
 
 
 def test_a_row_found_in_the_old_generation_is_upserted(store: ViewStore):
-    with store.transaction() as tx:
-        rows = Rows(tx, complete=True, sole_writer=True, held=10)
-        rows.put(versions_table, _row("a", 1))
-        rows.flush()
-    rows.forget()
+    rows = _a_written_and_old(store)
     with store.transaction() as tx:
         rows.begin(tx)
         found = rows.peek(versions_table, ("v", "a"))  # the old generation's: written
