@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from uuid import UUID
 
-from domain.event import Actor, DomainEvent
+from domain.event import FIRST_VERSION, Actor, DomainEvent
 from domain.identifiers import CardNumber, CertificateNumber
 
 
@@ -42,7 +42,7 @@ def reserve_card_number(
 ) -> CardNumberReserved:
     return CardNumberReserved(
         originator_id=card_number_stream_id(card_number),
-        originator_version=1,
+        originator_version=FIRST_VERSION,
         event_id=uuid.uuid4(),
         occurred_at=at,
         actor=actor,
@@ -56,7 +56,7 @@ def reserve_certificate(
 ) -> CertificateNumberReserved:
     return CertificateNumberReserved(
         originator_id=certificate_stream_id(certificate_number),
-        originator_version=1,
+        originator_version=FIRST_VERSION,
         event_id=uuid.uuid4(),
         occurred_at=at,
         actor=actor,

@@ -25,7 +25,7 @@ from eventsourcing.application import Application
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from domain.errors import InvalidInput
-from domain.event import DomainEvent
+from domain.event import FIRST_VERSION, DomainEvent
 from domain.keyed_digests import DigestKeys, keyed_hex
 
 _REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -136,7 +136,7 @@ def record_request(
 ) -> RequestRecorded:
     return RequestRecorded(
         originator_id=request_stream_id(request_id),
-        originator_version=1,
+        originator_version=FIRST_VERSION,
         event_id=uuid.uuid4(),
         occurred_at=event.occurred_at,
         actor=event.actor,

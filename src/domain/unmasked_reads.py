@@ -26,7 +26,7 @@ from eventsourcing.application import Application
 from pydantic import AfterValidator, Field
 
 from domain.errors import RuleViolation
-from domain.event import Actor, DomainEvent, Role
+from domain.event import FIRST_VERSION, Actor, DomainEvent, Role
 
 
 def _not_an_id_number(reference: str) -> str:
@@ -109,7 +109,7 @@ class UnmaskedReadLedger(Application[UUID]):
         may_read_unmasked(actor, allowed_here)
         read = UnmaskedRead(
             originator_id=uuid.uuid4(),
-            originator_version=1,
+            originator_version=FIRST_VERSION,
             event_id=uuid.uuid4(),
             occurred_at=self._clock(),
             actor=actor,

@@ -31,7 +31,7 @@ from tracking.rows import Row, RowWrites, driver_statement
 from tracking.store import Tx, ViewStore
 
 # Rows per statement: one JSON value each, a few MiB at most.
-_ROWS_PER_STATEMENT = 10_000
+_ROWS_PER_JSON = 10_000
 
 
 class BackgroundWriter:
@@ -75,8 +75,8 @@ def write_as_json(tx: Tx, writes: RowWrites) -> None:
             cursor.executemany(driver_statement(tx, table, "delete"), writes.gone)
         for rows, upsert in ((writes.new, False), (writes.held, True)):
             statement = _json_insert(tx, table, upsert)
-            for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-                chunk: list[Row] = rows[start : start + _ROWS_PER_STATEMENT]
+            for start in range(0, len(rows), _ROWS_PER_JSON):
+                chunk: list[Row] = rows[start : start + _ROWS_PER_JSON]
                 cursor.execute(statement, (orjson.dumps(chunk).decode(),))
 
 

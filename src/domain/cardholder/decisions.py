@@ -41,7 +41,7 @@ from domain.cardholder.events import (
     ProxyAuthorized,
 )
 from domain.cardholder.state import Card, Cardholder
-from domain.event import Actor, DomainEvent
+from domain.event import FIRST_VERSION, Actor, DomainEvent
 from domain.outlets import OutletRegistry
 from domain.region_policy import LapseOutcome, RegionPolicy
 from domain.working_days import DueDate, WorkingCalendar, add_working_days
@@ -91,7 +91,7 @@ def issue_card(
     rules.can_register(holder, issued_on, ctx.today, ctx.policy.zone)
     return CardIssued(
         originator_id=holder_id,
-        originator_version=1,
+        originator_version=FIRST_VERSION,
         event_id=ctx.new_event_id(),
         occurred_at=ctx.now,
         actor=command.actor,

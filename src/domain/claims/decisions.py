@@ -39,6 +39,7 @@ from domain.claims.events import (
 )
 from domain.claims.state import BenefitLedger, Claim
 from domain.claims.streams import invoice_stream_id
+from domain.event import FIRST_VERSION
 from domain.hospitals import HospitalRegistry
 from domain.region_policy import RegionPolicy
 
@@ -97,7 +98,7 @@ def submit_claim(
     rules.invoice_not_claimed(invoice, hospital.code, command.invoice_number)
     submitted = ReimbursementClaimSubmitted(
         originator_id=claim_id,
-        originator_version=1,
+        originator_version=FIRST_VERSION,
         event_id=ctx.new_event_id(),
         occurred_at=ctx.now,
         actor=command.actor,
@@ -121,7 +122,7 @@ def submit_claim(
     )
     reservation = InvoiceNumberReserved(
         originator_id=invoice_stream_id(hospital.code, command.invoice_number, invoice_key),
-        originator_version=1,
+        originator_version=FIRST_VERSION,
         event_id=ctx.new_event_id(),
         occurred_at=ctx.now,
         actor=command.actor,
