@@ -94,7 +94,7 @@ class LifecycleAnalytics:
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
         streams = {e["stream_id"] for e in envelopes}
         rows.load(holders_table, [(s,) for s in streams])
-        holders = [h for s in streams if (h := rows.get(holders_table, (s,))) is not None]
+        holders = [h for s in streams if (h := rows.peek(holders_table, (s,))) is not None]
         rows.load(
             cases_table,
             [(h["stream_id"], h["case_version"]) for h in holders if h["case_version"]],

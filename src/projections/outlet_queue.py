@@ -113,7 +113,7 @@ class OutletQueue:
         opened = [
             (s, h["case_version"])
             for s in streams
-            if (h := rows.get(holders_table, (s,))) is not None and h["case_version"] is not None
+            if (h := rows.peek(holders_table, (s,))) is not None and h["case_version"] is not None
         ]
         rows.load(cases_table, opened)
 

@@ -93,7 +93,7 @@ class SuspensionWindows:
             [
                 (s, h["open_window"])
                 for s in streams
-                if (h := rows.get(self.holders, (s,))) is not None and h["open_window"] is not None
+                if (h := rows.peek(self.holders, (s,))) is not None and h["open_window"] is not None
             ],
         )
 
