@@ -82,7 +82,8 @@ def write_as_json(tx: Tx, writes: RowWrites) -> None:
 
 def _check_columns(table: Table, rows: list[Row]) -> None:
     """Every row has every column and no other: the server would take a missing one for NULL
-    and drop an unknown one (COPY's values are picked by name, and fail the same way)."""
+    and drop an unknown one (the values COPY writes are picked by name: a missing column fails
+    there too)."""
     columns = {c.name for c in table.columns}
     # In C (this thread shares the interpreter with the pass): each row's keys against the set.
     if all(map(eq, map(dict.keys, rows), repeat(columns))):
