@@ -29,7 +29,7 @@ from projections.suspension_windows import (
     windows_in,
     windows_table_named,
 )
-from tracking.envelopes import Part, apply_by_type, by_event_type
+from tracking.envelopes import Part, apply_by_type, by_event_type, prefetch_parts
 from tracking.rows import Row, Rows
 from tracking.store import Tx, metadata
 
@@ -84,6 +84,13 @@ _CLAIM_STEPS = {
 }
 
 
+def _prefetch_claims(envelopes: Sequence[Envelope], rows: Rows) -> None:
+    """The claims the batch's claim events step on."""
+    rows.load(
+        claims_table, [(e["stream_id"],) for e in envelopes if e["event_type"] in _CLAIM_STEPS]
+    )
+
+
 class ClaimsView:
     name = "claims"
     feeds: Sequence[Feed] = (CLAIM_EVENTS, CARD_EVENTS)
@@ -102,15 +109,13 @@ class ClaimsView:
         }
         steps = dict.fromkeys(_CLAIM_STEPS, self._claim_step)
         self.parts: Sequence[Part] = (
-            Part((claims_table, totals_table), steps),
+            Part((claims_table, totals_table), steps, prefetch=_prefetch_claims),
             self._windows.part,
         )
         self._routes = by_event_type(self.parts)
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
-        claims = [e for e in envelopes if e["event_type"] in _CLAIM_STEPS]
-        rows.load(claims_table, [(e["stream_id"],) for e in claims])
-        self._windows.prefetch([e for e in envelopes if e["event_type"] not in _CLAIM_STEPS], rows)
+        prefetch_parts(self.parts, envelopes, rows)
 
     def apply(self, envelope: Envelope, rows: Rows) -> None:
         apply_by_type(self._routes, envelope, rows)

@@ -16,7 +16,7 @@ from sqlalchemy import Column, Index, Integer, Table, Text
 
 from contract.envelope import CARD_EVENTS, Envelope, Feed
 from projections.public_fields import Zones, instant, local_day
-from tracking.envelopes import Handler, Part, apply_by_type, by_event_type
+from tracking.envelopes import Handler, Part, apply_by_type, by_event_type, prefetch_parts
 from tracking.rows import Row, Rows
 from tracking.store import metadata
 
@@ -67,6 +67,21 @@ cases_table = Table(
 )
 
 
+def _prefetch(envelopes: Sequence[Envelope], rows: Rows) -> None:
+    """The batch's holders, and their open pre-reports and cases."""
+    streams = {e["stream_id"] for e in envelopes}
+    rows.load(holders_table, [(s,) for s in streams])
+    holders = [h for s in streams if (h := rows.peek(holders_table, (s,))) is not None]
+    rows.load(
+        cases_table,
+        [(h["stream_id"], h["case_version"]) for h in holders if h["case_version"]],
+    )
+    rows.load(
+        pre_reports_table,
+        [(h["stream_id"], h["pre_report_version"]) for h in holders if h["pre_report_version"]],
+    )
+
+
 class LifecycleAnalytics:
     name = "lifecycle_analytics"
     feeds: Sequence[Feed] = (CARD_EVENTS,)
@@ -88,21 +103,11 @@ class LifecycleAnalytics:
         }
         handlers: dict[str, Handler] = {"CardIssued": self._card_issued}
         handlers |= {event_type: _on_holder(step) for event_type, step in steps.items()}
-        self.parts: Sequence[Part] = (Part(tuple(self.tables), handlers),)
+        self.parts: Sequence[Part] = (Part(tuple(self.tables), handlers, prefetch=_prefetch),)
         self._routes = by_event_type(self.parts)
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
-        streams = {e["stream_id"] for e in envelopes}
-        rows.load(holders_table, [(s,) for s in streams])
-        holders = [h for s in streams if (h := rows.peek(holders_table, (s,))) is not None]
-        rows.load(
-            cases_table,
-            [(h["stream_id"], h["case_version"]) for h in holders if h["case_version"]],
-        )
-        rows.load(
-            pre_reports_table,
-            [(h["stream_id"], h["pre_report_version"]) for h in holders if h["pre_report_version"]],
-        )
+        prefetch_parts(self.parts, envelopes, rows)
 
     def apply(self, envelope: Envelope, rows: Rows) -> None:
         apply_by_type(self._routes, envelope, rows)

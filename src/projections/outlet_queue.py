@@ -26,7 +26,7 @@ from projections.public_fields import (
     local_day,
     masked_holder_name,
 )
-from tracking.envelopes import Part, apply_by_type, by_event_type
+from tracking.envelopes import Part, apply_by_type, by_event_type, prefetch_parts
 from tracking.rows import Row, Rows
 from tracking.store import Tx, metadata
 
@@ -83,6 +83,18 @@ APPLIED, PRODUCED, COLLECTED, ACTIVATED = "applied", "produced", "collected", "a
 OPEN = "open"
 
 
+def _prefetch(envelopes: Sequence[Envelope], rows: Rows) -> None:
+    """The batch's holders, and the cases they have open."""
+    streams = {e["stream_id"] for e in envelopes}
+    rows.load(holders_table, [(s,) for s in streams])
+    opened = [
+        (s, h["case_version"])
+        for s in streams
+        if (h := rows.peek(holders_table, (s,))) is not None and h["case_version"] is not None
+    ]
+    rows.load(cases_table, opened)
+
+
 class OutletQueue:
     name = "outlet_queue"
     feeds: Sequence[Feed] = (CARD_EVENTS,)
@@ -104,18 +116,11 @@ class OutletQueue:
             "CardActivated": self._activated,
             "HolderErased": self._erased,
         }
-        self.parts: Sequence[Part] = (Part(tuple(self.tables), handlers),)
+        self.parts: Sequence[Part] = (Part(tuple(self.tables), handlers, prefetch=_prefetch),)
         self._routes = by_event_type(self.parts)
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
-        streams = {e["stream_id"] for e in envelopes}
-        rows.load(holders_table, [(s,) for s in streams])
-        opened = [
-            (s, h["case_version"])
-            for s in streams
-            if (h := rows.peek(holders_table, (s,))) is not None and h["case_version"] is not None
-        ]
-        rows.load(cases_table, opened)
+        prefetch_parts(self.parts, envelopes, rows)
 
     def apply(self, envelope: Envelope, rows: Rows) -> None:
         apply_by_type(self._routes, envelope, rows)

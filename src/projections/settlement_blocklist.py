@@ -26,7 +26,7 @@ from projections.suspension_windows import (
     windows_in,
     windows_table_named,
 )
-from tracking.envelopes import Part, apply_by_type, by_event_type
+from tracking.envelopes import Part, apply_by_type, by_event_type, prefetch_parts
 from tracking.rows import Rows
 from tracking.store import Tx, metadata
 
@@ -59,6 +59,20 @@ def _effects() -> dict[tuple[str, str | None], tuple[str, str]]:
 _EFFECTS = _effects()
 
 
+def _new_cards(envelopes: Sequence[Envelope], rows: Rows) -> None:
+    """A card's row is written from the event alone, never read: nothing is loaded. In a
+    rebuild, the cards of holders whose first event is in the batch are known new (a card is
+    one holder's): inserted rather than upserted."""
+    rows.owned_by_new_streams(
+        blocklist_table,
+        {
+            (card,): e["stream_id"]
+            for e in envelopes
+            if isinstance(card := e["payload"].get("card_number"), str)
+        },
+    )
+
+
 class SettlementBlocklist:
     name = "settlement_blocklist"
     feeds: Sequence[Feed] = (CARD_EVENTS,)
@@ -68,19 +82,14 @@ class SettlementBlocklist:
     def __init__(self, zones: Zones) -> None:
         self._windows = SuspensionWindows(holders_table, windows_table, zones)
         status = dict.fromkeys((event_type for event_type, _ in _EFFECTS), self._card_status)
-        self.parts: Sequence[Part] = (Part((blocklist_table,), status), self._windows.part)
+        self.parts: Sequence[Part] = (
+            Part((blocklist_table,), status, prefetch=_new_cards),
+            self._windows.part,
+        )
         self._routes = by_event_type(self.parts)
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
-        # A card is one holder's (its row says whose): a rebuild need not ask for the card of
-        # a holder whose first event is in the batch.
-        cards = {
-            card: e["stream_id"]
-            for e in envelopes
-            if isinstance(card := e["payload"].get("card_number"), str)
-        }
-        rows.load(blocklist_table, [(c,) for c in cards], owners=cards.values())
-        self._windows.prefetch(envelopes, rows)
+        prefetch_parts(self.parts, envelopes, rows)
 
     def apply(self, envelope: Envelope, rows: Rows) -> None:
         apply_by_type(self._routes, envelope, rows)

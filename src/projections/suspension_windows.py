@@ -78,7 +78,10 @@ class SuspensionWindows:
         self._zones = zones
         # Two views' windows built on the same zones are the same rows under other names.
         self.part = Part(
-            (holders, windows), dict.fromkeys(READS, self.apply), ("suspension windows", zones)
+            (holders, windows),
+            dict.fromkeys(READS, self.apply),
+            ("suspension windows", zones),
+            self.prefetch,
         )
 
     @property
@@ -86,7 +89,8 @@ class SuspensionWindows:
         return (self.holders, self.windows)
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
-        streams = {e["stream_id"] for e in envelopes}
+        """The batch's holders (of the events the windows read), and their open windows."""
+        streams = {e["stream_id"] for e in envelopes if e["event_type"] in READS}
         rows.load(self.holders, [(s,) for s in streams])
         rows.load(
             self.windows,

@@ -23,9 +23,9 @@ from tracking.envelopes import (
     ERASURES,
     ApplyFailed,
     Handler,
+    Prefetch,
     ReadModel,
     copy_versions,
-    prefetch_versions,
     versions_table,
 )
 from tracking.rows import Rows
@@ -86,6 +86,8 @@ class InStep:
         applied: dict[Hashable, tuple[Table, ...]] = {}
         self.copies: list[tuple[Table, Table]] = []
         entries: dict[int, dict[str, list[Entry]]] = {}
+        # Per view, the prefetches of the parts it applies (a copied twin loads nothing).
+        self._prefetches: dict[str, list[Prefetch]] = {m.name: [] for m in models}
         for index, model in enumerate(models):
             reads = set(model_types(model))
             for part in model.parts:
@@ -95,6 +97,8 @@ class InStep:
                     continue
                 if twin is not None:
                     applied[twin] = part.tables
+                if part.prefetch is not None:
+                    self._prefetches[model.name].append(part.prefetch)
                 for event_type, handler in part.handlers.items():
                     entry = (handler, rows[index], model.name)
                     entries.setdefault(index, {}).setdefault(event_type, []).append(entry)
@@ -115,20 +119,23 @@ class InStep:
 
     def prefetch(self, envelopes: Sequence[Envelope]) -> None:
         """A cache past its first generation asks the scratch store for what it lacks: load
-        each step's rows for the batch (``tracking.envelopes.prefetch_versions``), but for
-        the streams that begin in the batch (``tracking.rows.Rows.new_streams``)."""
+        each step's versions and the rows of the parts it applies for the batch, but for the
+        streams that begin in the batch (``tracking.rows.Rows.new_streams``)."""
         # A stream whose first event is here has no row yet: none is asked for (this batch
         # only: ``apply`` forgets them).
         self._new_streams(
             {e["stream_id"] for e in envelopes if e["stream_version"] == FIRST_VERSION}
         )
         for types, step in self.steps:
-            if step.rows[0].complete:
+            if all(view_rows.complete for view_rows in step.rows):
                 continue
             mine = [e for e in envelopes if e["event_type"] in types]
-            prefetch_versions(step.models[0], mine, step.rows[0])
-            for model, view_rows in zip(step.models[1:], step.rows[1:], strict=True):
-                model.prefetch(mine, view_rows)
+            first = step.models[0].name
+            step.rows[0].load(versions_table, [(first, e["stream_id"]) for e in mine])
+            for model, view_rows in zip(step.models, step.rows, strict=True):
+                if not view_rows.complete:
+                    for prefetch in self._prefetches[model.name]:
+                        prefetch(mine, view_rows)
 
     def _new_streams(self, streams: set[str]) -> None:
         for _, step in self.steps:

@@ -49,6 +49,8 @@ ERASURES = frozenset({HolderErased.__name__})
 
 # What one event type does to a view's rows.
 Handler = Callable[[Envelope, Rows], None]
+# What a part loads, in one query per table, for the rows a batch of events will touch.
+Prefetch = Callable[[Sequence[Envelope], Rows], None]
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,16 @@ class Part:
 
     ``twin``: parts of different views whose keys are equal keep equal rows from the same events
     in tables of the same shape (the suspension windows, kept by the blocklist and by the claims
-    view): a rebuild of both applies the first and copies its rows into the other's tables."""
+    view): a rebuild of both applies the first and copies its rows into the other's tables.
+
+    ``prefetch``: loads the rows a batch will touch (an optimisation: ``Rows.get`` loads a row
+    it does not hold, one query each); a part a rebuild copies rather than applies is not
+    prefetched either."""
 
     tables: tuple[Table, ...]
     handlers: Mapping[str, Handler]
     twin: Hashable | None = field(default=None, compare=False)
+    prefetch: Prefetch | None = field(default=None, compare=False)
 
 
 def by_event_type(parts: Sequence[Part]) -> dict[str, tuple[Handler, ...]]:
@@ -73,6 +80,13 @@ def by_event_type(parts: Sequence[Part]) -> dict[str, tuple[Handler, ...]]:
         for event_type, handler in part.handlers.items():
             routes.setdefault(event_type, []).append(handler)
     return {event_type: tuple(handlers) for event_type, handlers in routes.items()}
+
+
+def prefetch_parts(parts: Sequence[Part], envelopes: Sequence[Envelope], rows: Rows) -> None:
+    """A view's prefetch: each of its parts'."""
+    for part in parts:
+        if part.prefetch is not None:
+            part.prefetch(envelopes, rows)
 
 
 def apply_by_type(
@@ -101,8 +115,7 @@ class ReadModel(Protocol):
     parts: Sequence[Part]
 
     def prefetch(self, envelopes: Sequence[Envelope], rows: Rows) -> None:
-        """Load the rows the batch will touch (an optimisation: ``rows.get`` loads a row it
-        does not hold)."""
+        """Load the rows the batch will touch: its parts' prefetches (``prefetch_parts``)."""
 
     def apply(self, envelope: Envelope, rows: Rows) -> None:
         """Change the rows as the event says; raise if it cannot be applied."""

@@ -22,9 +22,11 @@ later batch ask the database for nearly every row it touched (a third of the spe
 Past its first generation, a rebuild still asks the database only for what may be there:
 - a stream whose first event is in the batch (``new_streams``) has no row yet in any table
   keyed by its ``stream_id`` (such a row holds that stream's state and is written only by its
-  events, which a rebuild reads once each, in order), nor a row owned by it (``load``'s
-  ``owners``). The bench's rebuild of a million events asked the database for two million
-  keys and found none; these rules leave 56,000 of them;
+  events, which a rebuild reads once each, in order), nor a row owned by it
+  (``owned_by_new_streams``). The bench's rebuild of a million events asked the database for
+  two million keys and found none; these rules, with no load of rows the views write without
+  reading (the blocklist's cards) and none for the parts a rebuild copies from their twins,
+  leave none of them;
 - a row known absent when it was put is new to the store: it is written with a plain INSERT
   (COPY on PostgreSQL). A row the store holds or may hold (loaded, written in an earlier
   generation, or put without being looked at) is written with an upsert, which costs twice
@@ -34,7 +36,7 @@ Past its first generation, a rebuild still asks the database only for what may b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
@@ -300,9 +302,12 @@ class Rows:
         assert self._sole_writer, "only a rebuild reads each event once, in order"
         self._new_streams = frozenset(streams)
 
-    def _absent(self, shape: _Shape, key: Key) -> bool:
-        """A key of a stream that has no row yet (``new_streams``)."""
-        return shape.stream_at is not None and key[shape.stream_at] in self._new_streams
+    def _absent(self, shape: _Shape, keys: list[Key]) -> list[Key]:
+        """The keys of streams that have no row yet (``new_streams``)."""
+        at, new = shape.stream_at, self._new_streams
+        if at is None or not new:
+            return []
+        return [k for k in keys if k[at] in new]
 
     def _from_old(self, name: str, cache: dict[Key, Row | None], key: Key) -> bool:
         """Move ``key``'s entry from the old generation to ``cache`` (the new); False if the
@@ -314,6 +319,20 @@ class Rows:
         if row is not None:  # written when its generation ended
             self._stored_keys(name).add(key)
         return True
+
+    def _moved_from_old(
+        self, name: str, cache: dict[Key, Row | None], keys: list[Key]
+    ) -> list[Key]:
+        """``_from_old`` for many keys at once: the keys the old generation did not hold."""
+        old = self._old.get(name)
+        if not old:
+            return keys
+        moved = [k for k in keys if k in old]
+        if not moved:
+            return keys
+        for key in moved:
+            self._from_old(name, cache, key)
+        return [k for k in keys if k not in cache]
 
     def _stored_keys(self, name: str) -> set[Key]:
         stored = self._stored.get(name)
@@ -331,34 +350,24 @@ class Rows:
             self._tables[table.name] = table
         return cache
 
-    def load(self, table: Table, keys: Iterable[Key], owners: Iterable[str] | None = None) -> None:
-        """Bring the rows with these primary keys into memory: one query per 500 keys.
-        ``owners``: the stream each key's row belongs to, for a table whose key does not name
-        it (a row of a stream that begins in this batch is known absent: ``new_streams``)."""
+    def load(self, table: Table, keys: Iterable[Key]) -> None:
+        """Bring the rows with these primary keys into memory: one query per 500 keys."""
         cache = self._cache(table)
-        if owners is not None and self._new_streams:
-            paired = list(zip(keys, owners, strict=True))
-            new = self._new_streams
-            for key, owner in paired:
-                if owner in new and key not in cache:
-                    cache[key] = None
-            keys = [key for key, owner in paired if owner not in new]
         wanted = [k for k in dict.fromkeys(keys) if k not in cache]
-        if self._old:
-            wanted = [k for k in wanted if not self._from_old(table.name, cache, k)]
-        shape = _shape(table)
-        if self._new_streams and shape.stream_at is not None and wanted:
-            at, new = shape.stream_at, self._new_streams
-            for key in wanted:
-                if key[at] in new:
-                    cache[key] = None
-            wanted = [k for k in wanted if k[at] not in new]
+        if wanted and self._old:
+            wanted = self._moved_from_old(table.name, cache, wanted)
+        if wanted and self._new_streams:
+            absent = self._absent(_shape(table), wanted)
+            if absent:
+                cache.update(dict.fromkeys(absent))
+                wanted = [k for k in wanted if k not in cache]
         if not wanted:
             return
         if self._complete:
             for key in wanted:
                 cache[key] = None
             return
+        shape = _shape(table)
         names, key_of = shape.names, shape.key_of
         stored = self._stored_keys(table.name) if self._sole_writer else None
         raw: Any = self._tx.conn.connection.driver_connection
@@ -377,6 +386,20 @@ class Rows:
                     cache.setdefault(key, None)
         finally:
             cursor.close()
+
+    def owned_by_new_streams(self, table: Table, owners: Mapping[Key, str]) -> None:
+        """A rebuild's, for a table whose rows the views write without reading them (the
+        blocklist's cards): ``owners`` maps each key the batch will write to the stream its
+        row belongs to. The rows of streams that begin in this batch are known absent, so
+        they are inserted; nothing is asked of the database for the others, which are
+        upserted as rows put without being looked at (module docstring)."""
+        new = self._new_streams
+        if not new:
+            return
+        cache = self._cache(table)
+        for key, owner in owners.items():
+            if owner in new and key not in cache:
+                cache[key] = None
 
     def get(self, table: Table, key: Key) -> Row | None:
         """The row with this primary key (a copy: change it and ``put`` it back), or None."""
@@ -423,7 +446,7 @@ class Rows:
             return None
         if self._from_old(table.name, cache, key):
             return cache[key]
-        if self._new_streams and self._absent(_shape(table), key):
+        if self._new_streams and self._absent(_shape(table), [key]):
             cache[key] = None
             return None
         self.load(table, [key])
@@ -559,12 +582,13 @@ class Rows:
 
     def _parts(self, table: Table, keys: set[Key]) -> tuple[set[Key], set[Key]]:
         """A rebuild's changed keys of ``table``: those new to the store, and those it holds or
-        may hold (module docstring). Cut as sets, in C: no test per row."""
+        may hold (module docstring). Cut as sets, in C: no test per row. (``keys`` itself may
+        come back: the callers are done with both before they clear it.)"""
         if table.name in self._flushed:  # written already in this generation: may be held
-            return set(), set(keys)
+            return set(), keys
         self._flushed.add(table.name)
         maybe = keys & self._stored_keys(table.name)
-        return (keys - maybe if maybe else set(keys)), maybe
+        return (keys - maybe if maybe else keys), maybe
 
     def _write_all(self, table: Table, cache: dict[Key, Row | None], keys: set[Key]) -> None:
         """A rebuild's rows of ``table``, straight to the driver: in key order (a B-tree filled

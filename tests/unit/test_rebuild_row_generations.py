@@ -127,16 +127,32 @@ def test_a_stream_that_begins_in_the_batch_is_not_asked_for(store: ViewStore):
         assert rows.peek(versions_table, ("v", "k")) is not None
 
 
-def test_a_row_owned_by_a_stream_that_begins_in_the_batch_is_not_asked_for(store: ViewStore):
+def test_a_row_owned_by_a_stream_that_begins_in_the_batch_is_known_new(store: ViewStore):
     rows = _past_the_first_generation(store)
-    _behind_the_back_put(store, "n", 7)
+    for stream in ("n", "m"):
+        _behind_the_back_put(store, stream, 7)  # only the database could answer with these
+    with store.transaction() as tx:
+        rows.begin(tx)
+        rows.new_streams({"n"})
+        # The keys' streams are not in them here: the owners say whose each row is.
+        rows.owned_by_new_streams(versions_table, {("v", "n"): "n", ("v", "m"): "old"})
+        assert rows.peek(versions_table, ("v", "n")) is None  # known absent, not asked
+        assert rows.peek(versions_table, ("v", "m")) is not None  # not marked: asked, found
+        rows.put(versions_table, _row("n", 1))
+        with pytest.raises(sqlite3.IntegrityError):
+            rows.flush()  # known new: a plain INSERT, which the row the store holds refuses
+
+
+def test_a_row_written_unread_by_a_stream_that_is_not_new_is_upserted(store: ViewStore):
+    rows = _past_the_first_generation(store)
     _behind_the_back_put(store, "m", 7)
     with store.transaction() as tx:
         rows.begin(tx)
         rows.new_streams({"n"})
-        rows.load(versions_table, [("v", "n"), ("v", "m")], owners=["n", "old"])
-        assert rows.peek(versions_table, ("v", "n")) is None
-        assert rows.peek(versions_table, ("v", "m")) is not None
+        rows.owned_by_new_streams(versions_table, {("v", "m"): "old"})
+        rows.put(versions_table, _row("m", 8))  # neither loaded nor known new: upserted
+        rows.flush()
+    assert store_version(store, "m") == 8
 
 
 def test_a_row_known_absent_is_inserted_and_never_overwrites_one_the_store_holds(
