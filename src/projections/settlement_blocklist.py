@@ -63,12 +63,16 @@ def _new_cards(envelopes: Sequence[Envelope], rows: Rows) -> None:
     """A card's row is written from the event alone, never read: nothing is loaded. In a
     rebuild, the cards of holders whose first event is in the batch are known new (a card is
     one holder's): inserted rather than upserted."""
+    new = rows.streams_beginning
+    if not new:  # outside a rebuild, or no holder begins in the batch
+        return
     rows.owned_by_new_streams(
         blocklist_table,
         {
-            (card,): e["stream_id"]
+            (card,): stream
             for e in envelopes
-            if isinstance(card := e["payload"].get("card_number"), str)
+            if (stream := e["stream_id"]) in new
+            and isinstance(card := e["payload"].get("card_number"), str)
         },
     )
 

@@ -302,6 +302,11 @@ class Rows:
         assert self._sole_writer, "only a rebuild reads each event once, in order"
         self._new_streams = frozenset(streams)
 
+    @property
+    def streams_beginning(self) -> frozenset[str]:
+        """A rebuild's: the streams whose first event is in this batch (``new_streams``)."""
+        return self._new_streams
+
     def _absent(self, shape: _Shape, keys: list[Key]) -> list[Key]:
         """The keys of streams that have no row yet (``new_streams``)."""
         at, new = shape.stream_at, self._new_streams
