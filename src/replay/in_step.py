@@ -86,22 +86,26 @@ class InStep:
         applied: dict[Hashable, tuple[Table, ...]] = {}
         self.copies: list[tuple[Table, Table]] = []
         entries: dict[int, dict[str, list[Entry]]] = {}
-        # Per view, the prefetches of the parts it applies (a copied twin loads nothing).
-        self._prefetches: dict[str, list[Prefetch]] = {m.name: [] for m in models}
+        # Per view, its prefetch in the pass: its own, or where a part of it is copied from its
+        # twin, the prefetches of the parts it applies (a copied part loads nothing).
+        self._prefetches: dict[str, list[Prefetch]] = {}
         for index, model in enumerate(models):
             reads = set(model_types(model))
+            prefetches, copied = [], False
             for part in model.parts:
                 twin = part.twin if reads.issuperset(part.handlers) else None
                 if twin is not None and twin in applied:
                     self.copies.extend(_twin_tables(applied[twin], part.tables))
+                    copied = True
                     continue
                 if twin is not None:
                     applied[twin] = part.tables
                 if part.prefetch is not None:
-                    self._prefetches[model.name].append(part.prefetch)
+                    prefetches.append(part.prefetch)
                 for event_type, handler in part.handlers.items():
                     entry = (handler, rows[index], model.name)
                     entries.setdefault(index, {}).setdefault(event_type, []).append(entry)
+            self._prefetches[model.name] = prefetches if copied else [model.prefetch]
         self._routes: dict[str, Route] = {}
         for event_type in wanted:
             route = []
