@@ -81,7 +81,7 @@ class SuspensionWindows:
             (holders, windows),
             dict.fromkeys(READS, self.apply),
             ("suspension windows", zones),
-            self.prefetch,
+            prefetch=self.prefetch,
         )
 
     @property

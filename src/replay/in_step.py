@@ -26,6 +26,7 @@ from tracking.envelopes import (
     Prefetch,
     ReadModel,
     copy_versions,
+    load_versions,
     versions_table,
 )
 from tracking.rows import Rows
@@ -134,8 +135,7 @@ class InStep:
             if all(view_rows.complete for view_rows in step.rows):
                 continue
             mine = [e for e in envelopes if e["event_type"] in types]
-            first = step.models[0].name
-            step.rows[0].load(versions_table, [(first, e["stream_id"]) for e in mine])
+            load_versions(step.models[0], mine, step.rows[0])
             for model, view_rows in zip(step.models, step.rows, strict=True):
                 if not view_rows.complete:
                     for prefetch in self._prefetches[model.name]:

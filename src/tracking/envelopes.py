@@ -126,8 +126,13 @@ def view_tables(model: ReadModel) -> tuple[Table, ...]:
     return (*model.tables, versions_table)
 
 
-def prefetch_versions(model: ReadModel, envelopes: Sequence[Envelope], rows: Rows) -> None:
+def load_versions(model: ReadModel, envelopes: Sequence[Envelope], rows: Rows) -> None:
+    """The view's versions of the batch's streams."""
     rows.load(versions_table, [(model.name, e["stream_id"]) for e in envelopes])
+
+
+def prefetch_versions(model: ReadModel, envelopes: Sequence[Envelope], rows: Rows) -> None:
+    load_versions(model, envelopes, rows)
     model.prefetch(envelopes, rows)
 
 
